@@ -1,0 +1,68 @@
+"""clvmodels: probabilistic customer-lifetime-value models.
+
+From raw transactions to per-customer summaries, BTYD models fitted by maximum
+likelihood or in PyMC, predictions with uncertainty, historical vs predictive CLV and
+holdout evaluation.
+
+Attributes load on first use, so ``import clvmodels`` stays fast: pandas and SciPy come
+with the first function called, and the heavy optional libraries (PyMC, ArviZ,
+matplotlib, DuckDB, scikit-learn, PySpark) only with the functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "summarize": "clvmodels.data.summary",
+    "calibration_holdout": "clvmodels.data.summary",
+    "compress": "clvmodels.data.summary",
+    "duration_in_units": "clvmodels.data.timeunits",
+    "time_unit_nanoseconds": "clvmodels.data.timeunits",
+    "BGNBD": "clvmodels.models.bgnbd",
+    "MBGNBD": "clvmodels.models.mbgnbd",
+    "load": "clvmodels.models._base",
+}
+_SUBMODULES = {"datasets", "exceptions", "simulate", "data", "models"}
+
+__all__ = [
+    "BGNBD",
+    "MBGNBD",
+    "__version__",
+    "calibration_holdout",
+    "compress",
+    "data",
+    "datasets",
+    "duration_in_units",
+    "exceptions",
+    "load",
+    "models",
+    "simulate",
+    "summarize",
+    "time_unit_nanoseconds",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from . import data, datasets, exceptions, models, simulate
+    from .data.summary import calibration_holdout, compress, summarize
+    from .data.timeunits import duration_in_units, time_unit_nanoseconds
+    from .models import BGNBD, MBGNBD, load
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

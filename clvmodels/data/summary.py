@@ -1,0 +1,653 @@
+"""Per-customer summaries of transaction logs: the statistics every BTYD model consumes.
+
+The semantics live here and nowhere else. An engine (pandas below; DuckDB and Spark
+later) only has to produce, per customer, the :class:`CustomerAggregates` of the
+transactions it is given; :func:`finalize` turns those into the published quantities:
+
+* transactions are grouped into windows of ``granularity`` (one calendar day by
+  default): several purchases in one window count as one transaction whose value is
+  their sum, and whose time is the window's start;
+* ``frequency`` is the number of windows with a purchase after the first one (repeat
+  transactions); ``recency`` the time from the first to the last window; ``T`` the time
+  from the first window to the window of the observation end; all measured in
+  ``time_unit`` (see :mod:`clvmodels.data.timeunits`);
+* ``monetary_value`` is the mean value of the repeat transactions: the first purchase is
+  excluded (Fader, Hardie & Lee 2005, "RFM and CLV", section on monetary value; Fader &
+  Hardie 2013, Gamma-Gamma note), and it is 0 for customers without repeat purchases;
+* end dates are inclusive: a transaction counts when its window starts on or before
+  the window of the end date, like the calibration period 1997-01-01 .. 1997-09-30 of
+  the CDNOW papers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._validation import as_pandas, bad_rows_error, require_columns, validate_summary
+from ..exceptions import InvalidDataError
+from .timeunits import Granularity, parse_granularity, time_unit_nanoseconds
+
+__all__ = ["calibration_holdout", "compress", "summarize"]
+
+AfterEnd = Literal["raise", "drop"]
+_NAT = np.iinfo(np.int64).min
+
+
+@dataclass
+class Transactions:
+    """Validated transactions as plain arrays, one element per row.
+
+    ``codes`` index into ``customers`` (the sorted distinct customer ids), ``time_ns``
+    is the raw timestamp (int64 ns since the epoch) and ``window`` the number of its
+    granularity window (see :meth:`Granularity.index`).
+    """
+
+    customers: pd.Index
+    codes: np.ndarray
+    time_ns: np.ndarray
+    window: np.ndarray
+    amount: np.ndarray | None
+    granularity: Granularity
+
+    def subset(self, mask: np.ndarray) -> Transactions:
+        return Transactions(
+            self.customers,
+            self.codes[mask],
+            self.time_ns[mask],
+            self.window[mask],
+            None if self.amount is None else self.amount[mask],
+            self.granularity,
+        )
+
+    def row_ids(self) -> np.ndarray:
+        """Customer id of each row, for error messages."""
+        return self.customers.take(self.codes)
+
+
+@dataclass
+class CustomerAggregates:
+    """What an engine computes per customer; everything else follows from it.
+
+    Arrays are aligned with ``customers``. ``n_windows`` is 0 for a customer without
+    transactions in the rows aggregated.
+    """
+
+    customers: pd.Index
+    n_windows: np.ndarray
+    first_window_ns: np.ndarray
+    last_window_ns: np.ndarray
+    total_amount: np.ndarray | None = None
+    first_window_amount: np.ndarray | None = None
+    first_time_ns: np.ndarray | None = None
+    last_time_ns: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _customer_codes(series: pd.Series, column: str) -> tuple[np.ndarray, pd.Index]:
+    missing = series.isna().to_numpy()
+    if missing.any():
+        position = int(np.argmax(missing))
+        raise InvalidDataError(
+            f"column '{column}': {int(missing.sum()):,} of {len(series):,} rows have no "
+            f"customer id (first at row {position}). Drop them or fill in the id."
+        )
+    try:
+        codes, uniques = pd.factorize(series, sort=True)
+    except TypeError:  # ids of mixed types cannot be sorted; keep first-seen order
+        codes, uniques = pd.factorize(series, sort=False)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques, name=column)
+
+
+def _dates_to_ns(series: pd.Series, column: str, ids: Any, date_format: str | None) -> np.ndarray:
+    """Timestamps as int64 ns since the epoch; tz-aware times keep their local wall time."""
+    fix = (
+        "Fix or drop these rows"
+        + ("" if date_format else ", or pass date_format= (e.g. '%Y-%m-%d')")
+        + "."
+    )
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise bad_rows_error(column, missing, ids, "have a missing date (NaT/None)", fix)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = series
+    else:
+        if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
+            if date_format is None:
+                raise InvalidDataError(
+                    f"column '{column}' holds numbers ({series.dtype}), not dates. Pass "
+                    "date_format= (e.g. '%Y%m%d' for 19970101) or convert it with "
+                    "pandas.to_datetime."
+                )
+            series = series.astype(str)
+        parsed = _parse_dates(series, date_format, column)
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            raise bad_rows_error(column, bad, ids, "are not dates that can be parsed", fix)
+    if getattr(parsed.dtype, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    try:
+        values = parsed.to_numpy(dtype="datetime64[ns]")
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise InvalidDataError(
+            f"column '{column}' has dates outside 1677-09-22 .. 2262-04-11 that cannot be "
+            "represented; check for typos such as year 9999."
+        ) from None
+    return values.view(np.int64)
+
+
+def _parse_dates(series: pd.Series, date_format: str | None, column: str) -> pd.Series:
+    """Parse strings; unparseable ones become NaT for the caller to report."""
+    # ISO 8601 first, so that "2024-01-01" and "2024-01-01 09:30" mix; then pandas'
+    # inference from the first value (e.g. "01/31/2024"), whichever reads more rows.
+    formats = [date_format] if date_format else ["ISO8601", None]
+    best = None
+    for fmt in formats:
+        try:
+            parsed = pd.to_datetime(series, format=fmt, errors="coerce")
+        except (ValueError, TypeError):  # e.g. several UTC offsets in one column
+            try:
+                parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
+            except (ValueError, TypeError):
+                continue
+        if best is None or parsed.isna().sum() < best.isna().sum():
+            best = parsed
+        if not best.isna().any():
+            break
+    if best is None:
+        raise InvalidDataError(
+            f"column '{column}' cannot be read as dates. Convert it with pandas.to_datetime "
+            "or pass date_format=."
+        )
+    return best
+
+
+def _amounts(series: pd.Series, column: str, ids: Any) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(
+        series.dtype
+    ):
+        numeric = pd.to_numeric(series, errors="coerce")
+        bad = (numeric.isna() & series.notna()).to_numpy()
+        if bad.any():
+            raise bad_rows_error(
+                column, bad, ids, "are not numbers",
+                "Clean the column (e.g. remove currency symbols) and convert it with "
+                "pandas.to_numeric.",
+            )
+        series = numeric
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    checks = (
+        (np.isnan(values), "are missing (NaN)", "Fill or drop them; zero is allowed."),
+        (np.isinf(values), "are infinite", "Fix or drop them."),
+        (
+            values < 0,
+            "are negative",
+            "Refunds and returns are not purchases: net them out or drop them first.",
+        ),
+    )
+    for mask, problem, fix in checks:
+        if mask.any():
+            raise bad_rows_error(column, mask, ids, problem, fix)
+    return values
+
+
+def _timestamp_ns(value: Any, name: str) -> int:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise InvalidDataError(
+            f"{name}={value!r} is not a date. Use a date string such as '1997-09-30', "
+            "a datetime or a pandas Timestamp."
+        )
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    return int(stamp.as_unit("ns").value)
+
+
+def prepare_transactions(
+    transactions: Any,
+    *,
+    customer_id: str,
+    date: str,
+    amount: str | None,
+    granularity: str,
+    date_format: str | None,
+) -> Transactions:
+    """Validate a transaction log and reduce it to arrays (the caller's frame is only read)."""
+    columns = [customer_id, date] + ([amount] if amount is not None else [])
+    frame = as_pandas(transactions, columns)
+    if len(frame) == 0:
+        raise InvalidDataError(
+            "transactions are empty: there are no rows to summarise. Check the filter "
+            "or the file that produced them."
+        )
+    window = parse_granularity(granularity)
+    codes, customers = _customer_codes(frame[customer_id], customer_id)
+    row_ids = _LazyIds(customers, codes)
+    time_ns = _dates_to_ns(frame[date], date, row_ids, date_format)
+    values = _amounts(frame[amount], amount, row_ids) if amount is not None else None
+    return Transactions(customers, codes, time_ns, window.index(time_ns), values, window)
+
+
+class _LazyIds:
+    """Row -> customer id, computed only for the row an error message shows."""
+
+    def __init__(self, customers: pd.Index, codes: np.ndarray) -> None:
+        self._customers, self._codes = customers, codes
+
+    def __getitem__(self, position: int) -> Any:
+        return self._customers[self._codes[position]]
+
+
+# --------------------------------------------------------------------- aggregation
+
+
+def aggregate(tx: Transactions, *, with_amount: bool) -> CustomerAggregates:
+    """Per-customer aggregates of ``tx`` with numpy: the in-memory engine.
+
+    Cost: one sort of an int64 (customer, window) key, to count distinct windows, plus
+    a few linear passes; no hashing of the rows.
+    """
+    n_customers = len(tx.customers)
+    n_windows = np.zeros(n_customers, dtype=np.int64)
+    first = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n_customers, np.iinfo(np.int64).min, dtype=np.int64)
+    result = CustomerAggregates(
+        tx.customers, n_windows, np.full(n_customers, _NAT), np.full(n_customers, _NAT)
+    )
+    if len(tx.codes) == 0:
+        if with_amount:
+            result.total_amount = np.zeros(n_customers)
+            result.first_window_amount = np.zeros(n_customers)
+            result.first_time_ns = np.full(n_customers, _NAT)
+            result.last_time_ns = np.full(n_customers, _NAT)
+        return result
+    np.minimum.at(first, tx.codes, tx.window)
+    np.maximum.at(last, tx.codes, tx.window)
+    present = np.zeros(n_customers, dtype=bool)
+    present[tx.codes] = True
+
+    lowest = int(tx.window.min())
+    span = int(tx.window.max()) - lowest + 1
+    if n_customers * span < 2**62:
+        key = np.sort(tx.codes * span + (tx.window - lowest))
+        new_pair = np.empty(len(key), dtype=bool)
+        new_pair[0] = True
+        np.not_equal(key[1:], key[:-1], out=new_pair[1:])
+        n_windows += np.bincount(key[new_pair] // span, minlength=n_customers)
+    else:  # windows too fine to pack with the customer into one int64: sort pairs
+        pairs = pd.MultiIndex.from_arrays([tx.codes, tx.window]).unique()
+        n_windows += np.bincount(pairs.get_level_values(0), minlength=n_customers)
+    result.first_window_ns[present] = tx.granularity.start_ns(first[present])
+    result.last_window_ns[present] = tx.granularity.start_ns(last[present])
+    if not with_amount:
+        return result
+
+    amount = tx.amount if tx.amount is not None else np.zeros(len(tx.codes))
+    result.total_amount = np.bincount(tx.codes, weights=amount, minlength=n_customers)
+    in_first = tx.window == first[tx.codes]
+    result.first_window_amount = np.bincount(
+        tx.codes[in_first], weights=amount[in_first], minlength=n_customers
+    )
+    first_time = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    last_time = np.full(n_customers, _NAT, dtype=np.int64)
+    np.minimum.at(first_time, tx.codes, tx.time_ns)
+    np.maximum.at(last_time, tx.codes, tx.time_ns)
+    first_time[~present] = _NAT
+    result.first_time_ns, result.last_time_ns = first_time, last_time
+    return result
+
+
+def finalize(
+    agg: CustomerAggregates,
+    *,
+    end_window_ns: int,
+    unit_ns: float,
+    with_amount: bool,
+    suffix: str = "",
+) -> pd.DataFrame:
+    """The published summary columns from per-customer aggregates (one definition)."""
+    frequency = agg.n_windows - 1
+    data: dict[str, Any] = {
+        "frequency": frequency.astype(np.int64),
+        "recency": (agg.last_window_ns - agg.first_window_ns) / unit_ns,
+        "T": (end_window_ns - agg.first_window_ns) / unit_ns,
+    }
+    if with_amount:
+        repeat_total = agg.total_amount - agg.first_window_amount
+        data["monetary_value"] = np.divide(
+            repeat_total, frequency, out=np.zeros(len(frequency)), where=frequency > 0
+        )
+        data["n_purchases"] = agg.n_windows.astype(np.int64)
+        data["total_amount"] = agg.total_amount
+        data["first_purchase"] = agg.first_time_ns.view("datetime64[ns]")
+        data["last_purchase"] = agg.last_time_ns.view("datetime64[ns]")
+    frame = pd.DataFrame(data, index=agg.customers)
+    if suffix:
+        frame = frame.add_suffix(suffix)
+    return frame
+
+
+# ------------------------------------------------------------------------- public
+
+
+def _split_after(
+    tx: Transactions, end_window: int, end: Any, name: str, after_end: AfterEnd
+) -> Transactions:
+    after = tx.window > end_window
+    if not after.any():
+        return tx
+    if after_end == "drop":
+        return tx.subset(~after)
+    if after_end != "raise":
+        raise InvalidDataError(f"after_end={after_end!r}: use 'raise' or 'drop'.")
+    raise bad_rows_error(
+        "date", after, tx.row_ids(), f"are after {name}={end!r}",
+        f"Pass a later {name}, filter the transactions, or pass after_end='drop' to "
+        "ignore them.",
+    )
+
+
+def _window_of(granularity: Granularity, value: Any, name: str) -> int:
+    return int(granularity.index(np.array([_timestamp_ns(value, name)]))[0])
+
+
+def _metadata(**settings: Any) -> dict[str, Any]:
+    return {"clvmodels": {k: (str(v) if v is not None else None) for k, v in settings.items()}}
+
+
+def summarize(
+    transactions: Any,
+    *,
+    customer_id: str = "customer_id",
+    date: str = "date",
+    amount: str | None = None,
+    observation_end: Any = None,
+    time_unit: str = "D",
+    granularity: str = "D",
+    date_format: str | None = None,
+    after_end: AfterEnd = "raise",
+) -> pd.DataFrame:
+    """Summarise a transaction log into one row per customer.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or polars.DataFrame
+        One row per purchase. Only read, never modified.
+    customer_id, date : str
+        Names of the customer id and purchase time columns. Dates may be datetimes
+        (tz-aware ones keep their local wall time), ``datetime.date`` objects or strings.
+    amount : str, optional
+        Name of the (non-negative) purchase value column; adds ``monetary_value`` and the
+        historical columns.
+    observation_end : date-like, optional
+        Last day of observation, inclusive; defaults to the latest transaction.
+    time_unit : str, default "D"
+        Unit of ``recency`` and ``T``: "D", "W", "M" (30.4375 days), "Y" (365.25 days),
+        or a multiple such as "7D". See :mod:`clvmodels.data.timeunits`.
+    granularity : str, default "D"
+        Window within which several purchases count as one: a calendar day by
+        default; "h", "W" (calendar week from Monday), "M" (calendar month), ...
+    date_format : str, optional
+        ``strptime`` format of string (or integer, e.g. 19970131) dates.
+    after_end : {"raise", "drop"}, default "raise"
+        What to do with transactions after ``observation_end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by customer id (sorted), with ``frequency`` (repeat transactions),
+        ``recency`` and ``T``; with ``amount`` also ``monetary_value`` (mean of the
+        repeat transactions, 0 when there are none), ``n_purchases`` (transactions,
+        i.e. windows with a purchase, first included), ``total_amount`` (all
+        purchases), ``first_purchase`` and ``last_purchase`` (raw timestamps).
+        ``frame.attrs["clvmodels"]`` records the settings.
+
+    Raises
+    ------
+    InvalidDataError
+        Missing columns, empty input, missing or unparseable dates, NaN or negative
+        amounts, transactions after ``observation_end``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "b"],
+    ...     "date": ["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"],
+    ...     "amount": [10.0, 5.0, 20.0, 7.0],
+    ... })
+    >>> clvmodels.summarize(tx, amount="amount", observation_end="2024-01-29",
+    ...                     time_unit="W")[["frequency", "recency", "T", "monetary_value"]]
+                 frequency  recency    T  monetary_value
+    customer_id                                         
+    a                    1      2.0  4.0            20.0
+    b                    0      0.0  3.0             0.0
+    """  # noqa: W291
+    tx = prepare_transactions(
+        transactions, customer_id=customer_id, date=date, amount=amount,
+        granularity=granularity, date_format=date_format,
+    )  # fmt: skip
+    unit_ns = time_unit_nanoseconds(time_unit)
+    if observation_end is None:
+        end_window = int(tx.window.max())
+    else:
+        end_window = _window_of(tx.granularity, observation_end, "observation_end")
+        kept = _split_after(tx, end_window, observation_end, "observation_end", after_end)
+        if len(kept.codes) == 0:
+            raise InvalidDataError(
+                f"no transactions on or before observation_end={observation_end!r}; "
+                "check the date."
+            )
+        if len(kept.codes) < len(tx.codes):
+            kept.customers, kept.codes = _recode(kept.customers, kept.codes)
+        tx = kept
+    end_ns = int(tx.granularity.start_ns(end_window))
+    agg = aggregate(tx, with_amount=amount is not None)
+    summary = finalize(agg, end_window_ns=end_ns, unit_ns=unit_ns, with_amount=amount is not None)
+    summary.attrs.update(
+        _metadata(
+            time_unit=time_unit, granularity=granularity, observation_end=pd.Timestamp(end_ns)
+        )
+    )
+    return summary
+
+
+def _recode(customers: pd.Index, codes: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """Drop customers left without rows, keeping the sorted order."""
+    used = np.zeros(len(customers), dtype=bool)
+    used[codes] = True
+    new_position = np.cumsum(used) - 1
+    return customers[used], new_position[codes]
+
+
+def calibration_holdout(
+    transactions: Any,
+    *,
+    calibration_end: Any,
+    holdout_end: Any,
+    customer_id: str = "customer_id",
+    date: str = "date",
+    amount: str | None = None,
+    time_unit: str = "D",
+    granularity: str = "D",
+    date_format: str | None = None,
+    after_end: AfterEnd = "raise",
+) -> pd.DataFrame:
+    """Split a transaction log into a calibration summary and holdout outcomes.
+
+    Both end dates are inclusive: the calibration period runs to the end of
+    ``calibration_end`` and the holdout from the next window to the end of
+    ``holdout_end``, like the CDNOW papers (1997-01-01 .. 1997-09-30 and
+    1997-10-01 .. 1998-06-30). Only customers whose first purchase falls in the
+    calibration period are kept.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame or polars.DataFrame
+        One row per purchase; only read.
+    calibration_end, holdout_end : date-like
+        Last days of the two periods; ``calibration_end`` must be earlier.
+    customer_id, date, amount, time_unit, granularity, date_format, after_end
+        As in :func:`summarize`; ``after_end`` applies to transactions after
+        ``holdout_end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`summarize` suffixed ``_cal`` (``frequency_cal``,
+        ``recency_cal``, ``T_cal``, ...), plus ``frequency_holdout`` (transactions in
+        the holdout, each window counted once), ``duration_holdout`` (in
+        ``time_unit``) and, with ``amount``, ``monetary_value_holdout`` (mean value
+        of the holdout transactions, 0 when there are none).
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> tx = clvmodels.datasets.load_cdnow()
+    >>> frame = clvmodels.calibration_holdout(
+    ...     tx, calibration_end="1997-09-30", holdout_end="1998-06-30", time_unit="W")
+    >>> len(frame), int(frame["frequency_holdout"].sum())
+    (2357, 1882)
+    """
+    tx = prepare_transactions(
+        transactions, customer_id=customer_id, date=date, amount=amount,
+        granularity=granularity, date_format=date_format,
+    )  # fmt: skip
+    unit_ns = time_unit_nanoseconds(time_unit)
+    cal_end = _window_of(tx.granularity, calibration_end, "calibration_end")
+    hold_end = _window_of(tx.granularity, holdout_end, "holdout_end")
+    if cal_end >= hold_end:
+        raise InvalidDataError(
+            f"calibration_end={calibration_end!r} is not before holdout_end="
+            f"{holdout_end!r} (at granularity {granularity!r}); the holdout period would "
+            "be empty. Pass a calibration_end earlier than holdout_end."
+        )
+    tx = _split_after(tx, hold_end, holdout_end, "holdout_end", after_end)
+    in_calibration = tx.window <= cal_end
+    if not in_calibration.any():
+        raise InvalidDataError(
+            f"no transactions on or before calibration_end={calibration_end!r}; check "
+            "the date."
+        )
+    # Keep customers acquired in the calibration period, in sorted id order.
+    acquired = np.zeros(len(tx.customers), dtype=bool)
+    acquired[tx.codes[in_calibration]] = True
+    tx = tx.subset(acquired[tx.codes])
+    tx.customers, tx.codes = _recode(tx.customers, tx.codes)
+    in_calibration = tx.window <= cal_end
+
+    with_amount = amount is not None
+    cal_end_ns, hold_end_ns = (int(v) for v in tx.granularity.start_ns([cal_end, hold_end]))
+    calibration = finalize(
+        aggregate(tx.subset(in_calibration), with_amount=with_amount),
+        end_window_ns=cal_end_ns, unit_ns=unit_ns, with_amount=with_amount, suffix="_cal",
+    )  # fmt: skip
+    holdout = aggregate(tx.subset(~in_calibration), with_amount=with_amount)
+    calibration["frequency_holdout"] = holdout.n_windows.astype(np.int64)
+    if with_amount:
+        calibration["monetary_value_holdout"] = np.divide(
+            holdout.total_amount, holdout.n_windows,
+            out=np.zeros(len(holdout.n_windows)), where=holdout.n_windows > 0,
+        )  # fmt: skip
+    calibration["duration_holdout"] = (hold_end_ns - cal_end_ns) / unit_ns
+    calibration.attrs.update(
+        _metadata(
+            time_unit=time_unit, granularity=granularity,
+            calibration_end=pd.Timestamp(cal_end_ns), holdout_end=pd.Timestamp(hold_end_ns),
+        )
+    )  # fmt: skip
+    return calibration
+
+
+_PATTERN_COLUMNS = (
+    "frequency", "recency", "T", "n_periods", "frequency_cal", "recency_cal", "T_cal",
+)  # fmt: skip
+
+
+def compress(
+    summary: pd.DataFrame, columns: list[str] | None = None, *, weight: str = "weight"
+) -> pd.DataFrame:
+    """Collapse identical customers into patterns with a ``weight`` (their count).
+
+    Every likelihood in clvmodels is a sum over customers of a function of these
+    columns, so a model fitted on the compressed frame (with its weights) is the same
+    as one fitted on all customers, at a cost that grows with distinct patterns.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Per-customer summary (from :func:`summarize` or :func:`calibration_holdout`),
+        or an already compressed frame, whose ``weight`` column is then summed.
+    columns : list of str, optional
+        Columns that define a pattern; by default those of ``frequency``, ``recency``,
+        ``T``, ``n_periods`` (or their ``_cal`` forms) present in ``summary``.
+    weight : str, default "weight"
+        Name of the weight column (read if present, written in the result).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct pattern, sorted, with the pattern columns and ``weight``
+        (int64 when counting customers).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels
+    >>> s = pd.DataFrame({"frequency": [0, 0, 2], "recency": [0.0, 0.0, 3.0],
+    ...                   "T": [5.0, 5.0, 5.0]})
+    >>> clvmodels.compress(s)
+       frequency  recency    T  weight
+    0          0      0.0  5.0       2
+    1          2      3.0  5.0       1
+    """
+    if not isinstance(summary, pd.DataFrame):
+        summary = as_pandas(summary, [] if columns is None else columns, "summary")
+    if columns is None:
+        columns = [c for c in _PATTERN_COLUMNS if c in summary.columns]
+        if not columns:
+            raise InvalidDataError(
+                "compress: none of the columns frequency, recency, T, n_periods (or their "
+                "_cal forms) is in the summary; name the pattern columns with columns=."
+            )
+    require_columns(summary.columns, columns, "summary")
+    for suffix in ("", "_cal"):
+        names = [f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"]
+        if all(n in columns for n in names):
+            validate_summary(summary, frequency=names[0], recency=names[1], T=names[2])
+    for column in columns:
+        values = summary[column]
+        if values.isna().any():
+            raise bad_rows_error(
+                column, values.isna().to_numpy(), summary.index, "are missing (NaN)",
+                "Drop or fill them before compressing.",
+            )  # fmt: skip
+    has_weight = weight in summary.columns
+    if has_weight:
+        weights = summary[weight].to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(weights) | (weights < 0)
+        if bad.any():
+            raise bad_rows_error(
+                weight, bad, summary.index, "are negative, NaN or infinite",
+                "Weights count customers: fix or drop these rows.",
+            )  # fmt: skip
+        grouped = summary.groupby(columns, sort=True)[weight].sum()
+    else:
+        grouped = summary.groupby(columns, sort=True).size()
+    result = grouped.rename(weight).reset_index()
+    if not has_weight:
+        result[weight] = result[weight].astype(np.int64)
+    result.index.name = "pattern"
+    result.attrs.update(summary.attrs)
+    return result
