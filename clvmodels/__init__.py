@@ -26,14 +26,24 @@ _LAZY: dict[str, str] = {
     "BGNBD": "clvmodels.models.bgnbd",
     "MBGNBD": "clvmodels.models.mbgnbd",
     "load": "clvmodels.models._base",
+    "ParetoNBD": "clvmodels.models.paretonbd",
+    "GammaGamma": "clvmodels.models.gammagamma",
+    "BGBB": "clvmodels.models.bgbb",
+    "ShiftedBetaGeometric": "clvmodels.models.sbg",
+    "predictive_clv": "clvmodels.clv",
 }
-_SUBMODULES = {"datasets", "exceptions", "simulate", "data", "models"}
+_SUBMODULES = {"datasets", "exceptions", "simulate", "data", "models", "clv"}
 
 __all__ = [
+    "BGBB",
     "BGNBD",
     "MBGNBD",
+    "GammaGamma",
+    "ParetoNBD",
+    "ShiftedBetaGeometric",
     "__version__",
     "calibration_holdout",
+    "clv",
     "compress",
     "data",
     "datasets",
@@ -41,16 +51,24 @@ __all__ = [
     "exceptions",
     "load",
     "models",
+    "predictive_clv",
     "simulate",
     "summarize",
     "time_unit_nanoseconds",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from . import data, datasets, exceptions, models, simulate
+    from . import clv, data, datasets, exceptions, models, simulate
+    from .clv import predictive_clv
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
-    from .models import BGNBD, MBGNBD, load
+    from .models._base import load
+    from .models.bgbb import BGBB
+    from .models.bgnbd import BGNBD
+    from .models.gammagamma import GammaGamma
+    from .models.mbgnbd import MBGNBD
+    from .models.paretonbd import ParetoNBD
+    from .models.sbg import ShiftedBetaGeometric
 
 
 def __getattr__(name: str) -> Any:

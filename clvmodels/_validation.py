@@ -146,7 +146,7 @@ def validate_summary(
     >>> try:
     ...     validate_summary(bad)
     ... except ValueError as err:
-    ...     print(str(err)[:45])
+    ...     print(str(err)[:47])
     column 'recency': 1 of 1 rows exceed column 'T'
     """
     columns = [c for c in (frequency, recency, T, weight) if c is not None]

@@ -28,3 +28,23 @@ def cdnow_calibration(cdnow_sample: pd.DataFrame) -> pd.DataFrame:
         amount="amount",
         time_unit="W",
     )
+
+
+def _five_point_derivative(func, params, j: int):
+    """d func / d params[j] by the fourth-order central stencil (step 1e-3 relative)."""
+    import numpy as np
+
+    params = np.asarray(params, dtype=np.float64)
+    h = 1e-3 * params[j]
+    values = []
+    for k in (-2, -1, 1, 2):
+        shifted = params.copy()
+        shifted[j] += k * h
+        values.append(func(shifted))
+    return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
+
+
+@pytest.fixture(scope="session")
+def numeric_derivative():
+    """A finite-difference derivative accurate enough to check exact gradients."""
+    return _five_point_derivative

@@ -607,10 +607,8 @@ def compress(
     >>> import clvmodels
     >>> s = pd.DataFrame({"frequency": [0, 0, 2], "recency": [0.0, 0.0, 3.0],
     ...                   "T": [5.0, 5.0, 5.0]})
-    >>> clvmodels.compress(s)
-       frequency  recency    T  weight
-    0          0      0.0  5.0       2
-    1          2      3.0  5.0       1
+    >>> clvmodels.compress(s).to_numpy().tolist()
+    [[0.0, 0.0, 5.0, 2.0], [2.0, 3.0, 5.0, 1.0]]
     """
     if not isinstance(summary, pd.DataFrame):
         summary = as_pandas(summary, [] if columns is None else columns, "summary")

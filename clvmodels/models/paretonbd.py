@@ -1,0 +1,695 @@
+"""Pareto/NBD: the Pareto / negative binomial distribution model.
+
+Schmittlein, D. C., Morrison, D. G. & Colombo, R. (1987). "Counting your customers: who
+are they and what will they do next?" Management Science 33(1), 1-24 (SMC).
+
+While alive, a customer buys at Poisson rate lambda ~ Gamma(r, alpha); their lifetime is
+exponential with rate mu ~ Gamma(s, beta) (shape, rate; independent). The expressions
+below follow Fader & Hardie's notes, cited by name:
+
+* FH (2005): "A note on deriving the Pareto/NBD model and related expressions"
+  (brucehardie.com, note 009): section 3 likelihood, section 5 P(alive), section 6
+  conditional expectation.
+* FH (2006): "Deriving an expression for P(X(t) = x) under the Pareto/NBD model" (note
+  012).
+* FH (2024): "Deriving the conditional PMF of the Pareto/NBD model" (note 028), eq. (3):
+  the likelihood as a sum of two positive hypergeometric terms, no difference.
+* FHL (2005): Fader, Hardie & Lee, "RFM and CLV: using iso-value curves for customer base
+  analysis", JMR 42(4), 415-430, eq. (2): discounted expected residual transactions.
+
+Numerics
+--------
+Everything rests on the tail integral
+
+    J(p, q; t) = int_t^inf (alpha + tau)^-p (beta + tau)^-q dtau,   p + q > 1.
+
+The likelihood (FH 2005 section 3, rewritten as in FH 2024 eq. 3) is
+
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [ s J(r+x, s+1; t_x) + (r+x) J(r+x+1, s; T) ],
+
+both terms positive. FH (2005) write L with (alpha+T)^-(r+x) (beta+T)^-s plus
+s int_{t_x}^T (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau, a difference of two
+hypergeometric terms that cancels when t_x is close to T; integrating by parts,
+(alpha+t)^-p (beta+t)^-q = p J(p+1, q; t) + q J(p, q+1; t), turns it into the sum above.
+
+With (A, a) the larger of (alpha, beta) with its exponent and (B, b) the other one (the
+two branches alpha >= beta and alpha < beta of FH 2005), m = p + q - 1 and
+z = (A - B) / (A + t) in [0, 1), the substitution w = (A + t) / (A + tau) gives Euler's
+integral of 2F1 (Abramowitz & Stegun 15.3.1), and Euler's transformation (A&S 15.3.3)
+turns it into a series of positive terms whose ratio is at most z:
+
+    J = (A+t)^-a (B+t)^(1-b) / m * 2F1(a, 1; m+1; z),
+    2F1(a, 1; m+1; z) = sum_k (a)_k / (m+1)_k z^k.
+
+For z <= 0.85 that series is summed directly (about log(1e-16) / log(z) terms: ~15 on
+CDNOW, at most ~230), together with its exact derivatives in a, m and z: they give the
+gradient in (r, alpha, s, beta) analytically, including the derivatives in r and s (the
+2F1 parameters), d/da (a)_k = (a)_k sum_{j<k} 1/(a+j). For z > 0.85 (one of alpha,
+beta much smaller than the other plus t, e.g. t_x = 0 and alpha > 6.7 beta) J is written as
+(A+t)^-m int_0^inf e^(-m u) (1 - z e^-u)^-b du (u = log((A+tau) / (A+t))) and integrated
+by the trapezoidal rule in log u, which converges geometrically for this analytic,
+doubly-exponentially decaying integrand (Trefethen & Weideman 2014, "The exponentially
+convergent trapezoidal rule", SIAM Review 56(3), section 14); the derivatives are moments
+under the same nodes. SciPy's hyp2f1 gives values alone (predictions) for z <= 1/2; it
+is not used beyond: it returns NaN for 2F1(a, 1; c; z) with large a and z near 1 (e.g.
+a = 584, c = a + 0.77, z = 0.998) and loses digits for large a and c near z = 0.9.
+
+During development both routes were checked against 50-digit mpmath values of J and its
+four derivatives (worst error ~5e-13 of the terms' size, frequencies to 1e4, parameters
+1e-3..1e3, t to 1e4); the tests compare them with each other, with numerical integration,
+with FH (2005)'s hyp2f1 closed form, with lifetimes and with finite differences.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.special import digamma, exprel, gammaln, hyp2f1
+
+from ..exceptions import InvalidDataError
+from ._base import as_array, weighted_sum
+from ._purchase import PurchaseModel
+
+__all__ = [
+    "ParetoNBD",
+    "discounted_expected_transactions",
+    "expected_purchases",
+    "log_likelihood",
+    "probability_alive",
+    "probability_purchases",
+]
+
+# Above this argument the 2F1 series is replaced by quadrature (see the module docstring):
+# the series needs ~log(1e-16)/log(z) terms, and is the cheaper of the two up to z ~ 0.9.
+_SERIES_MAX_Z = 0.85
+# Up to this argument SciPy's hyp2f1 gives the values (no gradient) to 1e-15.
+_SCIPY_MAX_Z = 0.5
+# Elements processed at once, to bound memory with parameter draws of shape (draws, n).
+_BLOCK = 1 << 14
+# Trapezoidal step in log u, and the margin (in e-folds) kept on the left before the
+# geometric tail correction; checked against 50-digit references (module docstring).
+_TRAPEZOID_STEP = 0.25
+_LEFT_MARGIN = 14.0
+# Gauss-Legendre panels for P(X(t) = n), n >= 1.
+_PMF_LEFT = 8.0  # e-folds below tau0 where the nodes start
+_PMF_WIDTH = 6.0  # panel width in log tau, divided by sqrt(n + 1)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
+
+
+# --------------------------------------------------------------- the tail integral
+
+
+def _series(a, m, z, gradient):
+    """log 2F1(a, 1; m+1; z) by its series, and d/da, d/dm, d/dz of the log.
+
+    Terms c_k z^k with c_k = (a)_k / (m+1)_k, c_{k+1}/c_k = (a+k)/(m+1+k) <= 1 (a <= m+1),
+    so the tail after term k is at most term_k z / (1 - z). d c_k / da = c_k sum_{j<k}
+    1/(a+j), d c_k / dm = -c_k sum_{j<k} 1/(m+1+j) and d (c_k z^k) / dz = k c_k z^(k-1).
+    Elements leave the loop once their next terms are below 1e-16 of the sum (checked
+    every few terms; in-place arithmetic, as this loop dominates the fit).
+    """
+    n = a.size
+    out = [np.empty(n) for _ in range(4 if gradient else 1)]
+    idx = np.arange(n)
+    a_, m1, z_ = a.copy(), m + 1.0, z
+    term = np.ones(n)
+    total = np.ones(n)
+    ratio = np.empty(n)
+    inv = np.empty(n)
+    if gradient:
+        s_a, s_m, s_z, h_a, h_m = (np.zeros(n) for _ in range(5))
+    k = 0
+    while idx.size:
+        # a_ and m1 hold a + k and m + 1 + k
+        np.divide(1.0, m1, out=inv)
+        np.multiply(a_, inv, out=ratio)
+        np.multiply(term, ratio, out=term)  # c_{k+1} z^k
+        if gradient:
+            h_m += inv
+            np.divide(1.0, a_, out=inv)
+            h_a += inv
+            np.multiply(term, k + 1.0, out=ratio)
+            s_z += ratio
+        term *= z_
+        total += term
+        if gradient:
+            np.multiply(term, h_a, out=ratio)
+            s_a += ratio
+            np.multiply(term, h_m, out=ratio)
+            s_m += ratio
+        a_ += 1.0
+        m1 += 1.0
+        k += 1
+        if k % 4:
+            continue
+        # remaining terms: at most term (k+1) / (1 - z)^2, with the weights k and h
+        done = ~(term * (k + 2.0) > 1e-16 * (1.0 - z_) ** 2 * total)  # NaN: done
+        if not done.any():
+            continue
+        where = idx[done]
+        out[0][where] = np.log(total[done])
+        if gradient:
+            out[1][where] = s_a[done] / total[done]
+            out[2][where] = -s_m[done] / total[done]
+            out[3][where] = s_z[done] / total[done]
+        if done.all():
+            break
+        keep = ~done
+        idx = idx[keep]
+        a_, m1, z_, term, total = a_[keep], m1[keep], z_[keep], term[keep], total[keep]
+        ratio, inv = ratio[keep], inv[keep]
+        if gradient:
+            s_a, s_m, s_z = s_a[keep], s_m[keep], s_z[keep]
+            h_a, h_m = h_a[keep], h_m[keep]
+    return out
+
+
+def _quadrature(m, b, z, eps, gradient):
+    """log Q, Q = int_0^inf e^(-m u) (1 - z e^-u)^-b du, and d log Q / d(m, b, z).
+
+    Trapezoidal rule in sigma = log u. On the right the integrand dies doubly
+    exponentially; m u >= 38 leaves less than e^-38 of Q (the factor in b is decreasing
+    in u). On the left it behaves as e^sigma f(0): the nodes start e^-14 below the
+    smallest scale of f, u1 = min(eps / max(b, 1), 1 / m), and the nodes further left are
+    summed as a geometric series. 1 - z e^-u is computed as eps + z (1 - e^-u), exact
+    for z near 1 (eps = 1 - z is passed in, computed without cancellation).
+    """
+    h = _TRAPEZOID_STEP
+    u1 = np.minimum(eps / np.maximum(b, 1.0), 1.0 / m)
+    lo = np.log(u1) - _LEFT_MARGIN
+    hi = np.log(38.0 / m)
+    count = int(np.ceil(np.max(hi - lo) / h)) + 1
+    n = m.size
+    out = [np.empty(n) for _ in range(4 if gradient else 1)]
+    tail = np.exp(-h) / -np.expm1(-h)
+    step = max(1, (1 << 20) // count)
+    grid = h * np.arange(count)
+    growth = np.exp(grid)
+    for start in range(0, n, step):
+        sl = slice(start, start + step)
+        m_, b_, z_, e_ = m[sl, None], b[sl, None], z[sl, None], eps[sl, None]
+        sigma = lo[sl, None] + grid
+        u = np.exp(lo[sl, None]) * growth
+        drop = -np.expm1(-u)  # 1 - e^-u
+        inner = e_ + z_ * drop  # 1 - z e^-u
+        log_inner = np.log(inner)
+        ell = sigma - m_ * u - b_ * log_inner
+        top = ell.max(axis=1, keepdims=True)
+        w = np.exp(ell - top)
+        w[:, 0] *= 1.0 + tail  # the nodes left of the grid, f ~ f(u_0) e^(sigma - sigma_0)
+        total = w.sum(axis=1)
+        out[0][sl] = np.log(h * total) + top[:, 0]
+        if gradient:
+            first = w[:, 0] / (1.0 + tail)  # u e^sigma dies twice as fast: no tail term
+            out[1][sl] = -((w[:, 1:] * u[:, 1:]).sum(axis=1) + first * u[:, 0]) / total
+            out[2][sl] = -(w * log_inner).sum(axis=1) / total
+            # d/dz of -b log(1 - z e^-u) = b e^-u / (1 - z e^-u)
+            out[3][sl] = b[sl] * (w * (1.0 - drop) / inner).sum(axis=1) / total
+    return out
+
+
+def _log_tail_block(p, q, t, alpha, beta, gradient):
+    swap = alpha < beta
+    big, small = np.where(swap, beta, alpha), np.where(swap, alpha, beta)
+    a, b = np.where(swap, q, p), np.where(swap, p, q)
+    at, bt = big + t, small + t
+    z = (big - small) / at
+    eps = bt / at
+    m = a + b - 1.0
+    n = z.size
+    log_j = np.empty(n)
+    if gradient:
+        d_a, d_b, d_big, d_small = (np.empty(n) for _ in range(4))
+    log_at, log_bt = np.log(at), np.log(bt)
+    # Non-finite input (an optimiser step to an infinite parameter) gives NaN, not a hang.
+    valid = np.isfinite(z) & np.isfinite(m) & np.isfinite(log_at) & np.isfinite(log_bt)
+    valid &= (m > 0) & (eps > 0)
+    log_j[~valid] = np.nan
+    if gradient:
+        for d in (d_a, d_b, d_big, d_small):
+            d[~valid] = np.nan
+    series = valid & (z <= _SERIES_MAX_Z)
+    # J = (A+t)^-a (B+t)^(1-b) / m * S,  S = 2F1(a, 1; m+1; z). Values alone come from
+    # SciPy's hyp2f1 for z <= 1/2, where it is accurate to 1e-15 (tests); beyond, and
+    # with the derivatives, from the series.
+    scipy_ok = series & (z <= _SCIPY_MAX_Z) if not gradient else np.zeros(n, dtype=bool)
+    for route, chosen in (("scipy", scipy_ok), ("series", series & ~scipy_ok)):
+        sel = np.flatnonzero(chosen)
+        if sel.size == 0:
+            continue
+        a_, b_, m_, z_ = a[sel], b[sel], m[sel], z[sel]
+        la, lb = log_at[sel], log_bt[sel]
+        if route == "scipy":
+            parts = [np.log(hyp2f1(a_, 1.0, m_ + 1.0, z_))]
+        else:
+            parts = _series(a_, m_, z_, gradient)
+        log_j[sel] = -a_ * la + (1.0 - b_) * lb - np.log(m_) + parts[0]
+        if gradient:
+            at_, bt_ = at[sel], bt[sel]
+            ds_a, ds_m, ds_z = parts[1], parts[2], parts[3]
+            d_a[sel] = -la - 1.0 / m_ + ds_a + ds_m
+            d_b[sel] = -lb - 1.0 / m_ + ds_m
+            d_big[sel] = -a_ / at_ + ds_z * bt_ / at_**2
+            d_small[sel] = (1.0 - b_) / bt_ - ds_z / at_
+    sel = np.flatnonzero(valid & ~series)
+    if sel.size:
+        # J = (A+t)^-m Q(m, b, z)
+        m_, b_, la = m[sel], b[sel], log_at[sel]
+        parts = _quadrature(m_, b_, z[sel], eps[sel], gradient)
+        log_j[sel] = -m_ * la + parts[0]
+        if gradient:
+            at_, bt_ = at[sel], bt[sel]
+            dq_m, dq_b, dq_z = parts[1], parts[2], parts[3]
+            d_a[sel] = -la + dq_m
+            d_b[sel] = -la + dq_m + dq_b
+            d_big[sel] = -m_ / at_ + dq_z * bt_ / at_**2
+            d_small[sel] = -dq_z / at_
+    if not gradient:
+        return log_j, None
+    d_p, d_q = np.where(swap, d_b, d_a), np.where(swap, d_a, d_b)
+    d_alpha, d_beta = np.where(swap, d_small, d_big), np.where(swap, d_big, d_small)
+    return log_j, (d_p, d_q, d_alpha, d_beta)
+
+
+def _log_tail(p, q, t, alpha, beta, gradient=False):
+    """log J(p, q; t) and, with ``gradient``, its derivatives in (p, q, alpha, beta).
+
+    Broadcasts its arguments; works through blocks of ``_BLOCK`` elements.
+    """
+    args = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (p, q, t, alpha, beta)))
+    shape = args[0].shape
+    flat = [v.reshape(-1) for v in args]
+    size = flat[0].size
+    log_j = np.empty(size)
+    grads = np.empty((4, size)) if gradient else None
+    for start in range(0, size, _BLOCK):
+        sl = slice(start, start + _BLOCK)
+        value, grad = _log_tail_block(*(v[sl] for v in flat), gradient)
+        log_j[sl] = value
+        if gradient:
+            grads[:, sl] = grad
+    if not gradient:
+        return log_j.reshape(shape), None
+    return log_j.reshape(shape), tuple(g.reshape(shape) for g in grads)
+
+
+# ---------------------------------------------------------------- the likelihood
+
+
+def _pairs(a, b):
+    """Distinct (a, b) pairs and the index of each row's pair (one lexsort)."""
+    order = np.lexsort((b, a))
+    a_sorted, b_sorted = a[order], b[order]
+    new = np.ones(a.size, dtype=bool)
+    new[1:] = (a_sorted[1:] != a_sorted[:-1]) | (b_sorted[1:] != b_sorted[:-1])
+    row = np.empty(a.size, dtype=np.intp)
+    row[order] = np.cumsum(new) - 1
+    return a_sorted[new], b_sorted[new], row
+
+
+def _log_terms(x, t_x, T, r, alpha, s, beta, gradient, pair_groups=None):
+    """log s J(r+x, s+1; t_x) and log (r+x) J(r+x+1, s; T), with gradients of log J.
+
+    The first depends on (x, t_x) only, the second on (x, T) only; ``pair_groups`` (the
+    distinct pairs of each, see :func:`_pairs`) evaluates each J once per pair.
+    """
+    if pair_groups is None:
+        (x_h, t_h, row_h), (x_k, t_k, row_k) = (x, t_x, ...), (x, T, ...)
+    else:
+        (x_h, t_h, row_h), (x_k, t_k, row_k) = pair_groups
+    log_h, d_h = _log_tail(r + x_h, s + 1.0, t_h, alpha, beta, gradient)
+    log_k, d_k = _log_tail(r + x_k + 1.0, s, t_k, alpha, beta, gradient)
+    log_h, log_k = np.log(s) + log_h[row_h], np.log(r + x_k) + log_k
+    if gradient:
+        d_h, d_k = [d[row_h] for d in d_h], [d[row_k] for d in d_k]
+    return log_h, log_k[row_k], d_h, d_k
+
+
+def log_likelihood(x, t_x, T, r, alpha, s, beta, gradient=False, x_groups=None, pair_groups=None):
+    """Per-customer log-likelihood and its exact gradient in (r, alpha, s, beta).
+
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r) [s J(r+x, s+1; t_x) + (r+x) J(r+x+1, s; T)]:
+    FH (2005) section 3 in the form of FH (2024) eq. (3) (see the module docstring).
+    The gradient differentiates this exactly: d log Gamma terms by digamma, d log J by
+    the series (or quadrature) of the module docstring.
+
+    ``x_groups = (distinct x, index of each row's x)`` (from ``PurchaseModel._prepare``)
+    lets the gamma functions of r + x be evaluated once per distinct frequency, and
+    ``pair_groups`` (from ``ParetoNBD._prepare``) each J once per distinct (x, t_x) or
+    (x, T) pair; both are for scalar parameters (fitting).
+
+    Returns
+    -------
+    (ll, grad)
+        ``ll`` broadcast over the arguments; ``grad`` of shape ``ll.shape + (4,)``, or
+        None without ``gradient``.
+    """
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    xu, row = (x, ...) if x_groups is None else x_groups
+    log_dead, log_alive, d_h, d_k = _log_terms(x, t_x, T, r, alpha, s, beta, gradient, pair_groups)
+    total = np.logaddexp(log_dead, log_alive)
+    common = (gammaln(r + xu) - gammaln(r))[row] + r * np.log(alpha) + s * np.log(beta)
+    ll = common + total
+    if not gradient:
+        return ll, None
+    w_h = np.exp(log_dead - total)
+    w_k = np.exp(log_alive - total)
+    d_r = (digamma(r + xu) - digamma(r))[row] + np.log(alpha) + w_h * d_h[0]
+    d_r = d_r + w_k * (1.0 / (r + x) + d_k[0])
+    d_alpha = r / alpha + w_h * d_h[2] + w_k * d_k[2]
+    d_s = np.log(beta) + w_h * (1.0 / s + d_h[1]) + w_k * d_k[1]
+    d_beta = s / beta + w_h * d_h[3] + w_k * d_k[3]
+    return ll, np.stack(np.broadcast_arrays(d_r, d_alpha, d_s, d_beta), axis=-1)
+
+
+# ---------------------------------------------------------------- predictions
+
+
+def _log_alive(x, t_x, T, r, alpha, s, beta):
+    """log P(alive at T | x, t_x, T) <= 0.
+
+    P(alive) = Gamma(r+x) alpha^r beta^s / (Gamma(r) (alpha+T)^(r+x) (beta+T)^s) / L
+    (FH 2005 section 5; FH 2024 eq. 9); the constant cancels against L.
+    """
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    log_dead, log_alive, _, _ = _log_terms(x, t_x, T, r, alpha, s, beta, False)
+    log_p = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    log_p = log_p - np.logaddexp(log_dead, log_alive)
+    # A purchase at T proves the customer alive: log_p = 0 then, up to rounding of the
+    # logs (about 1e-16 of (r+x) log(alpha+T)); make it exact.
+    return np.where(t_x >= T, 0.0, np.minimum(log_p, 0.0))
+
+
+def probability_alive(x, t_x, T, r, alpha, s, beta, t=0.0):
+    """P(alive at T + t | x, t_x, T).
+
+    At T: FH (2005) section 5. Later, an alive customer's dropout rate has the posterior
+    Gamma(s, beta + T) (the likelihood of being alive at T is e^(-mu T)), so surviving a
+    further t has probability ((beta+T) / (beta+T+t))^s (SMC 1987; FH 2005 section 5).
+    """
+    T = np.asarray(T, dtype=np.float64)
+    log_p = _log_alive(x, t_x, T, r, alpha, s, beta)
+    t = np.asarray(t, dtype=np.float64)
+    if np.any(t != 0):
+        log_p = log_p - s * np.log1p(t / (beta + T))
+    return np.exp(log_p)
+
+
+def _expected_if_alive(t, x, T, r, alpha, s, beta):
+    """E[X(T, T+t) | alive at T]: (r+x) / (alpha+T) * (beta+T) / (s-1)
+    * [1 - ((beta+T) / (beta+T+t))^(s-1)] (FH 2005 section 6; SMC 1987).
+
+    Written as (beta+T) l (1 - e^(-(s-1) l)) / ((s-1) l) with l = log(1 + t/(beta+T)),
+    i.e. exprel, so s = 1 (limit (beta+T) l) needs no special case.
+    """
+    beta_t = beta + T
+    ell = np.log1p(t / beta_t)
+    return (r + x) / (alpha + T) * beta_t * ell * exprel(-(s - 1.0) * ell)
+
+
+def expected_purchases(t, x, t_x, T, r, alpha, s, beta):
+    """E[X(T, T+t) | x, t_x, T] = P(alive at T) * E[X(T, T+t) | alive at T].
+
+    FH (2005) section 6 (SMC 1987). For a new customer use x = t_x = T = 0: P(alive) = 1
+    and this is E[X(t)] = r beta / (alpha (s-1)) [1 - (beta / (beta+t))^(s-1)] (FH 2005
+    section 4).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    alive = probability_alive(x, t_x, T, r, alpha, s, beta)
+    return alive * _expected_if_alive(t, x, T, r, alpha, s, beta)
+
+
+def _probability_new(n, t, r, alpha, s, beta):
+    """P(X(t) = n) for a customer at the start of observation, n >= 1, t > 0.
+
+    Conditioning on the lifetime omega (FH 2006 sections 3-4): alive at t with probability
+    (beta/(beta+t))^s and then NBD(n; r, alpha, t) purchases; or dead at omega = tau < t,
+    with the Lomax density s beta^s (beta+tau)^-(s+1), having made NBD(n; r, alpha, tau).
+    (lambda and mu are independent, so the two mixtures factor.) Hence
+
+        P = NB(n; t) (beta/(beta+t))^s + int_0^t NB(n; tau) s beta^s (beta+tau)^-(s+1) dtau,
+
+    NB(n; tau) = Gamma(r+n) / (Gamma(r) n!) (alpha/(alpha+tau))^r (tau/(alpha+tau))^n.
+    FH (2006) write the integral as a complete 2F1 term minus n + 1 others; here it is
+    integrated directly (no cancellation): Gauss-Legendre panels in log tau, which make
+    the integrand smooth at every scale, of width 6 / sqrt(n+1) (the peak narrows as n
+    grows). Below tau0 the log-integrand rises at rate >= (n+1)/2; the nodes start 8
+    e-folds below it, and the rest, int_0^lo tau^n f, is lo^(n+1) / (n+1) f evaluated at
+    the tau^n-weighted mean lo (n+1)/(n+2): relative error O((lo/tau0)^2) on a piece
+    that is at most e^(-4(n+1)) of the whole. Against a reference with 3x finer panels
+    the worst relative error over random parameters in 1e-3..1e3 is ~1e-11.
+    """
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (n, t, r, alpha, s, beta)))
+    n, t, r, alpha, s, beta = (
+        np.broadcast_to(np.asarray(v, dtype=np.float64), shape).reshape(-1)
+        for v in (n, t, r, alpha, s, beta)
+    )
+    log_coef = gammaln(r + n) - gammaln(r) - gammaln(n + 1.0)
+    log_alpha, log_beta = np.log(alpha), np.log(beta)
+    # alive through t
+    log_nb = log_coef + r * (log_alpha - np.log(alpha + t)) + n * (np.log(t) - np.log(alpha + t))
+    alive_part = np.exp(log_nb - s * np.log1p(t / beta))
+    # dead at tau < t
+    log_const = log_coef + r * log_alpha + np.log(s) + s * log_beta
+    tau0 = np.minimum.reduce(
+        [(n + 1.0) * alpha / (4.0 * (r + n)), (n + 1.0) * beta / (4.0 * (s + 1.0)), t]
+    )
+    lo = np.log(tau0) - _PMF_LEFT
+    span = np.log(t) - lo
+    width = _PMF_WIDTH / np.sqrt(np.max(n) + 1.0)
+    panels = max(1, int(np.ceil(np.max(span) / width)))
+    k = np.arange(panels)[:, None]
+    unit = ((k + (_GL_NODES[None, :] + 1.0) / 2.0) / panels).reshape(-1)
+    log_weights = np.log(np.tile(_GL_WEIGHTS / (2.0 * panels), panels))
+    dead_part = np.empty(n.size)
+    step = max(1, (1 << 20) // unit.size)
+    for start in range(0, n.size, step):
+        sl = slice(start, start + step)
+        r_, a_, s_, b_, n_ = (v[sl, None] for v in (r, alpha, s, beta, n))
+        lo_, span_ = lo[sl, None], span[sl, None]
+        sigma = lo_ + span_ * unit
+        tau = np.exp(sigma)
+        # log of tau^(n+1) (alpha+tau)^-(r+n) (beta+tau)^-(s+1), times the node weight
+        ell = (n_ + 1.0) * sigma - (r_ + n_) * np.log(a_ + tau) - (s_ + 1.0) * np.log(b_ + tau)
+        ell += np.log(span_) + log_weights
+        # the piece below lo, int_0^lo tau^n f(tau) dtau
+        tau_c = np.exp(lo_) * (n_ + 1.0) / (n_ + 2.0)
+        head = (n_ + 1.0) * lo_ - np.log(n_ + 1.0)
+        head -= (r_ + n_) * np.log(a_ + tau_c) + (s_ + 1.0) * np.log(b_ + tau_c)
+        ell = np.concatenate([ell, head], axis=1)
+        top = ell.max(axis=1, keepdims=True)
+        log_sum = top[:, 0] + np.log(np.exp(ell - top).sum(axis=1))
+        dead_part[sl] = np.exp(log_const[sl] + log_sum)
+    return (alive_part + dead_part).reshape(shape)
+
+
+def probability_purchases(t, n, x, t_x, T, r, alpha, s, beta):
+    """P(X(T, T+t) = n | x, t_x, T).
+
+    Given alive at T the posterior of (lambda, mu) is Gamma(r+x, alpha+T) x Gamma(s,
+    beta+T) (the likelihood of alive-at-T histories is lambda^x e^(-(lambda+mu) T)), and by
+    memorylessness the future is that of a new customer with these parameters:
+    P = P(alive) P_new(n; r+x, alpha+T, s, beta+T) + [n = 0] (1 - P(alive)); see FH (2024)
+    for the same result in closed form. P_new(0) is the likelihood of no purchase in
+    (0, t], i.e. ``log_likelihood(0, 0, t)``; P_new(n >= 1) is
+    :func:`_probability_new` (FH 2006).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    alive = probability_alive(x, t_x, T, r, alpha, s, beta)
+    shape = np.broadcast_shapes(alive.shape, t.shape, n.shape)
+    r_post, alpha_post, beta_post = r + x, alpha + T, beta + T
+    t_b, n_b = np.broadcast_to(t, shape), np.broadcast_to(n, shape)
+    positive = (n_b > 0) & (t_b > 0)
+    new = np.where(n_b == 0, 1.0, 0.0)
+    zero = (n_b == 0) & (t_b > 0)
+    if zero.any():
+        args = [np.broadcast_to(v, shape)[zero] for v in (r_post, alpha_post, s, beta_post)]
+        ll0, _ = log_likelihood(0.0, 0.0, t_b[zero], *args)
+        new[zero] = np.exp(ll0)
+    if positive.any():
+        args = [np.broadcast_to(v, shape)[positive] for v in (r_post, alpha_post, s, beta_post)]
+        new[positive] = _probability_new(n_b[positive], t_b[positive], *args)
+    alive = np.broadcast_to(alive, shape)
+    return alive * new + np.where(n_b == 0, 1.0 - alive, 0.0)
+
+
+def _laplace_lomax(delta, s):
+    """int_0^inf e^(-delta v) (1 + v)^-s dv = U(1, 2 - s, delta) (Tricomi U, DLMF 13.4.4).
+
+    Trapezoidal rule in log v (as :func:`_quadrature`): the integrand is e^sigma f(e^sigma)
+    with f smooth, dying doubly exponentially beyond v = 38 / delta; on the left nodes
+    start e^-14 below min(1, 1/s, 1/delta) and the rest is a geometric series. SciPy's
+    hyperu is not used: it returns 0 or NaN for large s (e.g. s = 200, delta = 1e-4).
+    """
+    shape = np.broadcast_shapes(np.shape(delta), np.shape(s))
+    delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), shape).reshape(-1)
+    s = np.broadcast_to(np.asarray(s, dtype=np.float64), shape).reshape(-1)
+    h = _TRAPEZOID_STEP
+    scale = np.minimum.reduce([np.ones_like(s), 1.0 / s, 1.0 / delta])
+    lo = np.log(scale) - _LEFT_MARGIN
+    hi = np.log(38.0 / delta)
+    count = int(np.ceil(np.max(hi - lo) / h)) + 1
+    grid = h * np.arange(count)
+    tail = np.exp(-h) / -np.expm1(-h)
+    out = np.empty(s.size)
+    step = max(1, (1 << 20) // count)
+    for start in range(0, s.size, step):
+        sl = slice(start, start + step)
+        sigma = lo[sl, None] + grid
+        v = np.exp(sigma)
+        ell = sigma - delta[sl, None] * v - s[sl, None] * np.log1p(v)
+        top = ell.max(axis=1, keepdims=True)
+        w = np.exp(ell - top)
+        w[:, 0] *= 1.0 + tail
+        out[sl] = h * w.sum(axis=1) * np.exp(top[:, 0])
+    return out.reshape(shape)
+
+
+def discounted_expected_transactions(x, t_x, T, r, alpha, s, beta, discount_rate):
+    """DERT: E[sum over future purchases of e^(-delta (time after T))] | x, t_x, T.
+
+    FHL (2005) eq. (2) with continuous discount rate delta:
+    P(alive) (r+x)/(alpha+T) (beta+T)^s delta^(s-1) U(s, s; delta (beta+T)). By Kummer's
+    transformation (DLMF 13.2.40) delta^(s-1) (beta+T)^s U(s, s; delta (beta+T)) =
+    (beta+T) U(1, 2-s; delta (beta+T)) = int_0^inf e^(-delta v) ((beta+T) / (beta+T+v))^s dv,
+    the discounted survival of an alive customer, times E[lambda | alive] = (r+x)/(alpha+T).
+    """
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    delta = np.asarray(discount_rate, dtype=np.float64)
+    alive = probability_alive(x, t_x, T, r, alpha, s, beta)
+    beta_t = beta + T
+    return alive * (r + x) / (alpha + T) * beta_t * _laplace_lomax(delta * beta_t, s)
+
+
+# --------------------------------------------------------------------- the model
+
+
+class ParetoNBD(PurchaseModel):
+    """Pareto/NBD model fitted by maximum likelihood.
+
+    Parameters
+    ----------
+    penalizer : float, default 0
+        Adds ``penalizer * sum(params**2)`` to the mean negative log-likelihood.
+    initial_params : dict, optional
+        Start values ``{"r", "alpha", "s", "beta"}``; by default derived from the data.
+    tol : float, default 1e-9
+        Gradient tolerance of the optimiser (on the mean log-likelihood).
+    max_iter : int, default 2000
+        Iteration budget of the optimiser.
+    columns : dict, optional
+        Column names for the roles ``frequency``, ``recency``, ``T`` when they differ;
+        ``frequency_cal`` etc. are found on their own.
+
+    Attributes
+    ----------
+    params_ : pandas.Series
+        ``r``, ``alpha`` (purchase rate lambda ~ Gamma(r, alpha), shape and rate), ``s``,
+        ``beta`` (dropout rate mu ~ Gamma(s, beta)).
+    covariance_ : pandas.DataFrame
+        Asymptotic covariance of the estimates.
+    log_likelihood_, aic_, bic_ : float
+        Total log-likelihood over customers (as in the papers) and criteria.
+    n_customers_, n_patterns_ : int
+        Customers (sum of weights) and rows fitted.
+    converged_ : bool
+    time_unit_ : str or None
+        Time unit of the summary fitted, when it came from ``summarize``.
+
+    Notes
+    -----
+    Schmittlein, Morrison & Colombo (1987); likelihood and predictions as in Fader &
+    Hardie's notes (see :mod:`clvmodels.models.paretonbd`). The gradient used by the
+    optimiser is exact, including the derivatives in r and s (parameters of the
+    hypergeometric function), from the series that evaluates it.
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> frame = clvmodels.calibration_holdout(
+    ...     clvmodels.datasets.load_cdnow(), calibration_end="1997-09-30",
+    ...     holdout_end="1998-06-30", time_unit="W")
+    >>> model = clvmodels.ParetoNBD().fit(frame)
+    >>> model.params_.round(4).tolist()
+    [0.5533, 10.5777, 0.6062, 11.6687]
+    >>> round(model.log_likelihood_, 2)
+    -9594.98
+    >>> dert = model.discounted_expected_transactions(frame, discount_rate=0.0027)
+    >>> round(float(dert.iloc[0]), 3)
+    6.482
+    """
+
+    kind = "pnbd"
+    param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+
+    _f_log_likelihood = staticmethod(log_likelihood)
+    _f_expected_purchases = staticmethod(expected_purchases)
+    _f_probability_alive = staticmethod(probability_alive)
+    _f_probability_purchases = staticmethod(probability_purchases)
+    _f_discounted_expected_transactions = staticmethod(discounted_expected_transactions)
+
+    def _prepare(self, arrays):
+        # The two hypergeometric terms depend on (x, t_x) and (x, T): evaluate each once
+        # per distinct pair (with cohorts sharing T, (x, T) pairs are few).
+        prepared = super()._prepare(arrays)
+        x = arrays["frequency"]
+        pairs = (_pairs(x, arrays["recency"]), _pairs(x, arrays["T"]))
+        return {**prepared, "pair_groups": pairs}
+
+    def _loglik(self, params, data, gradient):
+        return type(self)._f_log_likelihood(
+            data["frequency"], data["recency"], data["T"], **self._param_dict(params),
+            gradient=gradient, x_groups=data.get("x_groups"),
+            pair_groups=data.get("pair_groups"),
+        )  # fmt: skip
+
+    def _initial_values(self, data, weights):
+        """r = s = 1, alpha matching the observed purchase rate, beta = alpha."""
+        rate = weighted_sum(weights, data["frequency"]) / max(
+            weighted_sum(weights, data["T"]), 1e-12
+        )
+        alpha = min(1.0 / max(rate, 1e-6), 1e6)
+        return np.array([1.0, alpha, 1.0, alpha])
+
+    def discounted_expected_transactions(
+        self, data: pd.DataFrame, discount_rate: float, *, interval: float | None = None,
+        n_draws: int = 1000, random_state: Any = 0,
+    ) -> pd.Series | pd.DataFrame:  # fmt: skip
+        """Discounted expected residual transactions (DERT) of each customer.
+
+        The present value, at the end of observation, of all their future purchases
+        counted one each: multiply by the expected margin per purchase for residual
+        CLV (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 2).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Customers with ``frequency``, ``recency`` and ``T`` (or their ``_cal`` forms).
+        discount_rate : float
+            Continuous discount rate per time unit of the data, > 0: for 15% a year on
+            weekly data, ``log(1.15) / 52`` (0.0027).
+        interval, n_draws, random_state
+            As in :meth:`expected_purchases`.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            Indexed like ``data``; a DataFrame ``estimate, lower, upper`` with
+            ``interval``.
+        """
+        delta = float(as_array(discount_rate, "discount_rate"))
+        if delta <= 0:
+            raise InvalidDataError(
+                f"discount_rate={discount_rate!r}: give a rate > 0 (with no discounting "
+                "the expected number of future purchases can be infinite)."
+            )
+        return self._customer_prediction(
+            type(self)._f_discounted_expected_transactions, data,
+            "discounted_expected_transactions", interval, n_draws, random_state,
+            discount_rate=delta,
+        )  # fmt: skip

@@ -1,0 +1,247 @@
+"""BG/NBD and MBG/NBD: published CDNOW fits, lifetimes as oracle at the same parameters,
+internal consistency of the predictions, numerical stability and parameter recovery."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels
+from clvmodels.models import _betageo
+from clvmodels.simulate import simulate_bgnbd, simulate_mbgnbd
+
+MODELS = {"bgnbd": clvmodels.BGNBD, "mbgnbd": clvmodels.MBGNBD}
+SHIFT = {"bgnbd": 0, "mbgnbd": 1}
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow_calibration: pd.DataFrame) -> dict[str, clvmodels.BGNBD]:
+    return {name: cls().fit(cdnow_calibration) for name, cls in MODELS.items()}
+
+
+def _relative(ours, theirs) -> float:
+    ours, theirs = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    assert np.all(np.isfinite(ours))
+    return float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)))
+
+
+# ------------------------------------------------------------------ published values
+
+
+def test_bgnbd_matches_fader_hardie_lee_2005(fitted) -> None:
+    model = fitted["bgnbd"]
+    published = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
+    for name, value in published.items():
+        assert model.params_[name] == pytest.approx(value, rel=1e-3)
+    assert model.log_likelihood_ == pytest.approx(-9582.43, abs=0.01)
+    assert model.n_customers_ == 2357
+    assert model.converged_
+
+
+def test_mbgnbd_matches_batislam_et_al_2007(fitted) -> None:
+    published = {"r": 0.5248, "alpha": 6.183, "a": 0.8914, "b": 1.614}
+    for name, value in published.items():
+        assert fitted["mbgnbd"].params_[name] == pytest.approx(value, rel=1e-3)
+
+
+def test_bgnbd_expected_transactions_match_the_paper(fitted) -> None:
+    # FHL (2005): a new customer is expected to make 1.87 repeat purchases in 78 weeks
+    # (figure 2's cumulative curve) -- our value at the published parameters.
+    model = fitted["bgnbd"]
+    assert model.expected_purchases_new_customer(78) == pytest.approx(1.858, abs=0.01)
+
+
+# -------------------------------------------------------------------- lifetimes oracle
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_predictions_equal_lifetimes(name: str, fitted, cdnow_calibration: pd.DataFrame) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    fitter_class = {"bgnbd": lifetimes.BetaGeoFitter, "mbgnbd": lifetimes.ModifiedBetaGeoFitter}
+    model = fitted[name]
+    oracle = fitter_class[name]()
+    oracle.params_ = pd.Series(model.params_.to_numpy(), index=["r", "alpha", "a", "b"])
+    x = cdnow_calibration["frequency_cal"]
+    t_x = cdnow_calibration["recency_cal"]
+    T = cdnow_calibration["T_cal"]
+    for t in (1.0, 39.0, 520.0):
+        ours = model.expected_purchases(cdnow_calibration, t)
+        theirs = oracle.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
+        assert _relative(ours, theirs) < 1e-6
+    ours = model.probability_alive(cdnow_calibration)
+    assert _relative(ours, oracle.conditional_probability_alive(x, t_x, T)) < 1e-6
+    times = np.array([1.0, 39.0, 78.0])
+    ours = model.expected_purchases_new_customer(times)
+    assert _relative(ours, oracle.expected_number_of_purchases_up_to_time(times)) < 1e-6
+    for n in (0, 1, 2, 5):
+        ours = model.probability_purchases_new_customer(39.0, n)
+        assert _relative(ours, oracle.probability_of_n_purchases_up_to_time(39.0, n)) < 1e-6
+
+
+def test_log_likelihood_equals_lifetimes(fitted, cdnow_calibration: pd.DataFrame) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    model = fitted["bgnbd"]
+    arrays = {
+        "x": cdnow_calibration["frequency_cal"].to_numpy(float),
+        "t_x": cdnow_calibration["recency_cal"].to_numpy(float),
+        "T": cdnow_calibration["T_cal"].to_numpy(float),
+    }
+    ll, _ = _betageo.log_likelihood(**arrays, **model.params_.to_dict(), shift=0)
+    # lifetimes returns the mean negative log-likelihood over customers.
+    theirs = lifetimes.BetaGeoFitter._negative_log_likelihood(
+        np.log(model.params_.to_numpy()), arrays["x"], arrays["t_x"], arrays["T"],
+        np.ones(len(ll)), 0.0,
+    )  # fmt: skip
+    assert -ll.mean() == pytest.approx(float(theirs), rel=1e-10)
+
+
+# ------------------------------------------------------------- internal consistency
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_purchase_distribution_sums_to_one_and_to_the_mean(
+    name: str, fitted, cdnow_calibration: pd.DataFrame
+) -> None:
+    model = fitted[name]
+    frame = cdnow_calibration.iloc[::10]
+    probabilities = model.probability_purchases(frame, 39.0, np.arange(0, 150))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-9)
+    mean = probabilities.to_numpy() @ np.arange(0, 150)
+    np.testing.assert_allclose(mean, model.expected_purchases(frame, 39.0), rtol=1e-8)
+    new = model.probability_purchases_new_customer(39.0, np.arange(0, 400))
+    assert new.sum() == pytest.approx(1.0, abs=1e-9)
+    assert new.to_numpy() @ np.arange(400) == pytest.approx(
+        model.expected_purchases_new_customer(39.0), rel=1e-8
+    )
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_probability_alive_in_the_future(name: str, fitted, cdnow_calibration) -> None:
+    model = fitted[name]
+    now = model.probability_alive(cdnow_calibration)
+    later = model.probability_alive(cdnow_calibration, t=52.0)
+    much_later = model.probability_alive(cdnow_calibration, t=520.0)
+    assert (later <= now + 1e-15).all() and (much_later <= later + 1e-15).all()
+    assert (later < now).any()
+    # Monte Carlo over the alive posterior: P(no dropout in t) = E[exp(-lambda p t)]
+    r, alpha, a, b = model.params_
+    row = cdnow_calibration.loc[4]
+    x, T = row["frequency_cal"], row["T_cal"]
+    rng = np.random.default_rng(5)
+    lam = rng.gamma(r + x, 1 / (alpha + T), 400_000)
+    p = rng.beta(a, b + x + SHIFT[name], 400_000)
+    expected = now.loc[4] * np.exp(-lam * p * 52.0).mean()
+    assert later.loc[4] == pytest.approx(expected, rel=5e-3)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_new_customer_is_the_customer_observed_for_no_time(name: str, fitted) -> None:
+    model = fitted[name]
+    nobody = pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [0.0]})
+    assert float(model.expected_purchases(nobody, 39.0).iloc[0]) == pytest.approx(
+        model.expected_purchases_new_customer(39.0), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_gradient_is_exact(shift: int, numeric_derivative) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 50, 200).astype(float)
+    T = rng.uniform(1, 100, 200)
+    t_x = np.where(x > 0, rng.uniform(0, 1, 200) * T, 0.0)
+    for params in ([0.24, 4.4, 0.79, 2.4], [3.0, 0.5, 5.0, 0.3], [0.01, 100.0, 0.05, 50.0]):
+        params = np.array(params)
+        _, grad = _betageo.log_likelihood(x, t_x, T, *params, shift=shift, gradient=True)
+        grad = np.stack(np.broadcast_arrays(*grad), axis=-1)
+        for j in range(4):
+            numeric = numeric_derivative(
+                lambda p: _betageo.log_likelihood(x, t_x, T, *p, shift=shift)[0], params, j
+            )
+            np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_stable_for_extreme_customers_and_parameters(name: str) -> None:
+    frame = pd.DataFrame(
+        {
+            "frequency": [0, 1, 10_000, 10_000, 500, 3],
+            "recency": [0.0, 1e-9, 5_000.0, 5_000.0, 1e4, 2.0],
+            "T": [1e-6, 1.0, 5_000.0, 1e4, 1e4, 2.0],
+        }
+    )
+    model = MODELS[name]()
+    for params in ([0.24, 4.4, 0.79, 2.4], [1e-3, 1e3, 1e-3, 1e3], [50.0, 1e-3, 30.0, 1e-3]):
+        model.params_ = pd.Series(params, index=["r", "alpha", "a", "b"])
+        model.covariance_ = pd.DataFrame(np.eye(4) * 1e-4, index=model.params_.index,
+                                         columns=model.params_.index)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ll, _ = model._loglik(np.array(params), model._read(frame)[0], True)
+            assert np.all(np.isfinite(ll))
+            for t in (1.0, 52.0, 1e4):
+                assert np.all(np.isfinite(model.expected_purchases(frame, t)))
+                assert np.all(np.isfinite(model.probability_alive(frame, t)))
+                assert np.all(np.isfinite(model.probability_purchases(frame, t, [0, 1, 50])))
+
+
+# --------------------------------------------------------------------- fitting
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_compressed_fit_equals_expanded_fit(name: str, cdnow_calibration: pd.DataFrame) -> None:
+    expanded = MODELS[name]().fit(cdnow_calibration)
+    compressed = MODELS[name]().fit(clvmodels.compress(cdnow_calibration))
+    np.testing.assert_allclose(compressed.params_, expanded.params_, rtol=1e-6)
+    assert compressed.log_likelihood_ == pytest.approx(expanded.log_likelihood_, rel=1e-10)
+    assert compressed.n_customers_ == expanded.n_customers_ == 2357
+    # identical rows are collapsed inside fit either way
+    patterns = len(clvmodels.compress(cdnow_calibration))
+    assert compressed.n_patterns_ == expanded.n_patterns_ == patterns
+
+
+def test_fit_in_days_is_the_fit_in_weeks_rescaled(cdnow_sample, fitted) -> None:
+    days = clvmodels.calibration_holdout(
+        cdnow_sample, calibration_end="1997-09-30", holdout_end="1998-06-30", time_unit="D"
+    )
+    model = clvmodels.BGNBD().fit(days)
+    weekly = fitted["bgnbd"].params_
+    np.testing.assert_allclose(model.params_[["r", "a", "b"]], weekly[["r", "a", "b"]],
+                               rtol=1e-5)  # fmt: skip
+    assert model.params_["alpha"] == pytest.approx(7 * weekly["alpha"], rel=1e-5)
+    assert model.time_unit_ == "D"
+
+
+SIMULATORS = {
+    "bgnbd": (simulate_bgnbd, {"r": 0.3, "alpha": 5.0, "a": 0.8, "b": 2.5}),
+    "mbgnbd": (simulate_mbgnbd, {"r": 0.5, "alpha": 6.0, "a": 0.9, "b": 1.6}),
+}
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_parameter_recovery(name: str) -> None:
+    simulate, truth = SIMULATORS[name]
+    customers = simulate(100_000, **truth, T=52.0, random_state=11)
+    # Whole days (in weeks) keep the number of distinct patterns small.
+    customers["recency"] = np.round(customers["recency"] * 7) / 7
+    summary = MODELS[name]().fit(clvmodels.compress(customers)).summary()
+    for parameter, value in truth.items():
+        row = summary.loc[parameter]
+        assert row["lower"] < value < row["upper"], (parameter, row.to_dict())
+
+
+def test_intervals_contain_the_estimate_and_are_reproducible(fitted, cdnow_calibration):
+    model = fitted["bgnbd"]
+    first = model.expected_purchases(cdnow_calibration, 39.0, interval=0.9, n_draws=300)
+    again = model.expected_purchases(cdnow_calibration, 39.0, interval=0.9, n_draws=300)
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first.columns) == ["estimate", "lower", "upper"]
+    assert (first["lower"] <= first["estimate"]).all()
+    assert (first["estimate"] <= first["upper"]).all()
+    assert (first["upper"] > first["lower"]).all()
+    wider = model.expected_purchases(cdnow_calibration, 39.0, interval=0.99, n_draws=300)
+    assert (wider["upper"] - wider["lower"] >= first["upper"] - first["lower"] - 1e-12).all()
+    new = model.expected_purchases_new_customer(39.0, interval=0.9)
+    assert new["lower"] < new["estimate"] < new["upper"]

@@ -1,0 +1,135 @@
+"""predictive_clv: unit conversions (the classic trap), the discounting sum, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels
+from clvmodels.clv import continuous_discount_rate
+from clvmodels.exceptions import InvalidDataError
+
+
+@pytest.fixture(scope="module")
+def weekly(cdnow_calibration):
+    return (
+        clvmodels.BGNBD().fit(cdnow_calibration),
+        clvmodels.GammaGamma().fit(cdnow_calibration),
+    )
+
+
+@pytest.fixture(scope="module")
+def daily_frame(cdnow_sample):
+    return clvmodels.calibration_holdout(
+        cdnow_sample, calibration_end="1997-09-30", holdout_end="1998-06-30",
+        amount="amount", time_unit="D",
+    )  # fmt: skip
+
+
+def test_discount_rate_conversion() -> None:
+    # FHL (2005, "RFM and CLV"): 15 % a year is about 0.0027 a week, continuously.
+    assert continuous_discount_rate(0.15, "W") == pytest.approx(np.log(1.15) / (365.25 / 7))
+    assert continuous_discount_rate(0.15, "W") == pytest.approx(0.0027, abs=3e-5)
+    assert continuous_discount_rate(0.10, "Y") == pytest.approx(np.log(1.1))
+    assert continuous_discount_rate(0.10, "M") * 12 == pytest.approx(np.log(1.1))
+    with pytest.raises(InvalidDataError, match="discount_rate"):
+        continuous_discount_rate(-1.5, "W")
+
+
+def test_same_clv_whatever_the_time_unit(weekly, cdnow_calibration, daily_frame) -> None:
+    bgnbd, spend = weekly
+    in_days = clvmodels.BGNBD().fit(daily_frame)
+    for horizon in ("12M", "52W", "2Y", "90D"):
+        a = clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon=horizon,
+                                     discount_rate=0.1)  # fmt: skip
+        b = clvmodels.predictive_clv(in_days, spend, daily_frame, horizon=horizon,
+                                     discount_rate=0.1)  # fmt: skip
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_lifetimes_clv_depends_on_the_time_unit(weekly, cdnow_calibration, daily_frame):
+    """lifetimes counts a month as 4.345 weeks but 30 days, so the same model in two
+    units gives two CLVs; ours does not (previous test)."""
+    lifetimes = pytest.importorskip("lifetimes")
+    bgnbd, spend = weekly
+    oracle_spend = lifetimes.GammaGammaFitter()
+    oracle_spend.params_ = pd.Series(spend.params_.to_numpy(), index=["p", "q", "v"])
+    values = {}
+    for unit, frame, alpha_scale in (("W", cdnow_calibration, 1), ("D", daily_frame, 7)):
+        oracle = lifetimes.BetaGeoFitter()
+        params = bgnbd.params_.copy()
+        params["alpha"] *= alpha_scale
+        oracle.params_ = pd.Series(params.to_numpy(), index=["r", "alpha", "a", "b"])
+        oracle.predict = oracle.conditional_expected_number_of_purchases_up_to_time
+        values[unit] = oracle_spend.customer_lifetime_value(
+            oracle, frame["frequency_cal"], frame["recency_cal"], frame["T_cal"],
+            frame["monetary_value_cal"], time=12, discount_rate=0.01, freq=unit,
+        )  # fmt: skip
+    assert not np.allclose(values["W"], values["D"], rtol=1e-3)
+
+
+def test_undiscounted_clv_is_spend_times_expected_purchases(weekly, cdnow_calibration):
+    bgnbd, spend = weekly
+    clv = clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon="52W",
+                                   discount_rate=0.0, margin=0.3)  # fmt: skip
+    expected = 0.3 * spend.expected_spend(cdnow_calibration) * bgnbd.expected_purchases(
+        cdnow_calibration, 52.0
+    )
+    np.testing.assert_allclose(clv, expected, rtol=1e-12)
+    transactions = clvmodels.predictive_clv(bgnbd, None, cdnow_calibration, horizon="52W",
+                                            discount_rate=0.0)  # fmt: skip
+    np.testing.assert_allclose(transactions, bgnbd.expected_purchases(cdnow_calibration, 52.0))
+
+
+def test_discounting_matches_the_integral(weekly, cdnow_calibration) -> None:
+    bgnbd, _ = weekly
+    frame = cdnow_calibration.iloc[:50]
+    clv = clvmodels.predictive_clv(bgnbd, None, frame, horizon="2Y", discount_rate=0.15)
+    # integral of exp(-delta t) dE[X(t)] on a fine grid
+    delta = continuous_discount_rate(0.15, "W")
+    grid = np.linspace(0, 2 * 365.25 / 7, 2001)
+    cumulative = np.array([bgnbd.expected_purchases(frame, t).to_numpy() for t in grid])
+    fine = (np.exp(-delta * (grid[1:] + grid[:-1]) / 2)[:, None] * np.diff(cumulative, axis=0))
+    np.testing.assert_allclose(clv, fine.sum(axis=0), rtol=1e-7)
+    assert (clv < bgnbd.expected_purchases(frame, grid[-1])).all()
+
+
+def test_clv_interval(weekly, cdnow_calibration) -> None:
+    bgnbd, spend = weekly
+    frame = cdnow_calibration.iloc[:200]
+    result = clvmodels.predictive_clv(bgnbd, spend, frame, horizon="12M", discount_rate=0.1,
+                                      interval=0.9, n_draws=200)  # fmt: skip
+    point = clvmodels.predictive_clv(bgnbd, spend, frame, horizon="12M", discount_rate=0.1)
+    np.testing.assert_allclose(result["estimate"], point)
+    assert (result["lower"] < result["estimate"]).all()
+    assert (result["estimate"] < result["upper"]).all()
+
+
+def test_clv_errors(weekly, cdnow_calibration) -> None:
+    bgnbd, spend = weekly
+    with pytest.raises(InvalidDataError, match="calendar duration"):
+        clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon=12, discount_rate=0.1)
+    unit_less = clvmodels.BGNBD().fit(cdnow_calibration.reset_index(drop=True).copy())
+    unit_less.time_unit_ = None
+    with pytest.raises(InvalidDataError, match="time unit"):
+        clvmodels.predictive_clv(unit_less, spend, cdnow_calibration, horizon="12M",
+                                 discount_rate=0.1)  # fmt: skip
+    clv = clvmodels.predictive_clv(unit_less, spend, cdnow_calibration, horizon="12M",
+                                   discount_rate=0.1, time_unit="W")  # fmt: skip
+    assert np.all(np.isfinite(clv))
+
+
+def test_discrete_time_clv_discounts_each_opportunity() -> None:
+    donations = clvmodels.datasets.load_donations()
+    model = clvmodels.BGBB().fit(donations)
+    clv = clvmodels.predictive_clv(model, None, donations, horizon="5Y", discount_rate=0.1,
+                                   time_unit="Y")  # fmt: skip
+    cumulative = [np.zeros(len(donations))] + [
+        model.expected_purchases(donations, k).to_numpy() for k in range(1, 6)
+    ]
+    expected = sum(np.diff(cumulative, axis=0)[k - 1] / 1.1**k for k in range(1, 6))
+    np.testing.assert_allclose(clv, expected, rtol=1e-12)
+    with pytest.raises(InvalidDataError, match="shorter than one opportunity"):
+        clvmodels.predictive_clv(model, None, donations, horizon="6M", discount_rate=0.1,
+                                 time_unit="Y")  # fmt: skip
