@@ -68,22 +68,22 @@ system and ``getrusage``; other systems are not supported.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+
 TOOLS = ("clvmodels", "lifetimes")
+PACKAGES = ("numpy", "scipy", "pandas", "autograd", "lifetimes", "clvmodels")  # with the machine
 SEED = 20240601
-MIB = 2**20
 SUBPROCESS_TIMEOUT_S = 3 * 3600
 SLOW_LIFETIMES_S = 30.0  # lifetimes fits slower than this are not repeated
 CDNOW_WARMUP = 2
@@ -122,21 +122,6 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 # ----------------------------------------------------------------- worker side
-
-
-def _current_rss_bytes() -> int:
-    """Resident set size of this process now (VmRSS from /proc/self/status)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("VmRSS not found in /proc/self/status")
-
-
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this process so far; ru_maxrss is in KiB on Linux, bytes on macOS."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def simulate_case(case: str, seed: int) -> dict[str, Any]:
@@ -244,38 +229,25 @@ def _model_info(tool: str, fitted: Any) -> dict[str, Any]:
 
 def worker_measure(tool: str, case: str, path: str | None, seed: int) -> dict[str, Any]:
     """One measurement of a simulated case, meant to run in a fresh process."""
-    import gc
-
     run = _fit_function(tool, CASES[case]["model"], seed)
-    after_import = _current_rss_bytes()
-    frame = load_frame(case, path)
-    gc.collect()
-    after_input = _current_rss_bytes()
+    frame, after_import, after_input = _common.measure_input(lambda: load_frame(case, path))
     start = time.perf_counter()
     fitted = run(frame)
     seconds = time.perf_counter() - start
-    peak = _peak_rss_bytes()
+    peak = _common.peak_rss_bytes()
     return {
         "tool": tool,
         "case": case,
         "seconds": seconds,
-        "rss_after_import_mib": after_import / MIB,
-        "rss_after_input_mib": after_input / MIB,
-        "peak_rss_mib": peak / MIB,
-        "increment_mib": (peak - after_input) / MIB,
+        **_common.memory_fields(after_import, after_input, peak),
         **_model_info(tool, fitted),
     }
 
 
 def worker_warm(tool: str, case: str, path: str | None, seed: int) -> dict[str, Any]:
     """Warm-process timing: CDNOW_WARMUP untimed fits, then CDNOW_FITS timed ones."""
-    import gc
-
     run = _fit_function(tool, CASES[case]["model"], seed)
-    after_import = _current_rss_bytes()
-    frame = load_frame(case, path)
-    gc.collect()
-    after_input = _current_rss_bytes()
+    frame, after_import, after_input = _common.measure_input(lambda: load_frame(case, path))
     for _ in range(CDNOW_WARMUP):
         run(frame)
     times = []
@@ -283,17 +255,14 @@ def worker_warm(tool: str, case: str, path: str | None, seed: int) -> dict[str, 
         start = time.perf_counter()
         fitted = run(frame)
         times.append(time.perf_counter() - start)
-    peak = _peak_rss_bytes()
+    peak = _common.peak_rss_bytes()
     return {
         "tool": tool,
         "case": case,
         "seconds": statistics.median(times),
         "all_fit_seconds": times,
         "warmup_fits": CDNOW_WARMUP,
-        "rss_after_import_mib": after_import / MIB,
-        "rss_after_input_mib": after_input / MIB,
-        "peak_rss_mib": peak / MIB,
-        "increment_mib": (peak - after_input) / MIB,
+        **_common.memory_fields(after_import, after_input, peak),
         "customers": len(frame),
         "patterns": len(frame.drop_duplicates()),
         **_model_info(tool, fitted),
@@ -390,61 +359,7 @@ def worker_profile(case: str, path: str | None, top: int) -> dict[str, Any]:
 
 
 def _run_worker(args: list[str]) -> dict[str, Any]:
-    command = [sys.executable, os.path.abspath(__file__), "--worker", *args]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "processor\t: ")):
-                    value = line.split(":", 1)[1].strip()
-                    if value and not value.isdigit():
-                        return value
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _total_memory_gib() -> float | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024 / 2**30
-    except OSError:
-        pass
-    return None
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "total_memory_gib": _total_memory_gib(),
-        "python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "scipy": _version("scipy"),
-        "pandas": _version("pandas"),
-        "autograd": _version("autograd"),
-        "lifetimes": _version("lifetimes"),
-        "clvmodels": _version("clvmodels"),
-    }
+    return _common.run_worker(__file__, args, SUBPROCESS_TIMEOUT_S)
 
 
 def _pareto_available() -> bool:
@@ -494,16 +409,7 @@ def summarise_case(case: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]
         mine = [r for r in runs if r["tool"] == tool]
         if not mine:
             continue
-        medians[tool] = {
-            "case": case,
-            "tool": tool,
-            "seconds": statistics.median(r["seconds"] for r in mine),
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
-            "increment_mib": statistics.median(r["increment_mib"] for r in mine),
-            "rss_after_input_mib": statistics.median(r["rss_after_input_mib"] for r in mine),
-            "repeats": len(mine),
-            "all_seconds": [r["seconds"] for r in mine],
-        }
+        medians[tool] = {"case": case, "tool": tool, **_common.median_stats(mine)}
     reference = medians.get("lifetimes")
     for m in medians.values():
         m["speedup"] = reference["seconds"] / m["seconds"] if reference else None
@@ -546,11 +452,9 @@ def markdown_tables(
     targets: list[dict[str, Any]],
     comparisons: dict[str, dict[str, Any]],
 ) -> str:
-    lines = [
-        "| case | customers | patterns | tool | fits timed | median time (s) "
-        "| speed-up vs lifetimes | peak RSS (MiB) | increment (MiB) |",
-        "|:---|---:|---:|:---|---:|---:|---:|---:|---:|",
-    ]
+    titles = ["case", "customers", "patterns", "tool", "fits timed", "median time (s)"]
+    titles += ["speed-up vs lifetimes", "peak RSS (MiB)", "increment (MiB)"]
+    lines = _common.markdown_header(titles, "lrrlrrrrr")
     for r in rows:
         info = datasets.get(r["case"], {})
         customers = f"{info['customers']:,}" if "customers" in info else "-"
@@ -558,27 +462,22 @@ def markdown_tables(
         timed = (f"{r['repeats']} x {CDNOW_FITS}" if r["case"] == "cdnow"
                  else f"{r['repeats']}")  # fmt: skip
         speedup = "-" if r["speedup"] is None else f"{r['speedup']:.1f}x"
-        lines.append(
-            f"| {r['case']} | {customers} | {patterns} | {r['tool']} | {timed} "
-            f"| {r['seconds']:.4f} | {speedup} | {r['peak_rss_mib']:,.0f} "
-            f"| {r['increment_mib']:,.0f} |"
-        )
-    lines += ["", "| case | target | result | met? |", "|:---|:---|:---|:---|"]
+        cells = [r["case"], customers, patterns, r["tool"], timed, f"{r['seconds']:.4f}"]
+        cells += [speedup, f"{r['peak_rss_mib']:,.0f}", f"{r['increment_mib']:,.0f}"]
+        lines.append(_common.markdown_row(cells))
+    lines += ["", *_common.markdown_header(["case", "target", "result", "met?"], "llll")]
     for t in targets:
         wanted, got = _target_text(t)
-        lines.append(f"| {t['case']} | {wanted} | {got} | {_met(t)} |")
-    lines += [
-        "",
-        "| case | max relative parameter difference | log-lik. gap, clvmodels function "
-        "| log-lik. gap, lifetimes function |",
-        "|:---|---:|---:|---:|",
-    ]
+        lines.append(_common.markdown_row([t["case"], wanted, got, _met(t)]))
+    titles = ["case", "max relative parameter difference"]
+    titles += [f"log-lik. gap, {tool} function" for tool in TOOLS]
+    lines += ["", *_common.markdown_header(titles, "lrrr")]
     for case, c in comparisons.items():
         if "max_relative_difference" not in c:
             continue
         gaps = c["loglik_ours_minus_theirs"]
         shown = [f"{gaps[f]:+.3g}" if f in gaps else "error" for f in TOOLS]
-        lines.append(f"| {case} | {c['max_relative_difference']:.1e} | {shown[0]} | {shown[1]} |")
+        lines.append(_common.markdown_row([case, f"{c['max_relative_difference']:.1e}", *shown]))
     return "\n".join(lines)
 
 
@@ -619,11 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
 
-    info = machine_info()
-    print("Machine")
-    for key, value in info.items():
-        shown = f"{value:.1f} GiB" if key == "total_memory_gib" and value else value
-        print(f"  {key:17s} {shown}")
+    info = _common.machine_info(PACKAGES)
+    _common.print_machine(info)
 
     datasets: dict[str, dict[str, Any]] = {}
     runs: list[dict[str, Any]] = []
@@ -706,23 +602,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + markdown_tables(rows, datasets, targets, comparisons))
 
     if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "machine": info,
-                    "seed": args.seed,
-                    "datasets": datasets,
-                    "runs": runs,
-                    "medians": rows,
-                    "targets": targets,
-                    "agreement": comparisons,
-                    "profiles": profiles,
-                    "command": [os.path.basename(sys.executable), *sys.argv],
-                },
-                out,
-                indent=2,
-            )
-        print(f"\nWrote {args.json}")
+        _common.write_json(
+            args.json,
+            {
+                "machine": info,
+                "seed": args.seed,
+                "datasets": datasets,
+                "runs": runs,
+                "medians": rows,
+                "targets": targets,
+                "agreement": comparisons,
+                "profiles": profiles,
+            },
+        )
     return 0
 
 

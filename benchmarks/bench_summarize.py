@@ -41,23 +41,23 @@ Linux ``/proc`` file system and ``getrusage``; other systems are not supported.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+
 TOOLS = ("clvmodels", "lifetimes")
+PACKAGES = ("numpy", "pandas", "lifetimes", "clvmodels")  # versions reported with the machine
 SEED = 20240601
 START = "2023-01-01"
 SPAN_DAYS = 731  # two years: 2023-01-01 .. 2024-12-31
-MIB = 2**20
+MIB = _common.MIB
 RELATIVE_TOLERANCE = 1e-9
 SUBPROCESS_TIMEOUT_S = 3600
 IMPORT_RUNS = 5
@@ -67,21 +67,6 @@ TARGET_MEMORY_RATIO = 0.5
 
 
 # ----------------------------------------------------------------- worker side
-
-
-def _current_rss_bytes() -> int:
-    """Resident set size of this process now (VmRSS from /proc/self/status)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("VmRSS not found in /proc/self/status")
-
-
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this process so far; ru_maxrss is in KiB on Linux, bytes on macOS."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def make_transactions(n_rows: int, seed: int) -> Any:
@@ -130,18 +115,13 @@ def _summary_function(tool: str) -> Any:
 
 def worker_measure(tool: str, n_rows: int, seed: int) -> dict[str, Any]:
     """One measurement, meant to run in a fresh process."""
-    import gc
-
     run = _summary_function(tool)
-    after_import = _current_rss_bytes()
-    df = make_transactions(n_rows, seed)
-    gc.collect()
-    after_input = _current_rss_bytes()
-    peak_before_call = _peak_rss_bytes()
+    df, after_import, after_input = _common.measure_input(lambda: make_transactions(n_rows, seed))
+    peak_before_call = _common.peak_rss_bytes()
     start = time.perf_counter()
     summary = run(df)
     seconds = time.perf_counter() - start
-    peak = _peak_rss_bytes()
+    peak = _common.peak_rss_bytes()
     return {
         "tool": tool,
         "size": n_rows,
@@ -193,13 +173,7 @@ def worker_check(n_rows: int, seed: int) -> dict[str, Any]:
 
 
 def _run_worker(args: list[str]) -> dict[str, Any]:
-    command = [sys.executable, os.path.abspath(__file__), "--worker", *args]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed ({done.returncode}):\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _common.run_worker(__file__, args, SUBPROCESS_TIMEOUT_S)
 
 
 def _import_times(statement: str, runs: int) -> list[float]:
@@ -213,66 +187,13 @@ def _import_times(statement: str, runs: int) -> list[float]:
     return times
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "processor\t: ")):
-                    value = line.split(":", 1)[1].strip()
-                    if value and not value.isdigit():
-                        return value
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _total_memory_gib() -> float | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024 / 2**30
-    except OSError:
-        pass
-    return None
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "total_memory_gib": _total_memory_gib(),
-        "python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "pandas": _version("pandas"),
-        "lifetimes": _version("lifetimes"),
-        "clvmodels": _version("clvmodels"),
-    }
-
-
 def summarise_runs(runs: list[dict[str, Any]], sizes: list[int]) -> list[dict[str, Any]]:
     rows = []
     for size in sizes:
         medians = {}
         for tool in TOOLS:
             mine = [r for r in runs if r["size"] == size and r["tool"] == tool]
-            medians[tool] = {
-                "seconds": statistics.median(r["seconds"] for r in mine),
-                "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in mine),
-                "increment_mib": statistics.median(r["increment_mib"] for r in mine),
-                "rss_after_input_mib": statistics.median(r["rss_after_input_mib"] for r in mine),
-                "repeats": len(mine),
-                "all_seconds": [r["seconds"] for r in mine],
-            }
+            medians[tool] = _common.median_stats(mine)
         reference = medians["lifetimes"]
         for tool in TOOLS:
             m = medians[tool]
@@ -306,16 +227,13 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| transactions | tool | median time (s) | speed-up vs lifetimes "
-        "| peak RSS (MiB) | increment (MiB) |",
-        "|---:|:---|---:|---:|---:|---:|",
-    ]
+    titles = ["transactions", "tool", "median time (s)", "speed-up vs lifetimes"]
+    titles += ["peak RSS (MiB)", "increment (MiB)"]
+    lines = _common.markdown_header(titles, "rlrrrr")
     for r in rows:
-        lines.append(
-            f"| {r['size']:,} | {r['tool']} | {r['seconds']:.3f} | {r['speedup']:.1f}x "
-            f"| {r['peak_rss_mib']:,.0f} | {r['increment_mib']:,.0f} |"
-        )
+        cells = [f"{r['size']:,}", r["tool"], f"{r['seconds']:.3f}", f"{r['speedup']:.1f}x"]
+        cells += [f"{r['peak_rss_mib']:,.0f}", f"{r['increment_mib']:,.0f}"]
+        lines.append(_common.markdown_row(cells))
     return "\n".join(lines)
 
 
@@ -348,11 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    info = machine_info()
-    print("Machine")
-    for key, value in info.items():
-        shown = f"{value:.1f} GiB" if key == "total_memory_gib" and value else value
-        print(f"  {key:17s} {shown}")
+    info = _common.machine_info(PACKAGES)
+    _common.print_machine(info)
 
     import_times = _import_times("import clvmodels", IMPORT_RUNS)
     first_use_times = _import_times("import clvmodels; clvmodels.summarize", IMPORT_RUNS)
@@ -415,22 +330,18 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + markdown_table(rows))
 
     if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "machine": info,
-                    "import_clvmodels_s": import_times,
-                    "import_and_first_access_s": first_use_times,
-                    "agreement": check,
-                    "runs": runs,
-                    "medians": rows,
-                    "targets": targets,
-                    "command": [os.path.basename(sys.executable), *sys.argv],
-                },
-                out,
-                indent=2,
-            )
-        print(f"\nWrote {args.json}")
+        _common.write_json(
+            args.json,
+            {
+                "machine": info,
+                "import_clvmodels_s": import_times,
+                "import_and_first_access_s": first_use_times,
+                "agreement": check,
+                "runs": runs,
+                "medians": rows,
+                "targets": targets,
+            },
+        )
     return 0
 
 

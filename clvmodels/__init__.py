@@ -31,8 +31,17 @@ _LAZY: dict[str, str] = {
     "BGBB": "clvmodels.models.bgbb",
     "ShiftedBetaGeometric": "clvmodels.models.sbg",
     "predictive_clv": "clvmodels.clv",
+    "historical_clv": "clvmodels.historical",
+    "cohort_table": "clvmodels.historical",
+    "compare_clv": "clvmodels.historical",
+    "evaluate": "clvmodels.evaluation",
+    "conditional_expectations": "clvmodels.evaluation",
+    "tracking": "clvmodels.evaluation",
 }
-_SUBMODULES = {"datasets", "exceptions", "simulate", "data", "models", "clv"}
+_SUBMODULES = {
+    "clv", "data", "datasets", "evaluation", "exceptions", "historical", "models", "plotting",
+    "simulate",
+}
 
 __all__ = [
     "BGBB",
@@ -44,24 +53,45 @@ __all__ = [
     "__version__",
     "calibration_holdout",
     "clv",
+    "cohort_table",
+    "compare_clv",
     "compress",
+    "conditional_expectations",
     "data",
     "datasets",
     "duration_in_units",
+    "evaluate",
+    "evaluation",
     "exceptions",
+    "historical",
+    "historical_clv",
     "load",
     "models",
+    "plotting",
     "predictive_clv",
     "simulate",
     "summarize",
     "time_unit_nanoseconds",
+    "tracking",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from . import clv, data, datasets, exceptions, models, simulate
+    from . import (
+        clv,
+        data,
+        datasets,
+        evaluation,
+        exceptions,
+        historical,
+        models,
+        plotting,
+        simulate,
+    )
     from .clv import predictive_clv
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
+    from .evaluation import conditional_expectations, evaluate, tracking
+    from .historical import cohort_table, compare_clv, historical_clv
     from .models._base import load
     from .models.bgbb import BGBB
     from .models.bgnbd import BGNBD
