@@ -335,8 +335,8 @@ def plot_clv_comparison(
         Axes to draw on; a new figure by default.
     scale : {"symlog", "linear"}, default "symlog"
         Axis scale. ``"symlog"`` is logarithmic above a small threshold (the 5th
-        percentile of the positive values) and linear below it, so that skewed values
-        and zeros are both visible.
+        percentile of the positive values, rounded down to a power of ten) and linear
+        below it, so that skewed values and zeros are both visible.
     unit : str, optional
         Currency shown in the axis labels, e.g. ``"$"``.
 
@@ -386,9 +386,17 @@ def plot_clv_comparison(
     if scale == "symlog":
         values = np.concatenate([historical, predicted])
         positive = values[np.isfinite(values) & (values > 0)]
-        linthresh = float(np.quantile(positive, 0.05)) if positive.size else 1.0
-        ax.set_xscale("symlog", linthresh=linthresh)
-        ax.set_yscale("symlog", linthresh=linthresh)
+        # a power of ten near the 5th percentile, so that the decade ticks stay regular
+        low = float(np.quantile(positive, 0.05)) if positive.size else 1.0
+        linthresh = 10.0 ** np.floor(np.log10(low))
+        for data, set_scale, set_lim in (
+            (historical, ax.set_xscale, ax.set_xlim),
+            (predicted, ax.set_yscale, ax.set_ylim),
+        ):
+            set_scale("symlog", linthresh=linthresh)
+            finite = data[np.isfinite(data)]
+            if finite.size and finite.min() >= 0:  # no room for negative values
+                set_lim(-0.1 * linthresh, 2.0 * max(finite.max(), linthresh))
     suffix = f" ({unit})" if unit else ""
     note = ", symmetric log scale" if scale == "symlog" else ""
     ax.set_title("Historical vs predicted customer value")
@@ -567,6 +575,12 @@ def _panels(model: Any) -> list[tuple[Any, str, str, str]]:
     from scipy import stats
 
     kind = getattr(type(model), "kind", "")
+    if kind not in ("bgnbd", "mbgnbd", "pnbd", "bgbb", "gamma_gamma", "sbg"):
+        raise InvalidDataError(
+            f"plot_heterogeneity does not know models of kind {kind!r} "
+            f"({type(model).__name__}); it draws BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, "
+            "Gamma-Gamma and sBG models."
+        )
     p = _params(model)
     per = _model_unit(model, 1)
     if kind in ("bgnbd", "mbgnbd"):
@@ -614,10 +628,7 @@ def _panels(model: Any) -> list[tuple[Any, str, str, str]]:
              f"Churn probability θ ~ Beta(α={p['alpha']:.3g}, β={p['beta']:.3g})",
              "θ: probability of churning at the end of each period", "unit"),
         ]  # fmt: skip
-    raise InvalidDataError(
-        f"plot_heterogeneity does not know models of kind {kind!r} ({type(model).__name__}); "
-        "it draws BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma and sBG models."
-    )
+    raise AssertionError(kind)  # pragma: no cover - checked above
 
 
 def _density_grid(dist: Any, support: str, n: int = 400) -> np.ndarray:
@@ -667,15 +678,19 @@ def _draw_density(ax: Axes, dist: Any, title: str, xlabel: str, support: str) ->
     ax.set_ylim(0, 1.15 * top)
     notes = [f"→ ∞ at {end}" for end, flag in unbounded.items() if flag]
     if notes:
+        # away from the end where the curve leaves the top of the panel
+        x_text, ha = (0.02, "left") if not unbounded["0"] else (0.98, "right")
+        if unbounded["0"] and unbounded["1"]:
+            x_text, ha = 0.5, "center"
         ax.text(
-            0.98, 0.97, "density " + " and ".join(notes) + " (clipped)",
-            transform=ax.transAxes, ha="right", va="top", fontsize="small", color="dimgray",
+            x_text, 0.97, "density " + " and ".join(notes) + " (clipped)",
+            transform=ax.transAxes, ha=ha, va="top", fontsize="small", color="dimgray",
         )  # fmt: skip
     ax.set_title(title, fontsize="medium")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density across customers")
     ax.grid(alpha=0.3)
-    ax.legend(loc="center right")
+    ax.legend(loc="best")
 
 
 def plot_heterogeneity(model: Any, axes: Any = None) -> np.ndarray:
