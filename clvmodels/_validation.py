@@ -18,6 +18,7 @@ __all__ = [
     "as_pandas",
     "bad_rows_error",
     "require_columns",
+    "require_numeric",
     "validate_summary",
 ]
 
@@ -40,19 +41,25 @@ def bad_rows_error(
     )
 
 
-def as_pandas(data: Any, columns: Iterable[str], what: str = "transactions") -> pd.DataFrame:
+TRANSACTIONS_HINT = "Name the right column with customer_id=, date= or amount=."
+
+
+def as_pandas(
+    data: Any, columns: Iterable[Any], what: str = "transactions", *, hint: str | None = None
+) -> pd.DataFrame:
     """Return the needed ``columns`` of a pandas or polars DataFrame as pandas.
 
     The caller's object is never modified: a pandas input is only read, a polars input
-    is converted after selecting the columns.
+    is converted after selecting the columns. ``hint`` is passed to
+    :func:`require_columns`.
     """
     columns = list(dict.fromkeys(columns))
     if isinstance(data, pd.DataFrame):
-        require_columns(data.columns, columns, what)
+        require_columns(data.columns, columns, what, hint=hint)
         return data
     module = type(data).__module__.split(".")[0]
     if module == "polars":
-        require_columns(data.columns, columns, what)
+        require_columns(data.columns, columns, what, hint=hint)
         return data.select(columns).to_pandas()
     raise InvalidDataError(
         f"{what} must be a pandas or polars DataFrame, got {type(data).__name__}. "
@@ -60,19 +67,62 @@ def as_pandas(data: Any, columns: Iterable[str], what: str = "transactions") -> 
     )
 
 
-def require_columns(available: Iterable[Any], needed: Iterable[str], what: str) -> None:
-    """Raise if any of ``needed`` is not among ``available`` column names."""
-    available = [str(c) for c in available]
-    missing = [c for c in needed if c not in available]
+def require_columns(
+    available: Iterable[Any], needed: Iterable[Any], what: str, *, hint: str | None = None
+) -> None:
+    """Raise unless each of ``needed`` is exactly one of the ``available`` column names.
+
+    Names are compared as they are (an integer column name ``0`` is found by ``0``, not
+    by ``"0"``). A needed name that appears more than once is an error too, since its
+    values would be a frame rather than a column. ``hint`` ends the message about
+    missing columns: what argument names the right column (default: the transaction
+    arguments ``customer_id=``, ``date=``, ``amount=``).
+    """
+    index = pd.Index(list(available), dtype=object, tupleize_cols=False)
+    missing: list[Any] = []
+    duplicated: list[Any] = []
+    for name in list(needed):
+        if name in missing or name in duplicated:
+            continue
+        try:
+            location = index.get_loc(name)
+        except (KeyError, TypeError, pd.errors.InvalidIndexError):
+            missing.append(name)
+            continue
+        if not isinstance(location, (int, np.integer)):
+            duplicated.append(name)
     if missing:
-        shown = ", ".join(repr(c) for c in available[:12])
-        more = "" if len(available) <= 12 else f" and {len(available) - 12} more"
+        shown = ", ".join(repr(c) for c in index[:12])
+        more = "" if len(index) <= 12 else f" and {len(index) - 12} more"
         names = ", ".join(repr(c) for c in missing)
         raise InvalidDataError(
             f"{what}: column {names} not found; the data has {shown}{more}. "
-            "Name the right column with the matching argument (e.g. customer_id=, date=, "
-            "amount=, frequency=)."
+            f"{TRANSACTIONS_HINT if hint is None else hint}"
         )
+    if duplicated:
+        name = duplicated[0]
+        count = int(sum(1 for c in index if c is name or c == name))
+        raise InvalidDataError(
+            f"{what}: column {name!r} appears {count} times, so it is ambiguous. Rename or "
+            "drop the duplicates (e.g. data.loc[:, ~data.columns.duplicated()])."
+        )
+
+
+def require_numeric(frame: pd.DataFrame, column: Any, what: str = "summary") -> None:
+    """Raise unless ``frame[column]`` has a numeric (not boolean, not text) dtype."""
+    dtype = frame[column].dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        kind = "is boolean"
+    elif pd.api.types.is_numeric_dtype(dtype):
+        return
+    elif pd.api.types.is_string_dtype(dtype):
+        kind = "holds text, not numbers"
+    else:
+        kind = "is not numeric"
+    raise InvalidDataError(
+        f"column {column!r} of the {what} {kind} (dtype {dtype}). Convert it with "
+        "pandas.to_numeric."
+    )
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -135,9 +185,10 @@ def validate_summary(
 ) -> None:
     """Check a per-customer summary before a model or ``compress`` uses it.
 
-    Raises on NaN or infinite values, negative or non-integer frequency, frequency 0
-    with recency > 0, negative recency, recency greater than T, negative T, and
-    negative or non-finite weights.
+    Raises on non-numeric (text or boolean) frequency, recency or T columns, NaN or
+    infinite values, negative or non-integer frequency, frequency 0 with recency > 0,
+    negative recency, recency greater than T, negative T, and negative or non-finite
+    weights.
 
     Examples
     --------
@@ -150,12 +201,17 @@ def validate_summary(
     column 'recency': 1 of 1 rows exceed column 'T'
     """
     columns = [c for c in (frequency, recency, T, weight) if c is not None]
-    require_columns(summary.columns, columns, what)
+    require_columns(
+        summary.columns, columns, what,
+        hint="Name the right columns with frequency=, recency= and T=.",
+    )  # fmt: skip
     if len(summary) == 0:
         raise InvalidDataError(f"{what} is empty: there are no customers to use.")
     ids = summary.index
     arrays: dict[str, np.ndarray] = {}
     for column in columns:
+        if column != weight:
+            require_numeric(summary, column, what)
         try:
             values = np.asarray(summary[column], dtype=np.float64)
         except (TypeError, ValueError):

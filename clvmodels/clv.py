@@ -30,6 +30,14 @@ import pandas as pd
 
 from .data.timeunits import duration_in_units, time_unit_nanoseconds
 from .exceptions import InvalidDataError
+from .models._base import (
+    _check_interval,
+    _is_integer,
+    _is_real,
+    check_time_units,
+    data_time_unit,
+    quantiles,
+)
 from .models.gammagamma import expected_spend
 
 __all__ = ["continuous_discount_rate", "predictive_clv"]
@@ -45,7 +53,7 @@ def continuous_discount_rate(annual_rate: float, time_unit: str) -> float:
     >>> round(continuous_discount_rate(0.15, "W"), 5)  # FHL (2005): 0.0027 a week
     0.00268
     """
-    if not np.isfinite(annual_rate) or annual_rate <= -1:
+    if not _is_real(annual_rate) or not np.isfinite(annual_rate) or annual_rate <= -1:
         raise InvalidDataError(f"discount_rate={annual_rate!r}: use an annual rate > -1.")
     return float(np.log1p(annual_rate) * time_unit_nanoseconds(time_unit) / _NS_PER_YEAR)
 
@@ -65,8 +73,37 @@ def _horizon_in_units(horizon: Any, time_unit: str) -> float:
     return float(units)
 
 
+def _check_models(purchase_model: Any, spend_model: Any) -> None:
+    """The right kind of model in each argument, with a message saying which is which."""
+    roles = (
+        "purchase_model takes a fitted purchase model (BGNBD, MBGNBD, ParetoNBD or BGBB) "
+        "and spend_model a fitted GammaGamma (or None to count transactions)"
+    )
+    if not hasattr(purchase_model, "_cumulative_purchases"):
+        swapped = hasattr(spend_model, "_cumulative_purchases")
+        raise InvalidDataError(
+            f"purchase_model is a {type(purchase_model).__name__}, which does not predict "
+            f"repeat purchases: {roles}."
+            + (" The two models look swapped." if swapped else "")
+        )
+    if spend_model is not None and not hasattr(spend_model, "expected_spend"):
+        raise InvalidDataError(
+            f"spend_model is a {type(spend_model).__name__}, which does not predict the "
+            f"value of transactions: {roles}."
+        )
+
+
 def _model_time_unit(model: Any, time_unit: str | None) -> str:
-    unit = time_unit or getattr(model, "time_unit_", None)
+    fitted = getattr(model, "time_unit_", None)
+    if time_unit is not None:
+        time_unit_nanoseconds(time_unit)  # validates
+        check_time_units(
+            time_unit, "time_unit=", fitted,
+            f"{type(model).__name__} was fitted on data in",
+            fix="Leave time_unit= out (it is read from the model), or refit the model on "
+            f"data in {time_unit!r}.",
+        )  # fmt: skip
+    unit = time_unit or fitted
     if unit is None:
         raise InvalidDataError(
             f"{type(model).__name__} does not know the time unit of the data it was fitted "
@@ -138,9 +175,30 @@ def predictive_clv(
     >>> round(float(clv.loc[4]), 2)
     36.88
     """
-    if not np.isfinite(margin):
+    _check_models(purchase_model, spend_model)
+    purchase_model._check_fitted()
+    if spend_model is not None:
+        spend_model._check_fitted()
+        spend_model._require_finite_mean()
+    if not _is_real(margin) or not np.isfinite(margin):
         raise InvalidDataError(f"margin={margin!r} must be a finite number.")
+    if not _is_integer(quadrature_nodes) or quadrature_nodes < 1:
+        raise InvalidDataError(
+            f"quadrature_nodes={quadrature_nodes!r}: give a whole number >= 1 (the default "
+            "24 is exact to about 1e-10)."
+        )
+    if interval is not None:
+        _check_interval(interval)
+        if not _is_integer(n_draws) or n_draws < 1:
+            raise InvalidDataError(
+                f"n_draws={n_draws!r}: give a whole number of parameter draws >= 1, e.g. 500."
+            )
     unit = _model_time_unit(purchase_model, time_unit)
+    check_time_units(
+        data_time_unit(data), "data.attrs['clvmodels']['time_unit']", unit,
+        f"{type(purchase_model).__name__} was fitted on data in" if time_unit is None
+        else "time_unit= says the purchase model was fitted on data in",
+    )  # fmt: skip
     length = _horizon_in_units(horizon, unit)
     delta = continuous_discount_rate(discount_rate, unit)
     if getattr(purchase_model, "discrete_time", False):
@@ -162,12 +220,9 @@ def predictive_clv(
             np.exp(-delta * length),
         )
 
-    purchase_model._check_fitted()
     p_arrays, index = purchase_model._read(data)
     cumulative = purchase_model._cumulative_purchases
     if spend_model is not None:
-        spend_model._check_fitted()
-        spend_model._require_finite_mean()
         s_arrays, _ = spend_model._read(data)
         spend_params = spend_model.params_.to_numpy()
     else:
@@ -185,14 +240,16 @@ def predictive_clv(
             s_arrays["frequency"][rows], s_arrays["monetary_value"][rows],
             **spend_model._param_dict(s_params),
         )  # fmt: skip
-        return margin * per_transaction * discounted
+        # A draw of the spend model may have an infinite mean (q <= 1); nothing times
+        # it is still nothing.
+        scale = margin * discounted
+        with np.errstate(invalid="ignore"):
+            return np.where(scale == 0, 0.0, scale * per_transaction)
 
     estimate = value(purchase_model.params_.to_numpy(), spend_params, slice(None))
     estimate = pd.Series(np.asarray(estimate, dtype=np.float64), index=index, name="clv")
     if interval is None:
         return estimate
-    if not 0 < interval < 1:
-        raise InvalidDataError(f"interval={interval!r}: give a level between 0 and 1.")
     rng = np.random.default_rng(random_state)
     p_draws = purchase_model.parameter_draws(n_draws, rng)[:, None, :]
     s_draws = None
@@ -204,6 +261,5 @@ def predictive_clv(
     for start in range(0, len(index), chunk):
         rows = slice(start, start + chunk)
         values = value(p_draws, s_draws, rows)
-        bounds = np.quantile(values, [(1 - interval) / 2, (1 + interval) / 2], axis=0)
-        lower[rows], upper[rows] = bounds
+        lower[rows], upper[rows] = quantiles(values, interval)
     return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.summary import calibration_holdout, prepare_transactions
+from .data.summary import calibration_holdout, parse_end, prepare_transactions
 from .data.timeunits import time_unit_nanoseconds
 from .exceptions import InvalidDataError, NotFittedError
 
@@ -519,15 +519,24 @@ def tracking(
         granularity=granularity, date_format=date_format,
     )  # fmt: skip
     window = tx.granularity
-    cal_end = int(window.index(np.array([pd.Timestamp(calibration_end).value]))[0])
-    hold_end = int(window.index(np.array([pd.Timestamp(holdout_end).value]))[0])
+    cal_last = parse_end(calibration_end, "calibration_end").last_ns
+    hold_last = parse_end(holdout_end, "holdout_end").last_ns
+    cal_end = int(window.index(np.array([cal_last]))[0])
+    hold_end = int(window.index(np.array([hold_last]))[0])
     if cal_end >= hold_end:
-        raise InvalidDataError("calibration_end must be before holdout_end.")
-    keep = tx.window <= hold_end
+        raise InvalidDataError(
+            "calibration_end must be before holdout_end (in different "
+            f"{window.spec!r} windows)."
+        )
+    # as in calibration_holdout: the cohort is acquired by the end of calibration_end
+    # and transactions count through the end of holdout_end
+    keep = tx.time_ns <= hold_last
     codes, windows = tx.codes[keep], tx.window[keep]
     first = np.full(len(tx.customers), np.iinfo(np.int64).max)
     np.minimum.at(first, codes, windows)
-    cohort = first <= cal_end
+    first_time = np.full(len(tx.customers), np.iinfo(np.int64).max)
+    np.minimum.at(first_time, codes, tx.time_ns[keep])
+    cohort = first_time <= cal_last
     unit_ns = time_unit_nanoseconds(time_unit)
     start_ns = int(window.start_ns(first[cohort].min()))
     # repeat transactions: distinct windows after each customer's first

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ClvModelsError",
     "ConvergenceError",
+    "IdentificationWarning",
     "InvalidDataError",
     "NotFittedError",
 ]
@@ -66,3 +67,11 @@ class ConvergenceError(ClvModelsError, RuntimeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"{message}\n{self.CHECKLIST}")
+
+
+class IdentificationWarning(UserWarning):
+    """A fitted parameter sits at a boundary or is poorly identified by the data.
+
+    The fit still returns; its estimates (and any prediction from them) should be read
+    with caution. A small ``penalizer`` or more data usually helps.
+    """

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.summary import aggregate, finalize, prepare_transactions
+from .data.summary import aggregate, finalize, parse_end, prepare_transactions
 from .data.timeunits import parse_granularity, time_unit_nanoseconds
 from .exceptions import InvalidDataError
 
@@ -23,18 +23,14 @@ __all__ = ["ClvComparison", "cohort_table", "compare_clv", "historical_clv"]
 _NS_PER_YEAR = 365.25 * 86_400 * 10**9
 
 
-def _end_window(tx, as_of: Any) -> int:
-    if as_of is None:
-        return int(tx.window.max())
-    try:
-        stamp = pd.Timestamp(as_of)
-    except (TypeError, ValueError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise InvalidDataError(f"as_of={as_of!r} is not a date.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return int(tx.granularity.index(np.array([stamp.as_unit("ns").value]))[0])
+def _through(tx, as_of: Any) -> tuple[np.ndarray, int]:
+    """Rows on or before ``as_of`` (a date means through its end, as in summarize) and
+    the window that contains the end."""
+    last_ns = int(tx.time_ns.max()) if as_of is None else parse_end(as_of, "as_of").last_ns
+    keep = tx.time_ns <= last_ns
+    if not keep.any():
+        raise InvalidDataError(f"no transactions on or before as_of={as_of!r}.")
+    return keep, int(tx.granularity.index(np.array([last_ns]))[0])
 
 
 def historical_clv(
@@ -87,10 +83,7 @@ def historical_clv(
         transactions, customer_id=customer_id, date=date, amount=amount,
         granularity=granularity, date_format=date_format,
     )  # fmt: skip
-    end = _end_window(tx, as_of)
-    keep = tx.window <= end
-    if not keep.any():
-        raise InvalidDataError(f"no transactions on or before as_of={as_of!r}.")
+    keep, end = _through(tx, as_of)
     tx = tx.subset(keep)
     used = np.zeros(len(tx.customers), dtype=bool)
     used[tx.codes] = True
@@ -169,10 +162,7 @@ def cohort_table(
         transactions, customer_id=customer_id, date=date, amount=amount,
         granularity=period, date_format=date_format,
     )  # fmt: skip
-    end = _end_window(tx, as_of)
-    keep = tx.window <= end
-    if not keep.any():
-        raise InvalidDataError(f"no transactions on or before as_of={as_of!r}.")
+    keep, end = _through(tx, as_of)
     codes, windows, amounts = tx.codes[keep], tx.window[keep], tx.amount[keep]
     first = np.full(len(tx.customers), np.iinfo(np.int64).max)
     np.minimum.at(first, codes, windows)

@@ -8,7 +8,7 @@ import pytest
 
 import clvmodels
 from clvmodels.clv import continuous_discount_rate
-from clvmodels.exceptions import InvalidDataError
+from clvmodels.exceptions import InvalidDataError, NotFittedError
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +133,69 @@ def test_discrete_time_clv_discounts_each_opportunity() -> None:
     with pytest.raises(InvalidDataError, match="shorter than one opportunity"):
         clvmodels.predictive_clv(model, None, donations, horizon="6M", discount_rate=0.1,
                                  time_unit="Y")  # fmt: skip
+
+
+def test_data_and_model_must_share_a_time_unit(weekly, cdnow_calibration, daily_frame):
+    bgnbd, spend = weekly
+    with pytest.raises(InvalidDataError, match=r"time units differ: BGNBD .* 'W' .* 'D'"):
+        clvmodels.predictive_clv(bgnbd, spend, daily_frame, horizon="12M", discount_rate=0.1)
+    with pytest.raises(InvalidDataError, match=r"time units differ.*time_unit= is 'D'"):
+        clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon="12M",
+                                 discount_rate=0.1, time_unit="D")  # fmt: skip
+    # the same unit spelt otherwise is fine, and so is data that does not say its unit
+    reference = clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon="12M",
+                                         discount_rate=0.1)  # fmt: skip
+    assert reference.loc[4] == pytest.approx(36.88, abs=0.01)
+    same = clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon="12M",
+                                    discount_rate=0.1, time_unit="7D")  # fmt: skip
+    np.testing.assert_allclose(same, reference)
+    plain = pd.DataFrame(cdnow_calibration)
+    assert plain.attrs == {}
+    np.testing.assert_allclose(
+        clvmodels.predictive_clv(bgnbd, spend, plain, horizon="12M", discount_rate=0.1),
+        reference,
+    )
+    # a model that does not know its unit: time_unit= is checked against the data
+    unit_less = clvmodels.BGNBD().fit(plain)
+    assert unit_less.time_unit_ is None
+    with pytest.raises(InvalidDataError, match=r"time_unit= says .* 'W' .* is 'D'"):
+        clvmodels.predictive_clv(unit_less, spend, daily_frame, horizon="12M",
+                                 discount_rate=0.1, time_unit="W")  # fmt: skip
+
+
+def test_models_in_the_wrong_argument(weekly, cdnow_calibration) -> None:
+    bgnbd, spend = weekly
+    kwargs = {"horizon": "12M", "discount_rate": 0.1}
+    with pytest.raises(InvalidDataError, match=r"purchase_model is a GammaGamma.*swapped"):
+        clvmodels.predictive_clv(spend, bgnbd, cdnow_calibration, **kwargs)
+    with pytest.raises(InvalidDataError, match=r"spend_model is a BGNBD.*spend_model a fitted"):
+        clvmodels.predictive_clv(bgnbd, bgnbd, cdnow_calibration, **kwargs)
+    retention = clvmodels.ShiftedBetaGeometric().fit(
+        clvmodels.ShiftedBetaGeometric.data_from_counts([1000, 631, 468, 382])
+    )
+    with pytest.raises(InvalidDataError, match="purchase_model is a ShiftedBetaGeometric"):
+        clvmodels.predictive_clv(retention, None, cdnow_calibration, time_unit="Y", **kwargs)
+    # an unfitted model says so, before anything about time units
+    with pytest.raises(NotFittedError, match="BGNBD is not fitted"):
+        clvmodels.predictive_clv(clvmodels.BGNBD(), spend, cdnow_calibration, **kwargs)
+    with pytest.raises(NotFittedError, match="GammaGamma is not fitted"):
+        clvmodels.predictive_clv(bgnbd, clvmodels.GammaGamma(), cdnow_calibration, **kwargs)
+
+
+def test_clv_settings_are_checked(weekly, cdnow_calibration) -> None:
+    bgnbd, spend = weekly
+    frame = cdnow_calibration.iloc[:20]
+    kwargs = {"horizon": "12M", "discount_rate": 0.1}
+    for nodes in (0, -1, 2.5):
+        with pytest.raises(InvalidDataError, match=f"quadrature_nodes={nodes}"):
+            clvmodels.predictive_clv(bgnbd, spend, frame, quadrature_nodes=nodes, **kwargs)
+    with pytest.raises(InvalidDataError, match="n_draws=0"):
+        clvmodels.predictive_clv(bgnbd, spend, frame, interval=0.9, n_draws=0, **kwargs)
+    for interval in (0, 1.5, 90, "0.9"):
+        with pytest.raises(InvalidDataError, match="interval="):
+            clvmodels.predictive_clv(bgnbd, spend, frame, interval=interval, **kwargs)
+    with pytest.raises(InvalidDataError, match="margin="):
+        clvmodels.predictive_clv(bgnbd, spend, frame, margin="0.3", **kwargs)
+    result = clvmodels.predictive_clv(bgnbd, spend, frame, interval=np.float32(0.9),
+                                      n_draws=np.int64(50), **kwargs)  # fmt: skip
+    assert list(result.columns) == ["estimate", "lower", "upper"]

@@ -82,3 +82,15 @@ def test_compare_clv(cdnow_sample, cdnow_calibration) -> None:
     )
     with pytest.raises(InvalidDataError, match="share no customer"):
         clvmodels.compare_clv(past["value"], pd.Series([1.0], index=["nobody"]))
+
+
+def test_as_of_is_through_the_end_of_the_day_and_must_be_a_date() -> None:
+    tx = pd.DataFrame({"customer_id": ["a", "a", "a"],
+                       "date": ["2024-01-01", "2024-01-05 18:00", "2024-01-06"],
+                       "amount": [1.0, 2.0, 4.0]})  # fmt: skip
+    result = clvmodels.historical_clv(tx, as_of="2024-01-05")
+    assert result.loc["a", "revenue"] == 3.0
+    with pytest.raises(InvalidDataError, match="relative words"):
+        clvmodels.historical_clv(tx, as_of="now")
+    with pytest.raises(InvalidDataError, match="outside"):
+        clvmodels.cohort_table(tx, as_of="9999-12-31")

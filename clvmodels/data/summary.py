@@ -14,9 +14,17 @@ transactions it is given; :func:`finalize` turns those into the published quanti
 * ``monetary_value`` is the mean value of the repeat transactions: the first purchase is
   excluded (Fader, Hardie & Lee 2005, "RFM and CLV", section on monetary value; Fader &
   Hardie 2013, Gamma-Gamma note), and it is 0 for customers without repeat purchases;
-* end dates are inclusive: a transaction counts when its window starts on or before
-  the window of the end date, like the calibration period 1997-01-01 .. 1997-09-30 of
-  the CDNOW papers.
+* end dates are inclusive and cut the raw purchase times, not the windows: an end
+  without a time of day (``"1997-09-30"``, a ``datetime.date``, or midnight) means
+  through the end of that day (a transaction counts when it is before the next
+  midnight), an end with a time of day (``"1997-09-30 15:00"``) counts transactions at
+  or before that instant. This is the calibration period 1997-01-01 .. 1997-09-30 of
+  the CDNOW papers. ``T`` and ``duration_holdout`` are still measured between window
+  starts: to the start of the window that contains the end;
+* times are local wall time: tz-aware datetimes and strings with UTC offsets keep their
+  own local time of day (23:00 in New York on January 1 is January 1, even in a column
+  whose strings carry several offsets), and they must lie within 1678-01-01 ..
+  2262-04-11, the range of int64 nanoseconds.
 """
 
 from __future__ import annotations
@@ -27,14 +35,27 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._validation import as_pandas, bad_rows_error, require_columns, validate_summary
+from .._validation import (
+    as_pandas,
+    bad_rows_error,
+    require_columns,
+    require_numeric,
+    validate_summary,
+)
 from ..exceptions import InvalidDataError
-from .timeunits import Granularity, parse_granularity, time_unit_nanoseconds
+from .timeunits import NS_PER_DAY, Granularity, parse_granularity, time_unit_nanoseconds
 
 __all__ = ["calibration_holdout", "compress", "summarize"]
 
 AfterEnd = Literal["raise", "drop"]
 _NAT = np.iinfo(np.int64).min
+# Representable times: int64 ns since the epoch. The lower bound is rounded up to a year
+# so that the start of any window (up to a calendar year) of a valid time is valid too.
+_MIN_NS = int(pd.Timestamp("1678-01-01").value)
+_MAX_NS = int(pd.Timestamp.max.value)
+_DATE_RANGE = "1678-01-01 .. 2262-04-11"
+_UNIT_NS = {"D": NS_PER_DAY, "h": 3_600 * 10**9, "m": 60 * 10**9, "s": 10**9,
+            "ms": 10**6, "us": 10**3, "ns": 1}  # fmt: skip
 
 
 @dataclass
@@ -52,6 +73,7 @@ class Transactions:
     window: np.ndarray
     amount: np.ndarray | None
     granularity: Granularity
+    date_column: str = "date"
 
     def subset(self, mask: np.ndarray) -> Transactions:
         return Transactions(
@@ -61,6 +83,7 @@ class Transactions:
             self.window[mask],
             None if self.amount is None else self.amount[mask],
             self.granularity,
+            self.date_column,
         )
 
     def row_ids(self) -> np.ndarray:
@@ -105,7 +128,11 @@ def _customer_codes(series: pd.Series, column: str) -> tuple[np.ndarray, pd.Inde
 
 
 def _dates_to_ns(series: pd.Series, column: str, ids: Any, date_format: str | None) -> np.ndarray:
-    """Timestamps as int64 ns since the epoch; tz-aware times keep their local wall time."""
+    """Timestamps as int64 ns since the epoch, in local wall time.
+
+    tz-aware times (numpy or pyarrow backed) and strings with UTC offsets keep their own
+    local time of day; times outside the int64 ns range are an error, not a wrap-around.
+    """
     fix = (
         "Fix or drop these rows"
         + ("" if date_format else ", or pass date_format= (e.g. '%Y-%m-%d')")
@@ -131,32 +158,62 @@ def _dates_to_ns(series: pd.Series, column: str, ids: Any, date_format: str | No
         bad = parsed.isna().to_numpy()
         if bad.any():
             raise bad_rows_error(column, bad, ids, "are not dates that can be parsed", fix)
-    if getattr(parsed.dtype, "tz", None) is not None:
+    ns, outside = _datetimes_to_ns(_wall_time(parsed))
+    if outside.any():
+        raise bad_rows_error(
+            column, outside, ids, f"are outside {_DATE_RANGE}, the dates that can be used",
+            "Placeholder dates such as 9999-12-31 or 0001-01-01 are not purchase times: "
+            "fix or drop these rows.",
+        )  # fmt: skip
+    return ns
+
+
+def _wall_time(parsed: pd.Series) -> np.ndarray:
+    """Naive numpy datetime64 values of a datetime-like series, in local wall time."""
+    dtype = parsed.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        if getattr(dtype.pyarrow_dtype, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+        values = np.asarray(parsed.to_numpy())
+        if values.dtype.kind != "M":  # date32 / date64 come out as datetime.date objects
+            values = np.asarray(pd.to_datetime(parsed).to_numpy())
+        return values
+    if isinstance(dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
-    try:
-        values = parsed.to_numpy(dtype="datetime64[ns]")
-    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
-        raise InvalidDataError(
-            f"column '{column}' has dates outside 1677-09-22 .. 2262-04-11 that cannot be "
-            "represented; check for typos such as year 9999."
-        ) from None
-    return values.view(np.int64)
+    return np.asarray(parsed.to_numpy())
+
+
+def _datetimes_to_ns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns of datetime64 values of any unit, and the mask of those out of range.
+
+    Converting with ``astype("datetime64[ns]")`` would silently wrap around for times
+    after 2262, so the bounds are checked in the values' own unit first.
+    """
+    unit, count = np.datetime_data(values.dtype)
+    if unit not in _UNIT_NS:  # weeks, months, years: whole seconds are exact
+        values = values.astype("datetime64[s]")
+        unit, count = "s", 1
+    factor = count * _UNIT_NS[unit]
+    raw = values.view(np.int64)
+    lowest, highest = -(-_MIN_NS // factor), _MAX_NS // factor
+    outside = (raw < lowest) | (raw > highest)
+    if outside.any():
+        return raw, outside
+    return raw * np.int64(factor), outside
 
 
 def _parse_dates(series: pd.Series, date_format: str | None, column: str) -> pd.Series:
-    """Parse strings; unparseable ones become NaT for the caller to report."""
+    """Parse strings to naive local wall times; unparseable ones become NaT."""
+    series = _strip_object_timezones(series)
     # ISO 8601 first, so that "2024-01-01" and "2024-01-01 09:30" mix; then pandas'
     # inference from the first value (e.g. "01/31/2024"), whichever reads more rows.
     formats = [date_format] if date_format else ["ISO8601", None]
     best = None
     for fmt in formats:
         try:
-            parsed = pd.to_datetime(series, format=fmt, errors="coerce")
-        except (ValueError, TypeError):  # e.g. several UTC offsets in one column
-            try:
-                parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=True)
-            except (ValueError, TypeError):
-                continue
+            parsed = _to_local_datetime(series, fmt)
+        except (ValueError, TypeError):
+            continue
         if best is None or parsed.isna().sum() < best.isna().sum():
             best = parsed
         if not best.isna().any():
@@ -169,10 +226,69 @@ def _parse_dates(series: pd.Series, date_format: str | None, column: str) -> pd.
     return best
 
 
+def _strip_object_timezones(series: pd.Series) -> pd.Series:
+    """Python datetimes with time zones -> their local wall time, each its own zone.
+
+    pandas would turn a mix of zones into NaT; the caller's series is not modified.
+    """
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) != "datetime":
+        return series
+    if all(getattr(v, "tzinfo", None) is None for v in series):
+        return series
+    return series.map(lambda v: v.replace(tzinfo=None) if v.tzinfo is not None else v)
+
+
+# A trailing UTC offset ("Z", "+05:30", "-0400"); only used to group strings.
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})\s*$"
+
+
+def _to_local_datetime(series: pd.Series, fmt: str | None) -> pd.Series:
+    """``pandas.to_datetime`` in local wall time, also when UTC offsets differ by row."""
+    try:
+        return _naive(pd.to_datetime(series, format=fmt, errors="coerce"))
+    except (ValueError, TypeError):  # several UTC offsets, e.g. across a DST change
+        pass
+    # Parse the strings of each offset together, so that each keeps its own local time
+    # (pandas would convert them all to UTC); values it still cannot mix one by one.
+    plain = series.reset_index(drop=True)
+    keys = plain.astype(str).str.extract(_OFFSET, expand=False).fillna("").to_numpy()
+    parts = []
+    for key in pd.unique(keys):
+        group = plain[keys == key]
+        try:
+            parts.append(_naive(pd.to_datetime(group, format=fmt, errors="coerce")))
+        except (ValueError, TypeError):
+            parsed = {value: _parse_one(value, fmt) for value in pd.unique(group)}
+            parts.append(pd.to_datetime(group.map(parsed)))
+    result = pd.concat(parts).sort_index()
+    result.index = series.index
+    return result
+
+
+def _parse_one(value: Any, fmt: str | None) -> pd.Timestamp:
+    try:
+        stamp = pd.to_datetime(value, format=fmt)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if stamp is pd.NaT:
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _naive(parsed: pd.Series) -> pd.Series:
+    return parsed.dt.tz_localize(None) if isinstance(parsed.dtype, pd.DatetimeTZDtype) else parsed
+
+
 def _amounts(series: pd.Series, column: str, ids: Any) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(
-        series.dtype
+    if pd.api.types.is_bool_dtype(series.dtype) or (
+        series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "boolean"
     ):
+        raise InvalidDataError(
+            f"column '{column}' is boolean (dtype {series.dtype}), not purchase values. "
+            "Pass the column with the amounts as amount=, or convert it to numbers "
+            "explicitly if True/False really are 1/0."
+        )
+    if not pd.api.types.is_numeric_dtype(series.dtype):
         numeric = pd.to_numeric(series, errors="coerce")
         bad = (numeric.isna() & series.notna()).to_numpy()
         if bad.any():
@@ -198,19 +314,64 @@ def _amounts(series: pd.Series, column: str, ids: Any) -> np.ndarray:
     return values
 
 
-def _timestamp_ns(value: Any, name: str) -> int:
+@dataclass(frozen=True)
+class EndDate:
+    """An inclusive end date as given, and the last instant it includes.
+
+    ``last_ns`` (int64 ns since the epoch, local wall time) is the end of the day for a
+    date without a time of day, else the instant itself; ``label`` is its normalised
+    text ("1997-09-30" or "1997-09-30 15:00:00"), which parses back to the same end.
+    """
+
+    given: Any
+    last_ns: int
+    label: str
+
+
+def parse_end(value: Any, name: str) -> EndDate:
+    """Read an end date (``observation_end``, ``calibration_end``, ...).
+
+    Only real dates are accepted: strings, ``datetime``/``date`` objects, numpy
+    datetime64 and pandas Timestamps; not numbers, and not relative words such as
+    ``"now"`` or ``"today"``, which would make the result depend on when it is run.
+    tz-aware values keep their local wall time, like the transaction times.
+    """
+    how = (
+        "Use a date such as '1997-09-30' (through the end of that day), a date and time, "
+        "a datetime or a pandas Timestamp."
+    )
+    if value is None or isinstance(value, (bool, int, float, np.bool_, np.number)):
+        raise InvalidDataError(f"{name}={value!r} is not a date. {how}")
+    if isinstance(value, str) and not any(ch.isdigit() for ch in value):
+        raise InvalidDataError(
+            f"{name}={value!r} is not a date; relative words such as 'now' or 'today' are "
+            f"not accepted, so that a summary can be reproduced. {how}"
+        )
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         stamp = pd.NaT
     if stamp is pd.NaT:
-        raise InvalidDataError(
-            f"{name}={value!r} is not a date. Use a date string such as '1997-09-30', "
-            "a datetime or a pandas Timestamp."
-        )
+        raise InvalidDataError(f"{name}={value!r} is not a date. {how}")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_localize(None)
-    return int(stamp.as_unit("ns").value)
+    try:
+        start_ns = int(stamp.as_unit("ns").value)
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+        start_ns = _NAT
+    if not _MIN_NS <= start_ns <= _MAX_NS:
+        raise InvalidDataError(
+            f"{name}={value!r} is outside {_DATE_RANGE}, the dates that can be used. Pass "
+            "the real end of the period (not a placeholder such as 9999-12-31)."
+        )
+    if stamp == stamp.normalize():
+        return EndDate(value, min(start_ns + NS_PER_DAY - 1, _MAX_NS), stamp.strftime("%Y-%m-%d"))
+    return EndDate(value, start_ns, str(stamp))
+
+
+def _check_after_end(after_end: Any) -> None:
+    if not (isinstance(after_end, str) and after_end in ("raise", "drop")):
+        raise InvalidDataError(f"after_end={after_end!r}: use 'raise' or 'drop'.")
 
 
 def prepare_transactions(
@@ -224,7 +385,7 @@ def prepare_transactions(
 ) -> Transactions:
     """Validate a transaction log and reduce it to arrays (the caller's frame is only read)."""
     columns = [customer_id, date] + ([amount] if amount is not None else [])
-    frame = as_pandas(transactions, columns)
+    frame = as_pandas(transactions, columns, "transactions")
     if len(frame) == 0:
         raise InvalidDataError(
             "transactions are empty: there are no rows to summarise. Check the filter "
@@ -235,7 +396,9 @@ def prepare_transactions(
     row_ids = _LazyIds(customers, codes)
     time_ns = _dates_to_ns(frame[date], date, row_ids, date_format)
     values = _amounts(frame[amount], amount, row_ids) if amount is not None else None
-    return Transactions(customers, codes, time_ns, window.index(time_ns), values, window)
+    return Transactions(
+        customers, codes, time_ns, window.index(time_ns), values, window, str(date)
+    )
 
 
 class _LazyIds:
@@ -319,8 +482,8 @@ def finalize(
     frequency = agg.n_windows - 1
     data: dict[str, Any] = {
         "frequency": frequency.astype(np.int64),
-        "recency": (agg.last_window_ns - agg.first_window_ns) / unit_ns,
-        "T": (end_window_ns - agg.first_window_ns) / unit_ns,
+        "recency": _elapsed(agg.first_window_ns, agg.last_window_ns, unit_ns),
+        "T": _elapsed(agg.first_window_ns, np.int64(end_window_ns), unit_ns),
     }
     if with_amount:
         repeat_total = agg.total_amount - agg.first_window_amount
@@ -337,28 +500,42 @@ def finalize(
     return frame
 
 
+def _elapsed(start_ns: np.ndarray, end_ns: Any, unit_ns: float) -> np.ndarray:
+    """``(end_ns - start_ns) / unit_ns`` without int64 overflow for spans over 292 years."""
+    start_ns, end_ns = np.asarray(start_ns), np.asarray(end_ns)
+    if start_ns.size == 0 or int(end_ns.max()) - int(start_ns.min()) <= _MAX_NS:
+        return (end_ns - start_ns) / unit_ns
+    # Whole days and the remainder separately: both differences fit in int64.
+    days = end_ns // NS_PER_DAY - start_ns // NS_PER_DAY
+    rest = end_ns % NS_PER_DAY - start_ns % NS_PER_DAY
+    return days / (unit_ns / NS_PER_DAY) + rest / unit_ns
+
+
 # ------------------------------------------------------------------------- public
 
 
-def _split_after(
-    tx: Transactions, end_window: int, end: Any, name: str, after_end: AfterEnd
-) -> Transactions:
-    after = tx.window > end_window
+def _split_after(tx: Transactions, end: EndDate, name: str, after_end: AfterEnd) -> Transactions:
+    """The transactions at or before ``end`` (raw times); the others raise or are dropped."""
+    after = tx.time_ns > end.last_ns
     if not after.any():
         return tx
     if after_end == "drop":
         return tx.subset(~after)
-    if after_end != "raise":
-        raise InvalidDataError(f"after_end={after_end!r}: use 'raise' or 'drop'.")
     raise bad_rows_error(
-        "date", after, tx.row_ids(), f"are after {name}={end!r}",
+        tx.date_column, after, tx.row_ids(), f"are after {name}={end.given!r}",
         f"Pass a later {name}, filter the transactions, or pass after_end='drop' to "
         "ignore them.",
     )
 
 
-def _window_of(granularity: Granularity, value: Any, name: str) -> int:
-    return int(granularity.index(np.array([_timestamp_ns(value, name)]))[0])
+def _window_of(granularity: Granularity, ns: int) -> int:
+    return int(granularity.index(np.array([ns], dtype=np.int64))[0])
+
+
+def _time_label(ns: int) -> str:
+    """Normalised text of an instant: the date alone at midnight (see :class:`EndDate`)."""
+    stamp = pd.Timestamp(ns)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
 
 
 def _metadata(**settings: Any) -> dict[str, Any]:
@@ -390,7 +567,9 @@ def summarize(
         Name of the (non-negative) purchase value column; adds ``monetary_value`` and the
         historical columns.
     observation_end : date-like, optional
-        Last day of observation, inclusive; defaults to the latest transaction.
+        End of observation, inclusive: a date means through the end of that day, a date
+        and time that instant (see the module docstring). Defaults to the latest
+        transaction. ``T`` runs to the start of the window that contains it.
     time_unit : str, default "D"
         Unit of ``recency`` and ``T``: "D", "W", "M" (30.4375 days), "Y" (365.25 days),
         or a multiple such as "7D". See :mod:`clvmodels.data.timeunits`.
@@ -400,7 +579,8 @@ def summarize(
     date_format : str, optional
         ``strptime`` format of string (or integer, e.g. 19970131) dates.
     after_end : {"raise", "drop"}, default "raise"
-        What to do with transactions after ``observation_end``.
+        What to do with transactions after ``observation_end`` (checked first, even
+        when there are none).
 
     Returns
     -------
@@ -410,13 +590,16 @@ def summarize(
         repeat transactions, 0 when there are none), ``n_purchases`` (transactions,
         i.e. windows with a purchase, first included), ``total_amount`` (all
         purchases), ``first_purchase`` and ``last_purchase`` (raw timestamps).
-        ``frame.attrs["clvmodels"]`` records the settings.
+        ``frame.attrs["clvmodels"]`` records the settings, ``observation_end`` as its
+        normalised text ("2024-01-29" for the whole day, else date and time; by default
+        that of the latest transaction).
 
     Raises
     ------
     InvalidDataError
-        Missing columns, empty input, missing or unparseable dates, NaN or negative
-        amounts, transactions after ``observation_end``.
+        Missing columns, empty input, missing or unparseable dates, dates outside
+        1678-01-01 .. 2262-04-11, NaN, negative or boolean amounts, transactions after
+        ``observation_end``, an ``observation_end`` that is not a date.
 
     Examples
     --------
@@ -434,16 +617,18 @@ def summarize(
     a                    1      2.0  4.0            20.0
     b                    0      0.0  3.0             0.0
     """  # noqa: W291
+    _check_after_end(after_end)
+    unit_ns = time_unit_nanoseconds(time_unit)
+    end = None if observation_end is None else parse_end(observation_end, "observation_end")
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
         granularity=granularity, date_format=date_format,
     )  # fmt: skip
-    unit_ns = time_unit_nanoseconds(time_unit)
-    if observation_end is None:
-        end_window = int(tx.window.max())
+    if end is None:
+        last_ns = int(tx.time_ns.max())
+        end = EndDate(None, last_ns, _time_label(last_ns))
     else:
-        end_window = _window_of(tx.granularity, observation_end, "observation_end")
-        kept = _split_after(tx, end_window, observation_end, "observation_end", after_end)
+        kept = _split_after(tx, end, "observation_end", after_end)
         if len(kept.codes) == 0:
             raise InvalidDataError(
                 f"no transactions on or before observation_end={observation_end!r}; "
@@ -452,13 +637,11 @@ def summarize(
         if len(kept.codes) < len(tx.codes):
             kept.customers, kept.codes = _recode(kept.customers, kept.codes)
         tx = kept
-    end_ns = int(tx.granularity.start_ns(end_window))
+    end_ns = int(tx.granularity.start_ns(_window_of(tx.granularity, end.last_ns)))
     agg = aggregate(tx, with_amount=amount is not None)
     summary = finalize(agg, end_window_ns=end_ns, unit_ns=unit_ns, with_amount=amount is not None)
     summary.attrs.update(
-        _metadata(
-            time_unit=time_unit, granularity=granularity, observation_end=pd.Timestamp(end_ns)
-        )
+        _metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label)
     )
     return summary
 
@@ -486,18 +669,23 @@ def calibration_holdout(
 ) -> pd.DataFrame:
     """Split a transaction log into a calibration summary and holdout outcomes.
 
-    Both end dates are inclusive: the calibration period runs to the end of
-    ``calibration_end`` and the holdout from the next window to the end of
-    ``holdout_end``, like the CDNOW papers (1997-01-01 .. 1997-09-30 and
-    1997-10-01 .. 1998-06-30). Only customers whose first purchase falls in the
-    calibration period are kept.
+    Both end dates are inclusive and cut the raw purchase times (see the module
+    docstring): the calibration period holds the transactions up to ``calibration_end``
+    (a date: through the end of that day; a date and time: up to that instant), the
+    holdout those after it up to ``holdout_end``, like the CDNOW papers (1997-01-01 ..
+    1997-09-30 and 1997-10-01 .. 1998-06-30). With weekly or monthly windows a window
+    can thus straddle ``calibration_end``; its purchases still go to the period they
+    belong to. Only customers whose first purchase falls in the calibration period are
+    kept.
 
     Parameters
     ----------
     transactions : pandas.DataFrame or polars.DataFrame
         One row per purchase; only read.
     calibration_end, holdout_end : date-like
-        Last days of the two periods; ``calibration_end`` must be earlier.
+        Ends of the two periods; ``calibration_end`` must be earlier, and in an earlier
+        window of ``granularity``. ``T_cal`` and ``duration_holdout`` are measured
+        between the starts of the windows that contain them (and the first purchase).
     customer_id, date, amount, time_unit, granularity, date_format, after_end
         As in :func:`summarize`; ``after_end`` applies to transactions after
         ``holdout_end``.
@@ -510,6 +698,7 @@ def calibration_holdout(
         the holdout, each window counted once), ``duration_holdout`` (in
         ``time_unit``) and, with ``amount``, ``monetary_value_holdout`` (mean value
         of the holdout transactions, 0 when there are none).
+        ``frame.attrs["clvmodels"]`` records the settings, the ends as normalised text.
 
     Examples
     --------
@@ -520,21 +709,31 @@ def calibration_holdout(
     >>> len(frame), int(frame["frequency_holdout"].sum())
     (2357, 1882)
     """
+    _check_after_end(after_end)
+    unit_ns = time_unit_nanoseconds(time_unit)
+    cal = parse_end(calibration_end, "calibration_end")
+    hold = parse_end(holdout_end, "holdout_end")
+    if cal.last_ns >= hold.last_ns:
+        raise InvalidDataError(
+            f"calibration_end={calibration_end!r} is not before holdout_end="
+            f"{holdout_end!r}; the holdout period would be empty. Pass a calibration_end "
+            "earlier than holdout_end."
+        )
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
         granularity=granularity, date_format=date_format,
     )  # fmt: skip
-    unit_ns = time_unit_nanoseconds(time_unit)
-    cal_end = _window_of(tx.granularity, calibration_end, "calibration_end")
-    hold_end = _window_of(tx.granularity, holdout_end, "holdout_end")
-    if cal_end >= hold_end:
+    cal_window = _window_of(tx.granularity, cal.last_ns)
+    hold_window = _window_of(tx.granularity, hold.last_ns)
+    if cal_window >= hold_window:
         raise InvalidDataError(
             f"calibration_end={calibration_end!r} is not before holdout_end="
-            f"{holdout_end!r} (at granularity {granularity!r}); the holdout period would "
-            "be empty. Pass a calibration_end earlier than holdout_end."
+            f"{holdout_end!r} at granularity {granularity!r}: both fall in the same "
+            "window, so the holdout period would have length 0. Pass a calibration_end "
+            "in an earlier window, or a finer granularity."
         )
-    tx = _split_after(tx, hold_end, holdout_end, "holdout_end", after_end)
-    in_calibration = tx.window <= cal_end
+    tx = _split_after(tx, hold, "holdout_end", after_end)
+    in_calibration = tx.time_ns <= cal.last_ns
     if not in_calibration.any():
         raise InvalidDataError(
             f"no transactions on or before calibration_end={calibration_end!r}; check "
@@ -545,10 +744,12 @@ def calibration_holdout(
     acquired[tx.codes[in_calibration]] = True
     tx = tx.subset(acquired[tx.codes])
     tx.customers, tx.codes = _recode(tx.customers, tx.codes)
-    in_calibration = tx.window <= cal_end
+    in_calibration = tx.time_ns <= cal.last_ns
 
     with_amount = amount is not None
-    cal_end_ns, hold_end_ns = (int(v) for v in tx.granularity.start_ns([cal_end, hold_end]))
+    cal_end_ns, hold_end_ns = (
+        int(v) for v in tx.granularity.start_ns([cal_window, hold_window])
+    )
     calibration = finalize(
         aggregate(tx.subset(in_calibration), with_amount=with_amount),
         end_window_ns=cal_end_ns, unit_ns=unit_ns, with_amount=with_amount, suffix="_cal",
@@ -564,7 +765,7 @@ def calibration_holdout(
     calibration.attrs.update(
         _metadata(
             time_unit=time_unit, granularity=granularity,
-            calibration_end=pd.Timestamp(cal_end_ns), holdout_end=pd.Timestamp(hold_end_ns),
+            calibration_end=cal.label, holdout_end=hold.label,
         )
     )  # fmt: skip
     return calibration
@@ -576,7 +777,7 @@ _PATTERN_COLUMNS = (
 
 
 def compress(
-    summary: pd.DataFrame, columns: list[str] | None = None, *, weight: str = "weight"
+    summary: pd.DataFrame, columns: str | list[str] | None = None, *, weight: str = "weight"
 ) -> pd.DataFrame:
     """Collapse identical customers into patterns with a ``weight`` (their count).
 
@@ -586,12 +787,13 @@ def compress(
 
     Parameters
     ----------
-    summary : pandas.DataFrame
+    summary : pandas.DataFrame or polars.DataFrame
         Per-customer summary (from :func:`summarize` or :func:`calibration_holdout`),
         or an already compressed frame, whose ``weight`` column is then summed.
-    columns : list of str, optional
-        Columns that define a pattern; by default those of ``frequency``, ``recency``,
-        ``T``, ``n_periods`` (or their ``_cal`` forms) present in ``summary``.
+    columns : str or list of str, optional
+        Column(s) that define a pattern; by default those of ``frequency``, ``recency``,
+        ``T``, ``n_periods`` (or their ``_cal`` forms) present in ``summary``. These
+        must be numeric.
     weight : str, default "weight"
         Name of the weight column (read if present, written in the result).
 
@@ -599,7 +801,7 @@ def compress(
     -------
     pandas.DataFrame
         One row per distinct pattern, sorted, with the pattern columns and ``weight``
-        (int64 when counting customers).
+        (int64 when counting customers or summing whole-number weights, else float64).
 
     Examples
     --------
@@ -610,8 +812,16 @@ def compress(
     >>> clvmodels.compress(s).to_numpy().tolist()
     [[0.0, 0.0, 5.0, 2.0], [2.0, 3.0, 5.0, 1.0]]
     """
+    if isinstance(columns, str):
+        columns = [columns]
+    elif columns is not None:
+        columns = list(columns)
+    hint = "Name the pattern columns with columns= and the weight column with weight=."
     if not isinstance(summary, pd.DataFrame):
-        summary = as_pandas(summary, [] if columns is None else columns, "summary")
+        present = list(getattr(summary, "columns", []))
+        wanted = [c for c in _PATTERN_COLUMNS if c in present] if columns is None else columns
+        extra = [weight] if weight in present else []
+        summary = as_pandas(summary, wanted + extra, "summary", hint=hint)
     if columns is None:
         columns = [c for c in _PATTERN_COLUMNS if c in summary.columns]
         if not columns:
@@ -619,7 +829,10 @@ def compress(
                 "compress: none of the columns frequency, recency, T, n_periods (or their "
                 "_cal forms) is in the summary; name the pattern columns with columns=."
             )
-    require_columns(summary.columns, columns, "summary")
+    require_columns(summary.columns, columns, "summary", hint=hint)
+    for column in columns:
+        if column in _PATTERN_COLUMNS:
+            require_numeric(summary, column, "summary")
     for suffix in ("", "_cal"):
         names = [f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"]
         if all(n in columns for n in names):
@@ -631,21 +844,30 @@ def compress(
                 column, values.isna().to_numpy(), summary.index, "are missing (NaN)",
                 "Drop or fill them before compressing.",
             )  # fmt: skip
-    has_weight = weight in summary.columns
-    if has_weight:
-        weights = summary[weight].to_numpy(dtype=np.float64, na_value=np.nan)
+    patterns = summary[columns].reset_index(drop=True)  # a new frame: the caller's is kept
+    if weight in summary.columns:
+        require_columns(summary.columns, [weight], "summary", hint=hint)
+        try:
+            weights = summary[weight].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise InvalidDataError(
+                f"column {weight!r} of the summary is not numeric (dtype "
+                f"{summary[weight].dtype}). Convert it with pandas.to_numeric."
+            ) from None
         bad = ~np.isfinite(weights) | (weights < 0)
         if bad.any():
             raise bad_rows_error(
                 weight, bad, summary.index, "are negative, NaN or infinite",
                 "Weights count customers: fix or drop these rows.",
             )  # fmt: skip
-        grouped = summary.groupby(columns, sort=True)[weight].sum()
+        if np.all(weights == np.floor(weights)) and weights.max(initial=0.0) < 2.0**63:
+            patterns[weight] = weights.astype(np.int64)
+        else:
+            patterns[weight] = weights
+        grouped = patterns.groupby(columns, sort=True)[weight].sum()
     else:
-        grouped = summary.groupby(columns, sort=True).size()
+        grouped = patterns.groupby(columns, sort=True).size().astype(np.int64)
     result = grouped.rename(weight).reset_index()
-    if not has_weight:
-        result[weight] = result[weight].astype(np.int64)
     result.index.name = "pattern"
     result.attrs.update(summary.attrs)
     return result

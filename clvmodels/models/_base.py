@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import numbers
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,16 +31,19 @@ from scipy import optimize, stats
 
 from .._validation import as_pandas, bad_rows_error, require_columns
 from .._version import __version__
-from ..exceptions import ConvergenceError, InvalidDataError, NotFittedError
+from ..data.timeunits import time_unit_nanoseconds
+from ..exceptions import (
+    ConvergenceError,
+    IdentificationWarning,
+    InvalidDataError,
+    NotFittedError,
+)
 
 __all__ = ["BaseModel", "IdentificationWarning", "load"]
 
 _REGISTRY: dict[str, type[BaseModel]] = {}
 _FORMAT = "clvmodels-model"
-
-
-class IdentificationWarning(UserWarning):
-    """A fitted parameter sits at a boundary or is poorly identified by the data."""
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 LogLikelihood = Callable[..., tuple[np.ndarray, np.ndarray | None]]
@@ -51,6 +56,10 @@ class BaseModel:
     read) and implement ``_loglik(params, data, gradient)`` returning the per-row
     log-likelihood and, when asked, its gradient with respect to the (natural)
     parameters as an ``(n_rows, n_params)`` array.
+
+    The constructor only stores its settings (scikit-learn convention); they are
+    checked by ``fit``. Every attribute ending in ``_`` is set by ``fit`` (or ``load``)
+    and removed again when a new ``fit`` starts.
     """
 
     param_names: ClassVar[tuple[str, ...]] = ()
@@ -80,14 +89,21 @@ class BaseModel:
 
     # ------------------------------------------------------------ settings protocol
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor settings, as scikit-learn's ``get_params``."""
-        names = [
+    @classmethod
+    def _setting_names(cls) -> list[str]:
+        return [
             p.name
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.name != "self" and p.kind is not p.VAR_KEYWORD
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
-        return {name: getattr(self, name) for name in names}
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor settings, as scikit-learn's ``get_params``.
+
+        ``deep`` is accepted for scikit-learn compatibility (e.g. ``sklearn.base.clone``);
+        no setting is itself an estimator, so it changes nothing.
+        """
+        return {name: getattr(self, name) for name in self._setting_names()}
 
     def set_params(self, **settings: Any) -> BaseModel:
         """Change constructor settings; returns ``self``."""
@@ -102,44 +118,149 @@ class BaseModel:
         return self
 
     def __repr__(self) -> str:
-        changed = {
-            k: v
-            for k, v in self.get_params().items()
-            if v != inspect.signature(type(self).__init__).parameters[k].default
-        }
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = {k: v for k, v in self.get_params().items() if not _same(v, defaults[k].default)}
         inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"{type(self).__name__}({inner})"
 
+    def _check_settings(self) -> None:
+        """Validate the constructor settings (called by ``fit``, not the constructor)."""
+        name = type(self).__name__
+        penalizer = self.penalizer
+        if not _is_real(penalizer) or not np.isfinite(penalizer) or penalizer < 0:
+            raise InvalidDataError(
+                f"{name}: penalizer={penalizer!r}: give a finite number >= 0 (0 for no "
+                "penalty; a small value such as 0.001 regularises)."
+            )
+        if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol <= 0:
+            raise InvalidDataError(
+                f"{name}: tol={self.tol!r}: give a finite number > 0, e.g. 1e-9."
+            )
+        if not _is_integer(self.max_iter) or self.max_iter < 1:
+            raise InvalidDataError(
+                f"{name}: max_iter={self.max_iter!r}: give a whole number >= 1, e.g. 2000."
+            )
+        if self.initial_params is not None:
+            self._check_initial_params()
+
+    def _check_initial_params(self) -> None:
+        name = type(self).__name__
+        start = self.initial_params
+        expected = ", ".join(self.param_names)
+        if not isinstance(start, Mapping | pd.Series):
+            raise InvalidDataError(
+                f"{name}: initial_params={start!r}: give a dict with start values for {expected}."
+            )
+        start = dict(start.items())
+        keys = [str(k) for k in start]
+        unknown = sorted(set(keys) - set(self.param_names))
+        if unknown:
+            raise InvalidDataError(
+                f"{name}: initial_params names unknown parameters {unknown}; the "
+                f"parameters are {expected}."
+            )
+        missing = [p for p in self.param_names if p not in keys]
+        if missing:
+            raise InvalidDataError(
+                f"{name}: initial_params lacks {missing}; give all of {expected}."
+            )
+        for key, value in start.items():
+            if not _is_real(value) or not np.isfinite(value) or value <= 0:
+                raise InvalidDataError(
+                    f"{name}: initial_params[{key!r}]={value!r}: start values must be "
+                    "positive finite numbers."
+                )
+
+    def _reset(self) -> None:
+        """Forget a previous fit: remove every attribute ending in ``_``."""
+        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attribute)
+
     # --------------------------------------------------------------------- the data
 
-    def _column_names(self, frame: pd.DataFrame) -> dict[str, str]:
-        """Role -> column: explicit ``columns``, else the role, else ``role + '_cal'``."""
-        explicit = dict(self.columns or {})
+    def _column_names(self, frame: Any) -> dict[str, str]:
+        """Role -> column: explicit ``columns``, else all roles from one family: the
+        plain names, or their ``_cal`` forms when the plain ones are missing."""
+        columns = self.columns
+        if columns is not None and (
+            not isinstance(columns, Mapping)
+            or not all(isinstance(v, str) for v in columns.values())
+        ):
+            raise InvalidDataError(
+                f"{type(self).__name__}: columns={columns!r}: give a dict from role to "
+                f"column name, e.g. {self._columns_hint()}."
+            )
+        explicit = dict(columns or {})
         unknown = set(explicit) - set(self.data_columns)
         if unknown:
             raise InvalidDataError(
                 f"columns= names unknown roles {sorted(unknown)}; {type(self).__name__} "
                 f"reads {', '.join(self.data_columns)}."
             )
-        names = {}
-        for role in self.data_columns:
-            if role in explicit:
-                names[role] = explicit[role]
-            elif role not in frame.columns and f"{role}_cal" in frame.columns:
-                names[role] = f"{role}_cal"
-            else:
-                names[role] = role
+        available = {str(c) for c in frame.columns}
+        implicit = [role for role in self.data_columns if role not in explicit]
+        plain = [role for role in implicit if role in available]
+        cal = [role for role in implicit if f"{role}_cal" in available]
+        if len(plain) == len(implicit):
+            suffix = ""
+        elif len(cal) == len(implicit):
+            suffix = "_cal"
+        else:
+            if set(plain) | set(cal) == set(implicit):
+                # Only a mix of both families is complete: a summary of one period with
+                # another's (e.g. T of the whole data with the calibration frequency)
+                # gives wrong answers without any error, so refuse.
+                raise InvalidDataError(
+                    f"{type(self).__name__}: the data has {_quoted(plain)} and "
+                    f"{_quoted(f'{r}_cal' for r in cal)} but neither all of "
+                    f"{_quoted(implicit)} nor all of {_quoted(f'{r}_cal' for r in implicit)}"
+                    "; mixing them would combine two periods. Name the columns with "
+                    f"{self._columns_hint()}."
+                )
+            suffix = "" if len(plain) >= len(cal) else "_cal"
+        names = {role: explicit.get(role, f"{role}{suffix}") for role in self.data_columns}
         return names
 
+    def _columns_hint(self) -> str:
+        return "columns={" + ", ".join(f"'{r}': ..." for r in self.data_columns) + "}"
+
+    def _frame(self, data: Any, what: str = "data", weights: Any = None) -> pd.DataFrame:
+        """``data`` as a pandas DataFrame: polars frames are converted (the columns the
+        model reads, and the weight column), anything else is refused."""
+        if isinstance(data, pd.DataFrame):
+            return data
+        if type(data).__module__.split(".")[0] != "polars":
+            return as_pandas(data, [], what)  # raises the standard error
+        columns = list(self._column_names(data).values())
+        self._require(data.columns, columns, what)
+        weight_column = weights if isinstance(weights, str) else "weight"
+        if (weights is None or isinstance(weights, str)) and weight_column in data.columns:
+            columns.append(weight_column)  # a missing one is reported by _weights
+        return as_pandas(data, columns, what)
+
+    def _require(self, available: Any, needed: Any, what: str) -> None:
+        """``require_columns`` with a hint on naming this model's columns."""
+        hint = f"Name the columns with {self._columns_hint()}."
+        require_columns(available, list(needed), what, hint=hint)
+
     def _read(self, data: Any, what: str = "data") -> tuple[dict[str, np.ndarray], pd.Index]:
-        """Columns of ``data`` as float arrays keyed by role, validated by the model."""
-        if not isinstance(data, pd.DataFrame):
-            data = as_pandas(data, [], what)
+        """Columns of ``data`` as float arrays keyed by role, validated by the model.
+
+        On a fitted model (predictions) the time unit recorded in ``data.attrs`` must
+        match the one the model was fitted in.
+        """
+        data = self._frame(data, what)
         names = self._column_names(data)
-        require_columns(data.columns, names.values(), what)
+        self._require(data.columns, names.values(), what)
         if len(data) == 0:
             raise InvalidDataError(f"{what} is empty: there are no customers.")
-        arrays = {}
+        fitted_unit = getattr(self, "time_unit_", None)
+        if fitted_unit is not None:
+            check_time_units(
+                data_time_unit(data), f"{what}.attrs['clvmodels']['time_unit']",
+                fitted_unit, f"{type(self).__name__} was fitted on data in",
+            )  # fmt: skip
+        arrays: dict[str, np.ndarray] = {}
         for role, column in names.items():
             try:
                 values = data[column].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -150,6 +271,14 @@ class BaseModel:
                 ) from None
             bad = ~np.isfinite(values)
             if bad.any():
+                unused = self._unused_rows(role, arrays)
+                if unused is not None:
+                    # Values the model never reads (e.g. the mean spend of a customer
+                    # without repeat purchases) may be missing.
+                    ignored = bad & unused & np.isnan(values)
+                    values = np.where(ignored, 0.0, values)
+                    bad &= ~ignored
+            if bad.any():
                 raise bad_rows_error(
                     column, bad, data.index, "are NaN or infinite",
                     "Drop or fill these customers first.",
@@ -158,35 +287,64 @@ class BaseModel:
         self._validate(arrays, data.index, names)
         return arrays, data.index
 
+    def _unused_rows(self, role: str, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Rows whose ``role`` value the model never uses, given the roles read before
+        it (in ``data_columns`` order); NaN is accepted there (override)."""
+        return None
+
     def _validate(
         self, arrays: dict[str, np.ndarray], index: pd.Index, names: dict[str, str]
     ) -> None:
         """Model-specific checks of the data (override)."""
 
     def _weights(self, data: pd.DataFrame, weights: Any) -> np.ndarray:
+        """Per-row weights: ``weights`` (array, Series aligned on the index, or column
+        name), else the ``weight`` column if there is one, else 1 per row."""
+        column = None
         if weights is None:
-            if isinstance(data, pd.DataFrame) and "weight" in data.columns:
-                weights = data["weight"]
-            else:
+            if "weight" not in data.columns:
                 return np.ones(len(data))
+            column = "weight"
         elif isinstance(weights, str):
-            require_columns(data.columns, [weights], "data")
-            weights = data[weights]
-        values = np.asarray(weights, dtype=np.float64)
+            require_columns(
+                data.columns, [weights], "data",
+                hint="weights= takes the name of a column of data, or one number per row.",
+            )  # fmt: skip
+            column = weights
+        label = f"column '{column}'" if column is not None else "weights"
+        if column is not None:
+            weights = data[column]
+        elif isinstance(weights, pd.Series):
+            weights = _align_weights(weights, data.index)
+        try:
+            if isinstance(weights, pd.Series):
+                values = weights.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = np.asarray(weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            dtype = getattr(weights, "dtype", type(weights).__name__)
+            raise InvalidDataError(
+                f"{label} is not numeric (dtype {dtype}); weights count the customers each "
+                "row stands for: convert them with pandas.to_numeric."
+            ) from None
         if values.shape != (len(data),):
             raise InvalidDataError(
-                f"weights has shape {values.shape}; it needs one weight per row "
-                f"({len(data)} rows)."
+                f"{label} has shape {values.shape}; it needs one weight per row ({len(data)} rows)."
             )
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
-            index = data.index if isinstance(data, pd.DataFrame) else range(len(values))
-            raise bad_rows_error(
-                "weight", bad, index, "are negative, NaN or infinite",
-                "Weights count customers with the same pattern.",
-            )  # fmt: skip
+            example = data.index[int(np.argmax(bad))]
+            if isinstance(example, np.generic):
+                example = example.item()
+            raise InvalidDataError(
+                f"{label}: {int(bad.sum()):,} of {bad.size:,} rows are negative, NaN or "
+                f"infinite (e.g. customer {example!r}). Weights count customers with the "
+                "same pattern: fix or drop these rows."
+            )
         if values.sum() <= 0:
-            raise InvalidDataError("weights sum to 0: there is nothing to fit.")
+            raise InvalidDataError(
+                f"{label} {'sum' if column is None else 'sums'} to 0: there is nothing to fit."
+            )
         return values
 
     # -------------------------------------------------------------------- fitting
@@ -226,17 +384,32 @@ class BaseModel:
 
         Parameters
         ----------
-        data : pandas.DataFrame
-            Per-customer summary (or a ``compress``-ed frame, whose ``weight`` column is
-            used) with the columns the model reads.
-        weights : array-like or str, optional
+        data : pandas.DataFrame or polars.DataFrame
+            Per-customer summary (or a ``compress``-ed frame) with the columns the model
+            reads, by role name, or all by their ``_cal`` forms (``frequency_cal`` ...),
+            or as named by the ``columns`` setting.
+        weights : array-like, pandas.Series or str, optional
             Number of customers each row stands for, or the name of a column holding
-            it. Defaults to the ``weight`` column if present, else 1 per row.
+            it. A Series is aligned on the index of ``data``. When ``weights`` is not
+            given, a column named ``weight`` is used if ``data`` has one (that is how
+            the frames of :func:`~clvmodels.compress` carry their counts), else every
+            row counts once; drop or rename such a column if it means something else.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        InvalidDataError
+            Unusable data or settings (the settings are checked here, not by the
+            constructor).
+        ConvergenceError
+            The optimiser did not converge. A failed fit leaves the model unfitted.
         """
+        self._reset()
+        self._check_settings()
+        data = self._frame(data, "data", weights)
         arrays, _index = self._read(data)
         w = self._weights(data, weights)
         arrays, w = _patterns(arrays, w)
@@ -267,10 +440,11 @@ class BaseModel:
         # BFGS often stops with "precision loss" at the optimum; trust the gradient.
         converged = bool(result.success) or grad_norm < 1e-5
         if not np.all(np.isfinite(log_params)) or not np.isfinite(result.fun) or not converged:
+            reached = np.round(np.exp(log_params), 6).tolist()
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge: {result.message} (largest "
                 f"gradient {grad_norm:.2g} after {result.nit} iterations, parameters "
-                f"{dict(zip(self.param_names, np.round(np.exp(log_params), 6), strict=True))})."
+                f"{dict(zip(self.param_names, reached, strict=True))})."
             )
         self._set_fitted(np.exp(log_params), arrays, w, converged)
         return self
@@ -278,16 +452,9 @@ class BaseModel:
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         if self.initial_params is None:
             return np.asarray(self._initial_values(arrays, weights), dtype=np.float64)
-        missing = set(self.param_names) - set(self.initial_params)
-        if missing:
-            raise InvalidDataError(
-                f"initial_params lacks {sorted(missing)}; give all of "
-                f"{', '.join(self.param_names)}."
-            )
-        start = np.array([float(self.initial_params[n]) for n in self.param_names])
-        if not np.all(np.isfinite(start) & (start > 0)):
-            raise InvalidDataError(f"initial_params must be positive and finite: {start}.")
-        return start
+        self._check_initial_params()
+        start = {str(k): float(v) for k, v in self.initial_params.items()}
+        return np.array([start[n] for n in self.param_names])
 
     def _set_fitted(
         self, params: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray,
@@ -339,13 +506,13 @@ class BaseModel:
                 warnings.warn(
                     f"{type(self).__name__}: parameter {name} = {value:.3g} is at the edge "
                     "of its range; the data may not identify it (try a penalizer).",
-                    IdentificationWarning, stacklevel=3,
+                    IdentificationWarning, stacklevel=user_stacklevel(),
                 )  # fmt: skip
             elif not np.isfinite(error) or error > 10 * value:
                 warnings.warn(
                     f"{type(self).__name__}: parameter {name} = {value:.3g} has standard "
                     f"error {error:.3g}; it is poorly identified by the data.",
-                    IdentificationWarning, stacklevel=3,
+                    IdentificationWarning, stacklevel=user_stacklevel(),
                 )  # fmt: skip
 
     # ------------------------------------------------------------------ inspection
@@ -360,6 +527,8 @@ class BaseModel:
     def summary(self, level: float = 0.95) -> pd.DataFrame:
         """Estimates with standard errors and confidence intervals.
 
+        ``level`` is the confidence level, between 0 and 1 (0.95, not 95).
+
         Intervals are computed on the log scale and mapped back, so they stay positive
         (and are asymmetric).
 
@@ -369,6 +538,7 @@ class BaseModel:
             Index: parameters; columns ``estimate``, ``std_error``, ``lower``, ``upper``.
         """
         self._check_fitted()
+        _check_interval(level, "level")
         estimate = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.covariance_.to_numpy()))
         z = stats.norm.ppf(0.5 + level / 2)
@@ -397,6 +567,10 @@ class BaseModel:
             Shape ``(n_draws, n_params)``, on the natural scale.
         """
         self._check_fitted()
+        if not _is_integer(n_draws) or n_draws < 1:
+            raise InvalidDataError(
+                f"n_draws={n_draws!r}: give a whole number of parameter draws >= 1, e.g. 1000."
+            )
         params = self.params_.to_numpy()
         cov_log = self.covariance_.to_numpy() / np.outer(params, params)
         if not np.all(np.isfinite(cov_log)):
@@ -432,17 +606,13 @@ class BaseModel:
         params = self._param_dict(draws[:, None, :])  # each (draws, 1): broadcasts over rows
         lower = np.empty(len(index))
         upper = np.empty(len(index))
-        q = [(1 - interval) / 2, (1 + interval) / 2]
         for start in range(0, len(index), chunk_size):
             part = {k: v[start : start + chunk_size] for k, v in arrays.items()}
             size = len(next(iter(part.values()))) if part else len(index)
             values = np.broadcast_to(func(**part, **params, **kwargs), (n_draws, size))
-            lower[start : start + size], upper[start : start + size] = np.quantile(
-                values, q, axis=0
-            )
-        return pd.DataFrame(
-            {"estimate": estimate, "lower": lower, "upper": upper}, index=index
-        ).rename_axis(index.name)
+            lower[start : start + size], upper[start : start + size] = quantiles(values, interval)
+        # The index (a MultiIndex too) keeps its names.
+        return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
 
     def _predict_scalar(
         self, func: Callable[..., np.ndarray], name: str, interval: float | None,
@@ -455,9 +625,11 @@ class BaseModel:
             return estimate
         _check_interval(interval)
         draws = self.parameter_draws(n_draws, random_state)
-        values = np.asarray(func(**self._param_dict(draws), **kwargs))
-        lower, upper = np.quantile(values, [(1 - interval) / 2, (1 + interval) / 2])
-        return pd.Series({"estimate": estimate, "lower": lower, "upper": upper}, name=name)
+        values = np.asarray(func(**self._param_dict(draws), **kwargs), dtype=np.float64)
+        lower, upper = quantiles(np.ravel(values), interval)
+        return pd.Series(
+            {"estimate": estimate, "lower": float(lower), "upper": float(upper)}, name=name
+        )
 
     # ----------------------------------------------------------------- persistence
 
@@ -480,17 +652,24 @@ class BaseModel:
             "format_version": 1,
             "package_version": __version__,
             "kind": self.kind,
-            "settings": {k: v for k, v in self.get_params().items()},
+            "settings": {k: _plain(v) for k, v in self.get_params().items()},
             "params": {k: float(v) for k, v in self.params_.items()},
             "covariance": [[_json_float(v) for v in row] for row in self.covariance_.to_numpy()],
             "log_likelihood": self.log_likelihood_,
             "n_customers": self.n_customers_,
             "n_patterns": self.n_patterns_,
             "converged": self.converged_,
-            "extra": self._extra_state(),
+            "extra": {k: _plain(v) for k, v in self._extra_state().items()},
         }
+        try:
+            text = json.dumps(state, indent=2, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise InvalidDataError(
+                f"{type(self).__name__} cannot be saved: {err}. Settings must be plain "
+                "numbers, strings and dicts of them."
+            ) from None
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2, allow_nan=False))
+        tmp.write_text(text)
         tmp.replace(path)
         return path
 
@@ -501,11 +680,15 @@ class BaseModel:
     def _from_state(cls, state: dict[str, Any]) -> BaseModel:
         model = cls(**state["settings"])
         names = list(cls.param_names)
-        params = np.array([state["params"][n] for n in names])
+        params = np.array([state["params"][n] for n in names], dtype=np.float64)
+        if set(state["params"]) != set(names) or not np.all(np.isfinite(params) & (params > 0)):
+            raise ValueError(f"parameters {state['params']!r} are not those of {cls.__name__}")
         cov = np.array(
             [[np.nan if v is None else v for v in row] for row in state["covariance"]],
             dtype=np.float64,
         )
+        if cov.shape != (len(names), len(names)):
+            raise ValueError(f"the covariance has shape {cov.shape}")
         model.params_ = pd.Series(params, index=names, name="estimate")
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
         model.log_likelihood_ = state["log_likelihood"]
@@ -523,9 +706,139 @@ class BaseModel:
 _WARM_START_ROWS = 50_000
 
 
-def _check_interval(interval: float) -> None:
-    if not isinstance(interval, int | float) or not 0 < interval < 1:
-        raise InvalidDataError(f"interval={interval!r}: give a level between 0 and 1, e.g. 0.9.")
+def _check_interval(interval: Any, name: str = "interval") -> None:
+    if not _is_real(interval) or not 0 < interval < 1:
+        raise InvalidDataError(
+            f"{name}={interval!r}: give a level strictly between 0 and 1, e.g. 0.9 (not 90)."
+        )
+
+
+def _is_real(value: Any) -> bool:
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _is_integer(value: Any) -> bool:
+    """A whole number (Python or numpy int), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def quantiles(values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``interval`` of the draws along axis 0.
+
+    Draws may be +inf (e.g. a Gamma-Gamma mean where q <= 1): then the quantiles are
+    taken without interpolation (``inverted_cdf``), so a bound is a draw, possibly inf,
+    never NaN from interpolating between a finite value and inf.
+    """
+    levels = [(1 - interval) / 2, (1 + interval) / 2]
+    method = "linear" if np.all(np.isfinite(values)) else "inverted_cdf"
+    lower, upper = np.quantile(values, levels, axis=0, method=method)
+    return lower, upper
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` pointing at the first caller outside
+    clvmodels; call it in the argument list of ``warnings.warn``."""
+    frame = inspect.currentframe()
+    frame = frame.f_back if frame is not None else None  # the caller of warnings.warn
+    level = 1
+    while frame is not None and _in_package(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _in_package(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
+
+
+def data_time_unit(data: Any) -> str | None:
+    """The time unit recorded by summarize / calibration_holdout in ``data.attrs``."""
+    if not isinstance(data, pd.DataFrame):
+        return None
+    settings = data.attrs.get("clvmodels")
+    unit = settings.get("time_unit") if isinstance(settings, Mapping) else None
+    return unit if isinstance(unit, str) else None
+
+
+def check_time_units(
+    unit: str | None, what: str, fitted: str | None, fitted_what: str, *, fix: str | None = None
+) -> None:
+    """Raise if two known time units have different lengths ("7D" and "W" agree).
+
+    ``what`` / ``fitted_what`` describe where each unit comes from, for the message;
+    either unit being ``None`` (unknown) passes.
+    """
+    if unit is None or fitted is None:
+        return
+    try:
+        same = np.isclose(
+            time_unit_nanoseconds(unit), time_unit_nanoseconds(fitted), rtol=1e-12, atol=0
+        )
+    except InvalidDataError:
+        return  # an unreadable unit was never checked when it was recorded either
+    if not same:
+        if fix is None:
+            fix = (
+                "Recency, T and horizons must be in the unit of the fit: rebuild the "
+                f"summary with time_unit={fitted!r}, or refit the model on data in {unit!r}."
+            )
+        raise InvalidDataError(
+            f"time units differ: {fitted_what} {fitted!r} but {what} is {unit!r}. {fix}"
+        )
+
+
+def _align_weights(weights: pd.Series, index: pd.Index) -> pd.Series:
+    """A weights Series in the order of the data's index (matched by label)."""
+    if weights.index.equals(index):
+        return weights
+    unique = weights.index.is_unique and index.is_unique
+    missing = index[~index.isin(weights.index)]
+    extra = weights.index[~weights.index.isin(index)]
+    if not unique or len(missing) or len(extra) or len(weights) != len(index):
+        problem = (
+            "has duplicate labels" if not unique
+            else f"lacks {len(missing):,} customers of the data (e.g. {_label(missing[0])!r})"
+            if len(missing)
+            else f"has {len(extra):,} labels not in the data (e.g. {_label(extra[0])!r})"
+        )  # fmt: skip
+        raise InvalidDataError(
+            f"weights is a pandas Series whose index {problem}, so it cannot be matched "
+            "to the rows of data by label. Give it the index of data, or pass "
+            "weights.to_numpy() to match rows by position."
+        )
+    return weights.reindex(index)
+
+
+def _label(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _quoted(names: Any) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """``value == default`` for __repr__, without failing on arrays or Series."""
+    if value is default:
+        return True
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """A setting as plain Python for JSON: numpy scalars, arrays and Series converted."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping | pd.Series):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _positive_definite(matrix: np.ndarray) -> np.ndarray | None:
@@ -588,20 +901,31 @@ def load(path: str | Path) -> BaseModel:
     """
     from . import _registry_complete  # noqa: F401  (imports every model module)
 
-    state = json.loads(Path(path).read_text())
-    if state.get("format") != _FORMAT:
-        raise InvalidDataError(f"{path} is not a clvmodels model file.")
+    damaged = f"{path} is not a clvmodels model file, or damaged"
+    try:
+        state = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidDataError(f"{damaged}: {err}.") from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise InvalidDataError(f"{damaged}: it does not say format {_FORMAT!r}.")
     kind = state.get("kind")
     if kind not in _REGISTRY:
         raise InvalidDataError(
-            f"{path}: unknown model kind {kind!r}; known: {', '.join(sorted(_REGISTRY))}."
+            f"{damaged}: unknown model kind {kind!r}; known: {', '.join(sorted(_REGISTRY))}."
         )
-    return _REGISTRY[kind]._from_state(state)
+    try:
+        return _REGISTRY[kind]._from_state(state)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
+        raise InvalidDataError(f"{damaged}: {detail}.") from None
 
 
 def as_array(value: Any, name: str) -> np.ndarray:
     """A non-negative finite float array from a scalar or sequence (horizons, n)."""
-    values = np.asarray(value, dtype=np.float64)
+    try:
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidDataError(f"{name}={value!r}: use finite numbers >= 0.") from None
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise InvalidDataError(f"{name}={value!r}: use finite values >= 0.")
     return values

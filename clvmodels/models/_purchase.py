@@ -49,6 +49,32 @@ class PurchaseModel(BaseModel):
         )  # fmt: skip
 
     def fit(self, data: pd.DataFrame, *, weights: Any = None) -> PurchaseModel:
+        """Fit the model by maximum likelihood.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or polars.DataFrame
+            Per-customer summary (or a ``compress``-ed frame) with ``frequency``,
+            ``recency`` and ``T``, or all three in their ``_cal`` forms, or as named by
+            the ``columns`` setting.
+        weights : array-like, pandas.Series or str, optional
+            Number of customers each row stands for, or the name of a column holding
+            it. A Series is aligned on the index of ``data``. When ``weights`` is not
+            given, a column named ``weight`` is used if ``data`` has one (that is how
+            the frames of :func:`~clvmodels.compress` carry their counts), else every
+            row counts once; drop or rename such a column if it means something else.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        The time unit of ``data`` (recorded by ``summarize`` / ``calibration_holdout``
+        in ``data.attrs``) is kept as ``time_unit_``; predictions then refuse data
+        recorded in another unit. Settings are checked here, not by the constructor,
+        and a failed fit leaves the model unfitted.
+        """
         super().fit(data, weights=weights)
         attrs = data.attrs.get("clvmodels", {}) if isinstance(data, pd.DataFrame) else {}
         self.time_unit_ = attrs.get("time_unit")
@@ -95,7 +121,7 @@ class PurchaseModel(BaseModel):
             Indexed like ``data``; a DataFrame ``estimate, lower, upper`` with
             ``interval``.
         """
-        t = float(as_array(t, "t"))
+        t = _horizon(t)
         return self._customer_prediction(
             type(self)._f_expected_purchases, data, "expected_purchases", interval, n_draws,
             random_state, t=t,
@@ -113,7 +139,7 @@ class PurchaseModel(BaseModel):
         pandas.Series or pandas.DataFrame
             As :meth:`expected_purchases`.
         """
-        t = float(as_array(t, "t"))
+        t = _horizon(t)
         return self._customer_prediction(
             type(self)._f_probability_alive, data, "probability_alive", interval, n_draws,
             random_state, t=t,
@@ -136,7 +162,7 @@ class PurchaseModel(BaseModel):
         -------
         pandas.Series or pandas.DataFrame
         """
-        t = float(as_array(t, "t"))
+        t = _horizon(t)
         counts = _counts(n)
         parts = {
             int(k): self._customer_prediction(
@@ -170,7 +196,7 @@ class PurchaseModel(BaseModel):
         random_state: Any = 0,
     ) -> float | pd.Series | pd.DataFrame:  # fmt: skip
         """P(X(t) = n) for a newly acquired customer; ``n`` may be a sequence."""
-        t = float(as_array(t, "t"))
+        t = _horizon(t)
         counts = _counts(n)
         results = {
             int(k): self._new_customer(
@@ -201,6 +227,16 @@ class PurchaseModel(BaseModel):
         if interval is None:
             return pd.Series(values, name=name).rename_axis("t")
         return pd.DataFrame(values).T.rename_axis("t")
+
+
+def _horizon(t: Any) -> float:
+    """A single horizon ``t`` >= 0 as a float."""
+    if np.ndim(t) != 0:
+        raise InvalidDataError(
+            f"t={t!r}: t must be a single horizon; call once per horizon (e.g. "
+            "[model.expected_purchases(data, h) for h in horizons])."
+        )
+    return float(as_array(t, "t"))
 
 
 def _counts(n: Any) -> np.ndarray:

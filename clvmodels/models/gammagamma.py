@@ -12,6 +12,8 @@ assumes spend is independent of the purchase process.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,9 +22,9 @@ from scipy.special import digamma, gammaln
 
 from .._validation import bad_rows_error, check_summary_arrays
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, weighted_sum
+from ._base import BaseModel, _label, user_stacklevel, weighted_sum
 
-__all__ = ["GammaGamma", "expected_spend", "log_likelihood"]
+__all__ = ["GammaGamma", "expected_spend", "log_likelihood", "mean_spend"]
 
 
 def log_likelihood(x, z, p, q, gamma, gradient: bool = False):
@@ -51,9 +53,19 @@ def expected_spend(x, z, p, q, gamma):
 
     A weighted mean of the population mean p gamma / (q - 1) and the customer's own mean
     z, with weight p x / (p x + q - 1) on the latter; with x = 0 it is the population
-    mean. Requires q > 1 (else the population mean is infinite).
+    mean. The expectation is infinite where p x + q - 1 <= 0 (e.g. x = 0 and q <= 1):
+    there the result is +inf.
     """
-    return p * (gamma + x * z) / (p * x + q - 1)
+    denominator = p * x + q - 1
+    finite = denominator > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = p * (gamma + x * z) / np.where(finite, denominator, 1.0)
+    return np.where(finite, value, np.inf)
+
+
+def mean_spend(p, q, gamma):
+    """Population mean transaction value p gamma / (q - 1); +inf where q <= 1."""
+    return expected_spend(0.0, 0.0, p, q, gamma)
 
 
 class GammaGamma(BaseModel):
@@ -61,7 +73,17 @@ class GammaGamma(BaseModel):
 
     ``fit`` uses the customers with ``frequency > 0`` (repeat buyers: the model explains
     the mean of their repeat transactions) and ignores the others; predictions work for
-    every customer, and those without repeat purchases get the population mean.
+    every customer, and those without repeat purchases get the population mean. Their
+    ``monetary_value`` is never used and may be NaN.
+
+    Every repeat buyer needs a positive ``monetary_value``: a transaction value of 0
+    has zero density under the model, so ``fit`` refuses such customers (the CDNOW
+    master file has one, customer 10244, whose repeat purchases are all worth 0).
+    Either drop them first, e.g. ``data[(data.frequency == 0) | (data.monetary_value >
+    0)]`` (with ``_cal`` column names on a calibration frame), or set
+    ``drop_zero_values=True`` to have ``fit`` leave them out with a warning. Both
+    change the population the model describes: a large share of zero-value customers
+    is better modelled separately.
 
     Parameters
     ----------
@@ -69,6 +91,9 @@ class GammaGamma(BaseModel):
         As in :class:`~clvmodels.BGNBD`.
     columns : dict, optional
         Column names for the roles ``frequency`` and ``monetary_value``.
+    drop_zero_values : bool, default False
+        Leave repeat buyers whose ``monetary_value`` is 0 out of the fit (with a
+        ``UserWarning`` saying how many) instead of raising.
 
     Attributes
     ----------
@@ -95,6 +120,35 @@ class GammaGamma(BaseModel):
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
     data_columns: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
 
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        initial_params: Mapping[str, float] | None = None,
+        tol: float = 1e-9,
+        max_iter: int = 2000,
+        columns: Mapping[str, str] | None = None,
+        drop_zero_values: bool = False,
+    ) -> None:
+        super().__init__(
+            penalizer=penalizer, initial_params=initial_params, tol=tol, max_iter=max_iter,
+            columns=columns,
+        )  # fmt: skip
+        self.drop_zero_values = drop_zero_values
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        if not isinstance(self.drop_zero_values, bool | np.bool_):
+            raise InvalidDataError(
+                f"GammaGamma: drop_zero_values={self.drop_zero_values!r}: give True or False."
+            )
+
+    def _unused_rows(self, role, arrays):
+        # The mean repeat value of a customer without repeat purchases is never used.
+        if role == "monetary_value":
+            return arrays["frequency"] == 0
+        return None
+
     def _validate(self, arrays, index, names) -> None:
         check_summary_arrays(arrays["frequency"], None, None, index,
                              frequency=names["frequency"])  # fmt: skip
@@ -108,10 +162,25 @@ class GammaGamma(BaseModel):
     def fit(self, data: pd.DataFrame, *, weights: Any = None) -> GammaGamma:
         """Fit on the repeat buyers of ``data`` (rows with ``frequency > 0``).
 
+        Parameters
+        ----------
+        data : pandas.DataFrame or polars.DataFrame
+            Customers with ``frequency`` and ``monetary_value`` (or both in their
+            ``_cal`` forms, or as named by the ``columns`` setting).
+        weights : array-like, pandas.Series or str, optional
+            Number of customers each row stands for, or the name of a column holding
+            it. A Series is aligned on the index of ``data``. When ``weights`` is not
+            given, a column named ``weight`` is used if ``data`` has one (that is how
+            the frames of :func:`~clvmodels.compress` carry their counts), else every
+            row counts once.
+
         Returns
         -------
         self
         """
+        self._reset()
+        self._check_settings()
+        data = self._frame(data, "data", weights)
         arrays, index = self._read(data)
         repeat = arrays["frequency"] > 0
         if not repeat.any():
@@ -119,14 +188,28 @@ class GammaGamma(BaseModel):
                 "GammaGamma: no customer has frequency > 0; the model is fitted on the "
                 "mean value of repeat transactions."
             )
+        column = self._column_names(data)["monetary_value"]
         zero = repeat & (arrays["monetary_value"] <= 0)
         if zero.any():
-            raise bad_rows_error(
-                self._column_names(data)["monetary_value"], zero, index,
-                "are 0 for repeat buyers",
-                "The Gamma-Gamma model needs positive transaction values; drop these "
-                "customers or check the amount column.",
+            if not self.drop_zero_values:
+                raise bad_rows_error(
+                    column, zero, index, "are 0 for repeat buyers",
+                    "The Gamma-Gamma model needs positive transaction values: drop these "
+                    f"customers (keep {column} > 0 or frequency == 0), check the amount "
+                    "column, or pass GammaGamma(drop_zero_values=True).",
+                )  # fmt: skip
+            example = index[int(np.argmax(zero))]
+            warnings.warn(
+                f"GammaGamma: {int(zero.sum()):,} repeat buyers with {column} 0 (e.g. "
+                f"customer {_label(example)!r}) are left out of "
+                "the fit (drop_zero_values=True).",
+                UserWarning, stacklevel=user_stacklevel(),
             )  # fmt: skip
+            repeat &= ~zero
+            if not repeat.any():
+                raise InvalidDataError(
+                    f"GammaGamma: every repeat buyer has {column} 0; there is nothing to fit."
+                )
         weights = self._weights(data, weights)
         return super().fit(data.loc[repeat], weights=weights[repeat])
 
@@ -148,7 +231,9 @@ class GammaGamma(BaseModel):
     ) -> pd.Series | pd.DataFrame:  # fmt: skip
         """Expected value of each customer's future transactions, E[Z | x, z-bar].
 
-        Customers without repeat purchases get the population mean.
+        Customers without repeat purchases get the population mean. The estimate needs
+        the fitted q > 1; with ``interval``, parameter draws where the expectation is
+        infinite (p x + q <= 1) make the upper bound ``inf``.
 
         Returns
         -------
@@ -168,13 +253,16 @@ class GammaGamma(BaseModel):
     def mean_spend(
         self, *, interval: float | None = None, n_draws: int = 1000, random_state: Any = 0
     ) -> float | pd.Series:
-        """Population mean transaction value p * gamma / (q - 1)."""
+        """Population mean transaction value p * gamma / (q - 1).
+
+        The estimate needs the fitted q > 1. With ``interval``, parameter draws with
+        q <= 1 have an infinite mean, so the upper bound can be ``inf``.
+        """
         self._check_fitted()
         self._require_finite_mean()
         return self._predict_scalar(
-            lambda p, q, gamma: p * gamma / (q - 1), "mean_spend", interval, n_draws,
-            random_state,
-        )  # fmt: skip
+            mean_spend, "mean_spend", interval, n_draws, random_state
+        )
 
     def _require_finite_mean(self) -> None:
         if self.params_["q"] <= 1:

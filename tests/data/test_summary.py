@@ -381,3 +381,296 @@ def test_bad_summaries(columns: dict, column: str, problem: str) -> None:
 
 def test_compress_without_pattern_columns() -> None:
     _raises("columns=", clvmodels.compress, pd.DataFrame({"spend": [1.0]}))
+
+
+# ------------------------------------------------------- dates out of the ns range
+
+
+@pytest.mark.parametrize(
+    "late",
+    ["9999-12-31", dt.datetime(2300, 1, 1), pd.Timestamp("2300-01-01"), dt.date(1, 1, 1)],
+)
+def test_dates_outside_the_ns_range_are_an_error_not_a_wrap_around(late: object) -> None:
+    tx = pd.DataFrame({"customer_id": ["p", "q"], "date": [late, dt.datetime(2021, 1, 1)]})
+    message = _raises("column 'date'", clvmodels.summarize, tx)
+    assert "1 of 2 rows" in message and "'p'" in message
+    assert "1678-01-01 .. 2262-04-11" in message and "9999-12-31" in message
+
+
+def test_arrow_dates_outside_the_ns_range() -> None:
+    pytest.importorskip("pyarrow")
+    dates = pd.Series([dt.date(9999, 12, 31), dt.date(2021, 1, 1)]).astype("date32[pyarrow]")
+    tx = pd.DataFrame({"customer_id": ["p", "q"], "date": dates})
+    message = _raises("column 'date'", clvmodels.summarize, tx)
+    assert "1 of 2 rows" in message and "'p'" in message and "outside" in message
+
+
+def test_dates_at_the_edges_of_the_range_are_read() -> None:
+    tx = pd.DataFrame({"customer_id": ["a", "a"], "date": ["1678-01-01", "2262-04-11"]})
+    summary = clvmodels.summarize(tx)
+    assert summary.loc["a", "recency"] == (
+        pd.Timestamp("2262-04-11") - pd.Timestamp("1678-01-01")
+    ).days
+
+
+# ------------------------------------------------------------- local wall time
+
+
+def _local_times() -> pd.Series:
+    # 23:30 in New York on Jan 1 is Jan 2 in UTC; local wall time keeps it on Jan 1.
+    stamps = pd.Series(pd.to_datetime(["2024-01-01 23:30", "2024-01-03", "2024-01-02"],
+                                      format="ISO8601"))
+    return stamps.dt.tz_localize("America/New_York")
+
+
+def test_pyarrow_tz_aware_dates_keep_local_wall_time() -> None:
+    pytest.importorskip("pyarrow")
+    naive = _tx([("a", "2024-01-01 23:30", 1.0), ("a", "2024-01-03", 2.0),
+                 ("b", "2024-01-02", 3.0)])  # fmt: skip
+    expected = clvmodels.summarize(naive, amount="amount")
+    arrow_type = "timestamp[ns, tz=America/New_York][pyarrow]"
+    arrow = naive.assign(date=_local_times().astype(arrow_type))
+    result = clvmodels.summarize(arrow, amount="amount")
+    pd.testing.assert_frame_equal(result, expected, check_dtype=False)
+    assert result.loc["a", "first_purchase"] == pd.Timestamp("2024-01-01 23:30")
+    assert result.loc["a", "frequency"] == 1 and result.loc["a", "recency"] == 2.0
+
+
+def test_strings_with_several_utc_offsets_keep_their_local_wall_time() -> None:
+    # Across the US DST change the offsets differ; each string keeps its own local time.
+    tx = _tx([
+        ("a", "2024-03-09T23:30:00-05:00", 1.0), ("a", "2024-03-10 12:00", 1.0),
+        ("a", "2024-03-11T23:30:00-04:00", 1.0), ("b", "2024-03-10T01:00:00Z", 1.0),
+    ])  # fmt: skip
+    summary = clvmodels.summarize(tx, amount="amount")
+    assert summary.loc["a", "first_purchase"] == pd.Timestamp("2024-03-09 23:30")
+    assert summary.loc["a", "last_purchase"] == pd.Timestamp("2024-03-11 23:30")
+    assert summary.loc["a", "frequency"] == 2  # Mar 9, 10, 11 (in UTC: Mar 10 and 12)
+    assert summary.loc["b", "first_purchase"] == pd.Timestamp("2024-03-10 01:00")
+    # the same with an explicit format, and with python datetimes of several zones
+    formatted = tx.iloc[[0, 2]].assign(
+        date=["09/03/2024 23:30 -0500", "11/03/2024 23:30 -0400"]
+    )
+    result = clvmodels.summarize(formatted, date_format="%d/%m/%Y %H:%M %z")
+    assert result.loc["a", "recency"] == 2.0
+    zones = [dt.timezone(dt.timedelta(hours=-5)), dt.timezone(dt.timedelta(hours=-4))]
+    objects = tx.iloc[[0, 2]].assign(
+        date=pd.Series(
+            [dt.datetime(2024, 3, 9, 23, 30, tzinfo=zones[0]),
+             dt.datetime(2024, 3, 11, 23, 30, tzinfo=zones[1])],
+            dtype=object, index=tx.index[[0, 2]],
+        )
+    )  # fmt: skip
+    result = clvmodels.summarize(objects, amount="amount")
+    assert result.loc["a", "first_purchase"] == pd.Timestamp("2024-03-09 23:30")
+    assert result.loc["a", "recency"] == 2.0
+
+
+# ------------------------------------------------- end dates cut the raw times
+
+
+def test_weekly_windows_do_not_stretch_observation_end() -> None:
+    # 2024-01-31 is a Wednesday; Friday 2024-02-02 is in the same calendar week.
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-02-02", 2.0), ("b", "2024-01-03", 3.0)])
+    message = _raises(
+        "after observation_end", clvmodels.summarize, tx, observation_end="2024-01-31",
+        granularity="W", time_unit="W",
+    )  # fmt: skip
+    assert "1 of 3 rows" in message and "'a'" in message
+    summary = clvmodels.summarize(
+        tx, observation_end="2024-01-31", granularity="W", time_unit="W", after_end="drop"
+    )
+    assert summary.loc["a", "frequency"] == 0
+    assert summary.loc["a", "T"] == 4.0  # window starts: Jan 1 -> Jan 29
+
+
+def test_weekly_calibration_holdout_does_not_leak_the_holdout() -> None:
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-02-02", 2.0), ("b", "2024-01-03", 3.0)])
+    frame = clvmodels.calibration_holdout(
+        tx, calibration_end="2024-01-31", holdout_end="2024-02-29", granularity="W",
+        time_unit="W", amount="amount",
+    )  # fmt: skip
+    assert frame.loc["a", "frequency_cal"] == 0
+    assert frame.loc["a", "frequency_holdout"] == 1
+    assert frame.loc["a", "monetary_value_holdout"] == 2.0
+    assert frame.loc["a", "T_cal"] == 4.0
+    assert (frame["duration_holdout"] == 4.0).all()  # Jan 29 -> Feb 26
+    monthly = clvmodels.calibration_holdout(
+        tx, calibration_end="2024-01-31", holdout_end="2024-02-29", granularity="M",
+        time_unit="M",
+    )  # fmt: skip
+    assert monthly.loc["a", "frequency_cal"] == 0 and monthly.loc["a", "frequency_holdout"] == 1
+
+
+def test_hourly_granularity_keeps_the_whole_end_day() -> None:
+    tx = _tx([("a", "2024-01-01 09:00", 1.0), ("a", "2024-01-05 15:00", 1.0)])
+    summary = clvmodels.summarize(tx, observation_end="2024-01-05", granularity="h")
+    assert summary.loc["a", "frequency"] == 1
+    assert summary.loc["a", "T"] == pytest.approx(4 + 14 / 24)  # 09:00 -> 23:00 on Jan 5
+    assert summary.attrs["clvmodels"]["observation_end"] == "2024-01-05"
+
+
+def test_an_end_with_a_time_of_day_is_that_instant() -> None:
+    tx = _tx([("a", "2024-01-01 09:00", 1.0), ("a", "2024-01-05 12:00", 1.0),
+              ("a", "2024-01-05 15:00", 1.0)])  # fmt: skip
+    _raises(
+        "1 of 3 rows are after observation_end", clvmodels.summarize, tx,
+        observation_end="2024-01-05 12:00", granularity="h",
+    )  # fmt: skip
+    summary = clvmodels.summarize(
+        tx, observation_end="2024-01-05 12:00", granularity="h", after_end="drop"
+    )
+    assert summary.loc["a", "frequency"] == 1  # 12:00 itself is included
+    assert summary.attrs["clvmodels"]["observation_end"] == "2024-01-05 12:00:00"
+    frame = clvmodels.calibration_holdout(
+        tx, calibration_end="2024-01-05 12:00", holdout_end="2024-01-06", granularity="h"
+    )
+    assert frame.loc["a", "frequency_cal"] == 1
+    assert frame.loc["a", "frequency_holdout"] == 1
+    assert frame.attrs["clvmodels"]["calibration_end"] == "2024-01-05 12:00:00"
+    assert frame.attrs["clvmodels"]["holdout_end"] == "2024-01-06"
+
+
+def test_recorded_ends_parse_back_to_the_same_result(cdnow_sample: pd.DataFrame) -> None:
+    frame = clvmodels.calibration_holdout(
+        cdnow_sample, calibration_end=dt.date(1997, 9, 30), holdout_end="1998-06-30"
+    )
+    settings = frame.attrs["clvmodels"]
+    assert settings["calibration_end"] == "1997-09-30"
+    again = clvmodels.calibration_holdout(
+        cdnow_sample, calibration_end=settings["calibration_end"],
+        holdout_end=settings["holdout_end"],
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(again, frame)
+    summary = clvmodels.summarize(cdnow_sample)
+    assert summary.attrs["clvmodels"]["observation_end"] == "1998-06-30"
+
+
+def test_calibration_and_holdout_end_in_the_same_window() -> None:
+    tx = _tx([("a", "2024-01-01", 1.0)])
+    _raises(
+        "same window", clvmodels.calibration_holdout, tx, calibration_end="2024-01-31",
+        holdout_end="2024-02-02", granularity="W",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2300-01-01", "outside 1678-01-01 .. 2262-04-11"),
+        (dt.datetime(2300, 1, 1), "outside"),
+        ("0001-01-01", "outside"),
+        ("now", "relative words"),
+        ("today", "relative words"),
+        (20240131, "not a date"),
+        (None, "not a date"),
+    ],
+)
+def test_bad_end_dates(value: object, problem: str) -> None:
+    tx = _tx([("a", "2024-01-01", 1.0)])
+    if value is not None:
+        message = _raises("observation_end=", clvmodels.summarize, tx, observation_end=value)
+        assert problem in message
+    for name, other in (("calibration_end", "holdout_end"), ("holdout_end", "calibration_end")):
+        kwargs = {name: value, other: "2024-01-02" if name == "calibration_end" else "2023-12-31"}
+        message = _raises(f"{name}=", clvmodels.calibration_holdout, tx, **kwargs)
+        assert problem in message
+
+
+def test_after_end_is_checked_even_without_rows_after_the_end() -> None:
+    tx = _tx([("a", "2024-01-01", 1.0)])
+    _raises("after_end='dorp'", clvmodels.summarize, tx, after_end="dorp")
+    _raises(
+        "use 'raise' or 'drop'", clvmodels.calibration_holdout, tx,
+        calibration_end="2024-01-10", holdout_end="2024-01-20", after_end="dorp",
+    )  # fmt: skip
+
+
+def test_rows_after_the_end_name_the_date_column() -> None:
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-02-01", 1.0)]).rename(columns={"date": "when"})
+    _raises("column 'when': 1 of 2 rows are after", clvmodels.summarize, tx, date="when",
+            observation_end="2024-01-15")  # fmt: skip
+
+
+# ------------------------------------------------------------------- columns
+
+
+def test_integer_column_names() -> None:
+    tx = pd.DataFrame({0: ["a", "a"], 1: ["2024-01-01", "2024-01-05"], 2: [1.0, 2.0]})
+    summary = clvmodels.summarize(tx, customer_id=0, date=1, amount=2)
+    assert summary.loc["a", "frequency"] == 1
+    message = _raises("not found", clvmodels.summarize, tx, customer_id="0", date=1)
+    assert "'0'" in message
+
+
+def test_duplicate_column_names() -> None:
+    tx = pd.DataFrame([["a", "2024-01-01", "2024-01-02"]], columns=["customer_id", "date", "date"])
+    message = _raises("column 'date' appears 2 times", clvmodels.summarize, tx)
+    assert "duplicate" in message
+    summary = _summary()
+    summary.columns = ["frequency", "recency", "recency"]
+    _raises(
+        "column 'recency' appears 2 times", clvmodels.compress, summary,
+        ["frequency", "recency"],
+    )  # fmt: skip
+
+
+def test_missing_column_hint_names_the_right_arguments() -> None:
+    from clvmodels._validation import require_columns
+
+    tx = _tx([("a", "2024-01-01", 1.0)])
+    message = _raises("not found", clvmodels.summarize, tx, date="when")
+    assert "customer_id=, date= or amount=" in message and "frequency=" not in message
+    with pytest.raises(InvalidDataError, match="Use columns=") as info:
+        require_columns(["a"], ["b"], "data", hint="Use columns={...}.")
+    assert "customer_id=" not in str(info.value)
+    require_columns(["a", "b"], iter(["a"]), "data")  # the models' call: positional, iterable
+    message = _raises("not found", clvmodels.compress, _summary(), ["frequency", "x"])
+    assert "columns=" in message and "customer_id=" not in message
+
+
+# ------------------------------------------------------------ compress and types
+
+
+def test_compress_sums_text_weights_as_numbers() -> None:
+    summary = _summary(weight=["1", "2", "10"]).assign(frequency=[0, 0, 0], recency=0.0, T=5.0)
+    result = clvmodels.compress(summary)
+    assert result["weight"].tolist() == [13]
+    assert result["weight"].dtype == np.int64
+    fractional = clvmodels.compress(summary.assign(weight=[0.5, 1.0, 1.0]))
+    assert fractional["weight"].tolist() == [2.5]
+    assert fractional["weight"].dtype == np.float64
+    _raises("column 'weight'", clvmodels.compress, summary.assign(weight=["1", "x", "2"]))
+
+
+def test_compress_takes_one_column_name_as_a_string(cdnow_calibration: pd.DataFrame) -> None:
+    by_name = clvmodels.compress(cdnow_calibration, "frequency_cal")
+    pd.testing.assert_frame_equal(by_name, clvmodels.compress(cdnow_calibration, ["frequency_cal"]))
+
+
+@pytest.mark.parametrize("column", ["frequency", "recency", "T"])
+def test_compress_rejects_text_pattern_columns(column: str) -> None:
+    summary = _summary(frequency=[0, 10, 2], recency=[0.0, 4.0, 1.0])
+    text = summary.assign(**{column: summary[column].astype(str)})
+    message = _raises(f"column '{column}'", clvmodels.compress, text)
+    assert "not numbers" in message and "to_numeric" in message
+    _raises(f"column '{column}'", clvmodels.compress, text, [column])
+    periods = pd.DataFrame({"n_periods": ["6", "6"], "frequency_cal": [1, 2]})
+    _raises("column 'n_periods'", clvmodels.compress, periods)
+
+
+def test_compress_polars_keeps_the_weights() -> None:
+    polars = pytest.importorskip("polars")
+    summary = _summary(weight=[3, 4, 5])
+    result = clvmodels.compress(polars.from_pandas(summary))
+    assert result["weight"].sum() == 12
+    result = clvmodels.compress(polars.from_pandas(summary), ["frequency"])
+    assert result["weight"].tolist() == [3, 5, 4]
+
+
+@pytest.mark.parametrize("dtype", ["bool", "boolean", "object"])
+def test_boolean_amounts_are_rejected(dtype: str) -> None:
+    tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-01-02", 1.0)])
+    tx["amount"] = pd.Series([True, False], dtype=dtype)
+    message = _raises("column 'amount' is boolean", clvmodels.summarize, tx, amount="amount")
+    assert "amount=" in message

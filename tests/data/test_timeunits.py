@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,3 +73,25 @@ def test_consecutive_windows_have_consecutive_numbers(granularity: str) -> None:
     np.testing.assert_array_equal(window.start_ns(index), window.floor(stamps))
     assert np.all(window.start_ns(index) <= stamps)
     assert np.all(window.start_ns(index + 1) > stamps)
+
+
+def test_timeunits_import_without_pandas() -> None:
+    code = (
+        "import sys, clvmodels, clvmodels.data.timeunits\n"
+        "clvmodels.duration_in_units('1Y', 'W'); clvmodels.time_unit_nanoseconds('D')\n"
+        "from clvmodels.data import duration_in_units\n"
+        "print('pandas' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_data_package_still_exports_everything() -> None:
+    import clvmodels.data
+
+    assert clvmodels.data.summarize is clvmodels.summarize
+    assert clvmodels.data.time_unit_nanoseconds is time_unit_nanoseconds
+    with pytest.raises(AttributeError):
+        _ = clvmodels.data.nonexistent

@@ -3,6 +3,8 @@ names, the covariance and the parameter draws."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,200 @@ def test_parameter_draws_follow_the_covariance(cdnow_calibration) -> None:
     np.testing.assert_allclose(np.diag(cov), np.diag(expected), rtol=0.05)
     scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
     np.testing.assert_allclose(cov / scale, expected / scale, atol=0.03)
+
+
+# --------------------------------------------------------------- review fixes
+
+
+def _with_unit(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The frame, claiming (in its attrs) to be measured in ``unit``."""
+    relabelled = frame.copy()
+    relabelled.attrs = {"clvmodels": {**frame.attrs["clvmodels"], "time_unit": unit}}
+    return relabelled
+
+
+def test_predictions_refuse_data_in_another_time_unit(cdnow_calibration) -> None:
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    assert model.time_unit_ == "W"
+    daily = _with_unit(cdnow_calibration, "D")
+    calls = [
+        lambda data: model.expected_purchases(data, 52),
+        lambda data: model.probability_alive(data),
+        lambda data: model.probability_purchases(data, 10, [0, 1]),
+        lambda data: model.expected_purchases(data, 52, interval=0.9, n_draws=20),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidDataError, match=r"time units differ.*'W'.*'D'"):
+            call(daily)
+        call(cdnow_calibration)  # the unit of the fit
+        call(_with_unit(cdnow_calibration, "7D"))  # the same length
+        call(pd.DataFrame(cdnow_calibration))  # no attrs: nothing to compare
+    # a refit on the daily frame adopts its unit
+    assert model.fit(daily).time_unit_ == "D"
+    model.expected_purchases(daily, 10)
+    # the filtered frame keeps its attrs, and its unit
+    filtered = daily[daily["frequency_cal"] > 0]
+    with pytest.raises(InvalidDataError, match="time units differ"):
+        clvmodels.BGNBD().fit(cdnow_calibration).probability_alive(filtered)
+
+
+def test_polars_predictions(cdnow_calibration) -> None:
+    pl = pytest.importorskip("polars")
+    frame = pl.from_pandas(cdnow_calibration.reset_index())
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    np.testing.assert_allclose(
+        model.expected_purchases(frame, 10), model.expected_purchases(cdnow_calibration, 10)
+    )
+    spend = clvmodels.GammaGamma().fit(frame)
+    np.testing.assert_allclose(
+        spend.expected_spend(frame, interval=0.9, n_draws=20)["estimate"],
+        spend.expected_spend(cdnow_calibration),
+    )
+    clv = clvmodels.predictive_clv(model, spend, frame, horizon="12M", discount_rate=0.1)
+    expected = clvmodels.predictive_clv(model, spend, cdnow_calibration, horizon="12M",
+                                        discount_rate=0.1)  # fmt: skip
+    np.testing.assert_allclose(clv, expected)
+    with pytest.raises(InvalidDataError, match=re.escape("columns={'frequency': ...")):
+        model.expected_purchases(frame.drop("T_cal"), 10)
+
+
+def test_intervals_keep_a_multiindex(cdnow_calibration) -> None:
+    frame = cdnow_calibration.iloc[:20].copy()
+    frame.index = pd.MultiIndex.from_arrays(
+        [frame.index, np.arange(20) % 2], names=["customer_id", "segment"]
+    )
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    result = model.expected_purchases(frame, 10, interval=0.9, n_draws=50)
+    assert result.index.equals(frame.index)
+    assert list(result.index.names) == ["customer_id", "segment"]
+    alive = model.probability_alive(frame, interval=0.9, n_draws=50)
+    assert list(alive.index.names) == ["customer_id", "segment"]
+    clv = clvmodels.predictive_clv(model, None, frame, horizon="1Y", discount_rate=0.1,
+                                   interval=0.9, n_draws=50)  # fmt: skip
+    assert clv.index.equals(frame.index)
+
+
+def test_prediction_arguments_are_checked(cdnow_calibration) -> None:
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    frame = cdnow_calibration.iloc[:5]
+    with pytest.raises(InvalidDataError, match=r"level=95.*between 0 and 1"):
+        model.summary(level=95)
+    assert np.all(np.isfinite(model.summary(level=np.float32(0.9)).to_numpy()))
+    single = model.expected_purchases(frame, 10, interval=np.float32(0.9), n_draws=50)
+    assert list(single.columns) == ["estimate", "lower", "upper"]
+    model.expected_purchases_new_customer(10, interval=np.float64(0.8), n_draws=50)
+    with pytest.raises(InvalidDataError, match="interval=90"):
+        model.expected_purchases(frame, 10, interval=90)
+    with pytest.raises(InvalidDataError, match="single horizon; call once per horizon"):
+        model.expected_purchases(frame, [1, 2])
+    with pytest.raises(InvalidDataError, match="single horizon"):
+        model.probability_alive(frame, np.array([1.0, 2.0]))
+    with pytest.raises(InvalidDataError, match="t='soon'"):
+        model.expected_purchases(frame, "soon")
+    for n_draws in (0, -5, 2.5):
+        with pytest.raises(InvalidDataError, match=f"n_draws={n_draws}"):
+            model.expected_purchases(frame, 10, interval=0.9, n_draws=n_draws)
+    with pytest.raises(InvalidDataError, match="n_draws=0"):
+        model.expected_purchases_new_customer(10, interval=0.9, n_draws=0)
+
+
+def test_failed_refit_forgets_the_previous_fit(cdnow_calibration) -> None:
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    bad = cdnow_calibration.assign(frequency_cal=-1)
+    with pytest.raises(InvalidDataError, match="negative"):
+        model.fit(bad)
+    assert not hasattr(model, "params_") and not hasattr(model, "time_unit_")
+    model.fit(cdnow_calibration)
+    with pytest.raises(ConvergenceError):
+        model.set_params(max_iter=1).fit(cdnow_calibration)
+    assert not hasattr(model, "params_") and not hasattr(model, "covariance_")
+    spend = clvmodels.GammaGamma().fit(cdnow_calibration)
+    with pytest.raises(InvalidDataError, match="no customer has frequency > 0"):
+        spend.fit(cdnow_calibration.assign(frequency_cal=0))
+    assert not hasattr(spend, "params_")
+
+
+def test_columns_come_from_one_period(cdnow_calibration) -> None:
+    reference = clvmodels.BGNBD().fit(cdnow_calibration).params_
+    # a stray plain column does not pull one role out of the calibration columns
+    stray = cdnow_calibration.assign(frequency=0)
+    np.testing.assert_allclose(clvmodels.BGNBD().fit(stray).params_, reference, rtol=1e-10)
+    # T of another period next to calibration frequency and recency: refuse
+    mixed = cdnow_calibration.drop(columns="T_cal").assign(T=100.0)
+    with pytest.raises(InvalidDataError, match=r"mixing them would combine two periods"):
+        clvmodels.BGNBD().fit(mixed)
+    explicit = clvmodels.BGNBD(columns={"T": "T_cal"})
+    np.testing.assert_allclose(explicit.fit(stray).params_, reference, rtol=1e-10)
+
+
+def test_missing_columns_say_how_to_name_them(cdnow_calibration) -> None:
+    with pytest.raises(InvalidDataError) as info:
+        clvmodels.BGNBD().fit(cdnow_calibration[["frequency_cal", "recency_cal"]])
+    message = str(info.value)
+    assert "column 'T_cal' not found" in message
+    assert "columns={'frequency': ..., 'recency': ..., 'T': ...}" in message
+    hint = re.escape("columns={'frequency': ..., 'monetary_value': ...}")
+    with pytest.raises(InvalidDataError, match=hint):
+        clvmodels.GammaGamma().fit(cdnow_calibration[["frequency_cal"]])
+
+
+def test_identification_warning_points_at_the_caller() -> None:
+    from clvmodels import exceptions
+    from clvmodels.models import _base
+
+    assert IdentificationWarning is exceptions.IdentificationWarning
+    assert _base.IdentificationWarning is exceptions.IdentificationWarning
+    frame = pd.DataFrame({"frequency": [0] * 50, "recency": [0.0] * 50, "T": [10.0] * 50})
+    with pytest.warns(IdentificationWarning) as record:
+        clvmodels.BGNBD().fit(frame)
+    assert record[0].filename == __file__
+    assert all(r.filename == __file__ for r in record)
+
+
+def _save(model, path, edit):
+    path = model.save(path, overwrite=True)
+    text = path.read_text()
+    path.write_text(edit(text))
+    return path
+
+
+def test_load_refuses_damaged_files(cdnow_calibration, tmp_path) -> None:
+    import json
+
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    path = tmp_path / "model.json"
+
+    def drop(key):
+        def edit(text):
+            state = json.loads(text)
+            del state[key]
+            return json.dumps(state)
+
+        return edit
+
+    def setting(text):
+        state = json.loads(text)
+        state["settings"]["learning_rate"] = 1
+        return json.dumps(state)
+
+    def params(text):
+        state = json.loads(text)
+        state["params"] = {"r": 1.0}
+        return json.dumps(state)
+
+    edits = [
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: "[1, 2]",
+        drop("params"),
+        drop("covariance"),
+        drop("settings"),
+        setting,
+        params,
+    ]
+    for edit in edits:
+        with pytest.raises(InvalidDataError, match="not a clvmodels model file, or damaged"):
+            clvmodels.load(_save(model, path, edit))
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(InvalidDataError, match="not a clvmodels model file, or damaged"):
+        clvmodels.load(path)
+    clvmodels.load(model.save(path, overwrite=True))  # intact

@@ -4,6 +4,7 @@ weights), checked by one parametrised suite."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,118 @@ def test_bad_weights(case) -> None:
     cls, data = case
     with pytest.raises(InvalidDataError, match="one weight per row"):
         cls().fit(data, weights=np.ones(3))
-    with pytest.raises(InvalidDataError, match="column 'weight'"):
+    with pytest.raises(InvalidDataError, match=r"^weights: [\d,]+ of [\d,]+ rows are negative"):
         cls().fit(data.drop(columns="weight", errors="ignore"),
                   weights=-np.ones(len(data)))  # fmt: skip
+    # errors name the column the weights came from
+    with pytest.raises(InvalidDataError, match="column 'w': 1 of"):
+        cls().fit(data.assign(w=[-1.0] + [1.0] * (len(data) - 1)), weights="w")
+    with pytest.raises(InvalidDataError, match="column 'weight': 1 of"):
+        cls().fit(data.assign(weight=[np.nan] + [1.0] * (len(data) - 1)))
+    with pytest.raises(InvalidDataError, match="column 'w' is not numeric"):
+        cls().fit(data.assign(w="many"), weights="w")
+
+
+def test_weights_series_is_aligned_on_the_index(case) -> None:
+    cls, data = case
+    if "weight" in data.columns:
+        weights = data["weight"].astype(float)
+    else:
+        weights = pd.Series(np.arange(len(data)) % 3 + 1.0, index=data.index)
+    plain = data.drop(columns="weight", errors="ignore")
+    by_position = cls().fit(plain, weights=weights.to_numpy())
+    shuffled = weights.sample(frac=1.0, random_state=0)
+    assert not shuffled.index.equals(data.index)
+    by_label = cls().fit(plain, weights=shuffled)
+    np.testing.assert_allclose(by_label.params_, by_position.params_, rtol=1e-12)
+    with pytest.raises(InvalidDataError, match="index lacks 1 customers"):
+        cls().fit(plain, weights=shuffled.iloc[1:])
+    with pytest.raises(InvalidDataError, match=re.escape("weights.to_numpy()")):
+        cls().fit(plain, weights=weights.reset_index(drop=True).set_axis(
+            [f"x{i}" for i in range(len(data))]))  # fmt: skip
+
+
+def test_clone_round_trip(case) -> None:
+    sklearn_base = pytest.importorskip("sklearn.base")
+    cls, data = case
+    model = cls(penalizer=0.01, tol=1e-8, initial_params=None)
+    assert model.get_params(deep=True) == model.get_params(deep=False)
+    copy = sklearn_base.clone(model)
+    assert type(copy) is cls and copy is not model
+    assert copy.get_params() == model.get_params()
+    fitted = cls().fit(data)
+    fresh = sklearn_base.clone(fitted)
+    assert not hasattr(fresh, "params_")
+    assert repr(fresh) == repr(cls())
+
+
+def test_failed_refit_leaves_the_model_unfitted(case) -> None:
+    cls, data = case
+    model = cls().fit(data)
+    assert hasattr(model, "params_")
+    with pytest.raises(InvalidDataError, match="empty"):
+        model.fit(data.iloc[:0])
+    assert not hasattr(model, "params_")
+    assert not [a for a in vars(model) if a.endswith("_")]
+    with pytest.raises(NotFittedError):
+        model.summary()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"penalizer": -1}, "penalizer=-1"),
+        ({"penalizer": "0.1"}, "penalizer='0.1'"),
+        ({"penalizer": np.nan}, "penalizer=nan"),
+        ({"max_iter": 0}, "max_iter=0"),
+        ({"max_iter": 2.5}, "max_iter=2.5"),
+        ({"tol": 0}, "tol=0"),
+        ({"columns": ["frequency"]}, "columns="),
+    ],
+)
+def test_settings_are_checked_by_fit(case, settings, message) -> None:
+    cls, data = case
+    model = cls(**settings)  # the constructor only stores them
+    with pytest.raises(InvalidDataError, match=re.escape(message)):
+        model.fit(data)
+
+
+def test_initial_params_are_checked(case) -> None:
+    cls, data = case
+    start = dict.fromkeys(cls.param_names, 1.0)
+    with pytest.raises(InvalidDataError, match=r"unknown parameters \['typo'\]"):
+        cls(initial_params={**start, "typo": 1.0}).fit(data)
+    with pytest.raises(InvalidDataError, match="lacks"):
+        cls(initial_params=dict(list(start.items())[1:])).fit(data)
+    with pytest.raises(InvalidDataError, match="positive finite"):
+        cls(initial_params={**start, cls.param_names[0]: -1.0}).fit(data)
+    with pytest.raises(InvalidDataError, match="positive finite"):
+        cls(initial_params={**start, cls.param_names[0]: "1"}).fit(data)
+
+
+def test_numpy_settings_can_be_saved(case, tmp_path) -> None:
+    cls, data = case
+    fitted = cls().fit(data)
+    start = pd.DataFrame([fitted.params_.to_numpy()], columns=fitted.params_.index)
+    model = cls(
+        penalizer=np.float32(0), max_iter=np.int64(500), tol=np.float64(1e-9),
+        initial_params=start.iloc[0],  # a Series of numpy floats
+    )  # fmt: skip
+    model.fit(data)
+    loaded = clvmodels.load(model.save(tmp_path / "model.json"))
+    assert loaded.get_params()["penalizer"] == 0 and loaded.get_params()["max_iter"] == 500
+    assert loaded.get_params()["initial_params"] == pytest.approx(fitted.params_.to_dict())
+    pd.testing.assert_series_equal(loaded.params_, model.params_)
+    loaded.fit(data)  # the saved settings fit again
+
+
+def test_polars_frames(case) -> None:
+    pl = pytest.importorskip("polars")
+    cls, data = case
+    expected = cls().fit(data)
+    frame = pl.from_pandas(data)
+    model = cls().fit(frame)
+    np.testing.assert_allclose(model.params_, expected.params_, rtol=1e-10)
+    assert model.n_customers_ == expected.n_customers_
+    with pytest.raises(InvalidDataError, match="column 'nope' not found"):
+        cls().fit(frame, weights="nope")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,3 +76,83 @@ def test_zero_value_repeat_buyers_are_refused() -> None:
         clvmodels.GammaGamma().fit(frame)
     with pytest.raises(InvalidDataError, match="frequency > 0"):
         clvmodels.GammaGamma().fit(frame.iloc[:1])
+
+
+def _uncertain(model: clvmodels.GammaGamma) -> clvmodels.GammaGamma:
+    """A copy of ``model`` whose q is so uncertain that many draws have q <= 1."""
+    copy = clvmodels.GammaGamma()
+    copy.params_ = model.params_.copy()
+    cov = model.covariance_.copy()
+    cov.loc["q", "q"] = (1.2 * model.params_["q"]) ** 2  # sd of log q 1.2: 13% below 1
+    copy.covariance_ = cov
+    return copy
+
+
+def test_infinite_means_are_inf_not_negative(model, cdnow_calibration) -> None:
+    p = np.array([2.0, 2.0, 2.0])
+    q = np.array([0.5, 0.5, 3.0])
+    values = gammagamma.expected_spend(np.array([0.0, 1.0, 0.0]), 10.0, p, q, 5.0)
+    assert values[0] == np.inf  # p x + q - 1 < 0
+    assert values[1] == pytest.approx(2 * (5 + 10) / (2 + 0.5 - 1))
+    assert values[2] == pytest.approx(2 * 5 / 2)
+    assert gammagamma.mean_spend(2.0, 1.0, 5.0) == np.inf
+    uncertain = _uncertain(model)
+    assert (uncertain.parameter_draws(1000)[:, 1] <= 1).mean() > 0.1
+    mean = uncertain.mean_spend(interval=0.9)
+    assert mean["estimate"] == pytest.approx(model.mean_spend())
+    assert 0 < mean["lower"] < mean["estimate"] < mean["upper"]
+    frame = cdnow_calibration.iloc[:300]
+    spend = uncertain.expected_spend(frame, interval=0.9)
+    assert not spend.isna().any().any()
+    assert (spend["lower"] > 0).all() and (spend["upper"] >= spend["estimate"]).all()
+    assert np.isinf(spend["upper"]).any()
+    bgnbd = clvmodels.BGNBD().fit(cdnow_calibration)
+    clv = clvmodels.predictive_clv(bgnbd, uncertain, frame, horizon="1Y", discount_rate=0.1,
+                                   interval=0.9, n_draws=300)  # fmt: skip
+    assert not clv.isna().any().any()
+    assert (clv["lower"] >= 0).all() and (clv["upper"] >= clv["estimate"]).all()
+
+
+def test_point_estimates_need_a_finite_mean(model, cdnow_calibration) -> None:
+    broken = _uncertain(model)
+    broken.params_["q"] = 0.9
+    for call in (lambda: broken.mean_spend(), lambda: broken.expected_spend(cdnow_calibration),
+                 lambda: broken.mean_spend(interval=0.9)):  # fmt: skip
+        with pytest.raises(InvalidDataError, match=re.escape("q = 0.9 <= 1")):
+            call()
+
+
+def test_missing_values_of_customers_without_repeat_purchases(model, cdnow_calibration) -> None:
+    # the mean repeat value of a customer without repeat purchases is never used
+    gaps = cdnow_calibration.copy()
+    gaps.loc[gaps["frequency_cal"] == 0, "monetary_value_cal"] = np.nan
+    pd.testing.assert_series_equal(clvmodels.GammaGamma().fit(gaps).params_, model.params_)
+    frame = pd.DataFrame({"frequency": [0, 2, 3, 0], "monetary_value": [np.nan, 20.0, 35.0, 0.0]},
+                         index=pd.Index(["a", "b", "c", "d"], name="customer_id"))  # fmt: skip
+    spend = model.expected_spend(frame)
+    assert spend["a"] == pytest.approx(model.mean_spend()) == pytest.approx(spend["d"])
+    # but it is for repeat buyers
+    with pytest.raises(InvalidDataError, match=r"column 'monetary_value': 1 of 4 .*NaN.*'b'"):
+        model.expected_spend(frame.assign(monetary_value=[0.0, np.nan, 35.0, 0.0]))
+    gaps.loc[gaps["frequency_cal"] > 0, "monetary_value_cal"] = np.nan
+    with pytest.raises(InvalidDataError, match=r"column 'monetary_value_cal'.*NaN"):
+        clvmodels.GammaGamma().fit(gaps)
+
+
+def test_drop_zero_values(cdnow_master) -> None:
+    frame = clvmodels.summarize(cdnow_master, amount="amount", time_unit="W")
+    with pytest.raises(InvalidDataError, match=r"0 for repeat buyers.*10244.*drop_zero_values"):
+        clvmodels.GammaGamma().fit(frame)
+    recipe = frame[(frame["frequency"] == 0) | (frame["monetary_value"] > 0)]
+    expected = clvmodels.GammaGamma().fit(recipe)
+    with pytest.warns(UserWarning, match=r"1 repeat buyers .*10244.* left out") as record:
+        model = clvmodels.GammaGamma(drop_zero_values=True).fit(frame)
+    assert record[0].filename == __file__
+    pd.testing.assert_series_equal(model.params_, expected.params_)
+    assert model.n_customers_ == expected.n_customers_
+    assert "drop_zero_values=True" in repr(model)
+    with pytest.raises(InvalidDataError, match="drop_zero_values='yes'"):
+        clvmodels.GammaGamma(drop_zero_values="yes").fit(frame)
+    only_zero = pd.DataFrame({"frequency": [1, 0], "monetary_value": [0.0, 5.0]})
+    with pytest.warns(UserWarning), pytest.raises(InvalidDataError, match="nothing to fit"):
+        clvmodels.GammaGamma(drop_zero_values=True).fit(only_zero)
