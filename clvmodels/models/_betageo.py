@@ -9,8 +9,12 @@ time 0. Written with ``shift`` = 0 (BG/NBD) or 1 (MBG/NBD), every expression is 
   lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x + shift);
 * the odds of being dead at T are a / (b + x + shift - 1) * ((alpha + T) /
   (alpha + t_x))^(r + x), for x > 0 (BG/NBD) or all x (MBG/NBD): Fader, Hardie & Lee
-  (2005) "Counting your customers the easy way", eq. (6) and Hardie's note "Computing
-  P(alive) using the BG/NBD model"; Batislam et al. (2007) eqs. (4)-(6).
+  (2008) "Computing P(alive) using the BG/NBD model" (note), eq. (2), whose reciprocal
+  plus one is P(alive); for MBG/NBD the same follows from the likelihood of Batislam et
+  al. (2007), eq. (4), with b + x + 1 in place of b + x.
+
+Fader, Hardie & Lee (2005) "Counting your customers the easy way" (FHL 2005) gives the
+BG/NBD likelihood, eq. (6), and the expectations, eqs. (7)-(10).
 
 The log-likelihood is written in the log-sum-exp form of Hardie's note "Overcoming the
 BG/NBD model's #NUM! error problem" (2005), so it is finite for any frequency.
@@ -21,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
-from ._special import hyp2f1_series
+from ._special import beta_expectation, hyp2f1_series
+from .bgbb import log_rising
 
 __all__ = [
     "expected_purchases",
@@ -29,6 +34,16 @@ __all__ = [
     "probability_alive",
     "probability_purchases",
 ]
+
+# Within this distance h of a = 1 the expected purchases are interpolated by the cubic
+# through a = 1 - 2h, 1 - h, 1 + h, 1 + 2h (see expected_purchases).
+_A_ONE = 1e-3
+_A_NODES = (-2.0, -1.0, 1.0, 2.0)
+# Terms of the 2F1 series tried where scipy's hyp2f1 fails, before the quadrature.
+_SERIES_TERMS = 100_000
+# Below this, 1 - tail in the closed form of the expected purchases has lost too many
+# digits to cancellation and the quadrature is used instead.
+_CANCELLED = 1e-6
 
 
 def _logaddexp(a, b):
@@ -41,9 +56,7 @@ def _dead_log_odds(x, t_x, T, r, alpha, a, b, shift):
     """log of the odds that the customer dropped out before T; -inf where impossible."""
     possible = (x > 0) | (shift > 0)
     denominator = np.where(possible, b + x + shift - 1, 1.0)
-    log_odds = (
-        np.log(a) - np.log(denominator) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-    )
+    log_odds = np.log(a) - np.log(denominator) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
     return np.where(possible, log_odds, -np.inf)
 
 
@@ -95,24 +108,105 @@ def probability_alive(x, t_x, T, r, alpha, a, b, *, shift: int, t=0.0):
 
     At T it is 1 / (1 + dead odds). Further ahead, an alive customer survives each
     purchase with probability 1 - p, so P(no dropout by T + t) = E[exp(-lambda p t)]
-    under the alive posterior, which is 2F1(r + x, a; a + b + x + shift; -t / (alpha + T))
-    by Euler's integral for 2F1 (Abramowitz & Stegun 15.3.1). Pfaff's transformation
-    (A&S 15.3.5) turns its large negative argument into w = t / (alpha + T + t) in [0, 1):
+    under the alive posterior, which is E[(1 + p s)^-(r + x)], s = t / (alpha + T), over
+    p ~ Beta(a, b + x + shift), i.e. 2F1(r + x, a; a + b + x + shift; -s) by Euler's
+    integral for 2F1 (Abramowitz & Stegun 15.3.1). Pfaff's transformation (A&S 15.3.5)
+    turns its large negative argument into w = t / (alpha + T + t) in [0, 1):
     ((alpha + T) / (alpha + T + t))^a 2F1(a, a + b + shift - r; a + b + x + shift; w).
+
+    Where scipy's ``hyp2f1`` fails (NaN in corners such as c - b tiny with w near 1, or
+    huge parameters) the series is summed (:func:`~._special.hyp2f1_series`). Where
+    that fails too, or either result lies outside the range the expectation must lie in,
+    [(1 + s)^-(r + x), 1] (a sign of rounding error with huge parameters), the
+    expectation is integrated numerically (:func:`~._special.beta_expectation`).
     """
     alive_now = expit(-_dead_log_odds(x, t_x, T, r, alpha, a, b, shift))
     t = np.asarray(t, dtype=np.float64)
     if np.all(t == 0):
         return alive_now
     w = t / (alpha + T + t)
-    survive = np.exp(a * np.log1p(-w)) * hyp2f1(a, a + b + shift - r, a + b + x + shift, w)
-    bad = ~np.isfinite(survive)
-    if np.any(bad):  # scipy gives NaN in corners (c - b tiny, w near 1): sum the series
-        args = np.broadcast_arrays(a, a + b + shift - r, a + b + x + shift, w, survive)
-        survive = args[-1].copy()
-        series = hyp2f1_series(*(arg[bad] for arg in args[:4]))
-        survive[bad] = np.broadcast_to(np.exp(a * np.log1p(-w)), survive.shape)[bad] * series
-    return alive_now * survive
+    s = t / (alpha + T)
+    R = r + x
+    b_post = b + x + shift
+    log_power = a * np.log1p(-w)
+    c = a + b_post
+    args = np.broadcast_arrays(a, c - R, c, w, log_power, s, R, b_post)
+    with np.errstate(invalid="ignore", over="ignore"):
+        survive = np.array(np.broadcast_to(np.exp(log_power) * hyp2f1(a, c - R, c, w),
+                                           args[0].shape))  # fmt: skip
+    lowest = np.exp(-args[6] * np.log1p(args[5]))  # all survive at p = 1
+    bad = ~_within(survive, lowest, 1.0)
+    if np.any(bad):
+        a_, b_, c_, w_, log_power_ = (arg[bad] for arg in args[:5])
+        survive[bad] = hyp2f1_series(a_, b_, c_, w_, log_scale=log_power_,
+                                     max_terms=_SERIES_TERMS)  # fmt: skip
+        hard = ~_within(survive, lowest, 1.0)
+        if np.any(hard):
+            a_, s_, R_, b_post_ = (args[i][hard] for i in (0, 5, 6, 7))
+            survive[hard] = beta_expectation(
+                _log_survival, a_, b_post_, scale=R_ * s_, args=(R_, s_)
+            )
+    return alive_now * np.clip(survive, lowest, 1.0)
+
+
+def _within(value, low, high, slack=1e-12):
+    """value is finite and within [low, high] up to a relative slack (rounding)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(value) & (value >= low * (1 - slack)) & (value <= high * (1 + slack))
+
+
+def _log_survival(p, q, R, s):
+    """log (1 + p s)^-R = log E[exp(-lambda p t)] for lambda ~ Gamma(R, rate t / s)."""
+    return -R * np.log1p(p * s)
+
+
+def _log_expected_given_p(p, q, R, s):
+    """log E[min(N, purchases until dropout)] given p, N ~ NB of the Poisson-gamma:
+    (1 - (1 + p s)^-R) / p."""
+    with np.errstate(divide="ignore"):
+        return np.log(-np.expm1(-R * np.log1p(p * s))) - np.log(p)
+
+
+def _expected_if_alive(s, q, R, a, b_post):
+    """E[X(T, T + t) | alive at T] for a != 1: (c / (a - 1)) (1 - tail), c = a + b' - 1,
+    tail = (1 - q)^(a - 1) 2F1(c - R, a - 1; c; q) (see :func:`expected_purchases`).
+
+    Where scipy's ``hyp2f1`` fails the series is summed instead. Where that fails too,
+    where 1 - tail has cancelled to below 1e-6 (short horizons and extreme parameters:
+    more than six digits of the 2F1 lost), or where the result lies outside the range
+    the expectation must lie in (below), the expectation is integrated numerically. An
+    alive customer with dropout probability p, who would make N purchases ahead if they
+    never dropped out, makes min(N, K) of them, K ~ Geometric(p), so
+    E[X | alive] = E[(1 - (1 - p)^N) / p] = E[(1 - (1 + p s)^-R) / p] over
+    p ~ Beta(a, b'), s = t / (alpha + T) (:func:`~._special.beta_expectation`). The
+    integrand decreases in p from R s to 1 - (1 + s)^-R, which bounds the result. This
+    also covers c = 0 (a + b' = 1), where the closed form is a removable 0 * inf.
+    """
+    c = a + b_post - 1
+    log_power = (a - 1) * np.log1p(-q)
+    args = np.broadcast_arrays(s, q, R, a, b_post, c, log_power)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        tail = np.array(np.broadcast_to(np.exp(log_power) * hyp2f1(c - R, a - 1, c, q),
+                                        args[0].shape))  # fmt: skip
+        failed = ~np.isfinite(tail)
+        if np.any(failed):
+            s_, q_, R_, a_, b_post_, c_, log_power_ = (arg[failed] for arg in args)
+            tail[failed] = hyp2f1_series(c_ - R_, a_ - 1, c_, q_, log_scale=log_power_,
+                                         max_terms=_SERIES_TERMS)  # fmt: skip
+        expected = c / (a - 1) * (1 - tail)
+    # E[g(p)] for g decreasing from g(0) = R s to g(1) = 1 - (1 + s)^-R
+    s, R = args[0], args[2]
+    highest = R * s
+    lowest = -np.expm1(-R * np.log1p(s))
+    moving = s > 0  # nothing happens in no time
+    expected = np.where(moving, expected, 0.0)
+    hard = moving & (~_within(expected, lowest, highest) | (np.abs(1 - tail) < _CANCELLED))
+    if np.any(hard):
+        s_, q_, R_, a_, b_post_ = (arg[hard] for arg in args[:5])
+        expected[hard] = beta_expectation(
+            _log_expected_given_p, a_, b_post_, scale=(R_ + 1) * s_, args=(R_, s_)
+        )
+    return np.where(moving, np.clip(expected, lowest, highest), 0.0)
 
 
 def expected_purchases(t, x, t_x, T, r, alpha, a, b, *, shift: int):
@@ -123,14 +217,37 @@ def expected_purchases(t, x, t_x, T, r, alpha, a, b, *, shift: int):
     a + b + shift - 1 - r no longer grows with x and the power ((alpha + T) /
     (alpha + T + t))^(r + x) becomes (...)^(a - 1): finite for any frequency or horizon.
     For a new customer use x = t_x = T = 0 (FHL 2005 eq. 7).
+
+    The closed form c / (a - 1) * (1 - tail) is 0 / 0 at a = 1 (tail -> 1), and loses
+    digits as 1 / |a - 1| around it, while the expectation itself is smooth in a. For
+    |a - 1| < h = 1e-3 it is therefore interpolated by the cubic through its values at
+    a = 1 - 2h, 1 - h, 1 + h, 1 + 2h: an interpolation error of order h^4 (about 1e-10
+    relative) instead of the 0 / 0.
     """
     t = np.asarray(t, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    R = r + x
     b_post = b + x + shift
-    c = a + b_post - 1
-    a_m1 = np.where(np.abs(a - 1) < 1e-10, 1e-10, a - 1)  # removable singularity at a = 1
+    s = t / (alpha + T)
     q = t / (alpha + T + t)
-    tail = np.exp((a - 1) * np.log1p(-q)) * hyp2f1(a + b + shift - 1 - r, a - 1, c, q)
-    expected = c / a_m1 * (1 - tail)
+    near = np.abs(a - 1) < _A_ONE
+    # at a, or (where a is near 1) at the node a = 1 + h
+    expected = _expected_if_alive(s, q, R, np.where(near, 1 + _A_ONE, a), b_post)
+    if np.any(near):
+        z = np.where(near, (a - 1) / _A_ONE, 0.0)
+        cubic = 0.0
+        for node in _A_NODES:  # Lagrange interpolation in z = (a - 1) / h
+            if node == 1.0:
+                value = expected
+            else:
+                nodes = np.where(near, 1 + node * _A_ONE, a)
+                value = _expected_if_alive(s, q, R, nodes, b_post)
+            weight = 1.0
+            for other in _A_NODES:
+                if other != node:
+                    weight = weight * (z - other) / (node - other)
+            cubic = cubic + weight * value
+        expected = np.where(near, cubic, expected)
     return probability_alive(x, t_x, T, r, alpha, a, b, shift=shift) * expected
 
 
@@ -144,23 +261,30 @@ def probability_purchases(t, n, x, t_x, T, r, alpha, a, b, *, shift: int):
     binomial of the Poisson-gamma mixture; P(N >= n) = I_q(n, r + x) with
     q = t / (alpha + T + t) (regularised incomplete beta). This is FHL (2005) eq. (8)
     conditioned on the history; for a new customer use x = t_x = T = 0.
+
+    The ratios of Gamma and Beta functions are rising factorials, evaluated by
+    :func:`~clvmodels.models.bgbb.log_rising` (a difference of two log Gammas would lose
+    about log10(r + x) digits for huge r), and the power by log1p.
     """
     t = np.asarray(t, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
+    R = r + x
     b_post = b + x + shift
     alive = probability_alive(x, t_x, T, r, alpha, a, b, shift=shift)
-    log_q = np.log(t) - np.log(alpha + T + t) if np.all(t > 0) else None
-    if log_q is None:  # t = 0: nothing happens
+    if not np.all(t > 0):  # t = 0: nothing happens
         return np.where(n == 0, 1.0, 0.0) + 0 * alive
-    log_nb = (
-        gammaln(r + x + n) - gammaln(r + x) - gammaln(n + 1)
-        + (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)) + n * log_q
-    )  # fmt: skip
-    survive_all = np.exp(betaln(a, b_post + n) - betaln(a, b_post) + log_nb)
+    s = t / (alpha + T)
+    log_q = np.log(t) - np.log(alpha + T + t)
+    log_nb = log_rising(R, n) - gammaln(n + 1) - R * np.log1p(s) + n * log_q
+    # E[(1 - p)^n] = (b')_n / (a + b')_n
+    survive_all = np.exp(log_rising(b_post, n) - log_rising(a + b_post, n) + log_nb)
     positive = n > 0
     n_safe = np.where(positive, n, 1.0)
-    drop_after_nth = np.exp(betaln(a + 1, b_post + n_safe - 1) - betaln(a, b_post)) * betainc(
-        n_safe, r + x, np.exp(log_q)
-    )
+    # E[p (1 - p)^(n - 1)] = a (b')_(n-1) / (a + b')_n
+    log_drop = (
+        np.log(a) - np.log(a + b_post)
+        + log_rising(b_post, n_safe - 1) - log_rising(a + b_post + 1, n_safe - 1)
+    )  # fmt: skip
+    drop_after_nth = np.exp(log_drop) * betainc(n_safe, R, np.exp(log_q))
     alive_part = survive_all + np.where(positive, drop_after_nth, 0.0)
     return alive * alive_part + np.where(positive, 0.0, 1.0 - alive)

@@ -1,7 +1,7 @@
 """The public prediction API shared by the continuous-time purchase models.
 
 BG/NBD, MBG/NBD and Pareto/NBD answer the same questions from (frequency, recency, T);
-each supplies four array functions (see ``_numerics``) and this class turns them into
+each supplies four array functions (the array functions of each model module), turned into
 methods that take a DataFrame and return a Series (or, with ``interval``, a DataFrame of
 ``estimate, lower, upper``) indexed like it.
 """

@@ -141,23 +141,38 @@ def beta_expectation(log_g, a, b, *, scale, args=()) -> np.ndarray:
         *(np.asarray(v, dtype=np.float64) for v in (a, b, scale, *args))
     )
     shape = arrays[0].shape
-    a, b, scale, *args = (v.ravel() for v in arrays)
-    result = np.full(a.size, np.nan)
-    if a.size == 0:
+    result = np.full(arrays[0].size, np.nan)
+    a, b, scale = (v.ravel() for v in arrays[:3])
+    usable = (a > 0) & (b > 0) & (scale >= 0) & np.isfinite(a + b + scale)
+    if not usable.any():
         return result.reshape(shape)
+    result[usable] = _beta_expectation(
+        log_g, a[usable], b[usable], scale[usable], [v.ravel()[usable] for v in arrays[3:]]
+    )
+    return result.reshape(shape)
+
+
+def _beta_expectation(log_g, a, b, scale, args):
+    """:func:`beta_expectation` on 1-d arrays of valid parameters."""
+    result = np.full(a.size, np.nan)
+
+    # log of the Beta density of u at its mode u* = log(a / b), and its value elsewhere
+    # relative to that (see _log_weight): no cancellation between a log p and b log q
+    u_star = np.log(a) - np.log(b)
+    log_mode = _log_beta_mode(a, b, u_star)
 
     def log_f(u, rows):
-        ar, br = a[rows, None], b[rows, None]
-        log_p, log_q = log_expit(u), log_expit(-u)
+        ar, br, ur = a[rows, None], b[rows, None], u_star[rows, None]
         extra = (v[rows, None] for v in args)
-        return ar * log_p + br * log_q + log_g(expit(u), expit(-u), *extra)
+        weight = log_mode[rows, None] + _log_weight(u, ar, br, ur)
+        return weight + log_g(expit(u), expit(-u), *extra)
 
     # where the tails are pure exponentials to double precision
     cut = np.log(1e-17) - np.log(a + b + scale + 1)
     low, high = cut, -cut
     # coarse look at the integrand: step <= 1/2, plus points around the weight's mode
     n_coarse = int(np.ceil(np.max(high - low) / 0.5)) + 1
-    mode = np.clip(np.log(a) - np.log(b), low, high)
+    mode = np.clip(u_star, low, high)
     spread = np.sqrt(1 / a + 1 / b)
     rows_all = np.arange(a.size)
     lo = np.empty(a.size)
@@ -185,8 +200,10 @@ def beta_expectation(log_g, a, b, *, scale, args=()) -> np.ndarray:
     # exp((a + b) p (1 - p) y^2 / 2); keep that below e^5
     centre = np.clip(0.0, lo, hi)
     concentration = (a + b) * expit(centre) * expit(-centre)
-    half_width = np.minimum(np.pi / 2, np.sqrt(10 / concentration))
-    nodes = np.ceil((hi - lo) / (half_width / 7)).astype(np.int64) + 1
+    with np.errstate(divide="ignore"):
+        half_width = np.minimum(np.pi / 2, np.sqrt(10 / concentration))
+    finite = np.isfinite(hi - lo)
+    nodes = np.ceil(np.where(finite, hi - lo, 0) / (half_width / 7)).astype(np.int64) + 1
     step = (hi - lo) / (nodes - 1)
     left_tail = lo <= low  # the grid ends where the tail is exponential: add the rest
     right_tail = hi >= high
@@ -208,5 +225,45 @@ def beta_expectation(log_g, a, b, *, scale, args=()) -> np.ndarray:
             first, last = weights[:, 0], weights[index, nodes[rows] - 1]
             total += np.where(left_tail[rows], first / np.expm1(a[rows] * step[rows]), 0)
             total += np.where(right_tail[rows], last / np.expm1(b[rows] * step[rows]), 0)
-            result[rows] = np.exp(top + np.log(total * step[rows]) - log_beta(a[rows], b[rows]))
-    return result.reshape(shape)
+            value = np.exp(top + np.log(total * step[rows]))
+            result[rows] = np.where(finite[rows], value, np.nan)
+    return result
+
+
+def _log_weight(u, a, b, u_star):
+    """phi(u) - phi(u*) for phi(u) = a log p + b log q, p = 1 / (1 + e^-u), u* = log(a/b).
+
+    With D = u - u*, p* = 1 / (1 + e^-u*) and q* = 1 - p*, phi(u) - phi(u*) equals both
+    a D - (a + b) log(1 + p* (e^D - 1)) and -b D - (a + b) log(1 + q* (e^-D - 1)). The
+    first is used when a <= b (p* <= 1/2, so the argument of log1p stays above -1/2 and
+    a D never cancels against a much larger (a + b) D), the second when a > b. Rounding
+    errors are then of the order of the result, not of a |log p| + b |log q|, which is
+    what keeps concentrated weights (a, b ~ 1e8) accurate. Beyond |D| = 700 (e^|D| near
+    overflow) the logarithm is |D| + log p* - log p (or its mirror image).
+    """
+    mirror = a > b
+    shift = np.where(mirror, u_star - u, u - u_star)  # D, or -D for the mirror image
+    first = np.where(mirror, b, a)
+    centre = np.where(mirror, -u_star, u_star)
+    with np.errstate(over="ignore", invalid="ignore"):
+        inner = np.log1p(expit(centre) * np.expm1(np.minimum(shift, 700.0)))
+        far = shift + log_expit(centre) - log_expit(np.where(mirror, -u, u))
+    return first * shift - (a + b) * np.where(shift <= 700, inner, far)
+
+
+def _log_beta_mode(a, b, u_star):
+    """phi(u*) - log B(a, b), the log density of u = logit p at its mode.
+
+    For a, b >= 100 by Stirling's series: 1/2 log(a b / (2 pi (a + b))) - [w(a) + w(b)
+    - w(a + b)], w(x) = 1/(12x) - 1/(360x^3) + 1/(1260x^5) (A&S 6.1.40), free of the
+    cancellation between terms of size a log a.
+    """
+    big = np.minimum(a, b) >= 100
+    x, y = np.where(big, a, 100.0), np.where(big, b, 100.0)
+
+    def tail(z):
+        return 1 / (12 * z) - 1 / (360 * z**3) + 1 / (1260 * z**5)
+
+    stirling = 0.5 * np.log(x * y / (2 * np.pi * (x + y))) - (tail(x) + tail(y) - tail(x + y))
+    direct = a * log_expit(u_star) + b * log_expit(-u_star) - log_beta(a, b)
+    return np.where(big, stirling, direct)

@@ -25,10 +25,11 @@ with the survival to opportunity n + 1 factored out), where L is the likelihood;
 alive at n, p ~ Beta(alpha + x, beta + n - x) and theta ~ Beta(gamma, delta + n),
 independent.
 
-Equation numbers of FHS cited here: (5) the likelihood, (7) P(X(n) = x), (8) E[X(n)],
-(11) P(alive at n + 1), (13) E[X(n, n + n*) | x, t_x, n]. (7), (8), (11) and (13) agree
-with the citations of lifetimes and pymc-marketing; (5) is from memory. Every formula is
-also derived in its docstring, so none depends on the numbering.
+Equation numbers of FHS cited here: (7) P(X(n) = x), (8) E[X(n)], (11) P(alive at
+n + 1), (13) E[X(n, n + n*) | x, t_x, n], the numbers under which lifetimes and
+pymc-marketing cite the same expressions. The likelihood is FHS's individual-level
+likelihood of (x, t_x, n), cited without an equation number. Every formula is also
+derived in its docstring, so none depends on the numbering.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def _log_sum_terms(
 def _likelihood_parts(x, t_x, n, alpha, beta, gamma, delta, gradient):
     """log of L / (alpha)_x, the log of its 'alive at n' term, and their gradients.
 
-    FHS eq. (5): L = B(alpha+x, beta+n-x)/B(alpha,beta) * B(gamma, delta+n)/B(gamma,delta)
+    FHS's likelihood: L = B(alpha+x, beta+n-x)/B(alpha,beta) * B(gamma, delta+n)/B(gamma,delta)
     + sum_{i=0}^{n-t_x-1} B(alpha+x, beta+t_x-x+i)/B(alpha,beta)
     * B(gamma+1, delta+t_x+i)/B(gamma,delta). The first term is the customer alive
     through opportunity n; term i the customer dying at the start of opportunity
@@ -244,7 +245,7 @@ def _likelihood_parts(x, t_x, n, alpha, beta, gamma, delta, gradient):
 
 
 def log_likelihood(x, t_x, n, alpha, beta, gamma, delta, *, gradient: bool = False):
-    """Per-customer log-likelihood (FHS eq. 5) and its gradient in (alpha, beta, gamma,
+    """Per-customer log-likelihood (FHS) and its gradient in (alpha, beta, gamma,
     delta), as an array of shape ``(..., 4)``.
 
     Log-sum-exp over the n - t_x + 1 terms; the gradient is the softmax-weighted average

@@ -8,7 +8,7 @@ heterogeneity". Marketing Science 29(1), 85-93 (FH 2010 below).
 At the end of every period an active customer churns with probability theta, so the
 lifetime T (the period in which the customer is lost) is geometric on {1, 2, ...}:
 P(T = t | theta) = theta (1 - theta)^(t-1) and S(t | theta) = P(T > t | theta) =
-(1 - theta)^t. Across customers theta ~ Beta(alpha, beta), whence (FH 2007, eqs. 3-4)
+(1 - theta)^t. Across customers theta ~ Beta(alpha, beta), whence (FH 2007)
 
     P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta)
              = alpha (beta)_(t-1) / (alpha + beta)_t,
@@ -17,9 +17,10 @@ P(T = t | theta) = theta (1 - theta)^(t-1) and S(t | theta) = P(T > t | theta) =
 with (a)_m = Gamma(a + m) / Gamma(a). Everything is evaluated through log (a)_m
 (:func:`clvmodels.models.bgbb.log_rising`), accurate for tiny and huge parameters.
 
-Equation numbers of FH 2007 cited here ((3)-(4) above, (7) the log-likelihood, (8) the
-retention rate) are from memory and not checked against the printed paper; each formula
-is derived in its docstring. FH 2010's DEL and DERL are cited by name.
+FH 2007 and FH 2010 are cited by name, without equation numbers: P(T = t), S(t), the
+likelihood and the retention rate are those of FH 2007's sBG model, DEL and DERL those
+of FH 2010. Each formula is derived where it is used (P(T = t) and S(t) just above,
+the others in their docstrings), so none rests on a citation alone.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scipy.special import hyp2f1
 from .._validation import bad_rows_error
 from ..exceptions import InvalidDataError
 from ._base import BaseModel, as_array
+from ._special import beta_expectation
 from .bgbb import PARAM_RANGE, _predict_curve, _whole, digamma_difference, log_rising
 
 __all__ = [
@@ -54,7 +56,7 @@ def log_likelihood(lifetime, censored, alpha, beta, *, gradient: bool = False):
     """Per-row log-likelihood and its gradient in (alpha, beta), shape ``(..., 2)``.
 
     FH 2007's likelihood: a customer lost in period t contributes log P(T = t), one still
-    active after t periods log S(t) (FH 2007 eq. 7: the sum over periods of
+    active after t periods log S(t) (FH 2007's likelihood: the sum over periods of
     n_t log P(T = t) plus the survivors' log S). With c = 1 for
     censored rows both are log-terms
         (1 - c) log alpha + log (beta)_(t - 1 + c) - log (alpha + beta)_t,
@@ -92,7 +94,7 @@ def probability_churn(t, alpha, beta):
 
 
 def retention_rate(t, alpha, beta):
-    """r_t = S(t) / S(t - 1) = (beta + t - 1) / (alpha + beta + t - 1) (FH 2007 eq. 8):
+    """r_t = S(t) / S(t - 1) = (beta + t - 1) / (alpha + beta + t - 1) (FH 2007):
     share of the customers active in period t - 1 who renew for period t; rises with t."""
     t = np.asarray(t, dtype=np.float64)
     return (beta + t - 1) / (alpha + beta + t - 1)
@@ -118,8 +120,7 @@ def discounted_expected_lifetime(discount_rate, alpha, beta):
     E[CLV] = m DEL for a payment m per period. The hypergeometric form follows from
     S(t) = (beta)_t / (alpha + beta)_t, i.e. sum_t (1)_t (beta)_t / ((alpha+beta)_t t!) z^t.
     """
-    z = 1.0 / (1.0 + np.asarray(discount_rate, dtype=np.float64))
-    return _hyp2f1_one(beta, alpha + beta, z)
+    return _renewal_sum(alpha, beta, discount_rate)
 
 
 def discounted_expected_residual_lifetime(discount_rate, n_renewals, alpha, beta):
@@ -135,53 +136,49 @@ def discounted_expected_residual_lifetime(discount_rate, n_renewals, alpha, beta
     the first factor being (beta + n - 1) / (alpha + beta + n - 1). With n_renewals = 0,
     DEL(d) = 1 + DERL(d) / (1 + d).
     """
-    z = 1.0 / (1.0 + np.asarray(discount_rate, dtype=np.float64))
     b = beta + np.asarray(n_renewals, dtype=np.float64)  # beta + n - 1
-    return b / (alpha + b) * _hyp2f1_one(b + 1, alpha + b + 1, z)
+    return b / (alpha + b) * _renewal_sum(alpha, b + 1, discount_rate)
 
 
-def _hyp2f1_one(b, c, z):
-    """2F1(1, b; c; z) = sum_k (b)_k / (c)_k z^k for c > b > 0 and 0 < z <= 1.
+def _renewal_sum(alpha, b, discount_rate):
+    """sum_k (b)_k / (alpha + b)_k z^k = 2F1(1, b; alpha + b; z), z = 1 / (1 + d), for
+    alpha, b > 0 and d >= 0.
 
-    scipy's ``hyp2f1`` is used where it returns a number; it returns NaN in parts of
-    the range met here (e.g. c - b an integer with large b, or large c - b), and there
-    the series is summed directly (:func:`_hyp2f1_one_series`). At z = 1 (no
-    discounting) Gauss's theorem gives (c - 1) / (c - b - 1) when c - b > 1; otherwise
-    the series diverges (infinite expected lifetime).
+    scipy's ``hyp2f1`` is used where it returns a number. It returns NaN in parts of
+    the range met here (e.g. alpha an integer with large b, or large alpha), and there
+    the series would need about 1/d terms. Instead, with (b)_k / (alpha + b)_k =
+    E[(1 - theta)^k] for theta ~ Beta(alpha, b) and the geometric series summed inside
+    the expectation, the sum is
+
+        E[1 / (1 - z (1 - theta))] = (1 + d) E[1 / (theta + d)],
+
+    integrated numerically (:func:`~._special.beta_expectation`), at a cost that grows
+    only like log(1/d). At d = 0 (no discounting) Gauss's theorem gives
+    (alpha + b - 1) / (alpha - 1) when alpha > 1; otherwise the sum diverges (infinite
+    expected lifetime).
     """
-    b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, z)))
-    at_one = z >= 1
-    spread = np.where(at_one, c - b - 1, 1.0)
-    gauss = np.where(spread > 0, (c - 1) / np.where(spread > 0, spread, 1.0), np.inf)
-    result = np.array(hyp2f1(1.0, b, c, np.where(at_one, 0.5, z)), dtype=np.float64)
-    failed = ~np.isfinite(result) & ~at_one
+    alpha, b, d = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (alpha, b, discount_rate))
+    )
+    z = 1.0 / (1.0 + d)
+    at_one = d <= 0
+    finite = alpha > 1
+    gauss = np.where(finite, (alpha + b - 1) / np.where(finite, alpha - 1, 1.0), np.inf)
+    below_one = z < 1  # false also for d > 0 so small that 1 / (1 + d) rounds to 1
+    with np.errstate(invalid="ignore", over="ignore"):
+        result = np.array(hyp2f1(1.0, b, alpha + b, np.where(below_one, z, 0.5)))
+    failed = ~(np.isfinite(result) & below_one) & ~at_one
     if failed.any():
-        result[failed] = _hyp2f1_one_series(b[failed], c[failed], z[failed])
+        d_ = d[failed]
+        result[failed] = (1 + d_) * beta_expectation(
+            _log_discount_factor, alpha[failed], b[failed], scale=1 / d_, args=(d_,)
+        )
     return np.where(at_one, gauss, result)[()]
 
 
-def _hyp2f1_one_series(b, c, z):
-    """sum_k (b)_k / (c)_k z^k for 1-d arrays, 0 < z < 1, c > b > 0.
-
-    The term ratio z (b + k) / (c + k) stays below z, so after term u_K the rest is at
-    most u_K z / (1 - z); blocks of terms (log-terms by cumulative sums of log ratios)
-    are added until that bound is below 1e-17 of the sum.
-    """
-    total = np.ones_like(b)
-    log_term = np.zeros_like(b)
-    log_z = np.log(z)
-    tail_factor = z / (1 - z)
-    block = max(16, min(4096, 2**19 // max(1, b.size)))
-    start = 0
-    while True:
-        k = np.arange(start, start + block, dtype=np.float64)
-        steps = log_z[:, None] + np.log((b[:, None] + k) / (c[:, None] + k))
-        log_terms = log_term[:, None] + np.cumsum(steps, axis=1)
-        total = total + np.exp(log_terms).sum(axis=1)
-        log_term = log_terms[:, -1]
-        start += block
-        if np.all(np.exp(log_term) * tail_factor <= 1e-17 * total):
-            return total
+def _log_discount_factor(theta, one_minus_theta, d):
+    """log 1 / (theta + d)."""
+    return -np.log(theta + d)
 
 
 # ------------------------------------------------------------------------- model

@@ -9,6 +9,7 @@ the error messages for bad data.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import warnings
@@ -494,3 +495,10 @@ def test_missing_column_and_unfitted(donations):
         BGBB().fit(donations.drop(columns="n_periods"))
     with pytest.raises(Exception, match="not fitted"):
         BGBB().expected_purchases(donations, 3)
+
+
+def test_citations_make_no_unverified_claims():
+    from clvmodels.models import bgbb
+
+    assert "from memory" not in bgbb.__doc__
+    assert "eq. 5" not in inspect.getsource(bgbb) and "eq. (5)" not in inspect.getsource(bgbb)

@@ -3,14 +3,18 @@ internal consistency of the predictions, numerical stability and parameter recov
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import gammaln
 
 import clvmodels
-from clvmodels.models import _betageo
+from clvmodels.models import _betageo, _purchase
+from clvmodels.models.bgbb import log_rising
 from clvmodels.simulate import simulate_bgnbd, simulate_mbgnbd
 
 MODELS = {"bgnbd": clvmodels.BGNBD, "mbgnbd": clvmodels.MBGNBD}
@@ -245,3 +249,133 @@ def test_intervals_contain_the_estimate_and_are_reproducible(fitted, cdnow_calib
     assert (wider["upper"] - wider["lower"] >= first["upper"] - first["lower"] - 1e-12).all()
     new = model.expected_purchases_new_customer(39.0, interval=0.9)
     assert new["lower"] < new["estimate"] < new["upper"]
+
+
+# ------------------------------------------------------- corners of the closed forms
+
+HISTORIES = {  # x, t_x, T
+    "x": np.array([0.0, 1.0, 2.0, 5.0, 30.0]),
+    "t_x": np.array([0.0, 1.0, 30.0, 20.0, 37.0]),
+    "T": np.full(5, 38.0),
+}
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_expected_purchases_are_continuous_at_a_one(shift: int) -> None:
+    # c / (a - 1) * (1 - tail) is 0 / 0 at a = 1: it used to give 0 at a = 1 exactly
+    # and noise of either sign within ~1e-10 of it. The expectation is smooth in a.
+    def expected(a, t):
+        return _betageo.expected_purchases(t, **HISTORIES, r=0.24, alpha=4.4, a=a, b=2.4,
+                                           shift=shift)  # fmt: skip
+
+    h = 1e-3
+    for t in (1.0, 39.0):
+        below, above = expected(1 - h, t), expected(1 + h, t)
+        for a in (1 - 1e-11, 1.0, 1 + 1e-12, 1 - 1e-7, 1 + 1e-7, 1 + 5e-4, 1 - 9e-4):
+            line = below + (a - (1 - h)) / (2 * h) * (above - below)
+            np.testing.assert_allclose(expected(a, t), line, rtol=1e-5)
+    # parameters drawn for an interval (shape (draws, 1)) against customers (n,)
+    a = np.array([[1.0], [1 + 1e-9], [0.8]])
+    both = expected(a, 39.0)
+    assert both.shape == (3, 5)
+    for row in range(3):
+        np.testing.assert_allclose(both[row], expected(float(a[row, 0]), 39.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_expected_purchases_next_to_a_one_equal_lifetimes(
+    name: str, cdnow_calibration: pd.DataFrame
+) -> None:
+    lifetimes = pytest.importorskip("lifetimes")
+    fitter_class = {"bgnbd": lifetimes.BetaGeoFitter, "mbgnbd": lifetimes.ModifiedBetaGeoFitter}
+    params = {"r": 0.24, "alpha": 4.4, "a": 1.001, "b": 2.4}
+    oracle = fitter_class[name]()
+    oracle.params_ = pd.Series(params)
+    frame = cdnow_calibration.iloc[::7]
+    theirs = oracle.conditional_expected_number_of_purchases_up_to_time(
+        39.0, frame["frequency_cal"], frame["recency_cal"], frame["T_cal"]
+    )
+    model = MODELS[name]()
+    model.params_ = pd.Series(params)
+    assert _relative(model.expected_purchases(frame, 39.0), theirs) < 1e-8
+    # and a fit with a = 1 exactly (as a fit on all-zero frequencies returns) is next to
+    # it: P(alive) moves by about 0.1% with a (its odds are proportional to a)
+    model.params_ = pd.Series({**params, "a": 1.0})
+    at_one = model.expected_purchases(frame, 39.0)
+    assert np.all(at_one > 0)
+    assert _relative(at_one, theirs) < 3e-3
+
+
+def test_expected_purchases_where_a_plus_b_is_one() -> None:
+    # a new BG/NBD customer with a + b = 1 has c = a + b - 1 = 0 in the closed form,
+    # a removable 0 * inf (it gave NaN); the expectation is smooth in b there
+    def expected(b):
+        return float(_betageo.expected_purchases(39.0, 0.0, 0.0, 0.0, 0.24, 4.4, 0.3, b,
+                                                 shift=0))  # fmt: skip
+
+    value = expected(0.7)
+    assert np.isfinite(value)
+    assert value == pytest.approx((expected(0.7 - 1e-6) + expected(0.7 + 1e-6)) / 2, rel=1e-8)
+
+
+# Parameters of one-customer fits and other corners where scipy's hyp2f1 returns NaN or
+# loses its digits: (r, alpha, a, b)
+EXTREME = [
+    (4e8, 1e9, 1e-3, 1e3),
+    (4.1e7, 3.2e8, 9.6e-4, 1.8e6),
+    (8.9e5, 5.2e6, 3.1e9, 3.3e-10),
+    (1e-3, 1e-3, 1e-3, 1e3),
+    (1e-3, 1e-3, 0.8, 2.4),
+    (0.24, 4.4, 3e9, 2.4),
+]
+
+
+def _log_nb(n, R, s):
+    """log P(N = n) for the negative binomial of the Poisson-gamma mixture (mean R s)."""
+    return log_rising(R, n) - gammaln(n + 1) - R * np.log1p(s) + n * (np.log(s) - np.log1p(s))
+
+
+@pytest.mark.parametrize("params", EXTREME)
+@pytest.mark.parametrize("shift", [0, 1])
+def test_predictions_at_extreme_parameters(params, shift: int) -> None:
+    r, alpha, a, b = params
+    x, t_x, T = HISTORIES["x"][:4], HISTORIES["t_x"][:4], HISTORIES["T"][:4]
+    n = np.arange(25_000.0)[:, None]
+    for t in (39.0, 1e4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            expected = _betageo.expected_purchases(t, x, t_x, T, r, alpha, a, b, shift=shift)
+            alive = _betageo.probability_alive(x, t_x, T, r, alpha, a, b, shift=shift, t=t)
+            now = _betageo.probability_alive(x, t_x, T, r, alpha, a, b, shift=shift)
+            distribution = _betageo.probability_purchases(t, n, x, t_x, T, r, alpha, a, b,
+                                                          shift=shift)  # fmt: skip
+        assert np.all(np.isfinite(expected)) and np.all(expected >= 0)
+        assert np.all((distribution >= 0) & (distribution <= 1))
+        np.testing.assert_allclose(distribution.sum(axis=0), 1.0, atol=1e-9)
+        # the mean of the distribution (no 2F1 involved) is the expectation
+        np.testing.assert_allclose((distribution * n).sum(axis=0), expected, rtol=1e-8)
+        # alive at T + t: alive at T and survived each of the N purchases, N ~ NB
+        R, b_post = r + x, b + x + shift
+        log_survive = log_rising(b_post, n) - log_rising(a + b_post, n)  # E[(1 - p)^n]
+        survive = np.exp(_log_nb(n, R, t / (alpha + T)) + log_survive).sum(axis=0)
+        np.testing.assert_allclose(alive, now * survive, rtol=1e-9, atol=1e-15)
+
+
+def test_probability_purchases_stay_probabilities_for_huge_r() -> None:
+    # r = 2e10: log Gamma(r + x + n) - log Gamma(r + x) lost ten digits and pushed
+    # P(X = 1) above 1. With b tiny, p ~ 1: one purchase, then dropout.
+    r, alpha, a, b = 2e10, 6e-5, 4.8e-5, 5e-12
+    probability = _betageo.probability_purchases(1178.0, np.arange(4.0), 0.0, 0.0, 38.0,
+                                                 r, alpha, a, b, shift=0)  # fmt: skip
+    assert np.all((probability >= 0) & (probability <= 1))
+    assert probability[1] == pytest.approx(a / (a + b), rel=1e-12)
+
+
+def test_docstrings_cite_what_exists() -> None:
+    assert "Computing P(alive) using the BG/NBD model" in _betageo.__doc__
+    assert "eq. (2)" in _betageo.__doc__
+    # modules named in the prediction API's docstring exist
+    named = re.findall(r"``(_\w+)``", _purchase.__doc__)
+    for module in named:
+        assert importlib.util.find_spec(f"clvmodels.models.{module}") is not None, module
+    assert "_numerics" not in _purchase.__doc__
