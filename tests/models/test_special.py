@@ -102,3 +102,13 @@ def test_beta_expectation_next_to_a_pole() -> None:
     for (a, b, d), expected in mpmath.items():
         value = beta_expectation(lambda p, q, d: -np.log(p + d), a, b, scale=1 / d, args=(d,))
         assert float(value) == pytest.approx(expected, rel=1e-12), (a, b, d)
+
+
+@pytest.mark.parametrize("a, b", [(1e12, 3e12), (5e15, 1e14), (1e20, 1e20), (3e30, 1e30)])
+def test_beta_expectation_of_very_concentrated_weights(a: float, b: float) -> None:
+    # beyond a + b ~ 1e26 the weight is a point mass; below, the fine grid must still keep
+    # its total mass at 1 and its mean at a / (a + b)
+    mass = beta_expectation(lambda p, q: np.zeros_like(p), a, b, scale=0.0)
+    mean = beta_expectation(lambda p, q: np.log(p), a, b, scale=1e40)
+    assert float(mass) == pytest.approx(1.0, rel=1e-10)
+    assert float(mean) == pytest.approx(a / (a + b), rel=1e-10)
