@@ -21,6 +21,8 @@ _LAZY: dict[str, str] = {
     "summarize": "clvmodels.data.summary",
     "calibration_holdout": "clvmodels.data.summary",
     "compress": "clvmodels.data.summary",
+    "summarize_opportunities": "clvmodels.data.opportunities",
+    "calibration_holdout_opportunities": "clvmodels.data.opportunities",
     "duration_in_units": "clvmodels.data.timeunits",
     "time_unit_nanoseconds": "clvmodels.data.timeunits",
     "BGNBD": "clvmodels.models.bgnbd",
@@ -52,6 +54,7 @@ __all__ = [
     "ShiftedBetaGeometric",
     "__version__",
     "calibration_holdout",
+    "calibration_holdout_opportunities",
     "clv",
     "cohort_table",
     "compare_clv",
@@ -71,6 +74,7 @@ __all__ = [
     "predictive_clv",
     "simulate",
     "summarize",
+    "summarize_opportunities",
     "time_unit_nanoseconds",
     "tracking",
 ]
@@ -88,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         simulate,
     )
     from .clv import predictive_clv
+    from .data.opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
     from .evaluation import conditional_expectations, evaluate, tracking

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ClvModelsError",
+    "ConfigError",
     "ConvergenceError",
     "IdentificationWarning",
     "InvalidDataError",
@@ -75,3 +76,17 @@ class IdentificationWarning(UserWarning):
     The fit still returns; its estimates (and any prediction from them) should be read
     with caution. A small ``penalizer`` or more data usually helps.
     """
+
+
+class ConfigError(ClvModelsError, ValueError):
+    """An experiment configuration (YAML file, ``--set`` override or command-line
+    option) is wrong.
+
+    ``field`` is the dotted path of the offending setting (``"models[1].kind"``), or
+    ``None`` when the file as a whole is at fault. The message is one line: the field,
+    the value and what is expected.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -14,19 +14,24 @@ _LAZY: dict[str, str] = {
     "calibration_holdout": "summary",
     "compress": "summary",
     "summarize": "summary",
+    "calibration_holdout_opportunities": "opportunities",
+    "summarize_opportunities": "opportunities",
     "duration_in_units": "timeunits",
     "time_unit_nanoseconds": "timeunits",
 }
 
 __all__ = [
     "calibration_holdout",
+    "calibration_holdout_opportunities",
     "compress",
     "duration_in_units",
     "summarize",
+    "summarize_opportunities",
     "time_unit_nanoseconds",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .summary import calibration_holdout, compress, summarize
     from .timeunits import duration_in_units, time_unit_nanoseconds
 

@@ -43,7 +43,7 @@ from scipy.special import digamma, exprel, gammaln, polygamma
 
 from .._validation import bad_rows_error
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, as_array, weighted_sum
+from ._base import BaseModel, _check_interval, as_array, data_time_unit, weighted_sum
 
 __all__ = [
     "BGBB",
@@ -405,11 +405,6 @@ def _quantiles(values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndar
     return lower, upper
 
 
-def _check_interval(interval: float | None) -> None:
-    if interval is not None and not 0 < interval < 1:
-        raise InvalidDataError(f"interval={interval!r}: give a level between 0 and 1.")
-
-
 def _predict_curve(
     model: BaseModel,
     func: Callable[..., np.ndarray],
@@ -428,7 +423,8 @@ def _predict_curve(
     the parameters (:meth:`BaseModel.parameter_draws`), all values at once.
     """
     model._check_fitted()
-    _check_interval(interval)
+    if interval is not None:
+        _check_interval(interval)
     grid = np.asarray(values, dtype=np.float64)
     params = model.params_.to_numpy()
     estimate = np.asarray(func(grid, **model._param_dict(params)), dtype=np.float64)
@@ -482,7 +478,14 @@ class BGBB(BaseModel):
 
     Each customer has ``n_periods`` discrete transaction opportunities after the first
     transaction; ``frequency`` counts those with a transaction and ``recency`` is the
-    index (1 .. n_periods) of the last one, 0 if none.
+    index (1 .. n_periods) of the last one, 0 if none. Build these columns from a
+    transaction log with :func:`~clvmodels.summarize_opportunities` or
+    :func:`~clvmodels.calibration_holdout_opportunities`.
+
+    Customers with ``n_periods = 0`` (acquired in the last period observed) are valid
+    data: their likelihood is 1, so they do not change the fit, and their predictions
+    are those of a new customer (FHS eqs. 7 and 8). A fit needs at least one customer
+    with an opportunity.
 
     Parameters
     ----------
@@ -511,6 +514,11 @@ class BGBB(BaseModel):
     n_customers_, n_patterns_ : int
         Customers (sum of weights) and rows fitted.
     converged_ : bool
+    time_unit_ : str or None
+        The period of the opportunities when the data record it in
+        ``data.attrs["clvmodels"]["time_unit"]`` (frames of
+        :func:`~clvmodels.summarize_opportunities`), else None; predictions then refuse
+        data recorded in another unit, and :func:`~clvmodels.predictive_clv` reads it.
 
     Examples
     --------
@@ -530,6 +538,43 @@ class BGBB(BaseModel):
 
     # ------------------------------------------------------------------ fitting
 
+    def fit(self, data: pd.DataFrame, *, weights: Any = None) -> BGBB:
+        """Fit the model by maximum likelihood.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or polars.DataFrame
+            Per-customer histories (or a ``compress``-ed frame) with ``frequency``,
+            ``recency`` and ``n_periods``, or all three in their ``_cal`` forms, or as
+            named by the ``columns`` setting.
+        weights : array-like, pandas.Series or str, optional
+            Number of customers each row stands for, or the name of a column holding
+            it; by default the ``weight`` column if there is one, else 1 per row (see
+            :meth:`BaseModel.fit <clvmodels.models._base.BaseModel.fit>`).
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        The period of the data (recorded by :func:`~clvmodels.summarize_opportunities`
+        in ``data.attrs``) is kept as ``time_unit_``, as the continuous-time models keep
+        their time unit.
+        """
+        super().fit(data, weights=weights)
+        self.time_unit_ = data_time_unit(data)
+        return self
+
+    def _start(self, arrays, weights):
+        if not np.any((arrays["n_periods"] >= 1) & (weights > 0)):
+            raise InvalidDataError(
+                "BGBB: no customer has a transaction opportunity after the first "
+                "transaction (n_periods >= 1 with a positive weight), so there is nothing "
+                "to fit. Observe the customers for at least one complete period."
+            )
+        return super()._start(arrays, weights)
+
     def _validate(self, arrays, index, names) -> None:
         x, t_x, n = arrays["frequency"], arrays["recency"], arrays["n_periods"]
         f_name, r_name, n_name = names["frequency"], names["recency"], names["n_periods"]
@@ -545,12 +590,6 @@ class BGBB(BaseModel):
                     "BG/BB counts discrete transaction opportunities; summarise the data "
                     "per opportunity (e.g. per year) first.",
                 )  # fmt: skip
-        if (n < 1).any():
-            raise bad_rows_error(
-                n_name, n < 1, index, "are below 1",
-                "Every customer needs at least one transaction opportunity after the first "
-                "transaction.",
-            )  # fmt: skip
         if (t_x > n).any():
             raise bad_rows_error(
                 r_name, t_x > n, index, f"exceed column '{n_name}'",
@@ -593,7 +632,8 @@ class BGBB(BaseModel):
     # ------------------------------------------------------------ per customer
 
     def _customer_prediction(self, func, data, name, interval, n_draws, random_state, **kw):
-        _check_interval(interval)
+        if interval is not None:
+            _check_interval(interval)
         arrays, index = self._read(data)
         return self._predict(
             lambda frequency, recency, n_periods, **params: _on_patterns(

@@ -471,7 +471,9 @@ def test_prediction_properties(history, log_params, t):
         ("frequency", -1, r"column 'frequency': 1 of 22 rows are negative \(e\.g\. customer 3\)"),
         ("frequency", 1.5, r"column 'frequency': 1 of 22 rows are not whole numbers"),
         ("recency", 7, r"column 'recency': 1 of 22 rows exceed column 'n_periods'"),
-        ("n_periods", 0, r"column 'n_periods': 1 of 22 rows are below 1"),
+        # n_periods = 0 is valid (a customer acquired in the last period observed, see
+        # test_zero_opportunities_are_valid_data); an opportunity count below 0 is not.
+        ("n_periods", -1, r"column 'n_periods': 1 of 22 rows are negative"),
         ("frequency", 5, r"column 'frequency': 1 of 22 rows exceed column 'recency'"),
         ("recency", np.nan, r"column 'recency': 1 of 22 rows are NaN or infinite"),
     ],
@@ -481,6 +483,49 @@ def test_bad_data_is_reported(donations, column, value, pattern):
     bad.loc[3, column] = value
     with pytest.raises(InvalidDataError, match=pattern):
         BGBB().fit(bad)
+
+
+def test_zero_opportunities_are_valid_data(donations, fitted):
+    # A customer without opportunity yet has likelihood 1: adding such rows changes
+    # nothing in the fit, and their predictions are those of a new customer.
+    extra = pd.DataFrame(
+        {"frequency": [0], "recency": [0], "n_periods": [0], "weight": [500]}, index=[99]
+    )
+    model = BGBB().fit(pd.concat([donations, extra]))
+    np.testing.assert_allclose(model.params_, fitted.params_, rtol=1e-6)
+    assert model.log_likelihood_ == pytest.approx(fitted.log_likelihood_, rel=1e-10)
+    assert model.n_customers_ == 11_604
+    ll, grad = log_likelihood(0.0, 0.0, 0.0, **fitted.params_, gradient=True)
+    assert ll == 0.0 and np.all(grad == 0.0)
+    new = fitted.expected_purchases(extra, 4)
+    assert new.iloc[0] == pytest.approx(fitted.expected_purchases_new_customer(4), rel=1e-12)
+    assert fitted.probability_alive(extra).iloc[0] == pytest.approx(1.0)
+    with pytest.raises(InvalidDataError, match="no customer has a transaction opportunity"):
+        BGBB().fit(extra)
+    with pytest.raises(InvalidDataError, match="no customer has a transaction opportunity"):
+        BGBB().fit(pd.concat([donations, extra]), weights=[0] * len(donations) + [1])
+
+
+def test_time_unit_is_recorded_from_the_data(donations):
+    assert BGBB().fit(donations).time_unit_ is None
+    yearly = donations.copy()
+    yearly.attrs = {"clvmodels": {"time_unit": "Y", "period": "Y"}}
+    model = BGBB().fit(yearly)
+    assert model.time_unit_ == "Y"
+    monthly = donations.copy()
+    monthly.attrs = {"clvmodels": {"time_unit": "M"}}
+    with pytest.raises(InvalidDataError, match="time units differ"):
+        model.expected_purchases(monthly, 1)
+    assert model.expected_purchases(donations, 1).notna().all()  # no unit recorded: passes
+
+
+@pytest.mark.parametrize("interval", [1.5, 0, True, "0.9", np.nan])
+def test_bad_interval_is_reported(fitted, donations, interval):
+    # The base check: a string is an InvalidDataError too, not a TypeError from 0 < "0.9".
+    with pytest.raises(InvalidDataError, match="interval="):
+        fitted.expected_purchases(donations, 2, interval=interval)
+    with pytest.raises(InvalidDataError, match="interval="):
+        fitted.expected_purchases_new_customer(2, interval=interval)
 
 
 def test_zero_frequency_with_recency_is_reported(donations):

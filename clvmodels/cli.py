@@ -1,0 +1,328 @@
+"""The ``clvmodels`` command.
+
+::
+
+    clvmodels run CONFIG [--set KEY=VALUE ...] [--output DIR] [--overwrite]
+    clvmodels validate CONFIG [--set KEY=VALUE ...] | --schema
+    clvmodels summarize TRANSACTIONS --out FILE [--time-unit W] [--calibration-end DATE ...]
+    clvmodels predict --model MODEL.json --data SUMMARY --out FILE [--horizon 12M]
+    clvmodels report RUN_DIR
+    clvmodels datasets
+
+Exit codes: 0 success; 2 a wrong configuration, option or input (one line naming the
+field, the value and what is expected); 1 any other failure (e.g. a fit that does not
+converge); 130 interrupted. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="clvmodels",
+        description="Customer-lifetime-value experiments: from transactions to a report.",
+    )
+    parser.add_argument("--version", action="version", version=f"clvmodels {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run an experiment from a YAML file")
+    run.add_argument("config", help="the experiment's YAML file")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a setting, e.g. clv.horizon=6M")
+    run.add_argument("--output", help="run directory (replaces output.dir)")
+    run.add_argument("--overwrite", action="store_true", default=None,
+                     help="replace an existing run directory")
+    run.add_argument("--quiet", action="store_true", help="print only the result")
+
+    validate = commands.add_parser("validate", help="check an experiment file")
+    validate.add_argument("config", nargs="?", help="the experiment's YAML file")
+    validate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE")
+    validate.add_argument("--schema", action="store_true",
+                          help="print the JSON Schema of experiment files instead")
+
+    summarize = commands.add_parser(
+        "summarize", help="per-customer summary (frequency, recency, T, ...) of a log"
+    )
+    summarize.add_argument("transactions", help="CSV or Parquet file of transactions")
+    summarize.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    summarize.add_argument("--customer-id", default="customer_id", help="id column")
+    summarize.add_argument("--date", default="date", help="date column")
+    summarize.add_argument("--amount", help="amount column (adds monetary_value)")
+    summarize.add_argument("--date-format", help="strftime format of the dates")
+    summarize.add_argument("--time-unit", default="D", help="D, W, M or Y (default D)")
+    summarize.add_argument("--granularity", default="D", help="merge window (default D)")
+    summarize.add_argument("--observation-end", help="last day observed (inclusive)")
+    summarize.add_argument("--calibration-end", help="with --holdout-end: a split")
+    summarize.add_argument("--holdout-end", help="last day of the holdout (inclusive)")
+    summarize.add_argument("--overwrite", action="store_true", help="replace --out")
+
+    predict = commands.add_parser("predict", help="score customers with a saved model")
+    predict.add_argument("--model", required=True, help="model.json written by a run or save()")
+    predict.add_argument("--data", required=True, help="summary file (.csv or .parquet)")
+    predict.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    predict.add_argument("--horizon", default="12M", help="future period (default 12M)")
+    predict.add_argument("--interval", type=float, help="level of intervals, e.g. 0.9")
+    predict.add_argument("--id-column", default="customer_id", help="customer id column")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the interval draws")
+    predict.add_argument("--overwrite", action="store_true", help="replace --out")
+
+    report = commands.add_parser("report", help="(re)build report.html of a run directory")
+    report.add_argument("run_dir")
+
+    commands.add_parser("datasets", help="list the bundled datasets")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code.
+
+    Examples
+    --------
+    >>> main(["datasets"])  # doctest: +ELLIPSIS
+    cdnow_sample ...
+    0
+    """
+    parser = _parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from .exceptions import ClvModelsError, ConfigError, InvalidDataError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("clvmodels: interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ConfigError, InvalidDataError) as error:
+        if args.debug:
+            raise
+        print(f"clvmodels: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClvModelsError as error:
+        if args.debug:
+            raise
+        print(f"clvmodels: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as error:  # a bug, or an environment problem: say so, briefly
+        if args.debug:
+            raise
+        print(
+            f"clvmodels: unexpected {type(error).__name__}: {_one_line(error)} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    lines = text.splitlines()
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 1 and lines[1].strip().startswith(("Things to try", "Checklist")):
+        return lines[0]
+    return " ".join(line.strip() for line in lines if line.strip())
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiments.config import load_config
+    from .experiments.runner import run_experiment
+
+    config, _ = load_config(args.config, args.overrides)
+    started = time.perf_counter()
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_experiment(config, output_dir=args.output, overwrite=args.overwrite, log=log)
+    elapsed = time.perf_counter() - started
+    print(f"{config.name}: wrote {result.output_dir} in {elapsed:.1f} s")
+    if result.metrics is not None and "mae" in result.metrics.columns:
+        best = result.metrics["mae"].idxmin()
+        print(f"  lowest holdout MAE: {best} ({result.metrics.loc[best, 'mae']:.4f})")
+    print(f"  report: {result.output_dir / 'report.html'}")
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .experiments.config import config_json_schema, load_config
+
+    if args.schema:
+        import json
+
+        print(json.dumps(config_json_schema(), indent=2))
+        return EXIT_OK
+    if args.config is None:
+        from .exceptions import ConfigError
+
+        raise ConfigError("validate: give a CONFIG file (or --schema)")
+    config, _ = load_config(args.config, args.overrides)
+    models = ", ".join(f"{m.name} ({m.kind}, {m.method})" for m in config.models)
+    print(f"{args.config}: valid. Experiment {config.name!r}; models {models}; "
+          f"output {config.output_dir()}")  # fmt: skip
+    return EXIT_OK
+
+
+def _output_path(path: str, overwrite: bool) -> Path:
+    from .exceptions import ConfigError
+    from .experiments.config import data_format
+
+    out = Path(path)
+    if data_format(out) is None:
+        raise ConfigError(f"--out {path}: use a .csv or .parquet file name")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--out {path} exists; pass --overwrite to replace it")
+    return out
+
+
+def _read_table(path: str, option: str) -> Any:
+    import pandas as pd
+
+    from .exceptions import ConfigError
+    from .experiments.config import data_format
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{option} {path}: no such file")
+    kind = data_format(file)
+    if kind is None:
+        raise ConfigError(f"{option} {path}: use a .csv or .parquet file")
+    if kind == "csv":
+        return pd.read_csv(file)
+    import duckdb
+
+    return duckdb.read_parquet(str(file)).df()
+
+
+def _write_table(frame: Any, out: Path) -> None:
+    """Write atomically: a temporary file beside ``out``, then a rename."""
+    import os
+    import tempfile
+
+    from .experiments.config import data_format
+    from .experiments.runner import write_parquet
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent or ".")
+    os.close(handle)
+    try:
+        if data_format(out) == "csv":
+            frame.to_csv(temporary, float_format="%.10g", lineterminator="\n")
+        else:
+            Path(temporary).unlink()
+            write_parquet(frame, Path(temporary))
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from .data.summary import calibration_holdout, summarize
+    from .exceptions import ConfigError
+
+    out = _output_path(args.out, args.overwrite)
+    transactions = _read_table(args.transactions, "TRANSACTIONS")
+    common = {
+        "customer_id": args.customer_id, "date": args.date, "amount": args.amount,
+        "date_format": args.date_format, "time_unit": args.time_unit,
+        "granularity": args.granularity,
+    }  # fmt: skip
+    if (args.calibration_end is None) != (args.holdout_end is None):
+        raise ConfigError("--calibration-end and --holdout-end go together")
+    if args.calibration_end is not None:
+        if args.observation_end is not None:
+            raise ConfigError("--observation-end does not combine with a calibration split")
+        frame = calibration_holdout(
+            transactions, calibration_end=args.calibration_end, holdout_end=args.holdout_end,
+            after_end="drop", **common,
+        )  # fmt: skip
+    else:
+        frame = summarize(transactions, observation_end=args.observation_end, **common)
+    _write_table(frame, out)
+    print(f"{out}: {len(frame):,} customers from {len(transactions):,} transactions")
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .data.timeunits import duration_in_units
+    from .exceptions import ConfigError
+    from .models._base import load
+
+    out = _output_path(args.out, args.overwrite)
+    model = load(args.model)
+    data = _read_table(args.data, "--data")
+    if args.id_column in data.columns:
+        data = data.set_index(args.id_column)
+    draws = {"interval": args.interval, "random_state": args.seed}
+    columns = {}
+    if model.kind == "gamma_gamma":
+        columns["expected_spend"] = model.expected_spend(data, **draws)
+    elif model.kind == "sbg":
+        raise ConfigError("--model: an sBG model describes a cohort, not customers to score")
+    else:
+        unit = getattr(model, "time_unit_", None)
+        if unit is None:
+            raise ConfigError(
+                f"--model {args.model}: the model does not record its time unit, so "
+                f"--horizon {args.horizon} cannot be converted; refit it on a summary"
+            )
+        horizon = duration_in_units(args.horizon, unit)
+        columns["expected_purchases"] = model.expected_purchases(data, horizon, **draws)
+        columns["probability_alive"] = model.probability_alive(data)
+    import pandas as pd
+
+    parts = []
+    for name, value in columns.items():
+        if isinstance(value, pd.DataFrame):
+            value = value.rename(columns={"estimate": name, "lower": f"{name}_lower",
+                                          "upper": f"{name}_upper"})  # fmt: skip
+        parts.append(value.rename(name) if isinstance(value, pd.Series) else value)
+    result = pd.concat(parts, axis=1)
+    result.index.name = args.id_column
+    _write_table(result, out)
+    print(f"{out}: {len(result):,} customers scored with {Path(args.model).name} ({model.kind})")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .experiments.report import build_report
+
+    path = build_report(args.run_dir)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from .datasets import DATASETS
+
+    width = max(map(len, DATASETS))
+    for name, description in DATASETS.items():
+        print(f"{name:<{width}}  {description}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "run": _run, "validate": _validate, "summarize": _summarize, "predict": _predict,
+    "report": _report, "datasets": _datasets,
+}  # fmt: skip

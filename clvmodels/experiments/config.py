@@ -1,0 +1,695 @@
+"""The schema of an experiment file (YAML), in pydantic.
+
+One file names the data, the periods, the models and the CLV settings; see
+``configs/template.yaml`` for every key with a comment. Unknown keys are refused, and
+every error names its field as a dotted path (``models[1].kind``), the value and what is
+expected, in one line (:class:`clvmodels.exceptions.ConfigError`).
+
+Conventions that differ from the Python API on purpose, so that a file reads the same
+whatever the model:
+
+- ``clv.discount_rate`` is always an *annual effective* rate (0.1 = 10 % a year); the
+  runner converts it into each model's time unit (:func:`clvmodels.clv.predictive_clv`).
+- Durations are calendar durations with a unit: ``"12M"``, ``"52W"``, ``"1Y"``, ``"90D"``.
+  A holdout length in months or years moves the calendar (1997-09-30 + 9M = 1998-06-30).
+- ``data.path`` is relative to the YAML file; ``output.dir`` to the working directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..exceptions import ConfigError
+
+__all__ = [
+    "ClvConfig",
+    "ColumnsConfig",
+    "DataConfig",
+    "EvaluationConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "PeriodsConfig",
+    "TrackingConfig",
+    "apply_overrides",
+    "config_json_schema",
+    "load_config",
+    "parse_config",
+]
+
+MODEL_KINDS = ("bgnbd", "pnbd", "mbgnbd", "bgbb", "gamma_gamma", "sbg")
+PURCHASE_KINDS = ("bgnbd", "pnbd", "mbgnbd", "bgbb")
+TRANSACTION_DATASETS = ("cdnow_sample", "cdnow_master")
+METRICS = (
+    "mae", "rmse", "total_error_pct", "spearman", "top10_share", "top20_share", "brier",
+    "calibration_error", "value_mae", "value_rmse", "value_spearman", "value_gini",
+)  # fmt: skip
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([DWMQY])\s*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_time_unit(value: str, setting: str) -> str:
+    from ..data.timeunits import time_unit_nanoseconds
+
+    try:
+        time_unit_nanoseconds(value)
+    except ValueError as error:
+        raise ValueError(str(error).replace(f"{setting}=", "")) from None
+    return value
+
+
+def parse_duration(value: str) -> tuple[float, str]:
+    """Split a calendar duration such as ``"12M"`` into ``(12.0, "M")``.
+
+    Units: ``D`` days, ``W`` weeks, ``M`` months, ``Q`` quarters, ``Y`` years.
+
+    Examples
+    --------
+    >>> parse_duration("52W")
+    (52.0, 'W')
+    """
+    match = _DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"{value!r} is not a duration: use a positive number and a unit D, W, M, Q or Y, "
+            "such as '12M', '52W' or '90D'"
+        )
+    return float(match.group(1)), match.group(2)
+
+
+def add_duration(start: dt.date, duration: str) -> dt.date:
+    """The date ``duration`` after ``start``: days and weeks exactly, months, quarters
+    and years on the calendar (the same day of the month, or the month's last day).
+
+    Examples
+    --------
+    >>> add_duration(dt.date(1997, 9, 30), "39W")
+    datetime.date(1998, 6, 30)
+    >>> add_duration(dt.date(1997, 9, 30), "9M")
+    datetime.date(1998, 6, 30)
+    """
+    count, unit = parse_duration(duration)
+    if unit in "DW":
+        days = count * (7 if unit == "W" else 1)
+        if days != int(days):
+            raise ValueError(f"{duration!r}: use a whole number of days")
+        return start + dt.timedelta(days=int(days))
+    if count != int(count):
+        raise ValueError(f"{duration!r}: use a whole number of months, quarters or years")
+    months = int(count) * {"M": 1, "Q": 3, "Y": 12}[unit]
+    month_index = start.year * 12 + start.month - 1 + months
+    year, month = divmod(month_index, 12)
+    month += 1
+    # last day of the target month if the start is its month's last day or beyond
+    next_month = dt.date(year + month // 12, month % 12 + 1, 1)
+    last_day = (next_month - dt.timedelta(days=1)).day
+    start_is_month_end = (start + dt.timedelta(days=1)).day == 1
+    day = last_day if start_is_month_end else min(start.day, last_day)
+    return dt.date(year, month, day)
+
+
+class ColumnsConfig(_Strict):
+    """Which columns of the transaction file hold the customer, the date and the amount."""
+
+    customer_id: str = "customer_id"
+    date: str = "date"
+    amount: str | None = Field(
+        None, description="Column of transaction values; needed by gamma_gamma and CLV."
+    )
+
+
+class DataConfig(_Strict):
+    """Where the transactions come from: a bundled dataset or a CSV/Parquet file."""
+
+    dataset: str | None = Field(
+        None, description=f"Bundled transaction log: one of {', '.join(TRANSACTION_DATASETS)}."
+    )
+    path: str | None = Field(
+        None, description="CSV or Parquet file of transactions, relative to the YAML file."
+    )
+    columns: ColumnsConfig = ColumnsConfig()
+    date_format: str | None = Field(
+        None, description="strftime format of the date column, e.g. '%Y%m%d'."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str | None) -> str | None:
+        if value is not None and value not in TRANSACTION_DATASETS:
+            raise ValueError(
+                f"unknown dataset {value!r}: use one of {', '.join(TRANSACTION_DATASETS)} "
+                "(`clvmodels datasets` lists them)"
+            )
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _existing_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        if data_format(path) is None:
+            raise ValueError(
+                f"{path.name}: use a .csv, .csv.gz, .parquet or .pq file of transactions"
+            )
+        return str(path)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.dataset is None) == (self.path is None):
+            raise _FieldError(
+                "path" if self.path else "dataset",
+                "give exactly one of dataset (bundled data) or path (a file)",
+            )
+        return self
+
+
+def data_format(path: Path) -> Literal["csv", "parquet"] | None:
+    """``"csv"`` or ``"parquet"`` from a file name, ``None`` if neither."""
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return None
+
+
+class PeriodsConfig(_Strict):
+    """How time is measured, and the calibration and holdout periods."""
+
+    time_unit: str = Field("D", description="Unit of recency, T and horizons: D, W, M, Y.")
+    granularity: str = Field(
+        "D", description="Purchases within one window count as one: D, W, M (calendar)."
+    )
+    calibration_end: dt.date | None = Field(
+        None, description="Last day of calibration (inclusive); default the last purchase."
+    )
+    holdout_end: dt.date | None = Field(None, description="Last day of the holdout (inclusive).")
+    holdout_length: str | None = Field(
+        None, description="Holdout as a duration after calibration_end, e.g. '39W' or '9M'."
+    )
+
+    @field_validator("time_unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        return _check_time_unit(value, "time_unit")
+
+    @field_validator("granularity")
+    @classmethod
+    def _granularity(cls, value: str) -> str:
+        from ..data.timeunits import parse_granularity
+
+        try:
+            parse_granularity(value)
+        except ValueError as error:
+            raise ValueError(str(error).replace("granularity=", "")) from None
+        return value
+
+    @field_validator("holdout_length")
+    @classmethod
+    def _length(cls, value: str | None) -> str | None:
+        if value is not None:
+            add_duration(dt.date(2000, 1, 31), value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeriodsConfig:
+        if self.holdout_end is not None and self.holdout_length is not None:
+            raise _FieldError("holdout_length", "give holdout_end or holdout_length, not both")
+        if self.has_holdout and self.calibration_end is None:
+            raise _FieldError(
+                "calibration_end", "a holdout needs calibration_end (the day before it starts)"
+            )
+        end = self.holdout_end_date
+        if end is not None and self.calibration_end is not None and end <= self.calibration_end:
+            raise _FieldError(
+                "holdout_length" if self.holdout_length else "holdout_end",
+                f"holdout_end {end} must be after calibration_end {self.calibration_end}"
+            )
+        return self
+
+    @property
+    def has_holdout(self) -> bool:
+        return self.holdout_end is not None or self.holdout_length is not None
+
+    @property
+    def holdout_end_date(self) -> dt.date | None:
+        """``holdout_end``, or ``calibration_end + holdout_length``."""
+        if self.holdout_length is not None and self.calibration_end is not None:
+            return add_duration(self.calibration_end, self.holdout_length)
+        return self.holdout_end
+
+
+class PriorConfig(_Strict):
+    """A prior distribution by its PyMC name and parameters (Bayesian methods)."""
+
+    distribution: str
+    params: dict[str, float] = {}
+
+
+class SamplerConfig(_Strict):
+    """NUTS settings (method ``mcmc``)."""
+
+    draws: int = Field(1000, ge=1)
+    tune: int = Field(1000, ge=0)
+    chains: int = Field(4, ge=1)
+    sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
+    target_accept: float = Field(0.8, gt=0, lt=1)
+
+
+class ModelConfig(_Strict):
+    """One model of the experiment."""
+
+    name: Annotated[str, Field(pattern=_NAME, description="Unique name; names output files.")]
+    kind: Literal["bgnbd", "pnbd", "mbgnbd", "bgbb", "gamma_gamma", "sbg"]
+    method: Literal["mle", "map", "mcmc"] = "mle"
+    penalizer: float = Field(0.0, ge=0, description="L2 penalty on the parameters (MLE).")
+    initial_params: dict[str, float] | None = None
+    tol: float = Field(1e-9, gt=0)
+    max_iter: int = Field(2000, ge=1)
+    drop_zero_values: bool | None = Field(
+        None, description="gamma_gamma only: drop customers whose mean spend is 0."
+    )
+    period: str | None = Field(
+        None,
+        description="bgbb only: the calendar window of one transaction opportunity (D, W, M, "
+        "Q, Y); default periods.time_unit. calibration_end must close a window.",
+    )
+    priors: dict[str, PriorConfig] | None = Field(None, description="map / mcmc only.")
+    sampler: SamplerConfig | None = Field(None, description="mcmc only.")
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> ModelConfig:
+        if self.period is not None:
+            if self.kind != "bgbb":
+                raise _FieldError("period", "period applies to bgbb models only")
+            from ..data.timeunits import parse_granularity
+
+            try:
+                parse_granularity(self.period)
+            except ValueError as error:
+                raise _FieldError("period", str(error).replace("granularity=", "")) from None
+        if self.drop_zero_values is not None and self.kind != "gamma_gamma":
+            raise _FieldError(
+                "drop_zero_values", "drop_zero_values applies to gamma_gamma models only"
+            )
+        if self.method != "mle":
+            raise _FieldError(
+                "method",
+                f"method {self.method!r} needs the Bayesian models (clvmodels.bayes), which "
+                "this version does not include yet: use method: mle"
+            )
+        if self.priors is not None or self.sampler is not None:
+            raise _FieldError("priors", "priors and sampler apply to method map / mcmc only")
+        if self.kind == "sbg":
+            raise _FieldError(
+                "kind",
+                "kind 'sbg' is a contractual model fitted on retention counts, not on a "
+                "transaction log: fit clvmodels.ShiftedBetaGeometric from Python"
+            )
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """Keyword arguments of the model class."""
+        settings = {
+            "penalizer": self.penalizer, "initial_params": self.initial_params,
+            "tol": self.tol, "max_iter": self.max_iter,
+        }  # fmt: skip
+        if self.drop_zero_values is not None:
+            settings["drop_zero_values"] = self.drop_zero_values
+        return settings
+
+
+class ClvConfig(_Strict):
+    """Predictive CLV and per-customer predictions."""
+
+    horizon: str = Field("12M", description="Future period of predictions and CLV.")
+    discount_rate: float = Field(
+        0.1, ge=0, le=1, description="Annual effective discount rate (0.1 = 10 % a year)."
+    )
+    margin: float = Field(1.0, gt=0, le=1, description="Share of revenue that is profit.")
+    interval: float | None = Field(
+        0.9, gt=0, lt=1, description="Level of prediction intervals; null for none."
+    )
+    n_draws: int = Field(500, ge=10, description="Parameter draws behind the intervals.")
+    purchase_models: list[str] | None = Field(
+        None, description="Names of the purchase models to value; default all."
+    )
+    spend_model: str | None = Field(
+        None, description="Name of the gamma_gamma model; default the only one."
+    )
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class EvaluationConfig(_Strict):
+    """Holdout evaluation (needs a holdout period)."""
+
+    metrics: list[Literal[METRICS]] | None = Field(  # type: ignore[valid-type]
+        None, description="Metrics to report; default all that apply."
+    )
+    baselines: list[Literal["naive", "gradient_boosting"]] = ["naive", "gradient_boosting"]
+    bins: int = Field(10, ge=2, description="Bins of the probability calibration table.")
+
+
+class OutputConfig(_Strict):
+    """Where the run is written."""
+
+    dir: str = Field("runs/{name}", description="Run directory; {name} is the experiment.")
+    overwrite: bool = Field(False, description="Replace an existing run directory.")
+    plots: bool = True
+
+
+class MlflowConfig(_Strict):
+    """Logging to MLflow (``pip install mlflow``)."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str = "clvmodels"
+    run_name: str | None = None
+
+
+class TrackingConfig(_Strict):
+    """Experiment tracking."""
+
+    mlflow: MlflowConfig | None = None
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment: what ``clvmodels run`` reads.
+
+    Examples
+    --------
+    >>> config = parse_config({
+    ...     "name": "demo", "data": {"dataset": "cdnow_sample"},
+    ...     "models": [{"name": "bgnbd", "kind": "bgnbd"}]})
+    >>> config.models[0].method, config.periods.time_unit
+    ('mle', 'D')
+    """
+
+    name: Annotated[str, Field(pattern=_NAME, description="Name of the experiment.")]
+    seed: int = Field(0, ge=0, description="Seed of every random step.")
+    data: DataConfig
+    periods: PeriodsConfig = PeriodsConfig()
+    models: list[ModelConfig] = Field(min_length=1)
+    clv: ClvConfig = ClvConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    output: OutputConfig = OutputConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        seen: dict[str, int] = {}
+        for i, model in enumerate(self.models):
+            if model.name in seen:
+                raise _FieldError(
+                    f"models[{i}].name",
+                    f"duplicate model name {model.name!r} (also models[{seen[model.name]}])",
+                )
+            seen[model.name] = i
+            if model.kind == "gamma_gamma" and self.data.columns.amount is None:
+                raise _FieldError(
+                    "data.columns.amount",
+                    f"model {model.name!r} (gamma_gamma) needs transaction amounts: name "
+                    "the amount column in data.columns.amount",
+                )
+        kinds = {model.name: model.kind for model in self.models}
+        for name in self.clv.purchase_models or []:
+            if kinds.get(name) not in PURCHASE_KINDS:
+                raise _FieldError(
+                    "clv.purchase_models",
+                    f"{name!r} is not a purchase model of this experiment "
+                    f"({', '.join(self.purchase_model_names) or 'none'})",
+                )
+        if self.clv.spend_model is not None and kinds.get(self.clv.spend_model) != "gamma_gamma":
+            raise _FieldError(
+                "clv.spend_model", f"{self.clv.spend_model!r} is not a gamma_gamma model here"
+            )
+        spend = [name for name, kind in kinds.items() if kind == "gamma_gamma"]
+        if self.clv.spend_model is None and len(spend) > 1:
+            raise _FieldError(
+                "clv.spend_model", f"several gamma_gamma models ({', '.join(spend)}): name one"
+            )
+        if "evaluation" in self.model_fields_set and not self.periods.has_holdout:
+            raise _FieldError(
+                "evaluation", "evaluation needs a holdout: set periods.holdout_end"
+            )
+        return self
+
+    @property
+    def purchase_model_names(self) -> list[str]:
+        return [model.name for model in self.models if model.kind in PURCHASE_KINDS]
+
+    @property
+    def clv_purchase_models(self) -> list[str]:
+        return list(self.clv.purchase_models or self.purchase_model_names)
+
+    @property
+    def spend_model_name(self) -> str | None:
+        if self.clv.spend_model is not None:
+            return self.clv.spend_model
+        spend = [model.name for model in self.models if model.kind == "gamma_gamma"]
+        return spend[0] if spend else None
+
+    def output_dir(self) -> Path:
+        return Path(self.output.dir.replace("{name}", self.name)).expanduser()
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting, defaults included, as plain data (what the run records)."""
+        return self.model_dump(mode="json")
+
+
+class _FieldError(ValueError):
+    """A cross-field check that knows the field to blame."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _field_path(location: Sequence[Any]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _config_error(error: ValidationError, source: str) -> ConfigError:
+    problems = []
+    first_field = None
+    for item in error.errors(include_url=False):
+        location = list(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        context_error = (item.get("ctx") or {}).get("error")
+        if isinstance(context_error, _FieldError):
+            # the check names its field relative to the model that ran it
+            location += context_error.field.split(".")
+            message = str(context_error)
+        field = _field_path(location) or "(top level)"
+        if not isinstance(context_error, _FieldError):
+            if item["type"] == "extra_forbidden":
+                message = "unknown key (see configs/template.yaml for the keys)"
+            elif item["type"] == "missing":
+                message = "missing (required)"
+            elif "input" in item and item["type"] not in ("value_error", "assertion_error"):
+                message = f"{message}; got {_describe(item['input'])}"
+        first_field = first_field or field
+        problems.append(f"{field}: {message}")
+    more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if problems[1:] else ""
+    return ConfigError(f"{source}: {problems[0]}{more}", field=first_field)
+
+
+def parse_config(
+    raw: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "config"
+) -> ExperimentConfig:
+    """Validate a configuration given as plain data (e.g. a parsed YAML mapping).
+
+    Parameters
+    ----------
+    raw : mapping
+        The configuration.
+    base_dir : str or Path, default "."
+        Directory that relative ``data.path`` values are relative to.
+    source : str
+        Name of the source, for error messages.
+
+    Returns
+    -------
+    ExperimentConfig
+
+    Raises
+    ------
+    ConfigError
+        One line naming the first wrong field (and listing any others).
+
+    Examples
+    --------
+    >>> try:
+    ...     parse_config({"name": "x", "data": {"dataset": "cdnow_sample"}, "models": [],
+    ...                   "colour": "blue"})
+    ... except Exception as error:
+    ...     print(error)
+    config: models: List should have at least 1 item after validation, not 0; got [] \
+(and 1 more: colour: unknown key (see configs/template.yaml for the keys))
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{source}: the file must be a mapping of settings (name:, data:, models: ...), "
+            f"not {type(raw).__name__}"
+        )
+    try:
+        return ExperimentConfig.model_validate(
+            dict(raw), context={"base_dir": str(Path(base_dir).resolve())}
+        )
+    except ValidationError as error:
+        raise _config_error(error, source) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML file into a mapping, with a one-line error on failure."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the file must be a mapping of settings (name:, data: ...)")
+    return raw
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (``--set``) to a raw configuration.
+
+    Keys are dotted paths; list items are addressed by index (``models.0.penalizer``) or,
+    for models, by name (``models.bgnbd.penalizer``). Values are parsed as YAML
+    (``0.1``, ``true``, ``[naive]``). The input is not modified.
+
+    Examples
+    --------
+    >>> raw = {"clv": {"horizon": "12M"}, "models": [{"name": "bg", "kind": "bgnbd"}]}
+    >>> apply_overrides(raw, ["clv.horizon=6M", "models.bg.penalizer=0.01"])
+    {'clv': {'horizon': '6M'}, 'models': [{'name': 'bg', 'kind': 'bgnbd', 'penalizer': 0.01}]}
+    """
+    import copy
+
+    import yaml
+
+    result = copy.deepcopy(dict(raw))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: use key=value, e.g. clv.horizon=6M")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML") from None
+        parts = key.strip().split(".")
+        node: Any = result
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                index = _list_index(node, part, override)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(
+                    f"--set {override!r}: {'.'.join(parts[:depth])} is a value, not a section"
+                )
+    return result
+
+
+def _list_index(items: list, part: str, override: str) -> int:
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == part:
+            return index
+    raise ConfigError(f"--set {override!r}: no list item {part!r} (use an index or a name)")
+
+
+def load_config(
+    path: str | Path, overrides: Sequence[str] = ()
+) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """Read, override and validate an experiment file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    overrides : sequence of str
+        ``key=value`` settings applied before validation (``clvmodels run --set``).
+
+    Returns
+    -------
+    (ExperimentConfig, dict)
+        The validated configuration and the raw mapping it came from.
+
+    Examples
+    --------
+    >>> import importlib.resources, pathlib
+    >>> config, _ = load_config(pathlib.Path("configs/cdnow.yaml"))  # doctest: +SKIP
+    """
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides)
+    return parse_config(raw, base_dir=path.parent, source=str(path)), raw
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an experiment file (``clvmodels validate --schema``).
+
+    Examples
+    --------
+    >>> sorted(config_json_schema()["required"])
+    ['data', 'models', 'name']
+    """
+    return ExperimentConfig.model_json_schema()

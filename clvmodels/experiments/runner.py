@@ -1,0 +1,858 @@
+"""Run an experiment: data → summaries → fits → predictions, CLV, evaluation → a run
+directory with tables, plots, ``metrics.json`` and ``report.html``.
+
+The run is written into a temporary directory beside the target and moved into place
+only when complete, so a failed or interrupted run leaves nothing half-written and an
+earlier run is replaced only with ``output.overwrite``. Everything random takes the
+experiment's ``seed``; ``metrics.json`` and the predictions depend only on the
+configuration and the data (timings go into ``run.json`` and the report).
+
+Layout of a run directory::
+
+    config.yaml                 the resolved configuration (defaults filled in)
+    run.json                    metadata: versions, seed, data fingerprint, timings
+    metrics.json, metrics.csv   holdout metrics per model and baseline; fit statistics
+    predictions.parquet, .csv   one row per customer
+    models/NAME/model.json      the fitted model (clvmodels.load)
+    models/NAME/summary.json, summary.csv
+    tables/*.csv                the tables of the report
+    plots/*.png
+    manifest.json               what the report shows (clvmodels.experiments.report)
+    report.html
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..exceptions import ConfigError, InvalidDataError
+from .config import PURCHASE_KINDS, ExperimentConfig, data_format
+
+__all__ = ["RunResult", "run_experiment"]
+
+MODEL_CLASSES = {
+    "bgnbd": ("clvmodels.models.bgnbd", "BGNBD", "BG/NBD"),
+    "pnbd": ("clvmodels.models.paretonbd", "ParetoNBD", "Pareto/NBD"),
+    "mbgnbd": ("clvmodels.models.mbgnbd", "MBGNBD", "MBG/NBD"),
+    "bgbb": ("clvmodels.models.bgbb", "BGBB", "BG/BB"),
+    "gamma_gamma": ("clvmodels.models.gammagamma", "GammaGamma", "Gamma-Gamma"),
+    "sbg": ("clvmodels.models.sbg", "ShiftedBetaGeometric", "shifted beta-geometric"),
+}
+
+
+@dataclass
+class RunResult:
+    """What a run produced (the files are in ``output_dir``)."""
+
+    output_dir: Path
+    models: dict[str, Any]
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Log:
+    """Timed steps, reported as plain lines (``[  1.2s] fit bgnbd ...``)."""
+
+    def __init__(self, emit: Callable[[str], None] | None) -> None:
+        self.emit = emit
+        self.start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def line(self, message: str) -> None:
+        if self.emit is not None:
+            self.emit(f"[{time.perf_counter() - self.start:6.1f}s] {message}")
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        begin = time.perf_counter()
+        self.line(f"{name} ...")
+        yield
+        self.timings[name] = round(time.perf_counter() - begin, 3)
+
+
+# ------------------------------------------------------------------ data
+
+
+def load_transactions(config: ExperimentConfig) -> pd.DataFrame:
+    """The transaction log named by ``config.data``: only the mapped columns, as read."""
+    columns = config.data.columns
+    wanted = [columns.customer_id, columns.date]
+    if columns.amount is not None:
+        wanted.append(columns.amount)
+    if config.data.dataset is not None:
+        from ..datasets import load_cdnow
+
+        frame = load_cdnow(config.data.dataset.removeprefix("cdnow_"))  # type: ignore[arg-type]
+        source = f"dataset {config.data.dataset}"
+        available = list(frame.columns)
+    else:
+        path = Path(config.data.path)  # type: ignore[arg-type]
+        source = str(path)
+        available = _file_columns(path)
+    for key, column in (
+        ("customer_id", columns.customer_id), ("date", columns.date), ("amount", columns.amount)
+    ):  # fmt: skip
+        if column is not None and column not in available:
+            raise ConfigError(
+                f"data.columns.{key}: column {column!r} is not in {source}; its columns are "
+                f"{', '.join(map(str, available[:12]))}{' ...' if len(available) > 12 else ''}",
+                field=f"data.columns.{key}",
+            )
+    if config.data.dataset is not None:
+        return frame[wanted].copy()
+    return _read_file(Path(config.data.path), wanted)  # type: ignore[arg-type]
+
+
+def _file_columns(path: Path) -> list[str]:
+    try:
+        if data_format(path) == "csv":
+            return list(pd.read_csv(path, nrows=0).columns)
+        import duckdb
+
+        relation = duckdb.read_parquet(str(path))
+        return list(relation.columns)
+    except Exception as error:
+        raise ConfigError(f"data.path: cannot read {path}: {error}", field="data.path") from None
+
+
+def _read_file(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        if data_format(path) == "csv":
+            # ids stay text unless the whole column is numeric, as pandas infers them
+            return pd.read_csv(path, usecols=columns)[columns]
+        import duckdb
+
+        return duckdb.read_parquet(str(path)).select(*columns).df()
+    except Exception as error:
+        raise ConfigError(f"data.path: cannot read {path}: {error}", field="data.path") from None
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the rows as read (values and order), independent of the file format."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _summary(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFrame:
+    from ..data.summary import calibration_holdout, summarize
+
+    columns = config.data.columns
+    common = {
+        "customer_id": columns.customer_id, "date": columns.date, "amount": columns.amount,
+        "time_unit": config.periods.time_unit, "granularity": config.periods.granularity,
+        "date_format": config.data.date_format,
+    }  # fmt: skip
+    periods = config.periods
+    try:
+        if periods.has_holdout:
+            return calibration_holdout(
+                transactions, calibration_end=periods.calibration_end,
+                holdout_end=periods.holdout_end_date, after_end="drop", **common,
+            )  # fmt: skip
+        return summarize(
+            transactions, observation_end=periods.calibration_end, after_end="drop", **common
+        )
+    except InvalidDataError as error:
+        raise InvalidDataError(f"data: {error}") from None
+
+
+def _opportunity_summary(
+    config: ExperimentConfig, transactions: pd.DataFrame, period: str
+) -> pd.DataFrame:
+    """BG/BB histories (Fader, Hardie & Shang 2010) in calendar windows of ``period``."""
+    from ..data.opportunities import calibration_holdout_opportunities, summarize_opportunities
+
+    columns = config.data.columns
+    common = {
+        "customer_id": columns.customer_id, "date": columns.date, "amount": columns.amount,
+        "date_format": config.data.date_format, "period": period, "after_end": "drop",
+    }  # fmt: skip
+    periods = config.periods
+    try:
+        if periods.has_holdout:
+            return calibration_holdout_opportunities(
+                transactions, calibration_end=periods.calibration_end,
+                holdout_end=periods.holdout_end_date, **common,
+            )  # fmt: skip
+        return summarize_opportunities(
+            transactions, observation_end=periods.calibration_end, **common
+        )
+    except InvalidDataError as error:
+        raise InvalidDataError(f"data (BG/BB periods of {period}): {error}") from None
+
+
+def model_frames(
+    config: ExperimentConfig, transactions: pd.DataFrame, frame: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """The data each model is fitted on: the summary, or BG/BB histories in its period."""
+    frames: dict[str, pd.DataFrame] = {}
+    by_period: dict[str, pd.DataFrame] = {}
+    for spec in config.models:
+        if spec.kind == "bgbb":
+            period = spec.period or config.periods.time_unit
+            if period not in by_period:
+                by_period[period] = _opportunity_summary(config, transactions, period)
+            frames[spec.name] = by_period[period]
+        else:
+            frames[spec.name] = frame
+    return frames
+
+
+# ------------------------------------------------------------------ models
+
+
+def _new_model(kind: str, settings: dict[str, Any]) -> Any:
+    import importlib
+
+    module, name, _ = MODEL_CLASSES[kind]
+    return getattr(importlib.import_module(module), name)(**settings)
+
+
+def _fit_models(
+    config: ExperimentConfig, frames: dict[str, pd.DataFrame], log: _Log
+) -> dict[str, Any]:
+    from ..exceptions import ConvergenceError
+
+    models = {}
+    for spec in config.models:
+        with log.step(f"fit {spec.name} ({MODEL_CLASSES[spec.kind][2]}, {spec.method})"):
+            model = _new_model(spec.kind, spec.settings())
+            try:
+                model.fit(frames[spec.name])
+            except ConvergenceError as error:
+                raise ConvergenceError(f"model {spec.name!r}: {error}") from None
+            except InvalidDataError as error:
+                raise InvalidDataError(f"model {spec.name!r}: {error}") from None
+            models[spec.name] = model
+            params = ", ".join(f"{k} {v:.4g}" for k, v in model.params_.items())
+            log.line(f"  {spec.name}: {params}; log-likelihood {model.log_likelihood_:.2f}")
+    return models
+
+
+def model_summary(model: Any, level: float = 0.95) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The parameter table and the fit statistics of a fitted model."""
+    table = model.summary(level)
+    stats = {
+        "kind": model.kind,
+        "log_likelihood": float(model.log_likelihood_),
+        "aic": float(model.aic_),
+        "bic": float(model.bic_),
+        "n_customers": float(model.n_customers_),
+        "n_patterns": int(model.n_patterns_),
+        "converged": bool(model.converged_),
+        "time_unit": getattr(model, "time_unit_", None),
+    }
+    return table, stats
+
+
+# ------------------------------------------------------------------ predictions
+
+
+def _with_interval(result: Any, prefix: str) -> dict[str, pd.Series]:
+    if isinstance(result, pd.DataFrame):
+        return {
+            prefix: result["estimate"], f"{prefix}_lower": result["lower"],
+            f"{prefix}_upper": result["upper"],
+        }  # fmt: skip
+    return {prefix: result}
+
+
+def _horizon_in(config: ExperimentConfig, model: Any) -> float:
+    """The CLV horizon in the model's time unit; whole opportunities for BG/BB."""
+    from ..data.timeunits import duration_in_units
+
+    unit = getattr(model, "time_unit_", None) or config.periods.time_unit
+    units = duration_in_units(config.clv.horizon, unit)
+    if getattr(model, "discrete_time", False):
+        units = float(np.floor(units + 1e-9))
+    return units
+
+
+def _predictions(
+    config: ExperimentConfig, models: dict[str, Any], frames: dict[str, pd.DataFrame],
+    frame: pd.DataFrame, historical: pd.DataFrame | None, log: _Log,
+) -> pd.DataFrame:  # fmt: skip
+    from ..clv import predictive_clv
+
+    clv = config.clv
+    seed = config.seed
+    draws = {"interval": clv.interval, "n_draws": clv.n_draws, "random_state": seed}
+    suffix = "_cal" if "frequency_cal" in frame.columns else ""
+    keep = [
+        f"{name}{suffix}" for name in ("frequency", "recency", "T", "monetary_value")
+        if f"{name}{suffix}" in frame.columns
+    ] + [name for name in ("frequency_holdout", "monetary_value_holdout") if name in frame]
+    columns: dict[str, pd.Series] = {
+        name.removesuffix(suffix) if suffix else name: frame[name] for name in keep
+    }
+    spend_name = config.spend_model_name
+    spend_model = models.get(spend_name) if spend_name else None
+    for spec in config.models:
+        model = models[spec.name]
+        data = frames[spec.name]
+        if spec.kind in PURCHASE_KINDS:
+            with log.step(f"predict {spec.name}"):
+                columns.update(_with_interval(
+                    model.expected_purchases(data, _horizon_in(config, model), **draws),
+                    f"{spec.name}_expected_purchases",
+                ))  # fmt: skip
+                columns[f"{spec.name}_probability_alive"] = model.probability_alive(data)
+        elif spec.kind == "gamma_gamma":
+            with log.step(f"predict {spec.name}"):
+                columns.update(_with_interval(
+                    model.expected_spend(frame, **draws), f"{spec.name}_expected_spend"
+                ))  # fmt: skip
+    if spend_model is not None:
+        for name in config.clv_purchase_models:
+            with log.step(f"CLV {name} x {spend_name}"):
+                value = predictive_clv(
+                    models[name], spend_model, frames[name], horizon=clv.horizon,
+                    discount_rate=clv.discount_rate, margin=clv.margin,
+                    interval=clv.interval, n_draws=clv.n_draws, random_state=seed,
+                )  # fmt: skip
+                columns.update(_with_interval(value, f"{name}_clv"))
+    if historical is not None:
+        columns["historical_clv"] = historical["value"].reindex(frame.index).fillna(0.0)
+    # BG/BB frames hold the same customers (acquired by the end of calibration)
+    result = pd.DataFrame({k: v.reindex(frame.index) for k, v in columns.items()})
+    result.index.name = "customer_id"
+    return result
+
+
+def _historical(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFrame | None:
+    from ..historical import historical_clv
+
+    columns = config.data.columns
+    if columns.amount is None:
+        return None
+    return historical_clv(
+        transactions, as_of=config.periods.calibration_end, customer_id=columns.customer_id,
+        date=columns.date, amount=columns.amount, margin=config.clv.margin,
+        time_unit=config.periods.time_unit, granularity=config.periods.granularity,
+        date_format=config.data.date_format,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def _evaluation(
+    config: ExperimentConfig, models: dict[str, Any], frames: dict[str, pd.DataFrame],
+    frame: pd.DataFrame, transactions: pd.DataFrame, log: _Log,
+) -> dict[str, pd.DataFrame]:  # fmt: skip
+    from ..evaluation import conditional_expectations, evaluate, tracking
+
+    continuous = [s.name for s in config.models if s.kind in ("bgnbd", "pnbd", "mbgnbd")]
+    discrete = [s.name for s in config.models if s.kind == "bgbb"]
+    purchase = {name: models[name] for name in continuous}
+    if not (continuous or discrete) or not config.periods.has_holdout:
+        return {}
+    columns = config.data.columns
+    spend_name = config.spend_model_name
+    tables = {}
+    with log.step("evaluate on the holdout"):
+        metrics = evaluate(
+            purchase or {}, frame, spend_model=models.get(spend_name) if spend_name else None,
+            baselines=config.evaluation.baselines, transactions=transactions,
+            customer_id=columns.customer_id, date=columns.date, amount=columns.amount,
+            date_format=config.data.date_format, bins=config.evaluation.bins,
+            random_state=config.seed,
+        )  # fmt: skip
+        rows = [metrics] if continuous else []
+        for name in discrete:
+            # BG/BB counts periods with a purchase, so it is scored on its own outcome
+            rows.append(evaluate(
+                {name: models[name]}, frames[name],
+                spend_model=models.get(spend_name) if spend_name else None, baselines=[],
+            ))  # fmt: skip
+        metrics = pd.concat(rows) if len(rows) > 1 else rows[0]
+        if config.evaluation.metrics is not None:
+            metrics = metrics[[m for m in config.evaluation.metrics if m in metrics.columns]]
+        tables["metrics"] = metrics
+        if continuous:
+            tables["conditional_expectations"] = conditional_expectations(purchase, frame)
+    if not continuous:
+        return tables
+    with log.step("tracking"):
+        tables["tracking"] = tracking(
+            purchase, transactions, calibration_end=config.periods.calibration_end,
+            holdout_end=config.periods.holdout_end_date, customer_id=columns.customer_id,
+            date=columns.date, time_unit=config.periods.time_unit,
+            granularity=config.periods.granularity, date_format=config.data.date_format,
+        )  # fmt: skip
+    return tables
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready plain data: NaN and infinities become null, numpy scalars Python ones."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.date | pd.Timestamp):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Deterministic JSON: sorted keys, two-space indent, final newline."""
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _write_table(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, float_format="%.10g", lineterminator="\n")
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet through DuckDB (a dependency already), index as the first column."""
+    import duckdb
+
+    flat = frame.reset_index()
+    connection = duckdb.connect()
+    try:
+        connection.register("frame_to_write", flat)
+        target = str(path).replace("'", "''")
+        connection.execute(f"COPY frame_to_write TO '{target}' (FORMAT parquet)")
+    finally:
+        connection.close()
+
+
+def _staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+
+
+def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
+    if target.exists():
+        if not overwrite:
+            raise ConfigError(
+                f"output.dir: {target} appeared while the run was going; the new run is "
+                "discarded. Choose another directory (--output) or pass --overwrite.",
+                field="output.dir",
+            )
+        # the old run survives until the new one is in place
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, retired / target.name)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            os.replace(retired / target.name, target)
+            raise
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def check_output_dir(target: Path, overwrite: bool) -> None:
+    """Refuse an existing run directory unless ``overwrite``."""
+    if target.exists() and not overwrite:
+        raise ConfigError(
+            f"output.dir: {target} already exists; choose another directory (--output DIR) "
+            "or replace it (--overwrite, or output.overwrite: true)",
+            field="output.dir",
+        )
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"output.dir: {target} is a file, not a directory", field="output.dir")
+
+
+# ------------------------------------------------------------------ the run
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    output_dir: str | Path | None = None,
+    overwrite: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run an experiment and write its run directory.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        From :func:`clvmodels.experiments.load_config`.
+    output_dir : str or Path, optional
+        Replaces ``config.output.dir``.
+    overwrite : bool, optional
+        Replaces ``config.output.overwrite``.
+    log : callable, optional
+        Receives one line per step (e.g. ``print``); silent by default.
+
+    Returns
+    -------
+    RunResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from clvmodels.experiments import parse_config, run_experiment
+    >>> config = parse_config({
+    ...     "name": "demo", "data": {"dataset": "cdnow_sample"},
+    ...     "periods": {"time_unit": "W", "calibration_end": "1997-09-30",
+    ...                 "holdout_end": "1998-06-30"},
+    ...     "models": [{"name": "bgnbd", "kind": "bgnbd"}],
+    ...     "evaluation": {"baselines": ["naive"]}, "output": {"plots": False}})
+    >>> result = run_experiment(config, output_dir=pathlib.Path(tempfile.mkdtemp()) / "run")
+    >>> round(float(result.metrics.loc["bgnbd", "mae"]), 4)
+    0.7855
+    """
+    target = Path(output_dir) if output_dir is not None else config.output_dir()
+    overwrite = config.output.overwrite if overwrite is None else overwrite
+    check_output_dir(target, overwrite)
+    steps = _Log(log)
+    staging = _staging_dir(target)
+    try:
+        result = _run(config, staging, steps)
+        metadata = _write_run_metadata(
+            config, staging, steps, result["fingerprint"], result["counts"]
+        )
+        with steps.step("report"):
+            from .report import build_report
+
+            write_manifest(config, staging, result, metadata)
+            build_report(staging)
+        _move_into_place(staging, target, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    steps.line(f"done: {target}")
+    run = RunResult(
+        output_dir=target, models=result["models"], predictions=result["predictions"],
+        metrics=result["metrics"], timings=dict(steps.timings),
+    )  # fmt: skip
+    if config.tracking.mlflow is not None and config.tracking.mlflow.enabled:
+        from .tracking import log_to_mlflow
+
+        with steps.step("mlflow"):
+            log_to_mlflow(config, run)
+    return run
+
+
+def _run(config: ExperimentConfig, out: Path, log: _Log) -> dict[str, Any]:
+    import yaml
+
+    (out / "config.yaml").write_text(
+        yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8"
+    )
+    with log.step("data"):
+        transactions = load_transactions(config)
+        digest = fingerprint(transactions)
+        frame = _summary(config, transactions)
+        log.line(
+            f"  {len(transactions):,} transactions, {len(frame):,} customers, "
+            f"time unit {config.periods.time_unit}"
+        )
+        frames = model_frames(config, transactions, frame)
+    counts = _data_counts(config, transactions, frame)
+    models = _fit_models(config, frames, log)
+    with log.step("historical CLV"):
+        historical = _historical(config, transactions)
+    predictions = _predictions(config, models, frames, frame, historical, log)
+    tables = _evaluation(config, models, frames, frame, transactions, log)
+    with log.step("write tables"):
+        _write_outputs(config, out, models, predictions, tables, counts)
+    comparison = _comparison(config, predictions)
+    if comparison is not None:
+        _write_table(comparison.segments, out / "tables" / "clv_segments.csv")
+    plots: dict[str, str] = {}
+    if config.output.plots:
+        with log.step("plots"):
+            from .figures import draw_plots
+
+            plots = draw_plots(config, models, frames, predictions, tables, comparison, out)
+    return {
+        "models": models, "predictions": predictions, "metrics": tables.get("metrics"),
+        "tables": tables, "comparison": comparison, "plots": plots, "fingerprint": digest,
+        "counts": counts,
+    }  # fmt: skip
+
+
+def _data_counts(
+    config: ExperimentConfig, transactions: pd.DataFrame, frame: pd.DataFrame
+) -> dict[str, Any]:
+    suffix = "_cal" if "frequency_cal" in frame.columns else ""
+    counts: dict[str, Any] = {
+        "transactions_read": len(transactions),
+        "customers": len(frame),
+        "repeat_transactions_calibration": int(frame[f"frequency{suffix}"].sum()),
+        "patterns": int(frame.groupby([f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"])
+                        .ngroups),
+    }  # fmt: skip
+    if "frequency_holdout" in frame.columns:
+        counts["repeat_transactions_holdout"] = int(frame["frequency_holdout"].sum())
+    settings = frame.attrs.get("clvmodels", {})
+    for key in ("calibration_end", "holdout_end", "observation_end"):
+        if key in settings:
+            counts[key] = str(settings[key])
+    return counts
+
+
+def _write_outputs(
+    config: ExperimentConfig, out: Path, models: dict[str, Any], predictions: pd.DataFrame,
+    tables: dict[str, pd.DataFrame], counts: dict[str, Any],
+) -> None:  # fmt: skip
+    (out / "tables").mkdir()
+    fits = {}
+    for name, model in models.items():
+        folder = out / "models" / name
+        folder.mkdir(parents=True)
+        model.save(folder / "model.json")
+        table, stats = model_summary(model)
+        fits[name] = stats
+        write_json(folder / "summary.json", {
+            "parameters": table.to_dict(orient="index"), "fit": stats,
+        })  # fmt: skip
+        _write_table(table, folder / "summary.csv")
+        _write_table(table, out / "tables" / f"parameters_{name}.csv")
+    _write_table(pd.DataFrame(fits).T.rename_axis("model"), out / "tables" / "fit.csv")
+    _write_table(
+        pd.Series(counts, name="value").rename_axis("quantity").to_frame(),
+        out / "tables" / "data.csv",
+    )
+    metrics = tables.get("metrics")
+    write_json(out / "metrics.json", {
+        "experiment": config.name,
+        "seed": config.seed,
+        "holdout": _holdout_totals(config, predictions) if metrics is not None else None,
+        "metrics": metrics.to_dict(orient="index") if metrics is not None else {},
+        "fit": fits,
+    })  # fmt: skip
+    if metrics is not None:
+        _write_table(metrics, out / "metrics.csv")
+        _write_table(metrics, out / "tables" / "metrics.csv")
+    else:
+        _write_table(pd.DataFrame(fits).T.rename_axis("model"), out / "metrics.csv")
+    for name in ("conditional_expectations", "tracking"):
+        if name in tables:
+            _write_table(tables[name], out / "tables" / f"{name}.csv")
+    _write_table(predictions, out / "predictions.csv")
+    write_parquet(predictions, out / "predictions.parquet")
+    top = _top_customers(config, predictions)
+    if top is not None:
+        _write_table(top, out / "tables" / "top_customers.csv")
+
+
+def _holdout_totals(config: ExperimentConfig, predictions: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "calibration_end": config.periods.calibration_end,
+        "holdout_end": config.periods.holdout_end_date,
+        "actual_repeat_transactions": float(predictions["frequency_holdout"].sum()),
+    }
+
+
+def _primary_clv(config: ExperimentConfig, predictions: pd.DataFrame) -> str | None:
+    for name in config.clv_purchase_models:
+        if f"{name}_clv" in predictions.columns:
+            return name
+    return None
+
+
+def _top_customers(config: ExperimentConfig, predictions: pd.DataFrame) -> pd.DataFrame | None:
+    name = _primary_clv(config, predictions)
+    if name is None:
+        return None
+    columns = [c for c in predictions.columns if c.startswith(f"{name}_")] + [
+        c for c in ("frequency", "recency", "T", "monetary_value", "historical_clv")
+        if c in predictions.columns
+    ]  # fmt: skip
+    return predictions.sort_values(f"{name}_clv", ascending=False, kind="stable")[columns].head(20)
+
+
+def _comparison(config: ExperimentConfig, predictions: pd.DataFrame) -> Any:
+    from ..historical import compare_clv
+
+    name = _primary_clv(config, predictions)
+    if name is None or "historical_clv" not in predictions.columns:
+        return None
+    return compare_clv(
+        predictions["historical_clv"], predictions[f"{name}_clv"],
+        probability_alive=predictions[f"{name}_probability_alive"],
+    )  # fmt: skip
+
+
+def _write_run_metadata(
+    config: ExperimentConfig, out: Path, log: _Log, digest: str, counts: dict[str, Any]
+) -> dict[str, Any]:
+    import scipy
+
+    metadata = {
+        "experiment": config.name,
+        "clvmodels_version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__,
+        "seed": config.seed,
+        "data_fingerprint": digest,
+        "data": counts,
+        "command": " ".join(sys.argv) if sys.argv else None,
+        "timings_seconds": dict(log.timings),
+    }  # fmt: skip
+    write_json(out / "run.json", metadata)
+    return metadata
+
+
+# ------------------------------------------------------------------ manifest (report)
+
+_UNIT_NAMES = {
+    "h": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "quarters", "Y": "years",
+}
+
+
+def _table(file: str, caption: str, max_rows: int = 50) -> dict[str, Any]:
+    return {"file": file, "caption": caption, "max_rows": max_rows}
+
+
+def _plot(plots: dict[str, str], key: str, caption: str) -> list[dict[str, str]]:
+    return [{"file": plots[key], "caption": caption}] if key in plots else []
+
+
+def write_manifest(
+    config: ExperimentConfig, out: Path, result: dict[str, Any], metadata: dict[str, Any]
+) -> None:
+    """Describe the report's sections (``manifest.json``), read by ``build_report``."""
+    periods, clv = config.periods, config.clv
+    unit = _UNIT_NAMES.get(periods.time_unit, periods.time_unit)
+    plots: dict[str, str] = result["plots"]
+    counts = result["counts"]
+    source = config.data.dataset or Path(config.data.path or "").name
+    if periods.has_holdout:
+        period_text = (
+            f"Calibration through {periods.calibration_end}, holdout through "
+            f"{periods.holdout_end_date} (both inclusive); customers acquired after the "
+            "calibration period are left out."
+        )
+    else:
+        period_text = (
+            f"Observation through {periods.calibration_end or 'the last transaction'}; "
+            "no holdout, so the run fits and predicts without evaluation."
+        )
+    sections = [{
+        "id": "data", "title": "Data",
+        "text": (
+            f"Source: {source} ({counts['transactions_read']:,} transaction rows, "
+            f"{counts['customers']:,} customers). Time is measured in {unit}; purchases "
+            f"within the same {_UNIT_NAMES.get(periods.granularity, periods.granularity)[:-1]} "
+            f"count as one transaction. {period_text}"
+        ),
+        "tables": [_table("tables/data.csv", "Data and periods")],
+        "plots": [],
+    }]  # fmt: skip
+    model_tables = [_table("tables/fit.csv", "Fit statistics (maximum likelihood)")]
+    model_plots = []
+    for spec in config.models:
+        label = MODEL_CLASSES[spec.kind][2]
+        model_tables.append(_table(
+            f"tables/parameters_{spec.name}.csv",
+            f"{spec.name} ({label}): estimates, standard errors and 95 % intervals",
+        ))  # fmt: skip
+        model_plots += _plot(
+            plots, f"heterogeneity_{spec.name}", f"{spec.name}: how customers differ"
+        )
+    sections.append({
+        "id": "models", "title": "Models",
+        "text": (
+            "Each model is fitted by maximum likelihood on the calibration summary; intervals "
+            "come from the inverse Hessian (delta method on the log scale). The curves show "
+            "the fitted mixing distributions."
+        ),
+        "tables": model_tables, "plots": model_plots,
+    })  # fmt: skip
+    if result["metrics"] is not None:
+        sections.append({
+            "id": "holdout", "title": "Holdout evaluation",
+            "text": (
+                "Predicted against actual repeat purchases in the holdout period, for every "
+                "model and the baselines (naive: each customer repeats their calibration "
+                "rate; gradient boosting: trained on an earlier split of the calibration "
+                "period). Lower mae, rmse, brier and calibration_error are better; higher "
+                "spearman and topN_share are better."
+                + (
+                    " BG/BB rows (" + ", ".join(s.name for s in config.models if s.kind == "bgbb")
+                    + ") predict the number of holdout periods with a purchase, and are scored "
+                    "against that count, not against repeat transactions."
+                    if any(s.kind == "bgbb" for s in config.models) else ""
+                )
+            ),
+            "tables": [
+                _table("tables/metrics.csv", "Holdout metrics"),
+                _table(
+                    "tables/conditional_expectations.csv",
+                    "Mean holdout purchases by calibration purchases (Fader, Hardie & Lee "
+                    "2005, figure 5)",
+                ),
+            ],
+            "plots": _plot(plots, "conditional_expectations", "Conditional expectations")
+            + _plot(plots, "tracking", f"Repeat transactions per {unit[:-1]}")
+            + _plot(plots, "tracking_cumulative", "Cumulative repeat transactions")
+            + _plot(plots, "deciles", "Holdout purchases by decile of the prediction"),
+        })  # fmt: skip
+    primary = _primary_clv(config, result["predictions"])
+    interval = f" with {clv.interval:.0%} intervals" if clv.interval else ""
+    sections.append({
+        "id": "predictions", "title": "Predictions and predictive CLV",
+        "text": (
+            f"Per customer over the next {clv.horizon}: expected purchases, P(alive)"
+            + (", expected spend and CLV" if primary else "")
+            + f"{interval} (predictions.csv / predictions.parquet). CLV discounts at "
+            f"{clv.discount_rate:.1%} a year (annual effective) with a margin of "
+            f"{clv.margin:.0%}; intervals reflect parameter uncertainty of both models."
+        ),
+        "tables": [_table("tables/top_customers.csv", f"Top customers by {primary} CLV", 20)]
+        if primary else [],
+        "plots": _plot(plots, "probability_alive", "P(alive) by frequency and recency"),
+    })  # fmt: skip
+    comparison = result["comparison"]
+    if comparison is not None:
+        sections.append({
+            "id": "historical", "title": "Historical vs predictive CLV",
+            "text": (
+                "What customers have been worth (margin × revenue through the end of "
+                f"calibration) next to what {primary} predicts they will be worth. Spearman "
+                f"rank correlation {comparison.rank_correlation:.3f}. 'At risk': high past "
+                "value and P(alive) below 0.5; 'rising': low past, high predicted value."
+            ),
+            "tables": [_table("tables/clv_segments.csv", "Quadrants and segments")],
+            "plots": _plot(plots, "clv_comparison", "Historical vs predicted CLV"),
+        })  # fmt: skip
+    manifest = {
+        "title": f"{config.name}: CLV experiment",
+        "metadata": {
+            "experiment": config.name,
+            "clvmodels_version": metadata["clvmodels_version"],
+            "python": metadata["python"],
+            "seed": config.seed,
+            "data_fingerprint": metadata["data_fingerprint"],
+            "config_file": "config.yaml",
+            "timings_seconds": metadata["timings_seconds"],
+        },
+        "sections": sections,
+    }
+    write_json(out / "manifest.json", manifest)
