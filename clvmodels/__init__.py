@@ -41,8 +41,8 @@ _LAZY: dict[str, str] = {
     "tracking": "clvmodels.evaluation",
 }
 _SUBMODULES = {
-    "clv", "data", "datasets", "evaluation", "exceptions", "historical", "models", "plotting",
-    "simulate",
+    "clv", "data", "datasets", "evaluation", "exceptions", "experiments", "historical",
+    "models", "plotting", "simulate",
 }
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "evaluate",
     "evaluation",
     "exceptions",
+    "experiments",
     "historical",
     "historical_clv",
     "load",
@@ -86,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         datasets,
         evaluation,
         exceptions,
+        experiments,
         historical,
         models,
         plotting,

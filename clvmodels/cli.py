@@ -140,7 +140,9 @@ def _one_line(error: BaseException) -> str:
     lines = text.splitlines()
     if not lines:
         return type(error).__name__
-    if len(lines) > 1 and lines[1].strip().startswith(("Things to try", "Checklist")):
+    # a checklist after the first line (ConvergenceError's "What to try:") is left out
+    checklists = ("What to try", "Things to try", "Checklist")
+    if len(lines) > 1 and lines[1].strip().startswith(checklists):
         return lines[0]
     return " ".join(line.strip() for line in lines if line.strip())
 
@@ -270,6 +272,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .models._base import load
 
     out = _output_path(args.out, args.overwrite)
+    if not Path(args.model).is_file():
+        raise ConfigError(f"--model {args.model}: no such file")
     model = load(args.model)
     data = _read_table(args.data, "--data")
     if args.id_column in data.columns:

@@ -23,6 +23,7 @@ A model fitted in days and one fitted in weeks therefore give the same CLV.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,69 @@ def continuous_discount_rate(annual_rate: float, time_unit: str) -> float:
     if not _is_real(annual_rate) or not np.isfinite(annual_rate) or annual_rate <= -1:
         raise InvalidDataError(f"discount_rate={annual_rate!r}: use an annual rate > -1.")
     return float(np.log1p(annual_rate) * time_unit_nanoseconds(time_unit) / _NS_PER_YEAR)
+
+
+def _is_bayesian(model: Any) -> bool:
+    return model is not None and hasattr(model, "posterior_samples")
+
+
+def _paired_draws(purchase_model: Any, spend_model: Any, n_draws: int, random_state: Any):
+    """Posterior draws of the Bayesian model(s), thinned evenly to at most ``n_draws``;
+    draws of the asymptotic distribution for a maximum-likelihood partner, as many.
+    Two posteriors are thinned to the same count (the fits are independent, so pairing
+    draws by position is a draw from the joint)."""
+    rng = np.random.default_rng(random_state)
+    sizes = [len(m.posterior_samples()) for m in (purchase_model, spend_model) if _is_bayesian(m)]
+    count = min([*sizes, n_draws])
+
+    def draws(model: Any) -> np.ndarray | None:
+        if model is None:
+            return None
+        if _is_bayesian(model):
+            return model.parameter_draws(count)
+        return model.parameter_draws(count, rng)
+
+    return draws(purchase_model), draws(spend_model)
+
+
+def _distinct_rows(
+    p_arrays: dict[str, np.ndarray], s_arrays: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """The distinct rows of both models' columns, and the row of each customer."""
+    columns = [*p_arrays.values(), *s_arrays.values()]
+    if len(columns[0]) < 2:
+        return p_arrays, s_arrays, np.arange(len(columns[0]))
+    rows, expand = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    names = [*p_arrays, *s_arrays]
+    split = len(p_arrays)
+    p_distinct = {name: rows[:, i] for i, name in enumerate(names[:split])}
+    s_distinct = {name: rows[:, split + i] for i, name in enumerate(names[split:])}
+    return p_distinct, s_distinct, expand.ravel()
+
+
+def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws, random_state):
+    """CLV over the posterior (``n_draws`` evenly thinned draws): per row mean, sd and
+    highest-density interval (probability ``interval``, by default the Bayesian
+    model's ``hdi_prob``)."""
+    from .bayes._base import hdi_bounds, summarize_draws
+
+    bayesian = purchase_model if _is_bayesian(purchase_model) else spend_model
+    prob = bayesian.hdi_prob if interval is None else interval
+    p_draws, s_draws = _paired_draws(purchase_model, spend_model, n_draws, random_state)
+    count = len(p_draws)
+    p_draws = p_draws[:, None, :]
+    s_draws = None if s_draws is None else s_draws[:, None, :]
+    out = np.empty((n_rows, 4))
+    block = max(1, 10_000_000 // count)  # bounded memory: one (draws x block) array
+    for start in range(0, n_rows, block):
+        rows = slice(start, start + block)
+        values = np.asarray(value(p_draws, s_draws, rows), dtype=np.float64)
+        values = np.broadcast_to(values, (count, values.shape[-1]))
+        out[rows, 0], out[rows, 1] = summarize_draws(values)
+        out[rows, 2], out[rows, 3] = hdi_bounds(values, prob)
+    frame = pd.DataFrame(out, columns=["mean", "sd", "hdi_lower", "hdi_upper"])
+    frame.attrs["hdi_prob"] = prob
+    return frame
 
 
 def _gauss_legendre_schedule(
@@ -151,10 +215,15 @@ def predictive_clv(
     Parameters
     ----------
     purchase_model : BGNBD, ParetoNBD, MBGNBD or BGBB
-        Fitted purchase model.
+        Fitted purchase model, by maximum likelihood or Bayesian
+        (:mod:`clvmodels.bayes`).
     spend_model : GammaGamma or None
         Fitted spend model; ``None`` values every transaction at 1 (the result is then
-        the discounted expected number of transactions).
+        the discounted expected number of transactions). With a Bayesian model on either
+        side, the result is the posterior of CLV: per customer ``mean``, ``sd``,
+        ``hdi_lower``, ``hdi_upper`` over every posterior draw (``interval`` is then the
+        HDI probability, by default the model's ``hdi_prob``; a maximum-likelihood
+        partner contributes as many draws of its asymptotic distribution).
     data : pandas.DataFrame
         Customers with the columns both models read (``frequency``, ``recency``, ``T``,
         ``monetary_value`` or their ``_cal`` forms).
@@ -172,7 +241,8 @@ def predictive_clv(
         Level of an interval from the asymptotic distribution of both models' estimates
         (independent draws, as the models are fitted separately).
     n_draws, random_state
-        Parameter draws and seed for ``interval``.
+        Parameter draws and seed for ``interval``; for a Bayesian model, the posterior
+        is thinned evenly to at most ``n_draws`` draws.
 
     Returns
     -------
@@ -240,6 +310,8 @@ def predictive_clv(
         spend_params = spend_model.params_.to_numpy()
     else:
         s_arrays, spend_params = {}, None
+    # identical customers have identical CLV: compute it once per distinct pattern
+    p_arrays, s_arrays, expand = _distinct_rows(p_arrays, s_arrays)
 
     def value(
         p_params: np.ndarray, s_params: np.ndarray | None, rows: slice, times=times,
@@ -262,10 +334,12 @@ def predictive_clv(
         with np.errstate(invalid="ignore"):
             return np.where(scale == 0, 0.0, scale * per_transaction)
 
-    estimate = value(purchase_model.params_.to_numpy(), spend_params, slice(None))
-    estimate = pd.Series(np.asarray(estimate, dtype=np.float64), index=index, name="clv")
-    if interval is None:
-        return estimate
+    estimate = np.asarray(
+        value(purchase_model.params_.to_numpy(), spend_params, slice(None)), dtype=np.float64
+    )
+    bayesian = _is_bayesian(purchase_model) or _is_bayesian(spend_model)
+    if interval is None and not bayesian:
+        return pd.Series(estimate[expand], index=index, name="clv")
     schedule = {"times": times, "weights": weights}
     if not getattr(purchase_model, "discrete_time", False):
         # The integrand is smooth, so fewer nodes often reproduce the estimate to 1e-9
@@ -278,20 +352,31 @@ def predictive_clv(
                 purchase_model.params_.to_numpy(), spend_params, slice(None),
                 times=fewer_times, weights=fewer_weights,
             )  # fmt: skip
-            scale = np.maximum(np.abs(estimate.to_numpy()), 1e-300)
-            if np.all(np.abs(approx - estimate.to_numpy()) <= 1e-9 * scale):
+            scale = np.maximum(np.abs(estimate), 1e-300)
+            if np.all(np.abs(approx - estimate) <= 1e-9 * scale):
                 schedule = {"times": fewer_times, "weights": fewer_weights}
                 break
+    if bayesian:
+        frame = _posterior_clv(
+            partial(value, **schedule), purchase_model, spend_model, len(estimate), interval,
+            n_draws, random_state,
+        )  # fmt: skip
+        result = pd.DataFrame(frame.to_numpy()[expand], index=index, columns=frame.columns)
+        result.attrs.update(frame.attrs)
+        return result
     rng = np.random.default_rng(random_state)
     p_draws = purchase_model.parameter_draws(n_draws, rng)[:, None, :]
     s_draws = None
     if spend_model is not None:
         s_draws = spend_model.parameter_draws(n_draws, rng)[:, None, :]
-    lower = np.empty(len(index))
-    upper = np.empty(len(index))
+    lower = np.empty(len(estimate))
+    upper = np.empty(len(estimate))
     chunk = max(1, 2_000_000 // max(n_draws, 1))
-    for start in range(0, len(index), chunk):
+    for start in range(0, len(estimate), chunk):
         rows = slice(start, start + chunk)
         values = value(p_draws, s_draws, rows, **schedule)
         lower[rows], upper[rows] = quantiles(values, interval)
-    return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
+    return pd.DataFrame(
+        {"estimate": estimate[expand], "lower": lower[expand], "upper": upper[expand]},
+        index=index,
+    )

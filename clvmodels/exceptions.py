@@ -14,6 +14,7 @@ __all__ = [
     "IdentificationWarning",
     "InvalidDataError",
     "NotFittedError",
+    "SamplingWarning",
 ]
 
 
@@ -90,3 +91,9 @@ class ConfigError(ClvModelsError, ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class SamplingWarning(UserWarning):
+    """MCMC diagnostics flag a problem: r_hat above 1.01, effective sample size below
+    400 or divergent transitions. The posterior (and every prediction from it) may be
+    unreliable; ``diagnostics()`` shows which parameter."""

@@ -480,8 +480,15 @@ class ExperimentConfig(_Strict):
         return Path(self.output.dir.replace("{name}", self.name)).expanduser()
 
     def resolved(self) -> dict[str, Any]:
-        """Every setting, defaults included, as plain data (what the run records)."""
-        return self.model_dump(mode="json")
+        """Every setting, defaults included, as plain data (what the run records).
+
+        Without a holdout the ``evaluation`` block is left out: it would not validate
+        (evaluation needs a holdout), and the recorded file must.
+        """
+        resolved = self.model_dump(mode="json")
+        if not self.periods.has_holdout:
+            del resolved["evaluation"]
+        return resolved
 
 
 class _FieldError(ValueError):
@@ -578,6 +585,22 @@ def parse_config(
         raise _config_error(error, source) from None
 
 
+def _safe_load(stream: Any) -> Any:
+    """``yaml.safe_load``, except that an impossible date (``1997-09-31``) stays a string,
+    so the schema refuses it naming its field instead of PyYAML raising ``ValueError``."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_yaml_timestamp(self, node: Any) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)
+            except ValueError:
+                return self.construct_scalar(node)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
+    return yaml.load(stream, Loader=Loader)  # a SafeLoader: plain data only
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML file into a mapping, with a one-line error on failure."""
     import yaml
@@ -587,12 +610,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such configuration file")
     try:
         with path.open(encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+            raw = _safe_load(handle)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
+        ) from None
     if raw is None:
         raise ConfigError(f"{path}: the file is empty")
     if not isinstance(raw, dict):
@@ -623,7 +650,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not key.strip():
             raise ConfigError(f"--set {override!r}: use key=value, e.g. clv.horizon=6M")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = _safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             raise ConfigError(f"--set {override!r}: the value is not valid YAML") from None
         parts = key.strip().split(".")
@@ -640,7 +667,9 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
                 if last:
                     node[part] = value
                 else:
-                    node = node.setdefault(part, {})
+                    if node.get(part) is None:  # absent, or an empty YAML section
+                        node[part] = {}
+                    node = node[part]
             else:
                 raise ConfigError(
                     f"--set {override!r}: {'.'.join(parts[:depth])} is a value, not a section"

@@ -460,11 +460,16 @@ def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
             )
         # the old run survives until the new one is in place
         retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, retired / target.name)
+        try:
+            os.replace(target, retired / target.name)
+        except BaseException:
+            retired.rmdir()  # still empty: leave no trace
+            raise
         try:
             os.replace(staging, target)
         except BaseException:
             os.replace(retired / target.name, target)
+            retired.rmdir()
             raise
         shutil.rmtree(retired, ignore_errors=True)
     else:
@@ -527,6 +532,11 @@ def run_experiment(
     target = Path(output_dir) if output_dir is not None else config.output_dir()
     overwrite = config.output.overwrite if overwrite is None else overwrite
     check_output_dir(target, overwrite)
+    tracked = config.tracking.mlflow is not None and config.tracking.mlflow.enabled
+    if tracked:
+        from .tracking import import_mlflow
+
+        import_mlflow()  # a missing MLflow fails now, not after the run is written
     steps = _Log(log)
     staging = _staging_dir(target)
     try:
@@ -548,7 +558,7 @@ def run_experiment(
         output_dir=target, models=result["models"], predictions=result["predictions"],
         metrics=result["metrics"], timings=dict(steps.timings),
     )  # fmt: skip
-    if config.tracking.mlflow is not None and config.tracking.mlflow.enabled:
+    if tracked:
         from .tracking import log_to_mlflow
 
         with steps.step("mlflow"):
@@ -786,6 +796,13 @@ def write_manifest(
         "tables": model_tables, "plots": model_plots,
     })  # fmt: skip
     if result["metrics"] is not None:
+        holdout_tables = [_table("tables/metrics.csv", "Holdout metrics")]
+        if "conditional_expectations" in result["tables"]:  # not in a BG/BB-only run
+            holdout_tables.append(_table(
+                "tables/conditional_expectations.csv",
+                "Mean holdout purchases by calibration purchases (Fader, Hardie & Lee "
+                "2005, figure 5)",
+            ))  # fmt: skip
         sections.append({
             "id": "holdout", "title": "Holdout evaluation",
             "text": (
@@ -801,14 +818,7 @@ def write_manifest(
                     if any(s.kind == "bgbb" for s in config.models) else ""
                 )
             ),
-            "tables": [
-                _table("tables/metrics.csv", "Holdout metrics"),
-                _table(
-                    "tables/conditional_expectations.csv",
-                    "Mean holdout purchases by calibration purchases (Fader, Hardie & Lee "
-                    "2005, figure 5)",
-                ),
-            ],
+            "tables": holdout_tables,
             "plots": _plot(plots, "conditional_expectations", "Conditional expectations")
             + _plot(plots, "tracking", f"Repeat transactions per {unit[:-1]}")
             + _plot(plots, "tracking_cumulative", "Cumulative repeat transactions")

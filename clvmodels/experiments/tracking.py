@@ -7,7 +7,7 @@ from typing import Any
 from ..exceptions import ConfigError
 from .config import ExperimentConfig
 
-__all__ = ["flatten", "log_to_mlflow"]
+__all__ = ["flatten", "import_mlflow", "log_to_mlflow"]
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -30,11 +30,12 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_to_mlflow(config: ExperimentConfig, run: Any) -> None:
-    """Log the configuration as params, the holdout metrics and fit statistics as metrics
-    (``model.metric``), and the whole run directory as artifacts."""
-    settings = config.tracking.mlflow
-    assert settings is not None
+def import_mlflow() -> Any:
+    """The ``mlflow`` module, or a :class:`ConfigError` naming ``tracking.mlflow``.
+
+    The runner calls it before the run starts, so that a missing MLflow is reported
+    at once rather than after the run has been written.
+    """
     try:
         import mlflow
     except ImportError:
@@ -43,6 +44,15 @@ def log_to_mlflow(config: ExperimentConfig, run: Any) -> None:
             "tracking.mlflow.enabled: false",
             field="tracking.mlflow",
         ) from None
+    return mlflow
+
+
+def log_to_mlflow(config: ExperimentConfig, run: Any) -> None:
+    """Log the configuration as params, the holdout metrics and fit statistics as metrics
+    (``model.metric``), and the whole run directory as artifacts."""
+    settings = config.tracking.mlflow
+    assert settings is not None
+    mlflow = import_mlflow()
     if settings.tracking_uri is not None:
         mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_experiment(settings.experiment)

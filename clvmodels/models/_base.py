@@ -429,6 +429,7 @@ class BaseModel:
                 start = warm.x
                 hess_inv = _positive_definite((warm.hess_inv + warm.hess_inv.T) / 2)
         arrays = self._prepare(arrays)
+        self._fitted_patterns(arrays, w)
         options = {"gtol": self.tol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
@@ -448,6 +449,10 @@ class BaseModel:
             )
         self._set_fitted(np.exp(log_params), arrays, w, converged)
         return self
+
+    def _fitted_patterns(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
+        """Hook: the prepared patterns and weights about to be fitted (the Bayesian
+        models keep them for their likelihood)."""
 
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         if self.initial_params is None:

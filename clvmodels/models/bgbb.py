@@ -729,6 +729,9 @@ class BGBB(BaseModel):
 
     # ----------------------------------------------------------- new customers
 
+    def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
+        return _predict_curve(self, func, values, axis_name, name, interval, n_draws, random_state)
+
     def expected_purchases_new_customer(
         self, t: int | Any, *, interval: float | None = None, n_draws: int = 1000,
         random_state: Any = 0,
@@ -742,8 +745,8 @@ class BGBB(BaseModel):
         ``t`` may be a sequence: then a Series (or DataFrame with ``interval``) by ``t``.
         """
         _whole(t, "t", "transaction opportunities")
-        return _predict_curve(
-            self, lambda v, **p: expected_purchases(v, 0.0, 0.0, 0.0, **p), t, "t",
+        return self._curve(
+            lambda v, **p: expected_purchases(v, 0.0, 0.0, 0.0, **p), t, "t",
             "expected_purchases", interval, n_draws, random_state,
         )  # fmt: skip
 
@@ -761,8 +764,8 @@ class BGBB(BaseModel):
         t = float(_whole(t, "t", "transaction opportunities"))
         counts = _counts(n)
         values = counts if np.ndim(n) else counts[0]
-        return _predict_curve(
-            self, lambda k, **p: probability_purchases(t, k, 0.0, 0.0, 0.0, **p), values,
+        return self._curve(
+            lambda k, **p: probability_purchases(t, k, 0.0, 0.0, 0.0, **p), values,
             "n", "probability", interval, n_draws, random_state,
         )  # fmt: skip
 

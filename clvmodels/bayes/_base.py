@@ -1,0 +1,948 @@
+"""What every Bayesian model shares: priors, sampling, diagnostics, posterior
+predictions in bounded memory, LOO, persistence.
+
+A Bayesian model subclasses its maximum-likelihood twin (``BayesianModel`` first in the
+bases), so it reads data, validates it and compresses it into patterns the same way,
+and its prediction methods are the twin's. Only three things change:
+
+- ``fit`` first fits the twin by maximum likelihood (the start of the sampler and a
+  reference), then samples the posterior with NUTS (or finds the MAP) of a PyMC model
+  whose likelihood is the twin's own numpy function on the weighted patterns
+  (:class:`~clvmodels.bayes._op.WeightedLogLikelihood`);
+- ``_predict`` and ``_predict_scalar`` evaluate the twin's formula at every posterior
+  draw, customers in chunks, and return per customer the posterior ``mean``, ``sd`` and
+  the highest-density interval ``hdi_lower``, ``hdi_upper`` (``hdi_prob``), or the draws;
+- ``params_`` is the posterior mean and ``covariance_`` the posterior covariance, so
+  code written for the fitted twin (plots, summaries) keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from .._version import __version__
+from ..exceptions import ClvModelsError, ConvergenceError, InvalidDataError, SamplingWarning
+from ..models._base import _check_interval, user_stacklevel
+
+__all__ = ["BayesianModel", "hdi_bounds", "load", "summarize_draws"]
+
+_FORMAT = "clvmodels-bayes"
+# Elements of one (draws x customers) block of a posterior prediction: bounds memory
+# whatever the number of customers (about 80 MB of float64, plus the sort).
+_BLOCK_ELEMENTS = 10_000_000
+# Largest (samples x patterns) log-likelihood table kept in idata_ for LOO / WAIC.
+_MAX_LOG_LIKELIHOOD = 50_000_000
+
+
+def hdi_bounds(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval of each column of ``values`` (draws x items).
+
+    The narrowest window holding ``ceil(prob * n)`` of the ``n`` sorted draws, the
+    usual sample estimate of the HDI of a unimodal distribution (as ArviZ's ``hdi``).
+
+    Examples
+    --------
+    >>> draws = np.arange(100.0)[:, None]
+    >>> hdi_bounds(draws, 0.9)
+    (array([0.]), array([89.]))
+    """
+    values = np.sort(values, axis=0)
+    n = values.shape[0]
+    inside = min(n, max(1, math.ceil(prob * n)))
+    with np.errstate(invalid="ignore"):  # inf - inf where a quantity is unbounded
+        widths = values[inside - 1 :] - values[: n - inside + 1]
+    start = np.argmin(np.where(np.isnan(widths), np.inf, widths), axis=0)
+    columns = np.arange(values.shape[1])
+    return values[start, columns], values[start + inside - 1, columns]
+
+
+def summarize_draws(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column (draws x items); an unbounded
+    quantity (infinite draws) has mean inf and sd NaN, without warnings."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = values.mean(axis=0)
+        if values.shape[0] < 2:
+            return mean, np.zeros_like(mean)
+        sd = values.std(axis=0, ddof=1)
+    return mean, np.where(np.isfinite(mean), sd, np.nan)
+
+
+def purchase_statistics(frequency, recency, T) -> dict[str, float]:
+    """Summary statistics of purchase histories, for prior predictive checks."""
+    frequency = np.asarray(frequency, dtype=np.float64)
+    ratio = np.divide(recency, T, out=np.zeros(len(frequency)), where=np.asarray(T) > 0)
+    return {
+        "mean_frequency": float(frequency.mean()),
+        "share_no_repeat": float(np.mean(frequency == 0)),
+        "p90_frequency": float(np.quantile(frequency, 0.9)),
+        "mean_recency_share": float(ratio[frequency > 0].mean()) if (frequency > 0).any()
+        else 0.0,
+    }  # fmt: skip
+
+
+def _positive_support(name: str, distribution: Any) -> bool:
+    import pymc as pm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return not np.isfinite(float(pm.logp(distribution, -1.0).eval()))
+
+
+class BayesianModel:
+    """Mixin that turns a maximum-likelihood model class into a Bayesian one."""
+
+    #: default prior of every parameter: (PyMC distribution, its parameters)
+    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {}
+
+    #: the twin's public predictions; each becomes a posterior summary
+    _PREDICTIONS: ClassVar[tuple[str, ...]] = (
+        "expected_purchases", "probability_alive", "probability_purchases",
+        "expected_purchases_new_customer", "probability_purchases_new_customer",
+        "discounted_expected_transactions", "expected_spend", "mean_spend", "survival",
+        "retention_rate", "probability_churn", "expected_lifetime",
+        "discounted_expected_lifetime", "discounted_expected_residual_lifetime",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Deliberately not BaseModel's: the maximum-likelihood registry (used by
+        # clvmodels.load) keeps the twin class under the shared ``kind``.
+        for name in cls._PREDICTIONS:
+            twin_method = getattr(cls, name, None)
+            if twin_method is not None and name not in cls.__dict__:
+                setattr(cls, name, _posterior_prediction(twin_method))
+
+    def __init__(
+        self,
+        *,
+        priors: Mapping[str, Any] | None = None,
+        hdi_prob: float = 0.94,
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self.priors = priors
+        self.hdi_prob = hdi_prob
+        self.columns = columns
+        # settings of the maximum-likelihood fit that starts the sampler
+        self.penalizer = 0.0
+        self.initial_params = None
+        self.tol = 1e-9
+        self.max_iter = 2000
+
+    # ----------------------------------------------------------------- priors
+
+    def prior_specs(self) -> dict[str, tuple[str, dict[str, float]]]:
+        """The prior of each parameter as ``{name: (distribution, parameters)}``:
+        the defaults, replaced where ``priors`` says otherwise."""
+        specs = dict(self.default_priors)
+        for name, value in (self.priors or {}).items():
+            if name not in self.param_names:
+                raise InvalidDataError(
+                    f"{type(self).__name__}: priors has {name!r}, which is not a parameter; "
+                    f"the parameters are {', '.join(self.param_names)}."
+                )
+            specs[name] = _prior_spec(name, value)
+        return specs
+
+    def _build(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> Any:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        from ._op import WeightedLogLikelihood
+
+        twin = self._twin_class()()
+        op = WeightedLogLikelihood(twin, arrays, weights)
+        with pm.Model() as model:
+            variables = []
+            for name in self.param_names:
+                distribution, parameters = self.prior_specs()[name]
+                factory = getattr(pm, distribution, None)
+                if factory is None or not isinstance(factory, type):
+                    raise InvalidDataError(
+                        f"priors[{name!r}]: {distribution!r} is not a PyMC distribution "
+                        "(e.g. 'LogNormal', 'Gamma', 'HalfNormal', 'Weibull')."
+                    )
+                try:
+                    variable = factory(name, **parameters)
+                except TypeError as error:
+                    raise InvalidDataError(
+                        f"priors[{name!r}]: {distribution}({parameters}) is not valid: {error}"
+                    ) from None
+                if not _positive_support(name, factory.dist(**parameters)):
+                    raise InvalidDataError(
+                        f"priors[{name!r}]: {distribution} allows negative values, but "
+                        f"{name} must be positive; use a positive distribution such as "
+                        "LogNormal, Gamma, HalfNormal or Weibull."
+                    )
+                variables.append(variable)
+            log_likelihood, _ = op(pt.stack(variables))
+            pm.Potential("log_likelihood", log_likelihood)
+        return model
+
+    @classmethod
+    def _twin_class(cls) -> type:
+        """The maximum-likelihood class this model extends."""
+        for base in cls.__mro__[1:]:
+            if not issubclass(base, BayesianModel) and getattr(base, "kind", ""):
+                return base
+        raise TypeError(f"{cls.__name__} has no maximum-likelihood twin")
+
+    # -------------------------------------------------------------- fitting
+
+    def _fitted_patterns(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
+        # called by BaseModel.fit with the prepared patterns
+        self._patterns_fitted = (arrays, weights)
+
+    def fit(  # type: ignore[override]
+        self,
+        data: pd.DataFrame,
+        *,
+        weights: Any = None,
+        method: str = "mcmc",
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        cores: int | None = None,
+        random_seed: int = 0,
+        sampler: str = "pymc",
+        target_accept: float = 0.8,
+        progressbar: bool = False,
+    ) -> BayesianModel:
+        """Sample the posterior (``method="mcmc"``) or find its mode (``"map"``).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or polars.DataFrame
+            As for the maximum-likelihood model (a summary or ``compress``-ed patterns).
+        weights : array-like, pandas.Series or str, optional
+            Customers per row, as for the maximum-likelihood model.
+        method : {"mcmc", "map"}, default "mcmc"
+            NUTS, or the posterior mode with a Laplace approximation (draws from the
+            normal approximation on the log scale at the mode, curvature from the
+            exact gradient).
+        draws, tune, chains : int
+            NUTS settings (per chain); ``draws`` is also the number of Laplace draws
+            for ``map``.
+        cores : int, optional
+            Processes running chains in parallel (default: as many as CPUs, at most
+            ``chains``).
+        random_seed : int, default 0
+            Seed of the sampler and of every later random step.
+        sampler : {"pymc", "nutpie", "numpyro"}, default "pymc"
+            NUTS implementation; nutpie and numpyro are optional and used only if
+            installed.
+        target_accept : float, default 0.8
+            NUTS step-size target; raise it (0.9, 0.95) after divergences.
+        progressbar : bool, default False
+            Show PyMC's progress bar.
+
+        Returns
+        -------
+        self
+        """
+        import os
+
+        self._reset()
+        self._check_sampling(method, draws, tune, chains, sampler, target_accept)
+        self.prior_specs()  # unknown parameters or bad priors fail before any work
+        self._patterns_fitted = None
+        try:
+            super().fit(data, weights=weights)  # type: ignore[misc]
+            start = self.params_.to_numpy()
+        except ConvergenceError:
+            start = None  # the priors may still identify what the likelihood cannot
+        if self._patterns_fitted is None:
+            raise InvalidDataError(f"{type(self).__name__}: no data to fit.")
+        arrays, pattern_weights = self._patterns_fitted
+        twin_state = {
+            k: getattr(self, k) for k in ("n_customers_", "n_patterns_", "time_unit_")
+            if hasattr(self, k)
+        }  # fmt: skip
+        mle = self.params_.copy() if start is not None else None
+        self._reset()
+        for key, value in twin_state.items():
+            setattr(self, key, value)
+        model = self._build(arrays, pattern_weights)
+        if start is None:
+            start = self._start(arrays, pattern_weights)
+        initvals = {name: float(v) for name, v in zip(self.param_names, start, strict=True)}
+        if method == "map":
+            idata = self._laplace(model, initvals, arrays, pattern_weights, draws, random_seed)
+        else:
+            cores = cores or min(chains, os.cpu_count() or 1)
+            idata = self._sample(
+                model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
+                random_seed=random_seed, sampler=sampler, target_accept=target_accept,
+                progressbar=progressbar,
+            )  # fmt: skip
+        self._attach_log_likelihood(idata, arrays, pattern_weights)
+        self._set_posterior(idata, method, mle)
+        self.fit_settings_ = {
+            "method": method, "draws": draws, "tune": tune, "chains": chains,
+            "random_seed": random_seed, "sampler": sampler, "target_accept": target_accept,
+        }  # fmt: skip
+        if method == "mcmc":
+            self._warn_diagnostics()
+        return self
+
+    def _check_sampling(self, method, draws, tune, chains, sampler, target_accept) -> None:
+        name = type(self).__name__
+        if method not in ("mcmc", "map"):
+            raise InvalidDataError(f"{name}: method={method!r}: use 'mcmc' or 'map'.")
+        for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+            if not isinstance(value, int | np.integer) or value < low:
+                raise InvalidDataError(f"{name}: {label}={value!r}: give a whole number >= {low}.")
+        if sampler not in ("pymc", "nutpie", "numpyro"):
+            raise InvalidDataError(
+                f"{name}: sampler={sampler!r}: use 'pymc', 'nutpie' or 'numpyro'."
+            )
+        if not 0 < target_accept < 1:
+            raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
+        _check_interval(self.hdi_prob, "hdi_prob")
+
+    def _sample(self, model, initvals, *, draws, tune, chains, cores, random_seed, sampler,
+                target_accept, progressbar) -> Any:  # fmt: skip
+        import pymc as pm
+
+        kwargs: dict[str, Any] = {}
+        if sampler != "pymc":
+            _require_sampler(sampler)
+            kwargs["nuts_sampler"] = sampler
+        else:
+            # A dense mass matrix: the purchase rate's shape and scale are strongly
+            # correlated a posteriori, and learning that correlation cuts NUTS's steps
+            # per draw by about three on CDNOW.
+            kwargs["init"] = "jitter+adapt_full"
+            kwargs["initvals"] = initvals
+            kwargs["target_accept"] = target_accept
+        with model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*[Cc]ores.*")
+            return pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
+                progressbar=progressbar, compute_convergence_checks=False, **kwargs,
+            )  # fmt: skip
+
+    def _laplace(self, model, initvals, arrays, weights, draws, random_seed) -> Any:
+        """Posterior mode, and draws from the normal approximation of the log
+        parameters there (curvature by differences of the exact gradient)."""
+        from scipy import optimize
+
+        # Every prior has positive support, so PyMC samples log(parameter): the value
+        # variables are the log parameters, in the order of param_names.
+        function = model.logp_dlogp_function(ravel_inputs=True)
+        function.set_extra_values({})
+
+        def negative(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            value, gradient = function(log_params)
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(log_params)
+            return -float(value), -np.asarray(gradient, dtype=np.float64)
+
+        start = np.log([initvals[name] for name in self.param_names])
+        result = optimize.minimize(negative, start, jac=True, method="BFGS",
+                                   options={"gtol": 1e-8, "maxiter": 2000})  # fmt: skip
+        if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+            raise ConvergenceError(
+                f"{type(self).__name__}: the posterior mode was not found ({result.message})."
+            )
+        log_point = result.x
+        k = len(log_point)
+        hessian = np.empty((k, k))
+        for i in range(k):
+            step = 1e-5 * max(1.0, abs(log_point[i]))
+            up, down = log_point.copy(), log_point.copy()
+            up[i] += step
+            down[i] -= step
+            hessian[i] = (negative(down)[1] - negative(up)[1]) / (2 * step)
+        covariance = np.linalg.pinv(-(hessian + hessian.T) / 2)
+        rng = np.random.default_rng(random_seed)
+        log_draws = rng.multivariate_normal(log_point, covariance, size=draws, method="eigh")
+        return _inference_data({
+            name: np.exp(log_draws[None, :, i]) for i, name in enumerate(self.param_names)
+        })  # fmt: skip
+
+    def _attach_log_likelihood(self, idata, arrays, weights) -> None:
+        samples = self._posterior_matrix(idata)
+        if samples.shape[0] * len(weights) > _MAX_LOG_LIKELIHOOD:
+            return
+        twin = self._twin_class()()
+        with np.errstate(all="ignore"):
+            rows = [np.asarray(twin._loglik(p, arrays, False)[0], dtype=np.float64)
+                    for p in samples]  # fmt: skip
+        table = np.broadcast_to(np.array(rows), (samples.shape[0], len(weights)))
+        chains, draws = _chain_draw_shape(idata)
+        import xarray as xr
+
+        dataset = xr.Dataset(
+            {"patterns": (("chain", "draw", "pattern"), table.reshape(chains, draws, -1))},
+            coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                    "pattern": np.arange(len(weights))},
+        )  # fmt: skip
+        weights_data = xr.Dataset({"pattern_weight": (("pattern",), np.asarray(weights))})
+        _add_group(idata, "log_likelihood", dataset)
+        _add_group(idata, "constant_data", weights_data)
+
+    def _set_posterior(self, idata, method: str, mle: pd.Series | None) -> None:
+        samples = self._posterior_matrix(idata)
+        names = list(self.param_names)
+        self.idata_ = idata
+        self.method_ = method
+        self.params_ = pd.Series(samples.mean(axis=0), index=names, name="estimate")
+        self.covariance_ = pd.DataFrame(np.cov(samples, rowvar=False), index=names, columns=names)
+        self.mle_params_ = mle
+        twin = self._twin_class()()
+        arrays, weights = self._patterns_fitted
+        with np.errstate(all="ignore"):
+            ll, _ = twin._loglik(self.params_.to_numpy(), arrays, False)
+        self.log_likelihood_ = float(np.asarray(weights) @ np.broadcast_to(ll, weights.shape))
+        self.converged_ = True
+        k = len(names)
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(float(np.sum(weights))) - 2 * self.log_likelihood_
+        self._patterns_fitted = None
+
+    @classmethod
+    def from_samples(
+        cls, samples: Mapping[str, Any], *, time_unit: str | None = None, **settings: Any
+    ) -> BayesianModel:
+        """A model whose posterior is given draws (from another sampler, a stored run,
+        or a point mass for comparisons).
+
+        Parameters
+        ----------
+        samples : dict of parameter -> array
+            Draws of every parameter, shape (chains, draws) or (draws,).
+        time_unit : str, optional
+            Time unit of the data the draws belong to (checked by predictions).
+        **settings
+            Constructor settings (``priors``, ``hdi_prob``, ...).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from clvmodels.bayes import BGNBD
+        >>> point = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}
+        >>> model = BGNBD.from_samples({k: np.full(10, v) for k, v in point.items()})
+        >>> float(model.expected_purchases_new_customer(39)["sd"])
+        0.0
+        """
+        model = cls(**settings)
+        if set(samples) != set(cls.param_names):
+            raise InvalidDataError(
+                f"{cls.__name__}.from_samples: give draws of exactly "
+                f"{', '.join(cls.param_names)}; got {', '.join(map(str, samples))}."
+            )
+        arrays = {}
+        for name in cls.param_names:
+            values = np.asarray(samples[name], dtype=np.float64)
+            values = values[None, :] if values.ndim == 1 else values
+            if values.ndim != 2 or not np.all(np.isfinite(values) & (values > 0)):
+                raise InvalidDataError(
+                    f"{cls.__name__}.from_samples: {name} must be positive, finite draws "
+                    "of shape (chains, draws) or (draws,)."
+                )
+            arrays[name] = values
+        model.idata_ = _inference_data(arrays)
+        model.method_ = "samples"
+        model.fit_settings_ = {"method": "samples"}
+        model.mle_params_ = None
+        posterior = model._posterior_matrix()
+        names = list(cls.param_names)
+        model.params_ = pd.Series(posterior.mean(axis=0), index=names, name="estimate")
+        model.covariance_ = pd.DataFrame(
+            np.cov(posterior, rowvar=False) if len(posterior) > 1 else np.zeros((len(names),) * 2),
+            index=names, columns=names,
+        )  # fmt: skip
+        model.converged_ = True
+        if time_unit is not None:
+            model.time_unit_ = time_unit
+        return model
+
+    # -------------------------------------------------------------- posterior
+
+    def _posterior_matrix(self, idata: Any = None) -> np.ndarray:
+        """Posterior draws, shape (chains * draws, n_params), natural scale."""
+        idata = self.idata_ if idata is None else idata
+        posterior = idata.posterior
+        columns = [np.asarray(posterior[name].values, dtype=np.float64).reshape(-1)
+                   for name in self.param_names]  # fmt: skip
+        return np.column_stack(columns)
+
+    def posterior_samples(self) -> np.ndarray:
+        """All posterior draws as an array (samples, parameters), chains stacked.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> from clvmodels.bayes import BGNBD
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> model = BGNBD().fit(frame, method="map", draws=200)
+        >>> model.posterior_samples().shape
+        (200, 4)
+        """
+        self._check_fitted()
+        return self._posterior_matrix()
+
+    def parameter_draws(self, n_draws: int | None = None, random_state: Any = 0) -> np.ndarray:
+        """Posterior draws (all of them by default; ``n_draws`` evenly thinned)."""
+        samples = self.posterior_samples()
+        if n_draws is None or n_draws >= len(samples):
+            return samples
+        keep = np.linspace(0, len(samples) - 1, int(n_draws)).round().astype(int)
+        return samples[keep]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "idata_"):
+            from ..exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet: call fit(data) first "
+                "(or clvmodels.bayes.load(path))."
+            )
+
+    def _predict(
+        self, func: Callable[..., np.ndarray], arrays: dict[str, np.ndarray], index: pd.Index,
+        name: str, interval: float | None, n_draws: int | None, random_state: Any,
+        chunk_size: int | None = None, **kwargs: Any,
+    ) -> pd.DataFrame | Any:  # fmt: skip
+        """Posterior mean, sd and HDI of ``func`` per customer, customers in blocks so
+        that no (draws x customers) array larger than one block is ever allocated."""
+        self._check_fitted()
+        samples = self._posterior_matrix()
+        params = self._param_dict(samples[:, None, :])
+        prob = self.hdi_prob if interval is None else interval
+        n = len(index)
+        if getattr(self, "_return_draws", False):
+            values = np.broadcast_to(func(**arrays, **params, **kwargs), (len(samples), n))
+            return self._as_draws(values, index, name)
+        # identical customers have identical posteriors: one evaluation per pattern
+        expand = np.arange(n)
+        if arrays and n > 1:
+            rows, expand = np.unique(
+                np.column_stack(list(arrays.values())), axis=0, return_inverse=True
+            )
+            expand = expand.ravel()
+            arrays = {k: rows[:, i] for i, k in enumerate(arrays)}
+        n_rows = len(next(iter(arrays.values()))) if arrays else n
+        block = chunk_size or max(1, _BLOCK_ELEMENTS // len(samples))
+        out = np.empty((n_rows, 4))
+        for start in range(0, n_rows, block):
+            part = {k: v[start : start + block] for k, v in arrays.items()}
+            size = len(next(iter(part.values()))) if part else n_rows
+            values = np.broadcast_to(func(**part, **params, **kwargs), (len(samples), size))
+            out[start : start + size, 0], out[start : start + size, 1] = summarize_draws(values)
+            out[start : start + size, 2], out[start : start + size, 3] = hdi_bounds(values, prob)
+        frame = pd.DataFrame(
+            out[expand], index=index, columns=["mean", "sd", "hdi_lower", "hdi_upper"]
+        )
+        frame.attrs["hdi_prob"] = prob
+        return frame
+
+    def _predict_scalar(
+        self, func: Callable[..., np.ndarray], name: str, interval: float | None,
+        n_draws: int | None, random_state: Any, **kwargs: Any,
+    ) -> pd.Series:  # fmt: skip
+        self._check_fitted()
+        samples = self._posterior_matrix()
+        values = np.asarray(func(**self._param_dict(samples), **kwargs), dtype=np.float64)
+        values = np.broadcast_to(values, (len(samples),))
+        prob = self.hdi_prob if interval is None else interval
+        lower, upper = hdi_bounds(values[:, None], prob)
+        mean, sd = summarize_draws(values[:, None])
+        return pd.Series({
+            "mean": float(mean[0]), "sd": float(sd[0]), "hdi_lower": float(lower[0]),
+            "hdi_upper": float(upper[0]),
+        }, name=name)  # fmt: skip
+
+    def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
+        """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
+        self._check_fitted()
+        samples = self._posterior_matrix()
+        grid = np.asarray(values, dtype=np.float64)
+        shaped = samples if grid.ndim == 0 else samples[:, None, :]
+        draws = np.asarray(func(grid, **self._param_dict(shaped)), dtype=np.float64)
+        draws = np.broadcast_to(draws, (len(samples), *grid.shape)).reshape(len(samples), -1)
+        prob = self.hdi_prob if interval is None else interval
+        lower, upper = hdi_bounds(draws, prob)
+        mean, sd = summarize_draws(draws)
+        table = pd.DataFrame({"mean": mean, "sd": sd, "hdi_lower": lower, "hdi_upper": upper})
+        if grid.ndim == 0:
+            return table.iloc[0].rename(name)
+        labels = grid.astype(np.int64) if np.all(grid == np.floor(grid)) else grid
+        table.index = pd.Index(labels, name=axis_name)
+        return table
+
+    def _as_draws(self, values: np.ndarray, index: pd.Index, name: str) -> Any:
+        import xarray as xr
+
+        chains, draws = _chain_draw_shape(self.idata_)
+        return xr.DataArray(
+            np.asarray(values).reshape(chains, draws, -1), dims=("chain", "draw", "customer"),
+            coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                    "customer": np.asarray(index)},
+            name=name,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ diagnostics
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence of the sampler per parameter: ``r_hat``, ``ess_bulk``,
+        ``ess_tail``; ``attrs["divergences"]`` counts divergent transitions."""
+        import arviz as az
+
+        self._check_fitted()
+        posterior = self.idata_.posterior
+        rows = {}
+        for name in self.param_names:
+            values = np.asarray(posterior[name].values)
+            rows[name] = {
+                "r_hat": float(az.rhat(values)),
+                "ess_bulk": float(az.ess(values, method="bulk")),
+                "ess_tail": float(az.ess(values, method="tail")),
+            }
+        table = pd.DataFrame(rows).T
+        table.attrs["divergences"] = self.divergences()
+        return table
+
+    def divergences(self) -> int:
+        """Number of divergent NUTS transitions (0 for ``map``)."""
+        stats = getattr(self.idata_, "sample_stats", None)
+        if stats is None or "diverging" not in stats:
+            return 0
+        return int(np.asarray(stats["diverging"].values).sum())
+
+    def _warn_diagnostics(self) -> None:
+        table = self.diagnostics()
+        problems = []
+        if (table["r_hat"] > 1.01).any():
+            problems.append(f"r_hat up to {table['r_hat'].max():.3f} (> 1.01)")
+        if (table[["ess_bulk", "ess_tail"]] < 400).any(axis=None):
+            problems.append(
+                f"effective sample size down to {table[['ess_bulk', 'ess_tail']].min().min():.0f}"
+                " (< 400)"
+            )
+        if table.attrs["divergences"]:
+            problems.append(f"{table.attrs['divergences']} divergent transitions")
+        if problems:
+            warnings.warn(
+                f"{type(self).__name__}: the sampler may not have converged: "
+                + "; ".join(problems)
+                + ". Try more tune/draws, target_accept=0.95, or more informative priors; "
+                "see diagnostics().",
+                SamplingWarning, stacklevel=user_stacklevel(),
+            )  # fmt: skip
+
+    def summary(self, level: float | None = None) -> pd.DataFrame:  # type: ignore[override]
+        """Posterior mean, sd, HDI (``hdi_prob``, or ``level``) and diagnostics per
+        parameter, with the maximum-likelihood estimate beside it."""
+        self._check_fitted()
+        samples = self._posterior_matrix()
+        prob = self.hdi_prob if level is None else level
+        lower, upper = hdi_bounds(samples, prob)
+        table = pd.DataFrame({
+            "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1),
+            "hdi_lower": lower, "hdi_upper": upper,
+        }, index=list(self.param_names))  # fmt: skip
+        if self.method_ == "mcmc":
+            table = table.join(self.diagnostics())
+        if getattr(self, "mle_params_", None) is not None:
+            table["mle"] = self.mle_params_
+        table.attrs["hdi_prob"] = prob
+        return table
+
+    # ------------------------------------------------------- prior predictive
+
+    def prior_predictive(
+        self, data: pd.DataFrame, *, n_draws: int = 100, max_customers: int = 2000,
+        random_state: int = 0,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Prior predictive check: data simulated from parameters drawn from the priors,
+        summarised by the same statistics as the observed data.
+
+        Customers keep their observation lengths (``T`` or ``n_periods``; at most
+        ``max_customers`` of them, sampled) and each prior draw simulates them with the
+        model's generative story (:mod:`clvmodels.simulate`). Needs no fit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per prior draw: the parameters and the statistics; the observed
+            statistics are in ``attrs["observed"]``. Priors that rarely produce data
+            like the observed (e.g. the observed share of one-time buyers far in the
+            tails) deserve a second look.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> from clvmodels.bayes import BGNBD
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> check = BGNBD().prior_predictive(frame, n_draws=20)
+        >>> sorted(check.attrs["observed"])[:2]
+        ['mean_frequency', 'mean_recency_share']
+        """
+        import pymc as pm
+
+        frame = self._frame(data, "data", None)
+        arrays, _ = self._read(frame)
+        weights = self._weights(frame, None)
+        rng = np.random.default_rng(random_state)
+        total = float(weights.sum())
+        whole = bool(np.all(weights == np.round(weights)))
+        if total <= max_customers and whole:
+            keep = np.repeat(np.arange(len(weights)), weights.astype(np.int64))
+        else:
+            # customers drawn in proportion to their rows' weights (compressed data)
+            size = int(min(max_customers, round(total)))
+            keep = np.sort(rng.choice(len(weights), size, p=weights / total))
+        arrays = {k: v[keep] for k, v in arrays.items()}
+        specs = self.prior_specs()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            drawn = pm.draw(
+                [getattr(pm, d).dist(**p) for d, p in (specs[k] for k in self.param_names)],
+                draws=n_draws, random_seed=random_state,
+            )  # fmt: skip
+        rows = []
+        for i in range(n_draws):
+            params = {k: float(v[i]) for k, v in zip(self.param_names, drawn, strict=True)}
+            with np.errstate(all="ignore"):
+                stats = self._simulated_statistics(params, arrays, rng)
+            rows.append({**params, **stats})
+        table = pd.DataFrame(rows).rename_axis("draw")
+        table.attrs["observed"] = self._statistics(arrays)
+        return table
+
+    def _simulated_statistics(self, params, arrays, rng) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _statistics(self, arrays: dict[str, np.ndarray]) -> dict[str, float]:
+        return purchase_statistics(arrays["frequency"], arrays["recency"], arrays["T"])
+
+    # ---------------------------------------------------------- model comparison
+
+    def loo(self) -> pd.Series:
+        """Pareto-smoothed importance-sampling leave-one-out cross-validation.
+
+        Identical customers have identical leave-one-out predictive densities, so the
+        expected log predictive density is the weighted sum over patterns of each
+        pattern's PSIS-LOO estimate (Vehtari, Gelman & Gabry 2017, eqs. 10 and 22);
+        its standard error is that of the sum over all customers.
+
+        Returns
+        -------
+        pandas.Series
+            ``elpd_loo``, ``se``, ``p_loo``, ``n_customers``, ``max_pareto_k`` (above
+            0.7 the estimate of that pattern is unreliable).
+        """
+        import arviz as az
+        from scipy.special import logsumexp
+
+        self._check_fitted()
+        group = getattr(self.idata_, "log_likelihood", None)
+        if group is None or "patterns" not in group:
+            raise ClvModelsError(
+                f"{type(self).__name__}: the per-pattern log-likelihood was not kept "
+                "(too many patterns x draws); thin the posterior or compress coarser data."
+            )
+        table = np.asarray(group["patterns"].values, dtype=np.float64)
+        table = table.reshape(-1, table.shape[-1])  # (samples, patterns)
+        weights = np.asarray(self.idata_.constant_data["pattern_weight"].values)
+        # psislw smooths along the last axis: (patterns, samples)
+        log_weights, pareto_k = az.psislw(-table.T)
+        log_weights = np.asarray(log_weights).T
+        elpd = logsumexp(table + log_weights, axis=0)
+        lppd = logsumexp(table, axis=0) - np.log(table.shape[0])
+        n = float(weights.sum())
+        total = float(weights @ elpd)
+        mean = total / n
+        variance = float(weights @ (elpd - mean) ** 2) / n
+        return pd.Series({
+            "elpd_loo": total, "se": math.sqrt(n * variance),
+            "p_loo": float(weights @ (lppd - elpd)), "n_customers": n,
+            "max_pareto_k": float(np.max(np.asarray(pareto_k))),
+        }, name=type(self).__name__)  # fmt: skip
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:  # type: ignore[override]
+        """Write the posterior, priors and settings to one netCDF file."""
+        self._check_fitted()
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+        state = {
+            "format": _FORMAT, "format_version": 1, "package_version": __version__,
+            "kind": self.kind, "class": type(self).__name__,
+            "settings": {"priors": {k: [d, p] for k, (d, p) in self.prior_specs().items()},
+                         "hdi_prob": self.hdi_prob, "columns": self.columns},
+            "extra": self._bayes_extra_state(),
+            "fit_settings": self.fit_settings_, "method": self.method_,
+            "mle_params": None if self.mle_params_ is None else self.mle_params_.to_dict(),
+            "n_customers": getattr(self, "n_customers_", None),
+            "n_patterns": getattr(self, "n_patterns_", None),
+            "time_unit": getattr(self, "time_unit_", None),
+        }  # fmt: skip
+        self.idata_.attrs["clvmodels"] = json.dumps(state)
+        temporary = path.with_name(path.name + ".tmp")
+        self.idata_.to_netcdf(str(temporary))
+        temporary.replace(path)
+        return path
+
+    def _bayes_extra_state(self) -> dict[str, Any]:
+        return {}
+
+
+def load(path: str | Path) -> BayesianModel:
+    """Load a Bayesian model written by ``save``.
+
+    Examples
+    --------
+    >>> import clvmodels, tempfile, os
+    >>> from clvmodels import bayes
+    >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+    >>> model = bayes.BGNBD().fit(frame, method="map", draws=100)
+    >>> path = model.save(os.path.join(tempfile.mkdtemp(), "bgnbd.nc"))
+    >>> bool((bayes.load(path).params_ == model.params_).all())
+    True
+    """
+    from . import models as bayes_models
+
+    idata = _read_netcdf(path)
+    try:
+        state = json.loads(idata.attrs["clvmodels"])
+        assert state["format"] == _FORMAT
+        cls = getattr(bayes_models, state["class"])
+    except Exception:
+        raise InvalidDataError(
+            f"{path} is not a model saved by clvmodels.bayes (save() writes netCDF with the "
+            "settings in its attributes)."
+        ) from None
+    settings = state["settings"]
+    priors = {k: (d, p) for k, (d, p) in settings["priors"].items()}
+    model = cls(priors=priors, hdi_prob=settings["hdi_prob"], columns=settings["columns"],
+                **state.get("extra", {}))  # fmt: skip
+    mle = state["mle_params"]
+    model._patterns_fitted = None
+    model.idata_ = idata
+    model.method_ = state["method"]
+    model.fit_settings_ = state["fit_settings"]
+    model.mle_params_ = None if mle is None else pd.Series(mle, name="estimate")
+    samples = model._posterior_matrix()
+    names = list(cls.param_names)
+    model.params_ = pd.Series(samples.mean(axis=0), index=names, name="estimate")
+    model.covariance_ = pd.DataFrame(np.cov(samples, rowvar=False), index=names, columns=names)
+    model.converged_ = True
+    for key in ("n_customers", "n_patterns", "time_unit"):
+        if state.get(key) is not None:
+            setattr(model, f"{key}_", state[key])
+    return model
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a twin's prediction so that it summarises the posterior: ``hdi_prob``
+    replaces ``interval``, and ``return_draws=True`` gives the draws (chain, draw,
+    customer) as an xarray DataArray instead of the summary."""
+    import functools
+
+    @functools.wraps(twin_method)
+    def prediction(self, *args: Any, hdi_prob: float | None = None,
+                   return_draws: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+        if "interval" in kwargs or "n_draws" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.{twin_method.__name__}: a Bayesian prediction "
+                "summarises the whole posterior; use hdi_prob= (and return_draws=True "
+                "for the draws) instead of interval= / n_draws=."
+            )
+        prob = self.hdi_prob if hdi_prob is None else hdi_prob
+        self._return_draws = bool(return_draws)
+        try:
+            return twin_method(self, *args, interval=prob, **kwargs)
+        finally:
+            self._return_draws = False
+
+    prediction.__doc__ = (
+        f"{(twin_method.__doc__ or '').strip().splitlines()[0] if twin_method.__doc__ else ''}"
+        "\n\n        Posterior summary per row: ``mean``, ``sd``, ``hdi_lower``, ``hdi_upper``"
+        " (highest-density interval of probability ``hdi_prob``, default the model's),"
+        " computed over every posterior draw in bounded memory; ``return_draws=True``"
+        " returns the draws instead (an xarray DataArray). Other arguments as in the"
+        f" maximum-likelihood :meth:`{twin_method.__qualname__}`.\n"
+    )
+    return prediction
+
+
+
+def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
+    """``("Gamma", {"alpha": 2, "beta": 1})``, ``{"distribution": ..., "params": ...}``
+    or ``["Gamma", {...}]`` -> (name, parameters)."""
+    if isinstance(value, Mapping) and "distribution" in value:
+        distribution, parameters = value["distribution"], value.get("params", {})
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        distribution, parameters = value
+    else:
+        raise InvalidDataError(
+            f"priors[{name!r}]={value!r}: give (distribution, parameters), e.g. "
+            "('Gamma', {'alpha': 2.0, 'beta': 1.0}), or {'distribution': 'Gamma', "
+            "'params': {...}}."
+        )
+    if not isinstance(distribution, str) or not isinstance(parameters, Mapping):
+        raise InvalidDataError(f"priors[{name!r}]={value!r}: a name and a dict of parameters.")
+    try:
+        parameters = {str(k): float(v) for k, v in parameters.items()}
+    except (TypeError, ValueError):
+        raise InvalidDataError(f"priors[{name!r}]: parameters must be numbers.") from None
+    return distribution, parameters
+
+
+def _require_sampler(sampler: str) -> None:
+    import importlib.util
+
+    module = {"nutpie": "nutpie", "numpyro": "numpyro"}[sampler]
+    if importlib.util.find_spec(module) is None:
+        raise InvalidDataError(
+            f"sampler={sampler!r} needs the optional package {module}: pip install "
+            f"\"clvmodels[{module}]\", or use sampler='pymc'."
+        )
+
+
+def _chain_draw_shape(idata: Any) -> tuple[int, int]:
+    posterior = idata.posterior
+    sizes = posterior.sizes if hasattr(posterior, "sizes") else posterior.dims
+    return int(sizes["chain"]), int(sizes["draw"])
+
+
+def _inference_data(posterior: dict[str, np.ndarray]) -> Any:
+    import arviz as az
+
+    return az.from_dict(posterior=posterior)
+
+
+def _add_group(idata: Any, name: str, dataset: Any) -> None:
+    if hasattr(idata, "add_groups"):  # ArviZ 0.x InferenceData
+        if name in getattr(idata, "_groups", []):
+            delattr(idata, name)
+            idata._groups.remove(name)
+        idata.add_groups({name: dataset})
+    else:  # ArviZ 1.x: an xarray DataTree
+        idata[name] = dataset
+
+
+def _read_netcdf(path: str | Path) -> Any:
+    import arviz as az
+
+    if not Path(path).is_file():
+        raise InvalidDataError(f"{path}: no such file.")
+    try:
+        return az.from_netcdf(str(path))
+    except Exception as error:
+        raise InvalidDataError(f"{path}: cannot read it as netCDF ({error}).") from None

@@ -1,0 +1,87 @@
+"""The shared log-likelihood as a PyTensor Op.
+
+The Bayesian models do not restate their likelihoods in PyTensor: they call the very
+numpy function the maximum-likelihood twin maximises (``BaseModel._loglik``, with its
+exact gradient), on the compressed patterns and their weights. So the two can never
+disagree, and the cost of one evaluation grows with distinct patterns, not customers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+__all__ = ["WeightedLogLikelihood"]
+
+
+def _weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
+    if isinstance(grad, np.ndarray) and grad.ndim == 2:
+        return weights @ grad if grad.shape[0] == weights.size else grad.sum(axis=0)
+    return np.array(
+        [float(np.sum(weights * np.broadcast_to(g, weights.shape))) for g in grad],
+        dtype=np.float64,
+    )
+
+
+class WeightedLogLikelihood(Op):
+    """``params -> (sum_k w_k log L_k(params), its gradient)`` for one model and data.
+
+    Parameters
+    ----------
+    twin : BaseModel
+        An instance of the maximum-likelihood class; only its ``_loglik`` is used.
+    arrays : dict of numpy.ndarray
+        The prepared pattern arrays (``twin._prepare`` already applied).
+    weights : numpy.ndarray
+        Customers per pattern.
+
+    Both outputs come from one call, so PyMC's joint logp-and-gradient function
+    evaluates the likelihood once per leapfrog step. Parameter vectors outside the
+    support (or where the likelihood is not finite) give -inf and a zero gradient,
+    which NUTS treats as a divergence, never as a crash.
+    """
+
+    __props__ = ()
+    itypes: ClassVar[list[Any]] = [pt.dvector]
+    otypes: ClassVar[list[Any]] = [pt.dscalar, pt.dvector]
+
+    def __init__(self, twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
+        self.twin = twin
+        self.arrays = arrays
+        self.weights = np.asarray(weights, dtype=np.float64)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def make_node(self, params: Any) -> Apply:
+        params = pt.as_tensor_variable(params)
+        return Apply(self, [params], [pt.dscalar(), pt.dvector()])
+
+    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.asarray(params, dtype=np.float64)
+        if not np.all(np.isfinite(params) & (params > 0)):
+            return -np.inf, np.zeros_like(params)
+        with np.errstate(all="ignore"):
+            ll, grad = self.twin._loglik(params, self.arrays, True)
+            total = float(self.weights @ np.asarray(ll, dtype=np.float64))
+            gradient = _weighted_gradient(grad, self.weights)
+        if not np.isfinite(total) or not np.all(np.isfinite(gradient)):
+            return -np.inf, np.zeros_like(params)
+        return total, gradient
+
+    def perform(self, node: Apply, inputs: list[Any], outputs: list[Any]) -> None:
+        value, gradient = self.value_and_gradient(inputs[0])
+        outputs[0][0] = np.asarray(value, dtype=np.float64)
+        outputs[1][0] = gradient
+
+    def grad(self, inputs: list[Any], output_gradients: list[Any]) -> list[Any]:
+        _, gradient = self(inputs[0])
+        # only the value output is ever differentiated (the gradient is not)
+        return [output_gradients[0] * gradient]
