@@ -157,7 +157,10 @@ def _run(args: argparse.Namespace) -> int:
     config, _ = load_config(args.config, args.overrides)
     started = time.perf_counter()
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = run_experiment(config, output_dir=args.output, overwrite=args.overwrite, log=log)
+    result = run_experiment(
+        config, output_dir=args.output, overwrite=args.overwrite, log=log,
+        progressbar=not args.quiet and sys.stderr.isatty(),
+    )  # fmt: skip
     elapsed = time.perf_counter() - started
     print(f"{config.name}: wrote {result.output_dir} in {elapsed:.1f} s")
     if result.metrics is not None and "mae" in result.metrics.columns:

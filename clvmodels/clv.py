@@ -105,6 +105,7 @@ def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws
 
     bayesian = purchase_model if _is_bayesian(purchase_model) else spend_model
     prob = bayesian.hdi_prob if interval is None else interval
+    _check_interval(prob, "hdi_prob" if interval is None else "interval")
     p_draws, s_draws = _paired_draws(purchase_model, spend_model, n_draws, random_state)
     count = len(p_draws)
     p_draws = p_draws[:, None, :]

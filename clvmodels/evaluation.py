@@ -30,6 +30,7 @@ from scipy import stats
 from .data.summary import calibration_holdout, parse_end, prepare_transactions
 from .data.timeunits import time_unit_nanoseconds
 from .exceptions import InvalidDataError, NotFittedError
+from .models._base import point_estimate
 
 __all__ = [
     "GradientBoostingBaseline",
@@ -68,9 +69,10 @@ def _by_duration(frame: pd.DataFrame, predict) -> pd.Series:
     """Apply ``predict(part, t)`` to groups of customers sharing a holdout duration."""
     durations = frame["duration_holdout"]
     if durations.nunique() == 1:
-        return pd.Series(np.asarray(predict(frame, float(durations.iloc[0]))), index=frame.index)
+        value = point_estimate(predict(frame, float(durations.iloc[0])))
+        return pd.Series(np.asarray(value), index=frame.index)
     parts = [
-        pd.Series(np.asarray(predict(part, float(t))), index=part.index)
+        pd.Series(np.asarray(point_estimate(predict(part, float(t)))), index=part.index)
         for t, part in frame.groupby("duration_holdout", sort=False)
     ]
     return pd.concat(parts).reindex(frame.index)
@@ -97,7 +99,9 @@ def predicted_any_purchase(model: Any, frame: pd.DataFrame) -> pd.Series:
     """P(at least one purchase in the holdout) of each customer under ``model``."""
     if hasattr(model, "probability_any_purchase"):
         return _by_duration(frame, lambda part, t: model.probability_any_purchase(part, t))
-    return _by_duration(frame, lambda part, t: 1.0 - model.probability_purchases(part, t, 0))
+    return _by_duration(
+        frame, lambda part, t: 1.0 - point_estimate(model.probability_purchases(part, t, 0))
+    )
 
 
 def normalized_gini(actual: Any, predicted: Any) -> float:
@@ -419,7 +423,7 @@ def evaluate(
                 "value metrics need monetary_value_holdout: build the frame with "
                 "calibration_holdout(..., amount='amount')."
             )
-        spend = spend_model.expected_spend(frame)
+        spend = point_estimate(spend_model.expected_spend(frame))
         actual_value = actual * frame["monetary_value_holdout"]
     rows = {}
     for name, model in named.items():
@@ -569,7 +573,10 @@ def _window_length_ns(window: Any, index: int) -> int:
 def _new_customer_curve(model: Any, age: np.ndarray) -> np.ndarray:
     """E[X(age)] of a new customer, for an array of ages (0 where age is 0)."""
     flat = np.unique(age)
-    if hasattr(model, "_cumulative_purchases") and not getattr(model, "discrete_time", False):
+    bayesian = hasattr(model, "posterior_samples")
+    if bayesian:  # the posterior mean of the prediction, not the prediction at the mean
+        values = np.asarray(point_estimate(model.expected_purchases_new_customer(flat)))
+    elif hasattr(model, "_cumulative_purchases") and not getattr(model, "discrete_time", False):
         zeros = {"frequency": np.zeros(len(flat)), "recency": np.zeros(len(flat)),
                  "T": np.zeros(len(flat))}  # fmt: skip
         values = model._cumulative_purchases(zeros, model._param_dict(model.params_.to_numpy()),

@@ -215,7 +215,7 @@ class ClvComparison:
 
 def _values(values: Any, name: str) -> pd.Series:
     if isinstance(values, pd.DataFrame):
-        for column in ("value", "estimate", "clv"):
+        for column in ("value", "estimate", "mean", "clv"):
             if column in values.columns:
                 return values[column].astype(np.float64)
         raise InvalidDataError(
@@ -305,6 +305,8 @@ def compare_clv(
     )
     segment = np.where(~high_past & high_future, "rising", "")
     if probability_alive is not None:
+        if isinstance(probability_alive, pd.DataFrame):
+            probability_alive = _values(probability_alive, "probability_alive")
         alive = probability_alive.reindex(common).astype(np.float64)
         customers["probability_alive"] = alive
         segment = np.where(high_past & (alive < alive_threshold), "at risk", segment)

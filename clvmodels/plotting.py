@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidDataError, NotFittedError
+from .models._base import point_estimate
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.axes import Axes
@@ -519,7 +520,7 @@ def plot_frequency_recency_matrix(
     (7, 7)
     """
     frequency, recency, valid, grid = _customer_grid(model, T, max_frequency, max_recency)
-    values = model.expected_purchases(grid, t)
+    values = point_estimate(model.expected_purchases(grid, t))
     unit = _model_unit(model, float(t))
     return _matrix_plot(
         model, values, frequency, recency, valid, ax,
@@ -560,7 +561,7 @@ def plot_probability_alive_matrix(
     True
     """
     frequency, recency, valid, grid = _customer_grid(model, T, max_frequency, max_recency)
-    values = model.probability_alive(grid)
+    values = point_estimate(model.probability_alive(grid))
     return _matrix_plot(
         model, values, frequency, recency, valid, ax, "Probability that a customer is alive",
         "P(alive)", float(T), vmin=0.0, vmax=1.0,

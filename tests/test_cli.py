@@ -57,8 +57,8 @@ INVALID = {
         VALID.replace("calibration_end: 1997-09-30", "calibration_end: 1997-09-31"),
         "periods.calibration_end",
     ),
-    "mcmc_method": (VALID.replace("kind: bgnbd}", "kind: bgnbd, method: mcmc}"),
-                    "models[0].method"),
+    "unknown_method": (VALID.replace("kind: bgnbd}", "kind: bgnbd, method: nuts}"),
+                       "models[0].method"),
     "sbg_kind": (VALID.replace("kind: bgnbd", "kind: sbg"), "models[0].kind"),
     "holdout_end_and_length": (
         VALID.replace("holdout_end: 1998-06-30", "holdout_end: 1998-06-30, holdout_length: 39W"),

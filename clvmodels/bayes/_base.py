@@ -45,18 +45,19 @@ _MAX_LOG_LIKELIHOOD = 50_000_000
 def hdi_bounds(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     """Highest-density interval of each column of ``values`` (draws x items).
 
-    The narrowest window holding ``ceil(prob * n)`` of the ``n`` sorted draws, the
-    usual sample estimate of the HDI of a unimodal distribution (as ArviZ's ``hdi``).
+    The narrowest window holding ``floor(prob * n) + 1`` of the ``n`` sorted draws, the
+    usual sample estimate of the HDI of a unimodal distribution; the same rule (and so
+    the same bounds) as ArviZ's ``hdi``.
 
     Examples
     --------
     >>> draws = np.arange(100.0)[:, None]
     >>> hdi_bounds(draws, 0.9)
-    (array([0.]), array([89.]))
+    (array([0.]), array([90.]))
     """
     values = np.sort(values, axis=0)
     n = values.shape[0]
-    inside = min(n, max(1, math.ceil(prob * n)))
+    inside = min(n, int(np.floor(prob * n)) + 1)
     with np.errstate(invalid="ignore"):  # inf - inf where a quantity is unbounded
         widths = values[inside - 1 :] - values[: n - inside + 1]
     start = np.argmin(np.where(np.isnan(widths), np.inf, widths), axis=0)
@@ -66,12 +67,18 @@ def hdi_bounds(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]
 
 def summarize_draws(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each column (draws x items); an unbounded
-    quantity (infinite draws) has mean inf and sd NaN, without warnings."""
+    quantity (infinite draws) has mean inf and sd NaN, without warnings.
+
+    The draws are centred on the first (finite) one before summing, so a quantity that
+    does not vary over the posterior has exactly that value as its mean and sd 0.
+    """
     with np.errstate(invalid="ignore", over="ignore"):
-        mean = values.mean(axis=0)
+        reference = np.where(np.isfinite(values[0]), values[0], 0.0)
+        shifted = values - reference
+        mean = reference + shifted.mean(axis=0)
         if values.shape[0] < 2:
             return mean, np.zeros_like(mean)
-        sd = values.std(axis=0, ddof=1)
+        sd = shifted.std(axis=0, ddof=1)
     return mean, np.where(np.isfinite(mean), sd, np.nan)
 
 
@@ -88,12 +95,35 @@ def purchase_statistics(frequency, recency, T) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _positive_support(name: str, distribution: Any) -> bool:
+def _prior_distribution(name: str, distribution: str, parameters: dict[str, float]) -> Any:
+    """The PyMC class of a prior, checked: a continuous distribution that takes these
+    parameters and puts no mass on negative values; else InvalidDataError."""
     import pymc as pm
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return not np.isfinite(float(pm.logp(distribution, -1.0).eval()))
+    factory = getattr(pm, distribution, None)
+    if not (isinstance(factory, type) and issubclass(factory, pm.Continuous)):
+        raise InvalidDataError(
+            f"priors[{name!r}]: {distribution!r} is not a continuous PyMC distribution "
+            "(e.g. 'LogNormal', 'Gamma', 'HalfNormal', 'Weibull')."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dist = factory.dist(**parameters)
+            # log-density at negative points: -inf everywhere for a positive support
+            negative = pm.logp(dist, np.array([-1e-6, -1.0, -1e3])).eval()
+    except (TypeError, ValueError) as error:
+        raise InvalidDataError(
+            f"priors[{name!r}]: {distribution}({parameters}) is not valid: "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from None
+    if np.any(np.isfinite(negative)):
+        raise InvalidDataError(
+            f"priors[{name!r}]: {distribution} allows negative values, but "
+            f"{name} must be positive; use a positive distribution such as "
+            "LogNormal, Gamma, HalfNormal or Weibull."
+        )
+    return factory
 
 
 class BayesianModel:
@@ -124,10 +154,12 @@ class BayesianModel:
         *,
         priors: Mapping[str, Any] | None = None,
         hdi_prob: float = 0.94,
+        prediction_draws: int | None = 1000,
         columns: Mapping[str, str] | None = None,
     ) -> None:
         self.priors = priors
         self.hdi_prob = hdi_prob
+        self.prediction_draws = prediction_draws
         self.columns = columns
         # settings of the maximum-likelihood fit that starts the sampler
         self.penalizer = 0.0
@@ -162,25 +194,8 @@ class BayesianModel:
             variables = []
             for name in self.param_names:
                 distribution, parameters = self.prior_specs()[name]
-                factory = getattr(pm, distribution, None)
-                if factory is None or not isinstance(factory, type):
-                    raise InvalidDataError(
-                        f"priors[{name!r}]: {distribution!r} is not a PyMC distribution "
-                        "(e.g. 'LogNormal', 'Gamma', 'HalfNormal', 'Weibull')."
-                    )
-                try:
-                    variable = factory(name, **parameters)
-                except TypeError as error:
-                    raise InvalidDataError(
-                        f"priors[{name!r}]: {distribution}({parameters}) is not valid: {error}"
-                    ) from None
-                if not _positive_support(name, factory.dist(**parameters)):
-                    raise InvalidDataError(
-                        f"priors[{name!r}]: {distribution} allows negative values, but "
-                        f"{name} must be positive; use a positive distribution such as "
-                        "LogNormal, Gamma, HalfNormal or Weibull."
-                    )
-                variables.append(variable)
+                factory = _prior_distribution(name, distribution, parameters)
+                variables.append(factory(name, **parameters))
             log_likelihood, _ = op(pt.stack(variables))
             pm.Potential("log_likelihood", log_likelihood)
         return model
@@ -305,6 +320,14 @@ class BayesianModel:
         if not 0 < target_accept < 1:
             raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
         _check_interval(self.hdi_prob, "hdi_prob")
+        draws_limit = self.prediction_draws
+        if draws_limit is not None and (
+            not isinstance(draws_limit, int | np.integer) or draws_limit < 1
+        ):
+            raise InvalidDataError(
+                f"{name}: prediction_draws={draws_limit!r}: a whole number >= 1, or None "
+                "for every posterior draw."
+            )
 
     def _sample(self, model, initvals, *, draws, tune, chains, cores, random_seed, sampler,
                 target_accept, progressbar) -> Any:  # fmt: skip
@@ -313,7 +336,12 @@ class BayesianModel:
         kwargs: dict[str, Any] = {}
         if sampler != "pymc":
             _require_sampler(sampler)
-            kwargs["nuts_sampler"] = sampler
+            from ._samplers import sample_external
+
+            return sample_external(
+                sampler, model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
+                random_seed=random_seed, target_accept=target_accept, progressbar=progressbar,
+            )  # fmt: skip
         else:
             # A dense mass matrix: the purchase rate's shape and scale are strongly
             # correlated a posteriori, and learning that correlation cuts NUTS's steps
@@ -321,9 +349,16 @@ class BayesianModel:
             kwargs["init"] = "jitter+adapt_full"
             kwargs["initvals"] = initvals
             kwargs["target_accept"] = target_accept
-        with model, warnings.catch_warnings():
+        import logging
+
+        pymc_logger = logging.getLogger("pymc")
+        level = pymc_logger.level
+        if not progressbar:  # its "Initializing NUTS ..." lines are progress too
+            pymc_logger.setLevel(logging.WARNING)
+        with model, warnings.catch_warnings(), _restore_level(pymc_logger, level):
             warnings.filterwarnings("ignore", category=FutureWarning)
             warnings.filterwarnings("ignore", message=".*[Cc]ores.*")
+            warnings.filterwarnings("ignore", message=".*experimental feature.*")
             return pm.sample(
                 draws=draws, tune=tune, chains=chains, cores=cores, random_seed=random_seed,
                 progressbar=progressbar, compute_convergence_checks=False, **kwargs,
@@ -498,6 +533,10 @@ class BayesianModel:
         keep = np.linspace(0, len(samples) - 1, int(n_draws)).round().astype(int)
         return samples[keep]
 
+    def _prediction_samples(self) -> np.ndarray:
+        """The draws predictions use: all, or ``prediction_draws`` evenly thinned."""
+        return self.parameter_draws(self.prediction_draws)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "idata_"):
             from ..exceptions import NotFittedError
@@ -515,11 +554,13 @@ class BayesianModel:
         """Posterior mean, sd and HDI of ``func`` per customer, customers in blocks so
         that no (draws x customers) array larger than one block is ever allocated."""
         self._check_fitted()
-        samples = self._posterior_matrix()
+        samples = self._prediction_samples()
         params = self._param_dict(samples[:, None, :])
         prob = self.hdi_prob if interval is None else interval
         n = len(index)
         if getattr(self, "_return_draws", False):
+            samples = self.posterior_samples()  # every draw, in (chain, draw) order
+            params = self._param_dict(samples[:, None, :])
             values = np.broadcast_to(func(**arrays, **params, **kwargs), (len(samples), n))
             return self._as_draws(values, index, name)
         # identical customers have identical posteriors: one evaluation per pattern
@@ -550,7 +591,7 @@ class BayesianModel:
         n_draws: int | None, random_state: Any, **kwargs: Any,
     ) -> pd.Series:  # fmt: skip
         self._check_fitted()
-        samples = self._posterior_matrix()
+        samples = self._prediction_samples()
         values = np.asarray(func(**self._param_dict(samples), **kwargs), dtype=np.float64)
         values = np.broadcast_to(values, (len(samples),))
         prob = self.hdi_prob if interval is None else interval
@@ -564,7 +605,7 @@ class BayesianModel:
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
         """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
         self._check_fitted()
-        samples = self._posterior_matrix()
+        samples = self._prediction_samples()
         grid = np.asarray(values, dtype=np.float64)
         shaped = samples if grid.ndim == 0 else samples[:, None, :]
         draws = np.asarray(func(grid, **self._param_dict(shaped)), dtype=np.float64)
@@ -613,6 +654,7 @@ class BayesianModel:
 
     def divergences(self) -> int:
         """Number of divergent NUTS transitions (0 for ``map``)."""
+        self._check_fitted()
         stats = getattr(self.idata_, "sample_stats", None)
         if stats is None or "diverging" not in stats:
             return 0
@@ -645,6 +687,7 @@ class BayesianModel:
         self._check_fitted()
         samples = self._posterior_matrix()
         prob = self.hdi_prob if level is None else level
+        _check_interval(prob, "level" if level is not None else "hdi_prob")
         lower, upper = hdi_bounds(samples, prob)
         table = pd.DataFrame({
             "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1),
@@ -703,10 +746,11 @@ class BayesianModel:
             keep = np.sort(rng.choice(len(weights), size, p=weights / total))
         arrays = {k: v[keep] for k, v in arrays.items()}
         specs = self.prior_specs()
+        factories = [_prior_distribution(k, *specs[k]) for k in self.param_names]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             drawn = pm.draw(
-                [getattr(pm, d).dist(**p) for d, p in (specs[k] for k in self.param_names)],
+                [f.dist(**specs[k][1]) for f, k in zip(factories, self.param_names, strict=True)],
                 draws=n_draws, random_seed=random_state,
             )  # fmt: skip
         rows = []
@@ -781,7 +825,8 @@ class BayesianModel:
             "format": _FORMAT, "format_version": 1, "package_version": __version__,
             "kind": self.kind, "class": type(self).__name__,
             "settings": {"priors": {k: [d, p] for k, (d, p) in self.prior_specs().items()},
-                         "hdi_prob": self.hdi_prob, "columns": self.columns},
+                         "hdi_prob": self.hdi_prob, "columns": self.columns,
+                         "prediction_draws": self.prediction_draws},
             "extra": self._bayes_extra_state(),
             "fit_settings": self.fit_settings_, "method": self.method_,
             "mle_params": None if self.mle_params_ is None else self.mle_params_.to_dict(),
@@ -827,6 +872,7 @@ def load(path: str | Path) -> BayesianModel:
     settings = state["settings"]
     priors = {k: (d, p) for k, (d, p) in settings["priors"].items()}
     model = cls(priors=priors, hdi_prob=settings["hdi_prob"], columns=settings["columns"],
+                prediction_draws=settings.get("prediction_draws", 1000),
                 **state.get("extra", {}))  # fmt: skip
     mle = state["mle_params"]
     model._patterns_fitted = None
@@ -864,6 +910,7 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
                 "for the draws) instead of interval= / n_draws=."
             )
         prob = self.hdi_prob if hdi_prob is None else hdi_prob
+        _check_interval(prob, "hdi_prob")
         self._return_draws = bool(return_draws)
         try:
             return twin_method(self, *args, interval=prob, **kwargs)
@@ -901,7 +948,22 @@ def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
         parameters = {str(k): float(v) for k, v in parameters.items()}
     except (TypeError, ValueError):
         raise InvalidDataError(f"priors[{name!r}]: parameters must be numbers.") from None
+    if not all(np.isfinite(v) for v in parameters.values()):
+        raise InvalidDataError(f"priors[{name!r}]: parameters must be finite numbers.")
     return distribution, parameters
+
+
+class _restore_level:
+    """Context manager putting a logger's level back on exit."""
+
+    def __init__(self, logger: Any, level: int) -> None:
+        self.logger, self.level = logger, level
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.logger.setLevel(self.level)
 
 
 def _require_sampler(sampler: str) -> None:

@@ -42,6 +42,10 @@ class BGNBD(BayesianModel, bgnbd.BGNBD):
         (LogNormal(0, 2) on ``r``, ``a``, ``b``; LogNormal(0, 3) on the scale ``alpha``).
     hdi_prob : float, default 0.94
         Probability of the highest-density intervals of predictions and summaries.
+    prediction_draws : int or None, default 1000
+        Posterior draws (evenly thinned) behind each prediction; None uses every draw.
+        Predictions cost (draws x distinct customer patterns) evaluations, computed in
+        bounded memory whatever the number.
     columns : dict, optional
         Column names for the roles ``frequency``, ``recency``, ``T``.
 
@@ -145,10 +149,13 @@ class GammaGamma(BayesianModel, gammagamma.GammaGamma):
         *,
         priors: Mapping[str, Any] | None = None,
         hdi_prob: float = 0.94,
+        prediction_draws: int | None = 1000,
         columns: Mapping[str, str] | None = None,
         drop_zero_values: bool = False,
     ) -> None:
-        super().__init__(priors=priors, hdi_prob=hdi_prob, columns=columns)
+        super().__init__(
+            priors=priors, hdi_prob=hdi_prob, prediction_draws=prediction_draws, columns=columns
+        )
         self.drop_zero_values = drop_zero_values
 
     def _bayes_extra_state(self) -> dict[str, Any]:

@@ -269,13 +269,22 @@ class PriorConfig(_Strict):
 
 
 class SamplerConfig(_Strict):
-    """NUTS settings (method ``mcmc``)."""
+    """NUTS settings (method ``mcmc``); ``draws`` is also the number of Laplace draws
+    of method ``map``."""
 
     draws: int = Field(1000, ge=1)
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, ge=1)
     sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
     target_accept: float = Field(0.8, gt=0, lt=1)
+    hdi_prob: float = Field(0.94, gt=0, lt=1, description="Probability of the HDIs.")
+
+
+PARAM_NAMES = {
+    "bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"),
+    "pnbd": ("r", "alpha", "s", "beta"), "bgbb": ("alpha", "beta", "gamma", "delta"),
+    "gamma_gamma": ("p", "q", "gamma"), "sbg": ("alpha", "beta"),
+}  # fmt: skip
 
 
 class ModelConfig(_Strict):
@@ -314,14 +323,23 @@ class ModelConfig(_Strict):
             raise _FieldError(
                 "drop_zero_values", "drop_zero_values applies to gamma_gamma models only"
             )
-        if self.method != "mle":
+        if self.method == "mle" and self.priors is not None:
+            raise _FieldError("priors", "priors apply to method map or mcmc only")
+        if self.method == "mle" and self.sampler is not None:
+            raise _FieldError("sampler", "sampler settings apply to method map or mcmc only")
+        for name in self.priors or {}:
+            if name not in PARAM_NAMES[self.kind]:
+                raise _FieldError(
+                    f"priors.{name}",
+                    f"{self.kind} has no parameter {name!r}; its parameters are "
+                    f"{', '.join(PARAM_NAMES[self.kind])}",
+                )
+        if self.method != "mle" and (self.penalizer or self.initial_params):
             raise _FieldError(
-                "method",
-                f"method {self.method!r} needs the Bayesian models (clvmodels.bayes), which "
-                "this version does not include yet: use method: mle"
+                "penalizer" if self.penalizer else "initial_params",
+                "penalizer and initial_params belong to method mle; a Bayesian model is "
+                "regularised by its priors",
             )
-        if self.priors is not None or self.sampler is not None:
-            raise _FieldError("priors", "priors and sampler apply to method map / mcmc only")
         if self.kind == "sbg":
             raise _FieldError(
                 "kind",
@@ -329,6 +347,28 @@ class ModelConfig(_Strict):
                 "transaction log: fit clvmodels.ShiftedBetaGeometric from Python"
             )
         return self
+
+    def bayes_settings(self) -> dict[str, Any]:
+        """Constructor arguments of the Bayesian class (:mod:`clvmodels.bayes`)."""
+        sampler = self.sampler or SamplerConfig()
+        settings: dict[str, Any] = {"hdi_prob": sampler.hdi_prob}
+        if self.priors:
+            settings["priors"] = {
+                name: (prior.distribution, dict(prior.params))
+                for name, prior in self.priors.items()
+            }  # fmt: skip
+        if self.drop_zero_values is not None:
+            settings["drop_zero_values"] = self.drop_zero_values
+        return settings
+
+    def fit_options(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments of the Bayesian ``fit``."""
+        sampler = self.sampler or SamplerConfig()
+        return {
+            "method": self.method, "draws": sampler.draws, "tune": sampler.tune,
+            "chains": sampler.chains, "sampler": sampler.sampler,
+            "target_accept": sampler.target_accept, "random_seed": seed,
+        }  # fmt: skip
 
     def settings(self) -> dict[str, Any]:
         """Keyword arguments of the model class."""

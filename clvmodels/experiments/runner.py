@@ -44,6 +44,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
+from ..models._base import point_estimate
 from .config import PURCHASE_KINDS, ExperimentConfig, data_format
 
 __all__ = ["RunResult", "run_experiment"]
@@ -222,31 +223,45 @@ def model_frames(
 # ------------------------------------------------------------------ models
 
 
-def _new_model(kind: str, settings: dict[str, Any]) -> Any:
+def _new_model(spec: Any) -> Any:
     import importlib
 
-    module, name, _ = MODEL_CLASSES[kind]
-    return getattr(importlib.import_module(module), name)(**settings)
+    module, name, _ = MODEL_CLASSES[spec.kind]
+    if spec.method == "mle":
+        return getattr(importlib.import_module(module), name)(**spec.settings())
+    from ..bayes import models as bayes_models
+
+    return getattr(bayes_models, name)(**spec.bayes_settings())
 
 
 def _fit_models(
-    config: ExperimentConfig, frames: dict[str, pd.DataFrame], log: _Log
-) -> dict[str, Any]:
+    config: ExperimentConfig, frames: dict[str, pd.DataFrame], log: _Log,
+    progressbar: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     from ..exceptions import ConvergenceError
 
     models = {}
     for spec in config.models:
         with log.step(f"fit {spec.name} ({MODEL_CLASSES[spec.kind][2]}, {spec.method})"):
-            model = _new_model(spec.kind, spec.settings())
+            model = _new_model(spec)
             try:
-                model.fit(frames[spec.name])
+                if spec.method == "mle":
+                    model.fit(frames[spec.name])
+                else:
+                    model.fit(
+                        frames[spec.name], progressbar=progressbar,
+                        **spec.fit_options(config.seed),
+                    )  # fmt: skip
             except ConvergenceError as error:
                 raise ConvergenceError(f"model {spec.name!r}: {error}") from None
             except InvalidDataError as error:
                 raise InvalidDataError(f"model {spec.name!r}: {error}") from None
             models[spec.name] = model
             params = ", ".join(f"{k} {v:.4g}" for k, v in model.params_.items())
-            log.line(f"  {spec.name}: {params}; log-likelihood {model.log_likelihood_:.2f}")
+            what = "posterior means" if spec.method != "mle" else "estimates"
+            log.line(
+                f"  {spec.name}: {what} {params}; log-likelihood {model.log_likelihood_:.2f}"
+            )
     return models
 
 
@@ -262,7 +277,13 @@ def model_summary(model: Any, level: float = 0.95) -> tuple[pd.DataFrame, dict[s
         "n_patterns": int(model.n_patterns_),
         "converged": bool(model.converged_),
         "time_unit": getattr(model, "time_unit_", None),
+        "method": getattr(model, "method_", "mle"),
     }
+    if getattr(model, "method_", None) == "mcmc":
+        diagnostics = model.diagnostics()
+        stats["max_r_hat"] = float(diagnostics["r_hat"].max())
+        stats["min_ess_bulk"] = float(diagnostics["ess_bulk"].min())
+        stats["divergences"] = int(diagnostics.attrs["divergences"])
     return table, stats
 
 
@@ -270,6 +291,11 @@ def model_summary(model: Any, level: float = 0.95) -> tuple[pd.DataFrame, dict[s
 
 
 def _with_interval(result: Any, prefix: str) -> dict[str, pd.Series]:
+    if isinstance(result, pd.DataFrame) and "mean" in result.columns:  # a posterior
+        return {
+            prefix: result["mean"], f"{prefix}_sd": result["sd"],
+            f"{prefix}_lower": result["hdi_lower"], f"{prefix}_upper": result["hdi_upper"],
+        }  # fmt: skip
     if isinstance(result, pd.DataFrame):
         return {
             prefix: result["estimate"], f"{prefix}_lower": result["lower"],
@@ -311,25 +337,31 @@ def _predictions(
     for spec in config.models:
         model = models[spec.name]
         data = frames[spec.name]
+        # a Bayesian prediction always summarises its posterior (mean, sd, HDI)
+        options = {} if spec.method != "mle" else draws
         if spec.kind in PURCHASE_KINDS:
             with log.step(f"predict {spec.name}"):
                 columns.update(_with_interval(
-                    model.expected_purchases(data, _horizon_in(config, model), **draws),
+                    model.expected_purchases(data, _horizon_in(config, model), **options),
                     f"{spec.name}_expected_purchases",
                 ))  # fmt: skip
-                columns[f"{spec.name}_probability_alive"] = model.probability_alive(data)
+                columns[f"{spec.name}_probability_alive"] = point_estimate(
+                    model.probability_alive(data)
+                )
         elif spec.kind == "gamma_gamma":
             with log.step(f"predict {spec.name}"):
                 columns.update(_with_interval(
-                    model.expected_spend(frame, **draws), f"{spec.name}_expected_spend"
+                    model.expected_spend(frame, **options), f"{spec.name}_expected_spend"
                 ))  # fmt: skip
     if spend_model is not None:
         for name in config.clv_purchase_models:
             with log.step(f"CLV {name} x {spend_name}"):
+                bayesian = hasattr(models[name], "idata_") or hasattr(spend_model, "idata_")
                 value = predictive_clv(
                     models[name], spend_model, frames[name], horizon=clv.horizon,
                     discount_rate=clv.discount_rate, margin=clv.margin,
-                    interval=clv.interval, n_draws=clv.n_draws, random_state=seed,
+                    interval=None if bayesian else clv.interval, n_draws=clv.n_draws,
+                    random_state=seed,
                 )  # fmt: skip
                 columns.update(_with_interval(value, f"{name}_clv"))
     if historical is not None:
@@ -497,6 +529,7 @@ def run_experiment(
     output_dir: str | Path | None = None,
     overwrite: bool | None = None,
     log: Callable[[str], None] | None = None,
+    progressbar: bool = False,
 ) -> RunResult:
     """Run an experiment and write its run directory.
 
@@ -510,6 +543,8 @@ def run_experiment(
         Replaces ``config.output.overwrite``.
     log : callable, optional
         Receives one line per step (e.g. ``print``); silent by default.
+    progressbar : bool, default False
+        Show the sampler's progress bar (Bayesian models).
 
     Returns
     -------
@@ -540,7 +575,7 @@ def run_experiment(
     steps = _Log(log)
     staging = _staging_dir(target)
     try:
-        result = _run(config, staging, steps)
+        result = _run(config, staging, steps, progressbar)
         metadata = _write_run_metadata(
             config, staging, steps, result["fingerprint"], result["counts"]
         )
@@ -566,7 +601,9 @@ def run_experiment(
     return run
 
 
-def _run(config: ExperimentConfig, out: Path, log: _Log) -> dict[str, Any]:
+def _run(
+    config: ExperimentConfig, out: Path, log: _Log, progressbar: bool = False
+) -> dict[str, Any]:
     import yaml
 
     (out / "config.yaml").write_text(
@@ -582,7 +619,7 @@ def _run(config: ExperimentConfig, out: Path, log: _Log) -> dict[str, Any]:
         )
         frames = model_frames(config, transactions, frame)
     counts = _data_counts(config, transactions, frame)
-    models = _fit_models(config, frames, log)
+    models = _fit_models(config, frames, log, progressbar)
     with log.step("historical CLV"):
         historical = _historical(config, transactions)
     predictions = _predictions(config, models, frames, frame, historical, log)
@@ -634,7 +671,7 @@ def _write_outputs(
     for name, model in models.items():
         folder = out / "models" / name
         folder.mkdir(parents=True)
-        model.save(folder / "model.json")
+        model.save(folder / ("model.nc" if hasattr(model, "idata_") else "model.json"))
         table, stats = model_summary(model)
         fits[name] = stats
         write_json(folder / "summary.json", {

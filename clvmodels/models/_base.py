@@ -854,6 +854,26 @@ def _positive_definite(matrix: np.ndarray) -> np.ndarray | None:
     return matrix if np.all(np.isfinite(matrix)) else None
 
 
+def point_estimate(value: Any) -> Any:
+    """The point prediction in a model's output: the posterior ``mean`` of a Bayesian
+    summary, the ``estimate`` of one with an interval, else the value itself.
+
+    Examples
+    --------
+    >>> point_estimate(pd.DataFrame({"mean": [1.0], "sd": [0.1]})).tolist()
+    [1.0]
+    """
+    if isinstance(value, pd.DataFrame):
+        for column in ("mean", "estimate"):
+            if column in value.columns:
+                return value[column]
+    if isinstance(value, pd.Series) and value.name is not None and {"mean", "sd"} <= set(
+        map(str, value.index)
+    ):
+        return float(value["mean"])
+    return value
+
+
 def weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
     """sum(weights * values), without BLAS: its dot product is slow to start on some
     builds (milliseconds even for short vectors), which dominated small fits."""

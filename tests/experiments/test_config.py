@@ -266,10 +266,29 @@ def test_time_unit_and_granularity_are_checked() -> None:
 
 
 @pytest.mark.parametrize("method", ["mcmc", "map"])
-def test_bayesian_methods_are_refused_clearly(method: str) -> None:
-    raw = minimal(models=[{"name": "bg", "kind": "bgnbd", "method": method}])
-    error = refused(raw, "models[0].method", f"method {method!r}", "Bayesian", "method: mle")
-    assert "not include yet" in str(error)
+def test_bayesian_methods_take_priors_and_sampler_settings(method: str) -> None:
+    raw = minimal(models=[{
+        "name": "bg", "kind": "bgnbd", "method": method,
+        "priors": {"r": {"distribution": "Gamma", "params": {"alpha": 2, "beta": 4}}},
+        "sampler": {"chains": 2, "draws": 300, "tune": 300, "hdi_prob": 0.9},
+    }])  # fmt: skip
+    model = parse_config(raw).models[0]
+    assert model.bayes_settings() == {"hdi_prob": 0.9, "priors": {"r": ("Gamma", {
+        "alpha": 2.0, "beta": 4.0})}}  # fmt: skip
+    options = model.fit_options(seed=7)
+    assert options["method"] == method and options["random_seed"] == 7
+    assert (options["chains"], options["draws"], options["tune"]) == (2, 300, 300)
+
+
+def test_priors_must_name_parameters_of_the_kind() -> None:
+    raw = minimal(models=[{"name": "bg", "kind": "bgnbd", "method": "mcmc",
+                           "priors": {"s": {"distribution": "Gamma"}}}])  # fmt: skip
+    refused(raw, "models[0].priors.s", "no parameter 's'", "r, alpha, a, b")
+
+
+def test_penalizer_belongs_to_mle() -> None:
+    raw = minimal(models=[{"name": "bg", "kind": "bgnbd", "method": "map", "penalizer": 0.1}])
+    refused(raw, "models[0].penalizer", "priors")
 
 
 def test_unknown_method() -> None:
@@ -307,7 +326,9 @@ def test_drop_zero_values_only_for_gamma_gamma() -> None:
 def test_priors_and_sampler_only_for_bayesian_methods() -> None:
     raw = minimal(models=[{"name": "bg", "kind": "bgnbd",
                            "priors": {"r": {"distribution": "HalfNormal"}}}])  # fmt: skip
-    refused(raw, "models[0].priors", "map / mcmc")
+    refused(raw, "models[0].priors", "map or mcmc")
+    raw = minimal(models=[{"name": "bg", "kind": "bgnbd", "sampler": {"chains": 2}}])
+    refused(raw, "models[0].sampler", "map or mcmc")
 
 
 @pytest.mark.parametrize("name", ["", "a b", "-x", "x/y", "../up"])

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -554,6 +555,39 @@ def test_bgbb_next_to_continuous_models(tmp_path: Path) -> None:
     result = run_experiment(parse_config(raw), output_dir=tmp_path / "run")
     assert {"bgnbd", "bb", "naive"} <= set(result.metrics.index)
     assert {"bgnbd_clv", "bb_clv"} <= set(result.predictions.columns)
+
+
+# ---------------------------------------------------------------- Bayesian models
+
+
+def test_bayesian_models_in_an_experiment(tmp_path: Path) -> None:
+    # method map (posterior mode and Laplace draws) for the purchase model, a short NUTS
+    # run for the spend model: posterior summaries in every prediction and in CLV
+    raw = small(models=[
+        {"name": "bgnbd", "kind": "bgnbd", "method": "map", "sampler": {"draws": 200}},
+        {"name": "gg", "kind": "gamma_gamma", "method": "mcmc",
+         "sampler": {"chains": 2, "tune": 200, "draws": 200, "hdi_prob": 0.9}},
+    ], output={"plots": True})  # fmt: skip
+    with warnings.catch_warnings():
+        # a 2 x 200 NUTS run may be flagged as short (SamplingWarning): not the point here
+        warnings.simplefilter("ignore", clvmodels.exceptions.SamplingWarning)
+        result = run_experiment(parse_config(raw), output_dir=tmp_path / "run")
+    out = result.output_dir
+    model = clvmodels.bayes.load(out / "models" / "bgnbd" / "model.nc")
+    assert model.params_.equals(result.models["bgnbd"].params_)
+    assert (out / "models" / "gg" / "model.nc").is_file()
+    predictions = result.predictions
+    for prefix in ("bgnbd_expected_purchases", "gg_expected_spend", "bgnbd_clv"):
+        lower, upper = predictions[f"{prefix}_lower"], predictions[f"{prefix}_upper"]
+        assert (lower <= predictions[prefix]).all() and (predictions[prefix] <= upper).all()
+        assert (predictions[f"{prefix}_sd"] >= 0).all()
+    fit = json.loads((out / "metrics.json").read_text())["fit"]
+    assert fit["bgnbd"]["method"] == "map"
+    assert fit["gg"]["method"] == "mcmc" and "max_r_hat" in fit["gg"]
+    # the posterior mode under weak priors sits next to the published estimates
+    for name, value in BGNBD.items():
+        assert result.models["bgnbd"].params_[name] == pytest.approx(value, rel=0.1)
+    assert np.isfinite(result.metrics.loc["bgnbd", "mae"])
 
 
 # ---------------------------------------------------------------- MLflow

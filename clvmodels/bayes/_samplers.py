@@ -1,0 +1,253 @@
+"""NUTS from the optional packages nutpie and numpyro.
+
+Both return the same thing as PyMC's own sampler, an ArviZ object whose ``posterior``
+holds every parameter on its natural scale (chain, draw) and whose ``sample_stats`` has
+``diverging``, so everything downstream of ``BayesianModel._sample`` is shared.
+
+- **nutpie** samples a log density written here in Python: PyMC's compiled log
+  posterior on the unconstrained (log) scale -- priors, Jacobian and the shared
+  :class:`~clvmodels.bayes._op.WeightedLogLikelihood` -- with its gradient, through
+  ``nutpie.compiled_pyfunc.from_pyfunc``. That needs no numba or JAX compilation of the
+  model (whose likelihood is a numpy Op neither can compile) and takes a second to set
+  up; nutpie runs the chains in threads and calls back into Python for each gradient.
+- **numpyro** runs PyMC's JAX path; the likelihood Op is given a JAX implementation that
+  calls the numpy likelihood through ``jax.pure_callback`` with a custom JVP giving its
+  exact gradient from the same call.
+
+nutpie, numpyro and JAX are imported only here, and only when asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import InvalidDataError
+
+__all__ = ["sample_external"]
+
+# Jittered starts tried per chain before falling back to the unjittered start.
+_JITTER_TRIES = 20
+
+
+def sample_external(
+    sampler: str, model: Any, initvals: dict[str, float], *, draws: int, tune: int,
+    chains: int, cores: int, random_seed: int, target_accept: float, progressbar: bool,
+) -> Any:  # fmt: skip
+    """Sample ``model`` with ``sampler`` ("nutpie" or "numpyro")."""
+    settings = {
+        "draws": draws, "tune": tune, "chains": chains, "cores": cores,
+        "random_seed": _seed(random_seed), "target_accept": target_accept,
+        "progressbar": progressbar,
+    }  # fmt: skip
+    if sampler == "nutpie":
+        return _sample_nutpie(model, initvals, **settings)
+    if sampler == "numpyro":
+        return _sample_numpyro(model, initvals, **settings)
+    raise InvalidDataError(f"sampler={sampler!r}: use 'pymc', 'nutpie' or 'numpyro'.")
+
+
+def _seed(random_seed: Any) -> int:
+    if random_seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_seed, int | np.integer) and 0 <= random_seed < 2**63:
+        return int(random_seed)
+    # anything else numpy accepts as a seed: reduced to one deterministic integer
+    return int(np.random.default_rng(random_seed).integers(2**63))
+
+
+# ------------------------------------------------------------------ nutpie
+
+
+class _Density:
+    """The log posterior of a PyMC model on its unconstrained scale, as numpy
+    functions of one flat vector: ``logp_and_gradient`` and ``natural`` (the free
+    variables on their natural scale). Each compiled PyTensor function keeps its own
+    storage, so a chain (a nutpie thread) gets its own copy through ``for_chain``."""
+
+    def __init__(self, model: Any) -> None:
+        import pytensor
+        from pymc.pytensorf import join_nonshared_inputs
+
+        self.names = [rv.name for rv in model.free_RVs]
+        self.value_vars = list(model.value_vars)
+        point = model.initial_point()
+        self.sizes = [int(np.asarray(point[v.name]).size) for v in self.value_vars]
+        self.shapes = [tuple(np.shape(point[v.name])) for v in self.value_vars]
+        natural = {v.name: v for v in model.unobserved_value_vars}
+        outputs = [model.logp(), *(natural[name] for name in self.names)]
+        joined, flat = join_nonshared_inputs(point, outputs, self.value_vars)
+        logp, values = joined[0], list(joined[1:])
+        gradient = pytensor.grad(logp, flat)
+        self.ndim = int(sum(self.sizes))
+        self._logp = pytensor.function([flat], [logp, gradient], on_unused_input="ignore")
+        self._natural = pytensor.function([flat], values, on_unused_input="ignore")
+        self._lock = threading.Lock()
+
+    def for_chain(self) -> tuple[Any, Any]:
+        with self._lock:  # copying reads the shared function's state
+            return self._logp.copy(), self._natural.copy()
+
+    def flat_start(self, model: Any, initvals: dict[str, float]) -> np.ndarray:
+        """``initvals`` on the unconstrained scale, as one vector."""
+        from pymc.initial_point import make_initial_point_fn
+
+        make_point = make_initial_point_fn(
+            model=model, overrides=initvals, jitter_rvs=set(), return_transformed=True
+        )
+        point = make_point(0)
+        return np.concatenate(
+            [np.asarray(point[v.name], dtype=np.float64).ravel() for v in self.value_vars]
+        )
+
+
+def _finite_logp(logp: Any, x: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        value, gradient = logp(x)
+    return bool(np.isfinite(value) and np.all(np.isfinite(gradient)))
+
+
+def _sample_nutpie(model, initvals, *, draws, tune, chains, cores, random_seed,
+                   target_accept, progressbar) -> Any:  # fmt: skip
+    import nutpie
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    density = _Density(model)
+    start = density.flat_start(model, initvals)
+    check, _ = density.for_chain()
+    if not _finite_logp(check, start):
+        start = np.zeros_like(start)
+
+    def make_logp_fn():
+        logp, _ = density.for_chain()
+
+        def logp_and_gradient(x, **_shared):
+            with np.errstate(all="ignore"):
+                value, gradient = logp(x)
+            value = float(value)
+            gradient = np.ascontiguousarray(gradient, dtype=np.float64)
+            if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
+                # a divergence for nutpie, never a crash
+                return -np.inf, np.zeros_like(gradient)
+            return value, gradient
+
+        return logp_and_gradient
+
+    def make_expand_fn(seed1, seed2, chain):
+        _, natural = density.for_chain()
+
+        def expand(x, **_shared):
+            values = natural(x)
+            return {
+                name: np.asarray(value, dtype=np.float64).reshape(shape)
+                for name, value, shape in zip(density.names, values, density.shapes, strict=True)
+            }
+
+        return expand
+
+    def make_initial_point(seed):
+        # PyMC's jitter (uniform on +-1, unconstrained scale) around the start, retried
+        # where the posterior is not finite
+        rng = np.random.default_rng([random_seed, int(seed) % 2**63])
+        logp, _ = density.for_chain()
+        for _ in range(_JITTER_TRIES):
+            point = start + rng.uniform(-1.0, 1.0, size=start.shape)
+            if _finite_logp(logp, point):
+                return point
+        return start.copy()
+
+    compiled = from_pyfunc(
+        ndim=density.ndim,
+        make_logp_fn=make_logp_fn,
+        make_expand_fn=make_expand_fn,
+        expanded_dtypes=[np.dtype("float64")] * len(density.names),
+        expanded_shapes=density.shapes,
+        expanded_names=density.names,
+        make_initial_point_fn=make_initial_point,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed,
+            target_accept=target_accept, progress_bar=progressbar, save_warmup=False,
+            # a mass matrix that learns the posterior correlations (as the dense one of
+            # sampler="pymc"): on CDNOW's BG/NBD, 3 instead of 9 gradients per draw
+            low_rank_modified_mass_matrix=True,
+        )  # fmt: skip
+
+
+# ----------------------------------------------------------------- numpyro
+
+_JAX_REGISTERED = False
+
+
+def _register_jax() -> None:
+    """Give :class:`WeightedLogLikelihood` a JAX implementation (once per process)."""
+    global _JAX_REGISTERED
+    if _JAX_REGISTERED:
+        return
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    from ._op import WeightedLogLikelihood
+
+    jax_funcify.register(WeightedLogLikelihood)(_jax_weighted_loglik)
+    _JAX_REGISTERED = True
+
+
+def _pure_callback(callback: Any, result_shapes: Any, *args: Any) -> Any:
+    """``jax.pure_callback``, evaluated one point at a time under ``vmap``."""
+    import jax
+
+    try:
+        return jax.pure_callback(callback, result_shapes, *args, vmap_method="sequential")
+    except TypeError:  # JAX older than 0.4.34: no vmap_method
+        return jax.pure_callback(callback, result_shapes, *args, vectorized=False)
+
+
+def _jax_weighted_loglik(op: Any, node: Any = None, **kwargs: Any) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    def host(params: Any) -> tuple[np.ndarray, np.ndarray]:
+        value, gradient = op.value_and_gradient(np.asarray(params, dtype=np.float64))
+        return np.asarray(value, dtype=np.float64), np.asarray(gradient, dtype=np.float64)
+
+    def evaluate(params: Any) -> tuple[Any, Any]:
+        shapes = (
+            jax.ShapeDtypeStruct((), jnp.float64),
+            jax.ShapeDtypeStruct(params.shape, jnp.float64),
+        )
+        return _pure_callback(host, shapes, params)
+
+    @jax.custom_jvp
+    def weighted_loglik(params: Any) -> tuple[Any, Any]:
+        return evaluate(params)
+
+    @weighted_loglik.defjvp
+    def weighted_loglik_jvp(primals: Any, tangents: Any) -> tuple[Any, Any]:
+        (params,), (tangent,) = primals, tangents
+        value, gradient = evaluate(params)
+        # the gradient output is never differentiated (as in the Op's own grad)
+        return (value, gradient), (jnp.dot(gradient, tangent), jnp.zeros_like(gradient))
+
+    return weighted_loglik
+
+
+def _sample_numpyro(model, initvals, *, draws, tune, chains, cores, random_seed,
+                    target_accept, progressbar) -> Any:  # fmt: skip
+    import pymc as pm
+
+    _register_jax()
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*not enough devices.*")
+        return pm.sample(
+            draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+            initvals=initvals, target_accept=target_accept, progressbar=progressbar,
+            nuts_sampler="numpyro", compute_convergence_checks=False,
+            # dense mass matrix, as for sampler="pymc": 5 instead of 15 gradients per draw
+            nuts_sampler_kwargs={"nuts_kwargs": {"dense_mass": True}},
+        )  # fmt: skip
