@@ -150,17 +150,65 @@ def _one_line(error: BaseException) -> str:
 # ------------------------------------------------------------------ commands
 
 
+class _StepLog:
+    """Log lines on stderr. On a terminal, a step in progress ("... ") shows its elapsed
+    time, updated in place, until the next line; elsewhere plain lines only."""
+
+    def __init__(self, stream: Any, *, live: bool) -> None:
+        import threading
+
+        self.stream = stream
+        self.live = live
+        self.pending: tuple[str, float] | None = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True) if live else None
+        if self.ticker is not None:
+            self.ticker.start()
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            if self.pending is not None:
+                self.stream.write("\n")
+            waiting = self.live and line.endswith("...")
+            self.stream.write(line if waiting else line + "\n")
+            self.stream.flush()
+            self.pending = (line, time.perf_counter()) if waiting else None
+
+    def _tick(self) -> None:
+        while not self.stop.wait(0.5):
+            with self.lock:
+                if self.pending is not None:
+                    line, since = self.pending
+                    self.stream.write(f"\r{line} {time.perf_counter() - since:.0f}s")
+                    self.stream.flush()
+
+    def close(self) -> None:
+        self.stop.set()
+        with self.lock:
+            if self.pending is not None:
+                self.stream.write("\n")
+                self.pending = None
+            self.stream.flush()
+
+
+
 def _run(args: argparse.Namespace) -> int:
     from .experiments.config import load_config
     from .experiments.runner import run_experiment
 
     config, _ = load_config(args.config, args.overrides)
     started = time.perf_counter()
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = run_experiment(
-        config, output_dir=args.output, overwrite=args.overwrite, log=log,
-        progressbar=not args.quiet and sys.stderr.isatty(),
-    )  # fmt: skip
+    terminal = sys.stderr.isatty()
+    log = None if args.quiet else _StepLog(sys.stderr, live=terminal)
+    try:
+        result = run_experiment(
+            config, output_dir=args.output, overwrite=args.overwrite, log=log,
+            progressbar=not args.quiet and terminal,
+        )  # fmt: skip
+    finally:
+        if log is not None:
+            log.close()
     elapsed = time.perf_counter() - started
     print(f"{config.name}: wrote {result.output_dir} in {elapsed:.1f} s")
     if result.metrics is not None and "mae" in result.metrics.columns:

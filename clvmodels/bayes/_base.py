@@ -29,8 +29,20 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..exceptions import ClvModelsError, ConvergenceError, InvalidDataError, SamplingWarning
-from ..models._base import _check_interval, user_stacklevel
+from ..exceptions import (
+    ClvModelsError,
+    ConvergenceError,
+    IdentificationWarning,
+    InvalidDataError,
+    SamplingWarning,
+)
+from ..models._base import (
+    _check_interval,
+    _is_integer,
+    _is_real,
+    data_time_unit,
+    user_stacklevel,
+)
 
 __all__ = ["BayesianModel", "hdi_bounds", "load", "summarize_draws"]
 
@@ -40,6 +52,9 @@ _FORMAT = "clvmodels-bayes"
 _BLOCK_ELEMENTS = 10_000_000
 # Largest (samples x patterns) log-likelihood table kept in idata_ for LOO / WAIC.
 _MAX_LOG_LIKELIHOOD = 50_000_000
+# Most customers whose observed statistics prior_predictive computes exactly (beyond,
+# on the sample it simulates).
+_MAX_OBSERVED = 10_000_000
 
 
 def hdi_bounds(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
@@ -267,11 +282,24 @@ class BayesianModel:
         self._check_sampling(method, draws, tune, chains, sampler, target_accept)
         self.prior_specs()  # unknown parameters or bad priors fail before any work
         self._patterns_fitted = None
+        # Rows sorted by the model's columns: the patterns (and the twin's estimate,
+        # the sampler's start) then come out the same to the last bit whatever the
+        # order or compression of the rows, so the same data gives the same draws.
+        frame = self._frame(data, "data", weights)
+        if len(frame):  # (an empty frame: the twin's fit says so)
+            order = self._canonical_order(frame)
+            frame, weights = frame.iloc[order], self._weights(frame, weights)[order]
         try:
-            super().fit(data, weights=weights)  # type: ignore[misc]
+            with warnings.catch_warnings():
+                # the twin's advice to add a penalizer: here the priors regularise
+                warnings.simplefilter("ignore", IdentificationWarning)
+                super().fit(frame, weights=weights)  # type: ignore[misc]
             start = self.params_.to_numpy()
         except ConvergenceError:
             start = None  # the priors may still identify what the likelihood cannot
+            unit = data_time_unit(data)
+            if unit is not None:
+                self.time_unit_ = unit
         if self._patterns_fitted is None:
             raise InvalidDataError(f"{type(self).__name__}: no data to fit.")
         arrays, pattern_weights = self._patterns_fitted
@@ -298,6 +326,10 @@ class BayesianModel:
             )  # fmt: skip
         self._attach_log_likelihood(idata, arrays, pattern_weights)
         self._set_posterior(idata, method, mle)
+        if method == "map":
+            self.map_params_ = pd.Series(
+                self._posterior_mode, index=list(self.param_names), name="mode"
+            )
         self.fit_settings_ = {
             "method": method, "draws": draws, "tune": tune, "chains": chains,
             "random_seed": random_seed, "sampler": sampler, "target_accept": target_accept,
@@ -306,18 +338,29 @@ class BayesianModel:
             self._warn_diagnostics()
         return self
 
+    def _canonical_order(self, frame: pd.DataFrame) -> np.ndarray:
+        """Row order sorting the model's columns (stable); the rows as they are when a
+        column cannot be read (the twin's ``fit`` then says why)."""
+        names = self._column_names(frame)
+        try:
+            columns = [frame[names[role]].to_numpy(dtype=np.float64, na_value=np.nan)
+                       for role in self.data_columns]  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            return np.arange(len(frame))
+        return np.lexsort(columns[::-1])
+
     def _check_sampling(self, method, draws, tune, chains, sampler, target_accept) -> None:
         name = type(self).__name__
         if method not in ("mcmc", "map"):
             raise InvalidDataError(f"{name}: method={method!r}: use 'mcmc' or 'map'.")
         for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-            if not isinstance(value, int | np.integer) or value < low:
+            if not _is_integer(value) or value < low:
                 raise InvalidDataError(f"{name}: {label}={value!r}: give a whole number >= {low}.")
         if sampler not in ("pymc", "nutpie", "numpyro"):
             raise InvalidDataError(
                 f"{name}: sampler={sampler!r}: use 'pymc', 'nutpie' or 'numpyro'."
             )
-        if not 0 < target_accept < 1:
+        if not _is_real(target_accept) or not 0 < target_accept < 1:
             raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
         _check_interval(self.hdi_prob, "hdi_prob")
         draws_limit = self.prediction_draws
@@ -399,9 +442,11 @@ class BayesianModel:
         covariance = np.linalg.pinv(-(hessian + hessian.T) / 2)
         rng = np.random.default_rng(random_seed)
         log_draws = rng.multivariate_normal(log_point, covariance, size=draws, method="eigh")
-        return _inference_data({
+        idata = _inference_data({
             name: np.exp(log_draws[None, :, i]) for i, name in enumerate(self.param_names)
         })  # fmt: skip
+        self._posterior_mode = np.exp(log_point)
+        return idata
 
     def _attach_log_likelihood(self, idata, arrays, weights) -> None:
         samples = self._posterior_matrix(idata)
@@ -591,6 +636,7 @@ class BayesianModel:
         n_draws: int | None, random_state: Any, **kwargs: Any,
     ) -> pd.Series:  # fmt: skip
         self._check_fitted()
+        self._refuse_draws(name)
         samples = self._prediction_samples()
         values = np.asarray(func(**self._param_dict(samples), **kwargs), dtype=np.float64)
         values = np.broadcast_to(values, (len(samples),))
@@ -605,6 +651,7 @@ class BayesianModel:
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
         """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
         self._check_fitted()
+        self._refuse_draws(name)
         samples = self._prediction_samples()
         grid = np.asarray(values, dtype=np.float64)
         shaped = samples if grid.ndim == 0 else samples[:, None, :]
@@ -619,6 +666,14 @@ class BayesianModel:
         labels = grid.astype(np.int64) if np.all(grid == np.floor(grid)) else grid
         table.index = pd.Index(labels, name=axis_name)
         return table
+
+    def _refuse_draws(self, name: str) -> None:
+        if getattr(self, "_return_draws", False):
+            raise TypeError(
+                f"{type(self).__name__}: return_draws=True gives per-customer draws; "
+                f"{name} is a population-level prediction, so it returns its posterior "
+                "summary (its draws: the array function at posterior_samples())."
+            )
 
     def _as_draws(self, values: np.ndarray, index: pd.Index, name: str) -> Any:
         import xarray as xr
@@ -636,18 +691,15 @@ class BayesianModel:
     def diagnostics(self) -> pd.DataFrame:
         """Convergence of the sampler per parameter: ``r_hat``, ``ess_bulk``,
         ``ess_tail``; ``attrs["divergences"]`` counts divergent transitions."""
-        import arviz as az
+        from ._compat import rhat_ess
 
         self._check_fitted()
         posterior = self.idata_.posterior
         rows = {}
         for name in self.param_names:
             values = np.asarray(posterior[name].values)
-            rows[name] = {
-                "r_hat": float(az.rhat(values)),
-                "ess_bulk": float(az.ess(values, method="bulk")),
-                "ess_tail": float(az.ess(values, method="tail")),
-            }
+            r_hat, ess_bulk, ess_tail = rhat_ess(values)
+            rows[name] = {"r_hat": r_hat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}
         table = pd.DataFrame(rows).T
         table.attrs["divergences"] = self.divergences()
         return table
@@ -717,7 +769,8 @@ class BayesianModel:
         -------
         pandas.DataFrame
             One row per prior draw: the parameters and the statistics; the observed
-            statistics are in ``attrs["observed"]``. Priors that rarely produce data
+            statistics (of every customer of ``data``) are in ``attrs["observed"]``.
+            Priors that rarely produce data
             like the observed (e.g. the observed share of one-time buyers far in the
             tails) deserve a second look.
 
@@ -732,19 +785,25 @@ class BayesianModel:
         """
         import pymc as pm
 
+        for label, value in (("n_draws", n_draws), ("max_customers", max_customers)):
+            if not _is_integer(value) or value < 1:
+                raise InvalidDataError(f"{label}={value!r}: give a whole number >= 1.")
         frame = self._frame(data, "data", None)
-        arrays, _ = self._read(frame)
+        all_arrays, _ = self._read(frame)
         weights = self._weights(frame, None)
         rng = np.random.default_rng(random_state)
         total = float(weights.sum())
         whole = bool(np.all(weights == np.round(weights)))
-        if total <= max_customers and whole:
-            keep = np.repeat(np.arange(len(weights)), weights.astype(np.int64))
+        every = None
+        if whole and total <= _MAX_OBSERVED:
+            every = np.repeat(np.arange(len(weights)), weights.astype(np.int64))
+        if every is not None and total <= max_customers:
+            keep = every
         else:
             # customers drawn in proportion to their rows' weights (compressed data)
             size = int(min(max_customers, round(total)))
             keep = np.sort(rng.choice(len(weights), size, p=weights / total))
-        arrays = {k: v[keep] for k, v in arrays.items()}
+        arrays = {k: v[keep] for k, v in all_arrays.items()}
         specs = self.prior_specs()
         factories = [_prior_distribution(k, *specs[k]) for k in self.param_names]
         with warnings.catch_warnings():
@@ -753,6 +812,7 @@ class BayesianModel:
                 [f.dist(**specs[k][1]) for f, k in zip(factories, self.param_names, strict=True)],
                 draws=n_draws, random_seed=random_state,
             )  # fmt: skip
+        drawn = [np.atleast_1d(v) for v in drawn]  # (a single draw comes without its axis)
         rows = []
         for i in range(n_draws):
             params = {k: float(v[i]) for k, v in zip(self.param_names, drawn, strict=True)}
@@ -760,7 +820,9 @@ class BayesianModel:
                 stats = self._simulated_statistics(params, arrays, rng)
             rows.append({**params, **stats})
         table = pd.DataFrame(rows).rename_axis("draw")
-        table.attrs["observed"] = self._statistics(arrays)
+        # the data's own statistics: every customer (the simulations use a sample)
+        observed = arrays if every is None else {k: v[every] for k, v in all_arrays.items()}
+        table.attrs["observed"] = self._statistics(observed)
         return table
 
     def _simulated_statistics(self, params, arrays, rng) -> dict[str, float]:
@@ -785,8 +847,9 @@ class BayesianModel:
             ``elpd_loo``, ``se``, ``p_loo``, ``n_customers``, ``max_pareto_k`` (above
             0.7 the estimate of that pattern is unreliable).
         """
-        import arviz as az
         from scipy.special import logsumexp
+
+        from ._compat import psis_log_weights
 
         self._check_fitted()
         group = getattr(self.idata_, "log_likelihood", None)
@@ -798,9 +861,9 @@ class BayesianModel:
         table = np.asarray(group["patterns"].values, dtype=np.float64)
         table = table.reshape(-1, table.shape[-1])  # (samples, patterns)
         weights = np.asarray(self.idata_.constant_data["pattern_weight"].values)
-        # psislw smooths along the last axis: (patterns, samples)
-        log_weights, pareto_k = az.psislw(-table.T)
-        log_weights = np.asarray(log_weights).T
+        # smoothed along the last axis: (patterns, samples)
+        log_weights, pareto_k = psis_log_weights(table.T)
+        log_weights = log_weights.T
         elpd = logsumexp(table + log_weights, axis=0)
         lppd = logsumexp(table, axis=0) - np.log(table.shape[0])
         n = float(weights.sum())
@@ -984,9 +1047,9 @@ def _chain_draw_shape(idata: Any) -> tuple[int, int]:
 
 
 def _inference_data(posterior: dict[str, np.ndarray]) -> Any:
-    import arviz as az
+    from ._compat import inference_data
 
-    return az.from_dict(posterior=posterior)
+    return inference_data(posterior)
 
 
 def _add_group(idata: Any, name: str, dataset: Any) -> None:

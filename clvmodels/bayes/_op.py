@@ -8,6 +8,7 @@ disagree, and the cost of one evaluation grows with distinct patterns, not custo
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,6 +54,7 @@ class WeightedLogLikelihood(Op):
         self.twin = twin
         self.arrays = arrays
         self.weights = np.asarray(weights, dtype=np.float64)
+        _register_numba()
 
     def __eq__(self, other: object) -> bool:
         return self is other
@@ -68,10 +70,15 @@ class WeightedLogLikelihood(Op):
         params = np.asarray(params, dtype=np.float64)
         if not np.all(np.isfinite(params) & (params > 0)):
             return -np.inf, np.zeros_like(params)
-        with np.errstate(all="ignore"):
-            ll, grad = self.twin._loglik(params, self.arrays, True)
-            total = float(self.weights @ np.asarray(ll, dtype=np.float64))
-            gradient = _weighted_gradient(grad, self.weights)
+        try:
+            with np.errstate(all="ignore"):
+                ll, grad = self.twin._loglik(params, self.arrays, True)
+                total = float(self.weights @ np.asarray(ll, dtype=np.float64))
+                gradient = _weighted_gradient(grad, self.weights)
+        except (ArithmeticError, ValueError):
+            # numerics that give up far out in the tails (e.g. a quadrature whose node
+            # count overflows at parameters near 1e166, reached by a step-size search)
+            return -np.inf, np.zeros_like(params)
         if not np.isfinite(total) or not np.all(np.isfinite(gradient)):
             return -np.inf, np.zeros_like(params)
         return total, gradient
@@ -81,7 +88,40 @@ class WeightedLogLikelihood(Op):
         outputs[0][0] = np.asarray(value, dtype=np.float64)
         outputs[1][0] = gradient
 
+    def pullback(self, inputs: list[Any], outputs: list[Any], cotangents: list[Any]) -> list[Any]:
+        # PyTensor >= 3. Only the value output is ever differentiated (the gradient is
+        # not), and its gradient is the node's own second output.
+        return [cotangents[0] * outputs[1]]
+
     def grad(self, inputs: list[Any], output_gradients: list[Any]) -> list[Any]:
+        # PyTensor 2 (PyMC 5); PyTensor 3 calls pullback
         _, gradient = self(inputs[0])
-        # only the value output is ever differentiated (the gradient is not)
         return [output_gradients[0] * gradient]
+
+
+_NUMBA_REGISTERED = False
+
+
+def _register_numba() -> None:
+    """PyTensor 3 (PyMC 6) compiles with numba by default. A numpy Op has no numba
+    implementation, so PyTensor runs its ``perform`` in numba's object mode, warning at
+    every compilation; the same fallback is registered here, without the warning. Under
+    PyTensor 2 (C backend by default) numba is not even imported."""
+    global _NUMBA_REGISTERED
+    if _NUMBA_REGISTERED:
+        return
+    _NUMBA_REGISTERED = True
+    from pytensor.compile.mode import get_default_mode
+
+    if "numba" not in type(get_default_mode().linker).__name__.lower():
+        return
+    try:
+        from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
+    except ImportError:  # another PyTensor layout: its own fallback (and warning) apply
+        return
+
+    @numba_funcify.register(WeightedLogLikelihood)
+    def _object_mode(op: Any, node: Any = None, storage_map: Any = None, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*object mode.*", category=UserWarning)
+            return generate_fallback_impl(op, node, storage_map, **kwargs)

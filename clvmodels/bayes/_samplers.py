@@ -51,11 +51,15 @@ def sample_external(
 
 
 def _seed(random_seed: Any) -> int:
+    """One integer in [0, 2**63) for the samplers' own generators."""
     if random_seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_seed, int | np.integer) and 0 <= random_seed < 2**63:
-        return int(random_seed)
-    # anything else numpy accepts as a seed: reduced to one deterministic integer
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+    if isinstance(random_seed, int | np.integer):
+        value = int(random_seed)
+        if 0 <= value < 2**63:
+            return value
+        return int(np.random.SeedSequence(abs(value)).generate_state(1, np.uint64)[0] >> 1)
+    # anything else numpy takes as a seed (a Generator, a sequence of integers)
     return int(np.random.default_rng(random_seed).integers(2**63))
 
 
@@ -238,16 +242,28 @@ def _jax_weighted_loglik(op: Any, node: Any = None, **kwargs: Any) -> Any:
 
 def _sample_numpyro(model, initvals, *, draws, tune, chains, cores, random_seed,
                     target_accept, progressbar) -> Any:  # fmt: skip
-    import pymc as pm
+    import logging
+
+    # PyMC's own driver of numpyro; pm.sample reaches it too, but its way of passing
+    # NUTS settings differs between PyMC 5 and 6, and this function's does not
+    from pymc.sampling.jax import sample_jax_nuts
 
     _register_jax()
-    with model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*not enough devices.*")
-        return pm.sample(
-            draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-            initvals=initvals, target_accept=target_accept, progressbar=progressbar,
-            nuts_sampler="numpyro", compute_convergence_checks=False,
-            # dense mass matrix, as for sampler="pymc": 5 instead of 15 gradients per draw
-            nuts_sampler_kwargs={"nuts_kwargs": {"dense_mass": True}},
-        )  # fmt: skip
+    pymc_logger = logging.getLogger("pymc")
+    level = pymc_logger.level
+    if not progressbar:  # "Compiling..." and "Sampling..." lines are progress too
+        pymc_logger.setLevel(logging.WARNING)
+    try:
+        with model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*not enough devices.*")
+            return sample_jax_nuts(
+                draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                random_seed=random_seed, initvals=initvals, model=model,
+                # dense mass matrix, as for sampler="pymc": 5 instead of 15 gradients
+                # per draw on CDNOW's BG/NBD
+                nuts_kwargs={"dense_mass": True}, progressbar=progressbar,
+                compute_convergence_checks=False, nuts_sampler="numpyro",
+            )  # fmt: skip
+    finally:
+        pymc_logger.setLevel(level)
