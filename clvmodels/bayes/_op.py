@@ -20,10 +20,14 @@ __all__ = ["WeightedLogLikelihood"]
 
 
 def _weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
+    """sum_k w_k grad_k, for a (rows, params) array or one array per parameter (each
+    broadcasting to the rows). Elementwise products, not BLAS: its dot product is slow
+    to start on some builds and competes for cores with the sampler's processes."""
     if isinstance(grad, np.ndarray) and grad.ndim == 2:
-        return weights @ grad if grad.shape[0] == weights.size else grad.sum(axis=0)
+        full = np.broadcast_to(grad, (weights.size, grad.shape[1]))
+        return np.multiply(weights[:, None], full).sum(axis=0)
     return np.array(
-        [float(np.sum(weights * np.broadcast_to(g, weights.shape))) for g in grad],
+        [float(np.multiply(weights, np.broadcast_to(g, weights.shape)).sum()) for g in grad],
         dtype=np.float64,
     )
 
@@ -73,7 +77,7 @@ class WeightedLogLikelihood(Op):
         try:
             with np.errstate(all="ignore"):
                 ll, grad = self.twin._loglik(params, self.arrays, True)
-                total = float(self.weights @ np.asarray(ll, dtype=np.float64))
+                total = float(np.multiply(self.weights, ll).sum())
                 gradient = _weighted_gradient(grad, self.weights)
         except (ArithmeticError, ValueError):
             # numerics that give up far out in the tails (e.g. a quadrature whose node

@@ -64,6 +64,7 @@ from .summary import (
     _split_after,
     _window_of,
     aggregate,
+    cut_at_observation_end,
     parse_end,
     prepare_transactions,
 )
@@ -272,15 +273,7 @@ def summarize_opportunities(
     if end is None:
         end = _default_end(tx)
     else:
-        kept = _split_after(tx, end, "observation_end", after_end)
-        if len(kept.codes) == 0:
-            raise InvalidDataError(
-                f"no transactions on or before observation_end={observation_end!r}; "
-                "check the date."
-            )
-        if len(kept.codes) < len(tx.codes):
-            kept.customers, kept.codes = _recode(kept.customers, kept.codes)
-        tx = kept
+        tx = cut_at_observation_end(tx, end, observation_end, after_end)
     last_complete = _last_complete_window(granularity, end.last_ns)
     _require_complete_window(tx, last_complete, end, "observation_end")
     if observation_end is None:

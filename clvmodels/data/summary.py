@@ -628,15 +628,7 @@ def summarize(
         last_ns = int(tx.time_ns.max())
         end = EndDate(None, last_ns, _time_label(last_ns))
     else:
-        kept = _split_after(tx, end, "observation_end", after_end)
-        if len(kept.codes) == 0:
-            raise InvalidDataError(
-                f"no transactions on or before observation_end={observation_end!r}; "
-                "check the date."
-            )
-        if len(kept.codes) < len(tx.codes):
-            kept.customers, kept.codes = _recode(kept.customers, kept.codes)
-        tx = kept
+        tx = cut_at_observation_end(tx, end, observation_end, after_end)
     end_ns = int(tx.granularity.start_ns(_window_of(tx.granularity, end.last_ns)))
     agg = aggregate(tx, with_amount=amount is not None)
     summary = finalize(agg, end_window_ns=end_ns, unit_ns=unit_ns, with_amount=amount is not None)
@@ -644,6 +636,22 @@ def summarize(
         _metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label)
     )
     return summary
+
+
+def cut_at_observation_end(
+    tx: Transactions, end: EndDate, observation_end: Any, after_end: AfterEnd
+) -> Transactions:
+    """The transactions through ``end`` (``after_end`` says what to do with later
+    ones), customer codes renumbered over those left; none left is an error."""
+    kept = _split_after(tx, end, "observation_end", after_end)
+    if len(kept.codes) == 0:
+        raise InvalidDataError(
+            f"no transactions on or before observation_end={observation_end!r}; "
+            "check the date."
+        )
+    if len(kept.codes) < len(tx.codes):
+        kept.customers, kept.codes = _recode(kept.customers, kept.codes)
+    return kept
 
 
 def _recode(customers: pd.Index, codes: np.ndarray) -> tuple[pd.Index, np.ndarray]:
