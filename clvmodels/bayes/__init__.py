@@ -28,6 +28,7 @@ _LAZY = {
     "ParetoNBD": "clvmodels.bayes.models",
     "ShiftedBetaGeometric": "clvmodels.bayes.models",
     "BayesianModel": "clvmodels.bayes._base",
+    "compare": "clvmodels.bayes._base",
     "hdi_bounds": "clvmodels.bayes._base",
     "load": "clvmodels.bayes._base",
 }

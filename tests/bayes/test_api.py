@@ -564,3 +564,20 @@ def test_from_samples_checks_its_draws():
     for bad in (np.full(5, -1.0), np.full(5, np.nan), np.ones((1, 1, 5))):
         with pytest.raises(InvalidDataError, match="must be positive, finite draws"):
             bayes.BGNBD.from_samples({**good, "b": bad})
+
+
+def test_compare_pairs_the_customers() -> None:
+    # the paired standard error of the difference is far below either model's own se,
+    # and models fitted on different customers are refused
+    frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+    bg = bayes.BGNBD().fit(frame, method="map", draws=300)
+    mbg = bayes.MBGNBD().fit(frame, method="map", draws=300)
+    table = bayes.compare({"bg": bg, "mbg": mbg})
+    assert table["elpd_diff"].iloc[0] == 0.0
+    assert table["elpd_loo"].is_monotonic_decreasing
+    other = table.index[1]
+    assert 0 < table.loc[other, "se_diff"] < min(bg.loo()["se"], mbg.loo()["se"]) / 5
+    assert table.loc["bg", "elpd_loo"] == pytest.approx(bg.loo()["elpd_loo"])
+    half = bayes.BGNBD().fit(frame.iloc[: len(frame) // 2], method="map", draws=300)
+    with pytest.raises(InvalidDataError, match="same customers"):
+        bayes.compare({"bg": bg, "half": half})
