@@ -7,9 +7,10 @@ holds every parameter on its natural scale (chain, draw) and whose ``sample_stat
 - **nutpie** samples a log density written here in Python: PyMC's compiled log
   posterior on the unconstrained (log) scale -- priors, Jacobian and the shared
   :class:`~clvmodels.bayes._op.WeightedLogLikelihood` -- with its gradient, through
-  ``nutpie.compiled_pyfunc.from_pyfunc``. That needs no numba or JAX compilation of the
-  model (whose likelihood is a numpy Op neither can compile) and takes a second to set
-  up; nutpie runs the chains in threads and calls back into Python for each gradient.
+  ``nutpie.compiled_pyfunc.from_pyfunc``. It is set up in about a second, where
+  ``nutpie.compile_pymc_model`` spends some 25 s compiling the model with numba only to
+  run the numpy Op in numba's object mode. nutpie calls back into Python for each
+  gradient, and runs its chains one after another (see ``_sample_nutpie``).
 - **numpyro** runs PyMC's JAX path; the likelihood Op is given a JAX implementation that
   calls the numpy likelihood through ``jax.pure_callback`` with a custom JVP giving its
   exact gradient from the same call.
@@ -87,8 +88,11 @@ class _Density:
         logp, values = joined[0], list(joined[1:])
         gradient = pytensor.grad(logp, flat)
         self.ndim = int(sum(self.sizes))
-        self._logp = pytensor.function([flat], [logp, gradient], on_unused_input="ignore")
-        self._natural = pytensor.function([flat], values, on_unused_input="ignore")
+        mode = _c_mode()
+        self._logp = pytensor.function(
+            [flat], [logp, gradient], mode=mode, on_unused_input="ignore"
+        )
+        self._natural = pytensor.function([flat], values, mode=mode, on_unused_input="ignore")
         self._lock = threading.Lock()
 
     def for_chain(self) -> tuple[Any, Any]:
@@ -106,6 +110,21 @@ class _Density:
         return np.concatenate(
             [np.asarray(point[v.name], dtype=np.float64).ravel() for v in self.value_vars]
         )
+
+
+def _c_mode() -> Any:
+    """PyTensor's C virtual machine where a C compiler is available, else the default.
+
+    PyTensor 3 compiles with numba by default, and runs the numpy likelihood Op in
+    numba's object mode; called from nutpie's (non-Python) threads that transition
+    costs about 200 us per gradient, more than the likelihood itself on CDNOW (CDNOW
+    BG/NBD, 4 x 2000 iterations: 12 s under numba, 5.5 s under the C VM, whose C code
+    is cached after the first compilation). PyTensor 2's default is the C VM already.
+    """
+    import pytensor
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="cvm") if pytensor.config.cxx else None
 
 
 def _finite_logp(logp: Any, x: np.ndarray) -> bool:
@@ -175,7 +194,11 @@ def _sample_nutpie(model, initvals, *, draws, tune, chains, cores, random_seed,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         return nutpie.sample(
-            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=random_seed,
+            # One thread: nutpie runs chains as threads of this process and the numpy
+            # likelihood holds the GIL, so a second thread only adds contention (CDNOW
+            # BG/NBD: 6.4 s on one, 8.2 s on two; 21,000 patterns: 9.2 s and 9.5 s).
+            # The draws do not depend on it: each chain has its own seed.
+            compiled, draws=draws, tune=tune, chains=chains, cores=1, seed=random_seed,
             target_accept=target_accept, progress_bar=progressbar, save_warmup=False,
             # a mass matrix that learns the posterior correlations (as the dense one of
             # sampler="pymc"): on CDNOW's BG/NBD, 3 instead of 9 gradients per draw
