@@ -60,9 +60,9 @@ from .summary import (
     Transactions,
     _check_after_end,
     _metadata,
-    _recode,
     _split_after,
     _window_of,
+    acquired_by_calibration_end,
     aggregate,
     cut_at_observation_end,
     parse_end,
@@ -408,16 +408,7 @@ def calibration_holdout_opportunities(
     )  # fmt: skip
     tx = _split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.window <= cal_window  # the same rows as time <= calibration_end
-    if not in_calibration.any():
-        raise InvalidDataError(
-            f"no transactions on or before calibration_end={calibration_end!r}; check "
-            "the date."
-        )
-    # Keep customers acquired in the calibration period, in sorted id order.
-    acquired = np.zeros(len(tx.customers), dtype=bool)
-    acquired[tx.codes[in_calibration]] = True
-    tx = tx.subset(acquired[tx.codes])
-    tx.customers, tx.codes = _recode(tx.customers, tx.codes)
+    tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
 
     with_amount = amount is not None
     frame = _histories(tx, cal_window, with_amount=with_amount, suffix="_cal")

@@ -654,6 +654,23 @@ def cut_at_observation_end(
     return kept
 
 
+def acquired_by_calibration_end(
+    tx: Transactions, in_calibration: np.ndarray, calibration_end: Any
+) -> Transactions:
+    """The transactions of customers with a purchase in the calibration period
+    (``in_calibration`` marks its rows), codes renumbered in sorted id order."""
+    if not in_calibration.any():
+        raise InvalidDataError(
+            f"no transactions on or before calibration_end={calibration_end!r}; check "
+            "the date."
+        )
+    acquired = np.zeros(len(tx.customers), dtype=bool)
+    acquired[tx.codes[in_calibration]] = True
+    tx = tx.subset(acquired[tx.codes])
+    tx.customers, tx.codes = _recode(tx.customers, tx.codes)
+    return tx
+
+
 def _recode(customers: pd.Index, codes: np.ndarray) -> tuple[pd.Index, np.ndarray]:
     """Drop customers left without rows, keeping the sorted order."""
     used = np.zeros(len(customers), dtype=bool)
@@ -742,16 +759,7 @@ def calibration_holdout(
         )
     tx = _split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.time_ns <= cal.last_ns
-    if not in_calibration.any():
-        raise InvalidDataError(
-            f"no transactions on or before calibration_end={calibration_end!r}; check "
-            "the date."
-        )
-    # Keep customers acquired in the calibration period, in sorted id order.
-    acquired = np.zeros(len(tx.customers), dtype=bool)
-    acquired[tx.codes[in_calibration]] = True
-    tx = tx.subset(acquired[tx.codes])
-    tx.customers, tx.codes = _recode(tx.customers, tx.codes)
+    tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
     in_calibration = tx.time_ns <= cal.last_ns
 
     with_amount = amount is not None
