@@ -308,6 +308,7 @@ class BayesianModel:
             if hasattr(self, k)
         }  # fmt: skip
         mle = self.params_.copy() if start is not None else None
+        log_covariance = None if start is None else _log_scale_covariance(self.covariance_, start)
         self._reset()
         for key, value in twin_state.items():
             setattr(self, key, value)
@@ -322,7 +323,7 @@ class BayesianModel:
             idata = self._sample(
                 model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
                 random_seed=random_seed, sampler=sampler, target_accept=target_accept,
-                progressbar=progressbar,
+                progressbar=progressbar, log_covariance=log_covariance,
             )  # fmt: skip
         self._attach_log_likelihood(idata, arrays, pattern_weights)
         self._set_posterior(idata, method, mle)
@@ -373,7 +374,7 @@ class BayesianModel:
             )
 
     def _sample(self, model, initvals, *, draws, tune, chains, cores, random_seed, sampler,
-                target_accept, progressbar) -> Any:  # fmt: skip
+                target_accept, progressbar, log_covariance=None) -> Any:  # fmt: skip
         import pymc as pm
 
         kwargs: dict[str, Any] = {}
@@ -385,6 +386,10 @@ class BayesianModel:
                 sampler, model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
                 random_seed=random_seed, target_accept=target_accept, progressbar=progressbar,
             )  # fmt: skip
+        elif log_covariance is not None:
+            kwargs.update(
+                _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_accept)
+            )
         else:
             # A dense mass matrix: the purchase rate's shape and scale are strongly
             # correlated a posteriori, and learning that correlation cuts NUTS's steps
@@ -1094,6 +1099,59 @@ def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
     if not all(np.isfinite(v) for v in parameters.values()):
         raise InvalidDataError(f"priors[{name!r}]: parameters must be finite numbers.")
     return distribution, parameters
+
+
+def _log_scale_covariance(covariance: pd.DataFrame, params: np.ndarray) -> np.ndarray | None:
+    """The maximum-likelihood covariance of log(parameters) (delta method), or None where
+    it is not a usable positive-definite matrix."""
+    params = np.asarray(params, dtype=np.float64)
+    cov = np.asarray(covariance, dtype=np.float64) / np.outer(params, params)
+    if not np.all(np.isfinite(cov)):
+        return None
+    cov = (cov + cov.T) / 2
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        return None
+    return cov
+
+
+# Chains start at normal draws around the estimate with this many times its standard
+# errors: dispersed enough for r_hat to mean something, close enough that no tuning is
+# spent walking in from far away.
+_START_SPREAD = 2.0
+# How many draws' worth of confidence the adaptive mass matrix gives its starting value
+# (PyMC's adapt_full gives its identity start 10).
+_START_WEIGHT = 10
+
+
+def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_accept):
+    """``pm.sample`` settings: NUTS with a dense mass matrix that starts at the
+    maximum-likelihood covariance of the log parameters (PyMC's value variables) and
+    keeps adapting, and chains started at draws around the estimate.
+
+    PyMC's default (identity matrix, starts jittered by +-1 on the log scale) spends
+    dozens of leapfrog steps per draw in tuning when the posterior is narrow (1M
+    customers: posterior sd of log r about 0.003). The curvature at the estimate is
+    known, so tuning starts from it. Every prior is on a positive parameter, so the
+    value variables are the log parameters, in the order of ``param_names``.
+    """
+    import pymc as pm
+    from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
+
+    names = list(initvals)
+    mean = np.log([initvals[name] for name in names])
+    rng = np.random.default_rng([random_seed, 7])
+    offsets = _START_SPREAD * rng.multivariate_normal(
+        np.zeros(mean.size), log_covariance, size=chains
+    )
+    starts = [dict(zip(names, np.exp(mean + row).tolist(), strict=True)) for row in offsets]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*experimental feature.*")
+        potential = QuadPotentialFullAdapt(mean.size, mean, log_covariance, _START_WEIGHT)
+    with model:
+        step = pm.NUTS(potential=potential, target_accept=target_accept)
+    return {"step": step, "initvals": starts}
 
 
 class _restore_level:

@@ -1,8 +1,8 @@
 """The shared log-likelihood as a PyTensor Op.
 
 The Bayesian models do not restate their likelihoods in PyTensor: they call the very
-numpy function the maximum-likelihood twin maximises (``BaseModel._loglik``, with its
-exact gradient), on the compressed patterns and their weights. So the two can never
+numpy function the maximum-likelihood twin maximises (``BaseModel._weighted_loglik``,
+with its exact gradient), on the compressed patterns and their weights. So the two can never
 disagree, and the cost of one evaluation grows with distinct patterns, not customers.
 """
 
@@ -19,26 +19,14 @@ from pytensor.graph.op import Op
 __all__ = ["WeightedLogLikelihood"]
 
 
-def _weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
-    """sum_k w_k grad_k, for a (rows, params) array or one array per parameter (each
-    broadcasting to the rows). Elementwise products, not BLAS: its dot product is slow
-    to start on some builds and competes for cores with the sampler's processes."""
-    if isinstance(grad, np.ndarray) and grad.ndim == 2:
-        full = np.broadcast_to(grad, (weights.size, grad.shape[1]))
-        return np.multiply(weights[:, None], full).sum(axis=0)
-    return np.array(
-        [float(np.multiply(weights, np.broadcast_to(g, weights.shape)).sum()) for g in grad],
-        dtype=np.float64,
-    )
-
-
 class WeightedLogLikelihood(Op):
     """``params -> (sum_k w_k log L_k(params), its gradient)`` for one model and data.
 
     Parameters
     ----------
     twin : BaseModel
-        An instance of the maximum-likelihood class; only its ``_loglik`` is used.
+        An instance of the maximum-likelihood class; only its ``_weighted_loglik`` is
+        used.
     arrays : dict of numpy.ndarray
         The prepared pattern arrays (``twin._prepare`` already applied).
     weights : numpy.ndarray
@@ -56,8 +44,7 @@ class WeightedLogLikelihood(Op):
 
     def __init__(self, twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
         self.twin = twin
-        self.arrays = arrays
-        self.weights = np.asarray(weights, dtype=np.float64)
+        self.patterns = twin._weighted_patterns(arrays, np.asarray(weights, dtype=np.float64))
         _register_numba()
 
     def __eq__(self, other: object) -> bool:
@@ -76,9 +63,7 @@ class WeightedLogLikelihood(Op):
             return -np.inf, np.zeros_like(params)
         try:
             with np.errstate(all="ignore"):
-                ll, grad = self.twin._loglik(params, self.arrays, True)
-                total = float(np.multiply(self.weights, ll).sum())
-                gradient = _weighted_gradient(grad, self.weights)
+                total, gradient = self.twin._weighted_loglik(params, self.patterns)
         except (ArithmeticError, ValueError):
             # numerics that give up far out in the tails (e.g. a quadrature whose node
             # count overflows at parameters near 1e166, reached by a step-size search)

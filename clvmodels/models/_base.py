@@ -362,17 +362,25 @@ class BaseModel:
         """Deterministic start values (override with something data-aware)."""
         return np.ones(len(self.param_names))
 
+    def _weighted_patterns(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> Any:
+        """Data-only quantities of ``_weighted_loglik`` for fixed prepared patterns and
+        weights, computed once per fit (override with a layout that makes the weighted
+        sum cheaper)."""
+        return (arrays, weights)
+
+    def _weighted_loglik(self, params: np.ndarray, patterns: Any) -> tuple[float, np.ndarray]:
+        """``sum_k w_k log L_k(params)`` and its gradient in ``params``: what the
+        optimiser and the Bayesian likelihood Op evaluate."""
+        arrays, weights = patterns
+        ll, grad = self._loglik(params, arrays, True)
+        return weighted_sum(weights, ll), weighted_gradient(grad, weights)
+
     def _objective(
-        self, log_params: np.ndarray, data: dict[str, np.ndarray], weights: np.ndarray
+        self, log_params: np.ndarray, patterns: Any, total: float
     ) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
-        ll, grad = self._loglik(params, data, True)
-        total = weights.sum()
-        value = -weighted_sum(weights, ll) / total + self.penalizer * np.sum(params**2)
-        if isinstance(grad, np.ndarray):
-            weighted = (weights[:, None] * grad).sum(axis=0)
-        else:  # one array per parameter, each broadcasting to the rows
-            weighted = np.array([weighted_sum(weights, g) for g in grad], dtype=np.float64)
+        value, weighted = self._weighted_loglik(params, patterns)
+        value = -value / total + self.penalizer * np.sum(params**2)
         # d/dlog(theta) = theta * d/dtheta
         gradient = (-weighted / total + 2 * self.penalizer * params) * params
         if not np.isfinite(value):
@@ -421,8 +429,10 @@ class BaseModel:
             # needs a handful of iterations instead of dozens.
             stride = int(np.ceil(len(w) / (_WARM_START_ROWS / 2)))
             sample = self._prepare({k: v[::stride] for k, v in arrays.items()})
+            sample_weights = w[::stride]
             warm = optimize.minimize(
-                self._objective, start, args=(sample, w[::stride]), jac=True,
+                self._objective, start, jac=True,
+                args=(self._weighted_patterns(sample, sample_weights), sample_weights.sum()),
                 method="BFGS", options={"gtol": self.tol, "maxiter": self.max_iter},
             )  # fmt: skip
             if np.all(np.isfinite(warm.x)) and np.isfinite(warm.fun):
@@ -433,9 +443,11 @@ class BaseModel:
         options = {"gtol": self.tol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
+        patterns = self._weighted_patterns(arrays, w)
         result = optimize.minimize(
-            self._objective, start, args=(arrays, w), jac=True, method="BFGS", options=options
-        )
+            self._objective, start, args=(patterns, w.sum()), jac=True, method="BFGS",
+            options=options,
+        )  # fmt: skip
         log_params = result.x
         grad_norm = float(np.max(np.abs(result.jac))) if result.jac is not None else np.inf
         # BFGS often stops with "precision loss" at the optimum; trust the gradient.
@@ -488,11 +500,12 @@ class BaseModel:
         # Forward differences of the exact gradient (k + 1 evaluations); with a step of
         # 1e-6 on the log scale truncation and rounding errors are both about 1e-6.
         step = 1e-6
-        base = self._objective(log_params, arrays, weights)[1]
+        patterns = self._weighted_patterns(arrays, weights)
+        base = self._objective(log_params, patterns, total)[1]
         for j in range(k):
             shifted = log_params.copy()
             shifted[j] += step
-            hessian[:, j] = (self._objective(shifted, arrays, weights)[1] - base) / step * total
+            hessian[:, j] = (self._objective(shifted, patterns, total)[1] - base) / step * total
         hessian = (hessian + hessian.T) / 2
         try:
             cov_log = np.linalg.inv(hessian)
@@ -878,6 +891,18 @@ def weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
     """sum(weights * values), without BLAS: its dot product is slow to start on some
     builds (milliseconds even for short vectors), which dominated small fits."""
     return float(np.multiply(weights, values).sum())
+
+
+def weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
+    """sum_k w_k grad_k, for a (rows, params) array or one array per parameter (each
+    broadcasting to the rows); elementwise products, not BLAS (see ``weighted_sum``)."""
+    if isinstance(grad, np.ndarray) and grad.ndim == 2:
+        full = np.broadcast_to(grad, (weights.size, grad.shape[1]))
+        return np.multiply(weights[:, None], full).sum(axis=0)
+    return np.array(
+        [weighted_sum(weights, np.broadcast_to(g, weights.shape)) for g in grad],
+        dtype=np.float64,
+    )
 
 
 def _patterns(

@@ -31,6 +31,11 @@ class PurchaseModel(BaseModel):
     _f_probability_alive: ClassVar[Any]
     _f_probability_purchases: ClassVar[Any]
 
+    # optional faster weighted sum: a pattern layout and a function of it (see
+    # BaseModel._weighted_loglik); None falls back to the per-row log-likelihood
+    _f_weighted_patterns: ClassVar[Any] = None
+    _f_weighted_log_likelihood: ClassVar[Any] = None
+
     def _validate(self, arrays, index, names) -> None:
         check_summary_arrays(
             arrays["frequency"], arrays["recency"], arrays["T"], index,
@@ -47,6 +52,17 @@ class PurchaseModel(BaseModel):
             data["frequency"], data["recency"], data["T"], **self._param_dict(params),
             gradient=gradient, x_groups=data.get("x_groups"),
         )  # fmt: skip
+
+    def _weighted_patterns(self, arrays, weights):
+        layout = type(self)._f_weighted_patterns
+        if layout is None:
+            return super()._weighted_patterns(arrays, weights)
+        return layout(arrays["frequency"], arrays["recency"], arrays["T"], weights)
+
+    def _weighted_loglik(self, params, patterns):
+        if type(self)._f_weighted_patterns is None:
+            return super()._weighted_loglik(params, patterns)
+        return type(self)._f_weighted_log_likelihood(patterns, **self._param_dict(params))
 
     def fit(self, data: pd.DataFrame, *, weights: Any = None) -> PurchaseModel:
         """Fit the model by maximum likelihood.

@@ -75,6 +75,8 @@ class BGNBD(PurchaseModel):
     _f_expected_purchases = staticmethod(partial(_betageo.expected_purchases, shift=0))
     _f_probability_alive = staticmethod(partial(_betageo.probability_alive, shift=0))
     _f_probability_purchases = staticmethod(partial(_betageo.probability_purchases, shift=0))
+    _f_weighted_patterns = staticmethod(partial(_betageo.WeightedPatterns, shift=0))
+    _f_weighted_log_likelihood = staticmethod(_betageo.weighted_log_likelihood)
 
     def _initial_values(self, data, weights):
         return _rate_start(data, weights)

@@ -167,6 +167,28 @@ def test_gradient_is_exact(shift: int, numeric_derivative) -> None:
             np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("shift", [0, 1])
+def test_weighted_sum_layout_equals_the_per_row_likelihood(shift: int) -> None:
+    # the fitted objective (and the Bayesian Op) use the per-distinct-value layout; it
+    # must be the same number as weighting the per-row formula, gradient included
+    rng = np.random.default_rng(11 + shift)
+    n = 3000
+    x = rng.integers(0, 40, n).astype(float)
+    x[rng.random(n) < 0.5] = 0.0
+    T = rng.integers(1, 60, n) / 7.0  # few distinct T, as summaries of daily data have
+    t_x = np.where(x > 0, np.floor(rng.random(n) * T * 7) / 7.0, 0.0)
+    w = rng.integers(1, 20, n).astype(float)
+    patterns = _betageo.WeightedPatterns(x, t_x, T, w, shift=shift)
+    for params in ([0.24, 4.4, 0.79, 2.4], [3.0, 0.5, 5.0, 0.3], [0.01, 100.0, 0.05, 50.0],
+                   [50.0, 1e-3, 30.0, 1e-3]):  # fmt: skip
+        ll, grad = _betageo.log_likelihood(x, t_x, T, *params, shift=shift, gradient=True)
+        grad = np.stack(np.broadcast_arrays(*grad), axis=-1)
+        total, gradient = _betageo.weighted_log_likelihood(patterns, *params)
+        np.testing.assert_allclose(total, np.sum(w * ll), rtol=1e-12)
+        np.testing.assert_allclose(gradient, (w[:, None] * grad).sum(axis=0), rtol=1e-9,
+                                   atol=1e-9 * np.abs(grad).sum())  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
 def test_stable_for_extreme_customers_and_parameters(name: str) -> None:
     frame = pd.DataFrame(
