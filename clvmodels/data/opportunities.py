@@ -66,6 +66,7 @@ from .summary import (
     aggregate,
     cut_at_observation_end,
     parse_end,
+    parse_period_ends,
     prepare_transactions,
 )
 from .timeunits import NS_PER_DAY, Granularity, parse_granularity
@@ -377,14 +378,7 @@ def calibration_holdout_opportunities(
     """  # noqa: W291
     _check_after_end(after_end)
     granularity = _parse_period(period)
-    cal = parse_end(calibration_end, "calibration_end")
-    hold = parse_end(holdout_end, "holdout_end")
-    if cal.last_ns >= hold.last_ns:
-        raise InvalidDataError(
-            f"calibration_end={calibration_end!r} is not before holdout_end="
-            f"{holdout_end!r}; the holdout period would be empty. Pass a calibration_end "
-            "earlier than holdout_end."
-        )
+    cal, hold = parse_period_ends(calibration_end, holdout_end)
     cal_window = _last_complete_window(granularity, cal.last_ns)
     if cal_window != _window_of(granularity, cal.last_ns):
         raise InvalidDataError(

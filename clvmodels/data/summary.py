@@ -553,13 +553,18 @@ def summarize(
     granularity: str = "D",
     date_format: str | None = None,
     after_end: AfterEnd = "raise",
-) -> pd.DataFrame:
+    engine: str = "auto",
+    engine_options: dict[str, Any] | None = None,
+) -> Any:
     """Summarise a transaction log into one row per customer.
 
     Parameters
     ----------
-    transactions : pandas.DataFrame or polars.DataFrame
-        One row per purchase. Only read, never modified.
+    transactions : DataFrame, path, glob, DuckDB relation or PySpark DataFrame
+        One row per purchase. Only read, never modified. A pandas or polars DataFrame;
+        CSV or Parquet files (``"sales/2024-*.parquet"``, or a list of paths), read by
+        DuckDB out of core; a ``duckdb.DuckDBPyRelation``; or a PySpark DataFrame
+        (summarised in Spark; the result is then a PySpark DataFrame).
     customer_id, date : str
         Names of the customer id and purchase time columns. Dates may be datetimes
         (tz-aware ones keep their local wall time), ``datetime.date`` objects or strings.
@@ -581,6 +586,14 @@ def summarize(
     after_end : {"raise", "drop"}, default "raise"
         What to do with transactions after ``observation_end`` (checked first, even
         when there are none).
+    engine : {"auto", "pandas", "duckdb", "spark"}, default "auto"
+        Who computes: "auto" keeps DataFrames in memory (pandas), sends files and DuckDB
+        relations to DuckDB and PySpark DataFrames to Spark. "duckdb" on a DataFrame
+        scans it with DuckDB; "pandas" on a file loads it first. Every engine gives the
+        same summary (amount sums agree to rounding).
+    engine_options : dict, optional
+        DuckDB: ``memory_limit`` (e.g. ``"2GB"``; beyond it DuckDB spills to a
+        temporary directory) and ``threads``. See :doc:`/scaling`.
 
     Returns
     -------
@@ -619,6 +632,16 @@ def summarize(
     """  # noqa: W291
     _check_after_end(after_end)
     unit_ns = time_unit_nanoseconds(time_unit)
+    settings = dict(
+        customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+        granularity=granularity, date_format=date_format, after_end=after_end,
+    )  # fmt: skip
+    transactions, sql_engine = _engine_input(
+        transactions, engine, engine_options, [customer_id, date, amount]
+    )
+    if sql_engine is not None:
+        return _run_sql(sql_engine, transactions, engine_options, "summarize_sql",
+                        observation_end=observation_end, **settings)  # fmt: skip
     end = None if observation_end is None else parse_end(observation_end, "observation_end")
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
@@ -691,7 +714,9 @@ def calibration_holdout(
     granularity: str = "D",
     date_format: str | None = None,
     after_end: AfterEnd = "raise",
-) -> pd.DataFrame:
+    engine: str = "auto",
+    engine_options: dict[str, Any] | None = None,
+) -> Any:
     """Split a transaction log into a calibration summary and holdout outcomes.
 
     Both end dates are inclusive and cut the raw purchase times (see the module
@@ -705,8 +730,8 @@ def calibration_holdout(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame or polars.DataFrame
-        One row per purchase; only read.
+    transactions : DataFrame, path, glob, DuckDB relation or PySpark DataFrame
+        One row per purchase; only read. As in :func:`summarize`.
     calibration_end, holdout_end : date-like
         Ends of the two periods; ``calibration_end`` must be earlier, and in an earlier
         window of ``granularity``. ``T_cal`` and ``duration_holdout`` are measured
@@ -714,6 +739,8 @@ def calibration_holdout(
     customer_id, date, amount, time_unit, granularity, date_format, after_end
         As in :func:`summarize`; ``after_end`` applies to transactions after
         ``holdout_end``.
+    engine, engine_options
+        As in :func:`summarize`.
 
     Returns
     -------
@@ -736,27 +763,22 @@ def calibration_holdout(
     """
     _check_after_end(after_end)
     unit_ns = time_unit_nanoseconds(time_unit)
-    cal = parse_end(calibration_end, "calibration_end")
-    hold = parse_end(holdout_end, "holdout_end")
-    if cal.last_ns >= hold.last_ns:
-        raise InvalidDataError(
-            f"calibration_end={calibration_end!r} is not before holdout_end="
-            f"{holdout_end!r}; the holdout period would be empty. Pass a calibration_end "
-            "earlier than holdout_end."
-        )
+    transactions, sql_engine = _engine_input(
+        transactions, engine, engine_options, [customer_id, date, amount]
+    )
+    if sql_engine is not None:
+        return _run_sql(
+            sql_engine, transactions, engine_options, "calibration_holdout_sql",
+            calibration_end=calibration_end, holdout_end=holdout_end,
+            customer_id=customer_id, date=date, amount=amount, time_unit=time_unit,
+            granularity=granularity, date_format=date_format, after_end=after_end,
+        )  # fmt: skip
+    cal, hold = parse_period_ends(calibration_end, holdout_end)
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
         granularity=granularity, date_format=date_format,
     )  # fmt: skip
-    cal_window = _window_of(tx.granularity, cal.last_ns)
-    hold_window = _window_of(tx.granularity, hold.last_ns)
-    if cal_window >= hold_window:
-        raise InvalidDataError(
-            f"calibration_end={calibration_end!r} is not before holdout_end="
-            f"{holdout_end!r} at granularity {granularity!r}: both fall in the same "
-            "window, so the holdout period would have length 0. Pass a calibration_end "
-            "in an earlier window, or a finer granularity."
-        )
+    cal_window, hold_window = period_windows(cal, hold, tx.granularity, granularity)
     tx = _split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.time_ns <= cal.last_ns
     tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
@@ -785,6 +807,65 @@ def calibration_holdout(
         )
     )  # fmt: skip
     return calibration
+
+
+def _engine_input(
+    data: Any, engine: str, options: dict[str, Any] | None, columns: list[Any]
+) -> tuple[Any, str | None]:
+    """``(data, None)`` for the pandas engine (files loaded first when it is asked
+    for), else ``(data, "duckdb" | "spark")``."""
+    from .duckdb_engine import is_path_like
+    from .engines import is_duckdb_relation, read_with_duckdb, resolve_engine
+
+    chosen = resolve_engine(data, engine)
+    if chosen == "pandas":
+        if is_path_like(data) or is_duckdb_relation(data):
+            wanted = [c for c in columns if c is not None]
+            return read_with_duckdb(data, wanted, options), None
+        return data, None
+    return data, chosen
+
+
+def _run_sql(engine: str, data: Any, options: dict[str, Any] | None, function: str,
+             **settings: Any) -> Any:  # fmt: skip
+    if engine == "spark":
+        from . import spark_engine
+
+        return getattr(spark_engine, function)(data, options, **settings)
+    from . import _sql
+    from .engines import open_duckdb
+
+    with open_duckdb(data, options) as source:
+        return getattr(_sql, function)(source, **settings)
+
+
+def parse_period_ends(calibration_end: Any, holdout_end: Any) -> tuple[EndDate, EndDate]:
+    """The calibration and holdout ends; the first must be earlier."""
+    cal = parse_end(calibration_end, "calibration_end")
+    hold = parse_end(holdout_end, "holdout_end")
+    if cal.last_ns >= hold.last_ns:
+        raise InvalidDataError(
+            f"calibration_end={calibration_end!r} is not before holdout_end="
+            f"{holdout_end!r}; the holdout period would be empty. Pass a calibration_end "
+            "earlier than holdout_end."
+        )
+    return cal, hold
+
+
+def period_windows(
+    cal: EndDate, hold: EndDate, window: Granularity, granularity: str
+) -> tuple[int, int]:
+    """Numbers of the windows that contain the two ends; the holdout must not be empty."""
+    cal_window = _window_of(window, cal.last_ns)
+    hold_window = _window_of(window, hold.last_ns)
+    if cal_window >= hold_window:
+        raise InvalidDataError(
+            f"calibration_end={cal.given!r} is not before holdout_end={hold.given!r} at "
+            f"granularity {granularity!r}: both fall in the same window, so the holdout "
+            "period would have length 0. Pass a calibration_end in an earlier window, or a "
+            "finer granularity."
+        )
+    return cal_window, hold_window
 
 
 _PATTERN_COLUMNS = (

@@ -1,0 +1,193 @@
+"""The DuckDB engine: summaries of files (CSV, Parquet; paths or globs), DuckDB
+relations and in-memory frames, computed out of core by embedded DuckDB.
+
+DuckDB streams the files through its aggregation (spilling to a temporary directory of
+its own when the groups outgrow ``memory_limit``), so a file never has to fit in pandas:
+only the per-customer aggregates come back. The SQL and its semantics are in
+:mod:`clvmodels.data._sql`; this module only opens the source.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import InvalidDataError
+from ._sql import Column, SqlSource
+
+__all__ = ["DuckDBSource", "is_path_like"]
+
+_PARQUET = (".parquet", ".pq", ".parq")
+_CSV = (".csv", ".tsv", ".txt")
+_COMPRESSED = (".gz", ".zst", ".gzip")
+
+
+def is_path_like(data: Any) -> bool:
+    """A path, a glob, or a list of them."""
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    return (
+        isinstance(data, Sequence)
+        and not isinstance(data, (str, bytes))
+        and len(data) > 0
+        and all(isinstance(p, (str, os.PathLike)) for p in data)
+    )
+
+
+def _file_format(path: str) -> str:
+    name = path.lower()
+    for suffix in _COMPRESSED:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name.endswith(_PARQUET):
+        return "parquet"
+    if name.endswith(_CSV):
+        return "csv"
+    raise InvalidDataError(
+        f"{path!r}: cannot tell the file format from its name. Use files ending in "
+        ".parquet or .csv (optionally .csv.gz), or read the file yourself and pass a "
+        "DataFrame or a DuckDB relation."
+    )
+
+
+def _expand(data: Any) -> tuple[list[str], str]:
+    """The paths (globs kept for DuckDB) and their common format; every pattern must
+    match at least one file."""
+    items = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [
+        os.fspath(p) for p in data
+    ]  # fmt: skip
+    formats = set()
+    for item in items:
+        matches = glob.glob(item, recursive=True) if glob.has_magic(item) else [item]
+        matches = [m for m in matches if os.path.isfile(m)]
+        if not matches:
+            if os.path.isdir(item):
+                raise InvalidDataError(
+                    f"{item!r} is a directory. Pass a glob of its files, e.g. "
+                    f"{os.path.join(item, '*.parquet')!r}."
+                )
+            raise InvalidDataError(f"no file matches {item!r}; check the path.")
+        formats.update(_file_format(m) for m in matches)
+    if len(formats) > 1:
+        raise InvalidDataError(
+            f"{items!r} mixes CSV and Parquet files; pass files of one format."
+        )
+    return items, formats.pop()
+
+
+_KINDS = {
+    "TIMESTAMP": "timestamp", "TIMESTAMP_NS": "timestamp", "TIMESTAMP_MS": "timestamp",
+    "TIMESTAMP_S": "timestamp", "DATETIME": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamp_tz", "TIMESTAMPTZ": "timestamp_tz",
+    "DATE": "date", "VARCHAR": "string",
+    "TINYINT": "integer", "SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer",
+    "HUGEINT": "integer", "UTINYINT": "integer", "USMALLINT": "integer",
+    "UINTEGER": "integer", "UBIGINT": "integer", "UHUGEINT": "integer",
+    "FLOAT": "float", "DOUBLE": "float", "BOOLEAN": "bool",
+}  # fmt: skip
+
+
+def _kind(sql_type: str) -> str:
+    if sql_type.startswith("DECIMAL"):
+        return "float"
+    return _KINDS.get(sql_type, "other")
+
+
+class DuckDBSource(SqlSource):
+    """Transactions (or a summary) read by DuckDB.
+
+    Parameters
+    ----------
+    data : str, pathlib.Path, list of them, duckdb.DuckDBPyRelation or DataFrame
+        CSV or Parquet files (globs such as ``"sales/*.parquet"`` allowed), a relation
+        of the caller's own connection (queried there; its settings are left alone), or
+        a pandas / polars DataFrame (scanned in place, not copied).
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` for the connection opened here (e.g. ``"2GB"``);
+        beyond it, aggregation spills to a temporary directory that is removed on
+        :meth:`close`. Default: DuckDB's own (80 % of RAM).
+    threads : int, optional
+        DuckDB's ``threads`` (default: all cores).
+    """
+
+    engine = "duckdb"
+
+    def __init__(
+        self, data: Any, *, memory_limit: str | None = None, threads: int | None = None
+    ) -> None:
+        import duckdb
+
+        self._connection = None
+        self._temp_dir: str | None = None
+        if isinstance(data, duckdb.DuckDBPyRelation):
+            self.relation = data
+            return
+        self._temp_dir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
+        config: dict[str, Any] = {
+            "temp_directory": self._temp_dir,
+            # no insertion order to keep: lets DuckDB stream and spill more freely
+            "preserve_insertion_order": False,
+        }
+        if memory_limit is not None:
+            config["memory_limit"] = str(memory_limit)
+        if threads is not None:
+            config["threads"] = int(threads)
+        try:
+            self._connection = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as error:
+            self.close()
+            raise InvalidDataError(f"DuckDB settings refused: {error}") from None
+        if is_path_like(data):
+            paths, file_format = _expand(data)
+            reader = self._connection.read_parquet if file_format == "parquet" else (
+                self._connection.read_csv
+            )  # fmt: skip
+            try:
+                self.relation = reader(paths if len(paths) > 1 else paths[0])
+            except duckdb.Error as error:
+                self.close()
+                raise InvalidDataError(f"DuckDB cannot read {paths!r}: {error}") from None
+        else:
+            self._connection.register("clvmodels_input", data)
+            self.relation = self._connection.view("clvmodels_input")
+
+    def columns(self) -> dict[str, Column]:
+        return {
+            name: Column(name, _kind(str(sql_type)), str(sql_type))
+            for name, sql_type in zip(self.relation.columns, self.relation.types, strict=True)
+        }
+
+    def fetch(self, sql: str) -> dict[str, np.ndarray]:
+        import duckdb
+
+        try:
+            return self.relation.query("src", sql).fetchnumpy()
+        except duckdb.OutOfMemoryException as error:
+            raise InvalidDataError(
+                f"DuckDB ran out of memory: {error}. Pass a larger memory_limit, or fewer "
+                "threads (each thread holds its own hash tables)."
+            ) from None
+        except duckdb.ConversionException as error:
+            raise InvalidDataError(f"DuckDB could not convert a value: {error}") from None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+
+def path_label(data: Any) -> str:
+    """Short text naming a file input, for messages."""
+    if isinstance(data, (str, os.PathLike)):
+        return Path(data).name
+    return f"{len(data)} paths"
