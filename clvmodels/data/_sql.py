@@ -468,3 +468,29 @@ def calibration_holdout_sql(
         )
     )  # fmt: skip
     return calibration
+
+
+def compress_sql(src: SqlSource, columns: list[str] | None, weight: str) -> pd.DataFrame:
+    """:func:`clvmodels.compress` of a summary held by the engine: the patterns are
+    grouped there and only they are returned, then checked and finished exactly as
+    the pandas engine does (the example id of a bad pattern is its smallest customer)."""
+    from .summary import _PATTERN_COLUMNS, compress
+
+    available = src.columns()
+    if columns is None:
+        columns = [c for c in _PATTERN_COLUMNS if c in available]
+        if not columns:
+            raise InvalidDataError(
+                "compress: none of the columns frequency, recency, T, n_periods (or their "
+                "_cal forms) is in the summary; name the pattern columns with columns=."
+            )
+    hint = "Name the pattern columns with columns= and the weight column with weight=."
+    _require(available, columns, "summary", hint)
+    keys = ", ".join(src.quote(c) for c in columns)
+    total = f"sum({src.quote(weight)})" if weight in available else "count(*)"
+    rows = src.fetch(
+        f"SELECT {keys}, {total} AS {src.quote(weight)} FROM src GROUP BY {keys} ORDER BY {keys}"
+    )
+    frame = pd.DataFrame({name: masked_to_array(values, np.nan) if np.ma.isMaskedArray(values)
+                          else values for name, values in rows.items()})  # fmt: skip
+    return compress(frame, columns, weight=weight)

@@ -874,7 +874,12 @@ _PATTERN_COLUMNS = (
 
 
 def compress(
-    summary: pd.DataFrame, columns: str | list[str] | None = None, *, weight: str = "weight"
+    summary: Any,
+    columns: str | list[str] | None = None,
+    *,
+    weight: str = "weight",
+    engine: str = "auto",
+    engine_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Collapse identical customers into patterns with a ``weight`` (their count).
 
@@ -884,15 +889,19 @@ def compress(
 
     Parameters
     ----------
-    summary : pandas.DataFrame or polars.DataFrame
+    summary : DataFrame, path, glob, DuckDB relation or PySpark DataFrame
         Per-customer summary (from :func:`summarize` or :func:`calibration_holdout`),
-        or an already compressed frame, whose ``weight`` column is then summed.
+        or an already compressed frame, whose ``weight`` column is then summed. In
+        files, relations and Spark, the patterns are grouped by the engine and only
+        they are collected.
     columns : str or list of str, optional
         Column(s) that define a pattern; by default those of ``frequency``, ``recency``,
         ``T``, ``n_periods`` (or their ``_cal`` forms) present in ``summary``. These
         must be numeric.
     weight : str, default "weight"
         Name of the weight column (read if present, written in the result).
+    engine, engine_options
+        As in :func:`summarize`.
 
     Returns
     -------
@@ -913,6 +922,17 @@ def compress(
         columns = [columns]
     elif columns is not None:
         columns = list(columns)
+    summary, sql_engine = _engine_input(summary, engine, engine_options, [])
+    if sql_engine == "spark":
+        from .spark_engine import compress_spark
+
+        return compress_spark(summary, columns, weight)
+    if sql_engine is not None:
+        from ._sql import compress_sql
+        from .engines import open_duckdb
+
+        with open_duckdb(summary, engine_options) as source:
+            return compress_sql(source, columns, weight)
     hint = "Name the pattern columns with columns= and the weight column with weight=."
     if not isinstance(summary, pd.DataFrame):
         present = list(getattr(summary, "columns", []))
