@@ -39,10 +39,12 @@ _LAZY: dict[str, str] = {
     "evaluate": "clvmodels.evaluation",
     "conditional_expectations": "clvmodels.evaluation",
     "tracking": "clvmodels.evaluation",
+    "score": "clvmodels.scoring",
+    "score_frame": "clvmodels.scoring",
 }
 _SUBMODULES = {
     "clv", "data", "datasets", "evaluation", "exceptions", "experiments", "historical",
-    "models", "plotting", "simulate",
+    "models", "plotting", "scoring", "simulate",
 }
 
 __all__ = [
@@ -73,6 +75,9 @@ __all__ = [
     "models",
     "plotting",
     "predictive_clv",
+    "score",
+    "score_frame",
+    "scoring",
     "simulate",
     "summarize",
     "summarize_opportunities",
@@ -91,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         historical,
         models,
         plotting,
+        scoring,
         simulate,
     )
     from .clv import predictive_clv
@@ -106,6 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .models.mbgnbd import MBGNBD
     from .models.paretonbd import ParetoNBD
     from .models.sbg import ShiftedBetaGeometric
+    from .scoring import score, score_frame
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,7 @@ import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -177,6 +176,29 @@ class DuckDBSource(SqlSource):
         except duckdb.ConversionException as error:
             raise InvalidDataError(f"DuckDB could not convert a value: {error}") from None
 
+    def iter_frames(self, sql: str, rows: int) -> Iterator[Any]:
+        """The result of ``sql`` (reading the view ``src``) as pandas chunks of about
+        ``rows`` rows, streamed: never the whole result at once."""
+        if self._connection is not None:
+            self.relation.create_view("src", replace=True)
+            cursor = self._connection.execute(sql)
+            vectors = max(1, rows // 2048)  # DuckDB's vectors hold 2048 rows
+            while True:
+                chunk = cursor.fetch_df_chunk(vectors)
+                if len(chunk) == 0:
+                    return
+                yield chunk
+        # a caller's relation: its connection is not reachable, so read Arrow batches
+        try:
+            reader = self.relation.query("src", sql).to_arrow_reader(rows)
+        except ImportError:
+            raise InvalidDataError(
+                "reading a DuckDB relation in chunks needs pyarrow (pip install pyarrow); "
+                "or pass the files themselves."
+            ) from None
+        for batch in reader:
+            yield batch.to_pandas()
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -185,9 +207,3 @@ class DuckDBSource(SqlSource):
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
-
-def path_label(data: Any) -> str:
-    """Short text naming a file input, for messages."""
-    if isinstance(data, (str, os.PathLike)):
-        return Path(data).name
-    return f"{len(data)} paths"

@@ -1,0 +1,253 @@
+"""Scoring customers with a fitted model, where the summaries live.
+
+:func:`score` computes the same per-customer predictions as the model's own methods
+(and as ``clvmodels predict``): for a purchase model the expected purchases over a
+horizon and the probability of being alive, for BG/BB the expected transaction
+opportunities with a purchase, for Gamma-Gamma the expected spend. A DataFrame is
+scored in memory; files and DuckDB relations are read by DuckDB in chunks and the
+predictions written, chunk by chunk, to one Parquet file (memory bounded by the chunk,
+not the customers); a PySpark DataFrame is scored on the executors with
+``mapInPandas``, the model shipped once to each task. Every path calls
+:func:`score_frame` on pandas chunks, so the numbers are those of local prediction.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InvalidDataError
+
+__all__ = ["score", "score_frame"]
+
+
+def _horizon_in_model_units(model: Any, horizon: Any) -> float:
+    from .data.timeunits import duration_in_units
+
+    if isinstance(horizon, (int, float, np.integer, np.floating)) and not isinstance(horizon, bool):
+        if not np.isfinite(horizon) or horizon < 0:
+            raise InvalidDataError(f"horizon={horizon!r}: a non-negative number of time units.")
+        return float(horizon)
+    unit = getattr(model, "time_unit_", None)
+    if unit is None:
+        raise InvalidDataError(
+            f"horizon={horizon!r}: the model does not record its time unit, so the horizon "
+            "cannot be converted; pass it as a number in the model's time unit, or fit the "
+            "model on a summary from clvmodels.summarize."
+        )
+    return duration_in_units(str(horizon), unit)
+
+
+def score_frame(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    horizon: Any = "12M",
+    interval: float | None = None,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Per-customer predictions of ``model`` for the rows of ``frame`` (pandas).
+
+    Parameters
+    ----------
+    model : fitted clvmodels model
+        BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma (maximum likelihood).
+    frame : pandas.DataFrame
+        Summary rows with the columns the model reads; the index is kept.
+    horizon : str or float, default "12M"
+        Future period of the purchase predictions: a duration such as ``"12M"`` or
+        ``"52W"`` (converted with the model's ``time_unit_``), or a number in the
+        model's time unit. For BG/BB, a number of transaction opportunities.
+    interval : float, optional
+        Also the bounds of this central interval (parameter uncertainty), as the
+        model's prediction methods compute them.
+    random_state : int, default 0
+        Seed of the interval draws (the same draws for every chunk).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``expected_purchases`` and ``probability_alive`` (purchase models),
+        ``expected_purchases`` (BG/BB), or ``expected_spend`` (Gamma-Gamma); with
+        ``interval``, ``<name>_lower`` and ``<name>_upper`` after each.
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> frame = clvmodels.calibration_holdout(
+    ...     clvmodels.datasets.load_cdnow(), calibration_end="1997-09-30",
+    ...     holdout_end="1998-06-30", time_unit="W")
+    >>> model = clvmodels.BGNBD().fit(frame)
+    >>> scores = score_frame(model, frame, horizon=39)
+    >>> round(float(scores["expected_purchases"].sum()), 1)
+    1739.9
+    """
+    draws = {"interval": interval, "random_state": random_state}
+    kind = getattr(model, "kind", None)
+    columns: dict[str, Any] = {}
+    if kind == "gamma_gamma":
+        columns["expected_spend"] = model.expected_spend(frame, **draws)
+    elif kind == "bgbb":
+        n = horizon if isinstance(horizon, (int, np.integer)) else None
+        if n is None or n < 0:
+            raise InvalidDataError(
+                f"horizon={horizon!r}: BG/BB counts transaction opportunities; pass a "
+                "whole number of future periods."
+            )
+        columns["expected_purchases"] = model.expected_purchases(frame, int(n), **draws)
+        columns["probability_alive"] = model.probability_alive(frame)
+    elif kind in ("bgnbd", "mbgnbd", "pnbd"):
+        t = _horizon_in_model_units(model, horizon)
+        columns["expected_purchases"] = model.expected_purchases(frame, t, **draws)
+        columns["probability_alive"] = model.probability_alive(frame)
+    else:
+        raise InvalidDataError(
+            f"score: {type(model).__name__} is not a customer-level model to score; use a "
+            "fitted BGNBD, MBGNBD, ParetoNBD, BGBB or GammaGamma."
+        )
+    parts = []
+    for name, value in columns.items():
+        if isinstance(value, pd.DataFrame):
+            value = value.rename(columns={"estimate": name, "lower": f"{name}_lower",
+                                          "upper": f"{name}_upper"})  # fmt: skip
+        parts.append(value.rename(name) if isinstance(value, pd.Series) else value)
+    return pd.concat(parts, axis=1)
+
+
+def score(
+    model: Any,
+    data: Any,
+    *,
+    horizon: Any = "12M",
+    interval: float | None = None,
+    random_state: int = 0,
+    id_column: str = "customer_id",
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    chunk_rows: int = 1_000_000,
+    engine: str = "auto",
+    engine_options: dict[str, Any] | None = None,
+) -> Any:
+    """Score every customer of ``data`` with a fitted model, on the data's engine.
+
+    Parameters
+    ----------
+    model : fitted clvmodels model
+        See :func:`score_frame`.
+    data : DataFrame, path, glob, DuckDB relation or PySpark DataFrame
+        Per-customer summaries (``summarize`` / ``calibration_holdout`` output).
+    horizon, interval, random_state
+        As in :func:`score_frame`.
+    id_column : str, default "customer_id"
+        Customer id column of files, relations and Spark DataFrames (kept as the first
+        output column); for a pandas DataFrame the index is the id.
+    out : path, optional
+        For files and relations: the Parquet file to write (required there); the
+        predictions are written chunk by chunk and the file appears only when complete.
+    overwrite : bool, default False
+        Replace an existing ``out``.
+    chunk_rows : int, default 1,000,000
+        Rows per chunk read by DuckDB (memory grows with it, not with the file).
+    engine, engine_options
+        As in :func:`clvmodels.summarize`.
+
+    Returns
+    -------
+    pandas.DataFrame, pathlib.Path or pyspark.sql.DataFrame
+        The predictions for a DataFrame; ``out`` for files and relations; a PySpark
+        DataFrame (``id_column`` plus the prediction columns) for Spark.
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> frame = clvmodels.calibration_holdout(
+    ...     clvmodels.datasets.load_cdnow(), calibration_end="1997-09-30",
+    ...     holdout_end="1998-06-30", time_unit="W")
+    >>> model = clvmodels.BGNBD().fit(frame)
+    >>> clvmodels.score(model, frame, horizon=39).shape
+    (2357, 2)
+    """
+    from .data.duckdb_engine import is_path_like
+    from .data.engines import is_duckdb_relation, resolve_engine
+
+    if not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise InvalidDataError(f"chunk_rows={chunk_rows!r}: a whole number >= 1.")
+    if not hasattr(model, "params_"):
+        from .exceptions import NotFittedError
+
+        raise NotFittedError(f"score: {type(model).__name__} is not fitted; call fit first.")
+    settings = {"horizon": horizon, "interval": interval, "random_state": random_state}
+    chosen = resolve_engine(data, engine)
+    if chosen == "spark":
+        from .data.spark_engine import score_spark
+
+        return score_spark(model, data, id_column=id_column, **settings)
+    if chosen == "pandas" and not (is_path_like(data) or is_duckdb_relation(data)):
+        from ._validation import as_pandas
+
+        frame = as_pandas(data, list(getattr(data, "columns", [])), "data")
+        return score_frame(model, frame, **settings)
+    if out is None:
+        raise InvalidDataError(
+            "score: pass out= (a .parquet path) to score files or DuckDB relations; the "
+            "predictions are written there chunk by chunk."
+        )
+    return _score_to_parquet(model, data, Path(out), overwrite, chunk_rows, id_column,
+                             engine_options, settings)  # fmt: skip
+
+
+def _score_to_parquet(model, data, out: Path, overwrite, chunk_rows, id_column, options,
+                      settings) -> Path:  # fmt: skip
+    from .data.engines import open_duckdb
+
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise InvalidDataError(f"out={str(out)!r}: score writes Parquet; use a .parquet name.")
+    if out.exists() and not overwrite:
+        raise InvalidDataError(f"out={str(out)!r} exists; pass overwrite=True to replace it.")
+    if not out.parent.exists():
+        raise InvalidDataError(f"out={str(out)!r}: the folder {str(out.parent)!r} does not exist.")
+    import duckdb
+
+    with open_duckdb(data, options) as source:
+        if id_column not in source.columns():
+            raise InvalidDataError(
+                f"data has no column {id_column!r} (columns: "
+                f"{', '.join(map(repr, list(source.columns())[:20]))}); name the customer "
+                "id column with id_column=."
+            )
+        handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".duckdb",
+                                           dir=out.parent)  # fmt: skip
+        os.close(handle)
+        os.unlink(staging)  # DuckDB creates the database file itself
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            with duckdb.connect(staging) as sink:
+                created = False
+                for chunk in source.iter_frames("SELECT * FROM src", chunk_rows):
+                    frame = chunk.set_index(id_column)
+                    scores = score_frame(model, frame, **settings).reset_index()
+                    sink.register("clvmodels_chunk", scores)
+                    if created:
+                        sink.execute("INSERT INTO scores SELECT * FROM clvmodels_chunk")
+                    else:
+                        sink.execute("CREATE TABLE scores AS SELECT * FROM clvmodels_chunk")
+                        created = True
+                    sink.unregister("clvmodels_chunk")
+                if not created:
+                    raise InvalidDataError("score: the data has no rows to score.")
+                sink.execute(f"COPY scores TO '{_sql_text(partial)}' (FORMAT parquet)")
+            os.replace(partial, out)
+        finally:
+            Path(staging).unlink(missing_ok=True)
+            Path(str(staging) + ".wal").unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
+    return out
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
