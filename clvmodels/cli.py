@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     summarize = commands.add_parser(
         "summarize", help="per-customer summary (frequency, recency, T, ...) of a log"
     )
-    summarize.add_argument("transactions", help="CSV or Parquet file of transactions")
+    summarize.add_argument("transactions",
+                           help="CSV or Parquet file(s) of transactions; a glob in quotes")
     summarize.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     summarize.add_argument("--customer-id", default="customer_id", help="id column")
     summarize.add_argument("--date", default="date", help="date column")
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--calibration-end", help="with --holdout-end: a split")
     summarize.add_argument("--holdout-end", help="last day of the holdout (inclusive)")
     summarize.add_argument("--overwrite", action="store_true", help="replace --out")
+    summarize.add_argument("--engine", choices=["duckdb", "pandas"], default="duckdb",
+                           help="duckdb (default: out of core) or pandas (in memory)")
+    summarize.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 2GB")
 
     predict = commands.add_parser("predict", help="score customers with a saved model")
     predict.add_argument("--model", required=True, help="model.json written by a run or save()")
@@ -295,11 +299,12 @@ def _summarize(args: argparse.Namespace) -> int:
     from .exceptions import ConfigError
 
     out = _output_path(args.out, args.overwrite)
-    transactions = _read_table(args.transactions, "TRANSACTIONS")
+    transactions = args.transactions  # read by the engine, never loaded whole by pandas
+    options = {"memory_limit": args.memory_limit} if args.memory_limit else None
     common = {
         "customer_id": args.customer_id, "date": args.date, "amount": args.amount,
         "date_format": args.date_format, "time_unit": args.time_unit,
-        "granularity": args.granularity,
+        "granularity": args.granularity, "engine": args.engine, "engine_options": options,
     }  # fmt: skip
     if (args.calibration_end is None) != (args.holdout_end is None):
         raise ConfigError("--calibration-end and --holdout-end go together")
@@ -313,50 +318,45 @@ def _summarize(args: argparse.Namespace) -> int:
     else:
         frame = summarize(transactions, observation_end=args.observation_end, **common)
     _write_table(frame, out)
-    print(f"{out}: {len(frame):,} customers from {len(transactions):,} transactions")
+    print(f"{out}: {len(frame):,} customers ({args.engine})")
     return EXIT_OK
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .data.timeunits import duration_in_units
     from .exceptions import ConfigError
+    from .experiments.config import data_format
     from .models._base import load
+    from .scoring import score, score_frame
 
     out = _output_path(args.out, args.overwrite)
     if not Path(args.model).is_file():
         raise ConfigError(f"--model {args.model}: no such file")
     model = load(args.model)
-    data = _read_table(args.data, "--data")
-    if args.id_column in data.columns:
-        data = data.set_index(args.id_column)
-    draws = {"interval": args.interval, "random_state": args.seed}
-    columns = {}
-    if model.kind == "gamma_gamma":
-        columns["expected_spend"] = model.expected_spend(data, **draws)
-    elif model.kind == "sbg":
+    if model.kind == "sbg":
         raise ConfigError("--model: an sBG model describes a cohort, not customers to score")
-    else:
-        unit = getattr(model, "time_unit_", None)
-        if unit is None:
-            raise ConfigError(
-                f"--model {args.model}: the model does not record its time unit, so "
-                f"--horizon {args.horizon} cannot be converted; refit it on a summary"
-            )
-        horizon = duration_in_units(args.horizon, unit)
-        columns["expected_purchases"] = model.expected_purchases(data, horizon, **draws)
-        columns["probability_alive"] = model.probability_alive(data)
-    import pandas as pd
+    if model.kind != "gamma_gamma" and getattr(model, "time_unit_", None) is None:
+        raise ConfigError(
+            f"--model {args.model}: the model does not record its time unit, so "
+            f"--horizon {args.horizon} cannot be converted; refit it on a summary"
+        )
+    settings = {"horizon": args.horizon, "interval": args.interval, "random_state": args.seed}
+    if data_format(out) == "parquet" and data_format(Path(args.data)) == "parquet":
+        # streamed by DuckDB in chunks: memory does not grow with the customers
+        if not Path(args.data).is_file():
+            raise ConfigError(f"--data {args.data}: no such file")
+        score(model, args.data, id_column=args.id_column, out=out, overwrite=True, **settings)
+        import duckdb
 
-    parts = []
-    for name, value in columns.items():
-        if isinstance(value, pd.DataFrame):
-            value = value.rename(columns={"estimate": name, "lower": f"{name}_lower",
-                                          "upper": f"{name}_upper"})  # fmt: skip
-        parts.append(value.rename(name) if isinstance(value, pd.Series) else value)
-    result = pd.concat(parts, axis=1)
-    result.index.name = args.id_column
-    _write_table(result, out)
-    print(f"{out}: {len(result):,} customers scored with {Path(args.model).name} ({model.kind})")
+        count = duckdb.read_parquet(str(out)).shape[0]
+    else:
+        data = _read_table(args.data, "--data")
+        if args.id_column in data.columns:
+            data = data.set_index(args.id_column)
+        result = score_frame(model, data, **settings)
+        result.index.name = args.id_column
+        _write_table(result, out)
+        count = len(result)
+    print(f"{out}: {count:,} customers scored with {Path(args.model).name} ({model.kind})")
     return EXIT_OK
 
 

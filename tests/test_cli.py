@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -337,7 +338,7 @@ def test_summarize_to_csv(capsys, transactions: Path, tmp_path: Path) -> None:
     outcome = call(capsys, "summarize", transactions, "--out", out, "--customer-id", "cust",
                    "--date", "when", "--amount", "value", "--time-unit", "W")  # fmt: skip
     assert outcome.code == 0, outcome
-    assert "2,357 customers from 6,919 transactions" in outcome.out
+    assert "2,357 customers (duckdb)" in outcome.out
     expected = expected_summary(transactions)
     written = pd.read_csv(out, index_col=0)
     assert written.index.name == "cust"
@@ -374,6 +375,18 @@ def test_summarize_calibration_split(capsys, transactions: Path, tmp_path: Path)
     )  # fmt: skip
 
 
+def test_summarize_engines_agree(capsys, transactions: Path, tmp_path: Path) -> None:
+    written = {}
+    for engine in ("duckdb", "pandas"):
+        out = tmp_path / f"{engine}.parquet"
+        outcome = call(capsys, "summarize", transactions, "--out", out, "--customer-id", "cust",
+                       "--date", "when", "--amount", "value", "--engine", engine,
+                       "--memory-limit", "1GB")  # fmt: skip
+        assert outcome.code == 0, outcome
+        written[engine] = pq.read_table(out).to_pandas()
+    pd.testing.assert_frame_equal(written["duckdb"], written["pandas"], rtol=1e-12)
+
+
 def test_summarize_refuses_an_existing_output(capsys, transactions: Path,
                                               tmp_path: Path) -> None:  # fmt: skip
     out = write(tmp_path / "summary.csv", "precious\n")
@@ -386,7 +399,7 @@ def test_summarize_refuses_an_existing_output(capsys, transactions: Path,
 
 def test_summarize_input_errors(capsys, transactions: Path, tmp_path: Path) -> None:
     one_error_line(call(capsys, "summarize", tmp_path / "none.csv", "--out", tmp_path / "s.csv"),
-                   "no such file")  # fmt: skip
+                   "no file matches", "none.csv")  # fmt: skip
     one_error_line(call(capsys, "summarize", transactions, "--out", tmp_path / "s.txt.xlsx"),
                    ".csv or .parquet")  # fmt: skip
     # the default column names are not in this file: a data error, exit 2
@@ -436,6 +449,22 @@ def test_predict_with_a_purchase_model(capsys, cli_run: CliRun, calibration_summ
         predicted["expected_purchases"], run["bgnbd_expected_purchases"], rtol=1e-8,
         check_names=False, check_index_type=False,
     )  # fmt: skip
+
+
+def test_predict_streams_parquet_to_parquet(capsys, cli_run: CliRun, calibration_summary: Path,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    model_path = cli_run.dir / "models" / "bgnbd" / "model.json"
+    summary = tmp_path / "summary.parquet"
+    pq.write_table(pa.Table.from_pandas(pd.read_csv(calibration_summary)), summary)
+    streamed, in_memory = tmp_path / "p.parquet", tmp_path / "p.csv"
+    for out in (streamed, in_memory):
+        outcome = call(capsys, "predict", "--model", model_path, "--data", summary,
+                       "--out", out, "--id-column", "cust", "--interval", "0.8")  # fmt: skip
+        assert outcome.code == 0, outcome
+        assert "2,357 customers scored" in outcome.out
+    got = pq.read_table(streamed).to_pandas().set_index("cust").sort_index()
+    expected = pd.read_csv(in_memory, index_col=0).sort_index()
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-9)
 
 
 def test_predict_with_gamma_gamma_to_parquet(capsys, cli_run: CliRun, calibration_summary: Path,

@@ -73,7 +73,7 @@ def test_spend_and_bgbb_models_score_too(cdnow_calibration):
 def test_output_rules(fitted, summary_file, tmp_path):
     with pytest.raises(InvalidDataError, match="pass out="):
         clvmodels.score(fitted, summary_file)
-    with pytest.raises(InvalidDataError, match="use a .parquet name"):
+    with pytest.raises(InvalidDataError, match=r"use a \.parquet name"):
         clvmodels.score(fitted, summary_file, out=tmp_path / "scores.csv")
     existing = tmp_path / "taken.parquet"
     existing.write_text("keep me")

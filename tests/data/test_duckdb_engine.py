@@ -204,7 +204,7 @@ def test_file_problems_are_named(tmp_path):
         clvmodels.summarize(_write(tmp_path, header), date="when")
     with pytest.raises(InvalidDataError, match="transactions are empty"):
         clvmodels.summarize(_write(tmp_path, "customer_id,date\n", "empty.csv"))
-    with pytest.raises(InvalidDataError, match="holds numbers .* date_format="):
+    with pytest.raises(InvalidDataError, match=r"holds numbers .* date_format="):
         clvmodels.summarize(_write(tmp_path, "customer_id,date\n1,19970101\n", "int.csv"))
 
 
@@ -212,7 +212,7 @@ def test_time_zone_columns_are_refused_with_a_fix():
     relation = duckdb.sql(
         "SELECT 1 AS customer_id, TIMESTAMPTZ '2024-01-01 10:00:00+02' AS date"
     )
-    with pytest.raises(InvalidDataError, match="timestamp with time zone.*local time"):
+    with pytest.raises(InvalidDataError, match=r"timestamp with time zone.*local time"):
         clvmodels.summarize(relation)
 
 
