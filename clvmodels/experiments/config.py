@@ -149,6 +149,17 @@ class DataConfig(_Strict):
     date_format: str | None = Field(
         None, description="strftime format of the date column, e.g. '%Y%m%d'."
     )
+    engine: Literal["auto", "pandas", "duckdb", "spark"] = Field(
+        "auto",
+        description=(
+            "Who computes the summary: auto (DuckDB for a file, pandas for a bundled "
+            "dataset), pandas (in memory), duckdb (out of core) or spark (the active "
+            "SparkSession reads the file; pyspark needed)."
+        ),
+    )
+    memory_limit: str | None = Field(
+        None, description="DuckDB memory limit, e.g. '2GB' (beyond it DuckDB spills to disk)."
+    )
 
     @field_validator("dataset")
     @classmethod

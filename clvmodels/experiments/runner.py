@@ -165,17 +165,49 @@ def _summary(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFra
         "date_format": config.data.date_format,
     }  # fmt: skip
     periods = config.periods
+    source, engine = _summary_source(config, transactions)
+    common["engine"] = engine
+    if config.data.memory_limit is not None and engine == "duckdb":
+        common["engine_options"] = {"memory_limit": config.data.memory_limit}
     try:
         if periods.has_holdout:
-            return calibration_holdout(
-                transactions, calibration_end=periods.calibration_end,
+            summary = calibration_holdout(
+                source, calibration_end=periods.calibration_end,
                 holdout_end=periods.holdout_end_date, after_end="drop", **common,
             )  # fmt: skip
-        return summarize(
-            transactions, observation_end=periods.calibration_end, after_end="drop", **common
-        )
+        else:
+            summary = summarize(
+                source, observation_end=periods.calibration_end, after_end="drop", **common
+            )
     except InvalidDataError as error:
         raise InvalidDataError(f"data: {error}") from None
+    if engine == "spark":  # a Spark DataFrame: collected, indexed like the other engines
+        summary = summary.toPandas().set_index(columns.customer_id)
+    return summary
+
+
+def _summary_source(config: ExperimentConfig, transactions: pd.DataFrame) -> tuple[Any, str]:
+    """What the summary is computed from, and by which engine (data.engine)."""
+    engine = config.data.engine
+    path = config.data.path
+    if engine == "pandas" or (path is None and engine == "auto"):
+        return transactions, "pandas"
+    if engine in ("auto", "duckdb"):
+        return (transactions if path is None else path), "duckdb"
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            "data.engine: spark needs pyspark (pip install 'clvmodels[spark]')",
+            field="data.engine",
+        ) from None
+    spark = SparkSession.builder.getOrCreate()
+    if path is None:
+        return spark.createDataFrame(transactions), "spark"
+    reader = spark.read
+    if data_format(Path(path)) == "csv":
+        return reader.csv(path, header=True, inferSchema=True), "spark"
+    return reader.parquet(path), "spark"
 
 
 def _opportunity_summary(
