@@ -23,7 +23,12 @@ infinite, negative or non-numeric amounts, rows after the end) is counted, with 
 smallest customer id among the bad rows as the example.
 
 A :class:`SqlSource` knows one engine: how to run a query on the source (a view named
-``src``), its column types, and its dialect (quoting, floor division, date parsing).
+:attr:`SqlSource.view`), its column types, and its dialect (quoting, floor division,
+date parsing, the timestamp type). The work is split so that an engine can also finish
+the summary where the data lives (Spark): :func:`plan_summary` and
+:func:`plan_calibration_holdout` validate the transactions (one small result) and
+return a :class:`SummaryPlan`, whose :meth:`~SummaryPlan.finish` turns the aggregate
+rows of any set of whole customers into the published frame.
 """
 
 from __future__ import annotations
@@ -48,7 +53,11 @@ class Column:
     """A source column: its name and a coarse kind of its SQL type."""
 
     name: str
-    kind: str  # "timestamp", "timestamp_tz", "date", "string", "integer", "float", "bool", "other"
+    # "timestamp" (naive wall time), "timestamp_tz" (an instant with a zone: refused),
+    # "timestamp_session" (an instant shown in the engine's session time zone, Spark's
+    # TIMESTAMP: read as that wall time), "date", "string", "integer", "float", "bool",
+    # "other"
+    kind: str
     sql_type: str
 
 
@@ -56,13 +65,28 @@ class SqlSource:
     """One engine's access to transactions or a summary (subclassed per engine)."""
 
     engine = "sql"
+    #: the name under which the generated SQL reads the source
+    view = "src"
+    #: the SQL type of naive (wall-clock) timestamps, and of text
+    timestamp_type = "TIMESTAMP"
+    text_type = "VARCHAR"
 
     def columns(self) -> dict[str, Column]:
         raise NotImplementedError
 
     def fetch(self, sql: str) -> dict[str, np.ndarray]:
-        """Run ``sql`` (reading the view ``src``) and return its columns as arrays."""
+        """Run ``sql`` (reading :attr:`view`) and return its columns as arrays."""
         raise NotImplementedError
+
+    def fetch_frame(self, sql: str) -> pd.DataFrame:
+        """The result of ``sql`` as a pandas DataFrame (missing values as NaN)."""
+        rows = self.fetch(sql)
+        return pd.DataFrame({name: masked_to_array(values, np.nan) if np.ma.isMaskedArray(values)
+                             else values for name, values in rows.items()})  # fmt: skip
+
+    def metadata(self) -> dict[str, Any]:
+        """The ``attrs`` a summary held by the engine carries (none by default)."""
+        return {}
 
     def close(self) -> None:
         """Release what the source opened itself."""
@@ -83,6 +107,10 @@ class SqlSource:
 
     def epoch_ns(self, ts: str) -> str:
         return f"epoch_ns({ts})"
+
+    def session_wall_time(self, expr: str) -> str:
+        """A ``timestamp_session`` column as a naive timestamp of its wall time."""
+        raise NotImplementedError
 
     def try_cast(self, expr: str, sql_type: str) -> str:
         return f"TRY_CAST({expr} AS {sql_type})"
@@ -116,10 +144,13 @@ def _require(columns: dict[str, Column], names: list[str], what: str, hint: str)
 def _time_expression(src: SqlSource, column: Column, date_format: str | None) -> str:
     """SQL expression of the purchase time as a naive timestamp (NULL if unparseable)."""
     q = src.quote(column.name)
+    timestamp = src.timestamp_type
+    if column.kind == "timestamp_session":
+        return src.session_wall_time(q)  # already times: a date_format has nothing to do
     if column.kind in ("timestamp", "date"):
         if date_format is not None:
-            return f"CAST({q} AS TIMESTAMP)"  # already dates: the format has nothing to do
-        return f"CAST({q} AS TIMESTAMP)" if column.kind == "date" else q
+            return f"CAST({q} AS {timestamp})"  # already dates: the format has nothing to do
+        return f"CAST({q} AS {timestamp})" if column.kind == "date" else q
     if column.kind == "timestamp_tz":
         raise InvalidDataError(
             f"column '{column.name}' is a timestamp with time zone ({column.sql_type}); "
@@ -131,14 +162,14 @@ def _time_expression(src: SqlSource, column: Column, date_format: str | None) ->
     if column.kind == "string":
         if date_format is not None:
             return src.parse_time(q, date_format)
-        return src.try_cast(q, "TIMESTAMP")
+        return src.try_cast(q, timestamp)
     if column.kind in ("integer", "float"):
         if date_format is None:
             raise InvalidDataError(
                 f"column '{column.name}' holds numbers ({column.sql_type}), not dates. Pass "
                 "date_format= (e.g. '%Y%m%d' for 19970101)."
             )
-        return src.parse_time(f"CAST(CAST({q} AS BIGINT) AS VARCHAR)", date_format)
+        return src.parse_time(f"CAST(CAST({q} AS BIGINT) AS {src.text_type})", date_format)
     raise InvalidDataError(
         f"column '{column.name}' has type {column.sql_type}, which is not a date or time. "
         "Pass the purchase time column as date=."
@@ -192,7 +223,8 @@ def plan_transactions(
         f"CASE WHEN {in_range} THEN {src.epoch_ns('ts')} END AS ns, "
         f"{in_range} AS in_range FROM ("
         f"SELECT {src.quote(customer_id)} AS customer, {src.quote(date)} AS raw_date, "
-        f"{ts} AS ts, {raw_amount} AS raw_amount, {amount_sql} AS amount FROM src) AS typed"
+        f"{ts} AS ts, {raw_amount} AS raw_amount, {amount_sql} AS amount "
+        f"FROM {src.view}) AS typed"
     )
     return Plan(src, normalised, customer_id, date, amount, granularity)
 
@@ -205,10 +237,12 @@ def _example(condition: str) -> str:
     return f"min(CASE WHEN {condition} THEN customer END)"
 
 
-def check_transactions(plan: Plan, *, end_ns: int | None) -> dict[str, Any]:
+def check_transactions(
+    plan: Plan, *, end_ns: int | None, split_ns: int | None = None
+) -> dict[str, Any]:
     """One pass over the transactions: raise the pandas engine's errors, and return the
-    row count, the latest time, the rows at or before ``end_ns`` and those after it
-    (with an example customer)."""
+    row count, the latest time, the rows after ``end_ns`` (``n_after``, with an example
+    customer) and those at or before ``split_ns`` (``n_through_split``)."""
     checks: list[tuple[str, str, str, str]] = [
         (plan.customer_column, "customer IS NULL", "have no customer id",
          "Drop them or fill in the id."),
@@ -239,6 +273,8 @@ def check_transactions(plan: Plan, *, end_ns: int | None) -> dict[str, Any]:
     if end_ns is not None:
         parts += [f"{_count(f'ns > {int(end_ns)}')} AS n_after",
                   f"{_example(f'ns > {int(end_ns)}')} AS example_after"]  # fmt: skip
+    if split_ns is not None:
+        parts.append(f"{_count(f'ns <= {int(split_ns)}')} AS n_through_split")
     row = plan.src.fetch(f"SELECT {', '.join(parts)} FROM ({plan.normalised}) AS t")
     values = {k: v[0] for k, v in row.items()}
     n_rows = int(values["n_rows"])
@@ -260,6 +296,8 @@ def check_transactions(plan: Plan, *, end_ns: int | None) -> dict[str, Any]:
     if end_ns is not None:
         result["n_after"] = _integer(values["n_after"])
         result["example_after"] = _python(values["example_after"])
+    if split_ns is not None:
+        result["n_through_split"] = _integer(values["n_through_split"])
     return result
 
 
@@ -289,9 +327,12 @@ def window_expression(src: SqlSource, granularity: Granularity) -> str:
     return months if per_window == 1 else src.floor_div(months, per_window)
 
 
-def aggregate_sql(plan: Plan, *, end_ns: int, split_ns: int | None, with_amount: bool) -> str:
+def aggregate_sql(
+    plan: Plan, *, end_ns: int, split_ns: int | None, with_amount: bool, ordered: bool = True
+) -> str:
     """Per customer (and period: 0 = up to ``split_ns``, 1 = after; 0 when no split)
-    aggregates of the transactions at or before ``end_ns``, ordered by customer."""
+    aggregates of the transactions at or before ``end_ns``, ordered by customer and
+    period unless not ``ordered``."""
     src = plan.src
     period = "0" if split_ns is None else f"CASE WHEN ns <= {int(split_ns)} THEN 0 ELSE 1 END"
     window = window_expression(src, plan.granularity)
@@ -307,7 +348,8 @@ def aggregate_sql(plan: Plan, *, end_ns: int, split_ns: int | None, with_amount:
         f"SELECT customer, {period} AS period, {window} AS win, min(ns) AS first_ns, "
         f"max(ns) AS last_ns{amount_window} "
         f"FROM ({plan.normalised}) AS t WHERE ns <= {int(end_ns)} "
-        "GROUP BY 1, 2, 3) AS w GROUP BY customer, period ORDER BY customer, period"
+        "GROUP BY 1, 2, 3) AS w GROUP BY customer, period"
+        + (" ORDER BY customer, period" if ordered else "")
     )
 
 
@@ -384,12 +426,63 @@ def _after_end_error(plan: Plan, checked: dict[str, Any], name: str, given: Any)
     )
 
 
-def summarize_sql(
+@dataclass
+class SummaryPlan:
+    """A validated summary waiting for its aggregates.
+
+    ``sql`` is the aggregate query (:func:`aggregate_sql`); :meth:`finish` turns its
+    rows into the published frame. It holds no engine, so it can travel to Spark's
+    executors, and :meth:`finish` needs all rows of each customer it sees but nothing
+    else: any set of whole customers can be finished on its own.
+    """
+
+    sql: str
+    customer_id: str
+    granularity: Granularity
+    with_amount: bool
+    unit_ns: float
+    end_window_ns: int  # start of the window of the observation (or calibration) end
+    holdout_end_window_ns: int | None  # start of the window of holdout_end; None: summarize
+    metadata: dict[str, Any]  # the ``attrs`` of the result
+
+    def finish(self, rows: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The summary (indexed by customer, without ``attrs``) of the customers in the
+        aggregate ``rows``: for a calibration/holdout split, those with a calibration
+        row; holdout rows of other customers are dropped."""
+        from .summary import finalize
+
+        ids = customer_index(rows["customer"], self.customer_id)
+        if self.holdout_end_window_ns is None:
+            agg = _aggregates(rows, 0, ids, self.granularity, self.with_amount)
+            return finalize(agg, end_window_ns=self.end_window_ns, unit_ns=self.unit_ns,
+                            with_amount=self.with_amount)  # fmt: skip
+        customers = ids[masked_to_array(rows["period"], -1) == 0]  # acquired in calibration
+        calibration = finalize(
+            _aggregates(rows, 0, customers, self.granularity, self.with_amount),
+            end_window_ns=self.end_window_ns, unit_ns=self.unit_ns,
+            with_amount=self.with_amount, suffix="_cal",
+        )  # fmt: skip
+        holdout = _aggregates(rows, 1, customers, self.granularity, self.with_amount)
+        calibration["frequency_holdout"] = holdout.n_windows.astype(np.int64)
+        if self.with_amount:
+            calibration["monetary_value_holdout"] = np.divide(
+                holdout.total_amount, holdout.n_windows,
+                out=np.zeros(len(holdout.n_windows)), where=holdout.n_windows > 0,
+            )  # fmt: skip
+        calibration["duration_holdout"] = (
+            self.holdout_end_window_ns - self.end_window_ns
+        ) / self.unit_ns
+        return calibration
+
+
+def plan_summary(
     src: SqlSource, *, customer_id: str, date: str, amount: str | None, observation_end: Any,
     time_unit: str, granularity: str, date_format: str | None, after_end: str,
-) -> pd.DataFrame:  # fmt: skip
-    """:func:`clvmodels.summarize` computed by the engine of ``src``."""
-    from .summary import EndDate, _metadata, _time_label, _window_of, finalize, parse_end
+    ordered: bool = True,
+) -> SummaryPlan:  # fmt: skip
+    """Check the transactions of ``src`` (raising the pandas engine's errors) and plan
+    :func:`clvmodels.summarize`."""
+    from .summary import EndDate, _metadata, _time_label, _window_of, parse_end
     from .timeunits import time_unit_nanoseconds
 
     unit_ns = time_unit_nanoseconds(time_unit)
@@ -407,66 +500,65 @@ def summarize_sql(
                 "check the date."
             )
     with_amount = amount is not None
-    rows = src.fetch(aggregate_sql(plan, end_ns=end.last_ns, split_ns=None,
-                                   with_amount=with_amount))  # fmt: skip
-    customers = customer_index(rows["customer"], customer_id)
-    agg = _aggregates(rows, 0, customers, plan.granularity, with_amount)
+    sql = aggregate_sql(plan, end_ns=end.last_ns, split_ns=None, with_amount=with_amount,
+                        ordered=ordered)  # fmt: skip
     end_ns = int(plan.granularity.start_ns(_window_of(plan.granularity, end.last_ns)))
-    summary = finalize(agg, end_window_ns=end_ns, unit_ns=unit_ns, with_amount=with_amount)
-    summary.attrs.update(
-        _metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label)
-    )
-    return summary
+    return SummaryPlan(
+        sql, customer_id, plan.granularity, with_amount, unit_ns, end_ns, None,
+        _metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label),
+    )  # fmt: skip
 
 
-def calibration_holdout_sql(
+def plan_calibration_holdout(
     src: SqlSource, *, calibration_end: Any, holdout_end: Any, customer_id: str, date: str,
     amount: str | None, time_unit: str, granularity: str, date_format: str | None,
-    after_end: str,
-) -> pd.DataFrame:  # fmt: skip
-    """:func:`clvmodels.calibration_holdout` computed by the engine of ``src``."""
-    from .summary import _metadata, finalize, parse_period_ends, period_windows
+    after_end: str, ordered: bool = True,
+) -> SummaryPlan:  # fmt: skip
+    """Check the transactions of ``src`` and plan :func:`clvmodels.calibration_holdout`."""
+    from .summary import _metadata, parse_period_ends, period_windows
     from .timeunits import time_unit_nanoseconds
 
     unit_ns = time_unit_nanoseconds(time_unit)
     cal, hold = parse_period_ends(calibration_end, holdout_end)
     plan = _prepare(src, customer_id, date, amount, granularity, date_format)
     cal_window, hold_window = period_windows(cal, hold, plan.granularity, granularity)
-    checked = check_transactions(plan, end_ns=hold.last_ns)
+    checked = check_transactions(plan, end_ns=hold.last_ns, split_ns=cal.last_ns)
     if checked["n_after"] and after_end == "raise":
         _after_end_error(plan, checked, "holdout_end", holdout_end)
-    with_amount = amount is not None
-    rows = src.fetch(aggregate_sql(plan, end_ns=hold.last_ns, split_ns=cal.last_ns,
-                                   with_amount=with_amount))  # fmt: skip
-    ids = customer_index(rows["customer"], customer_id)
-    in_calibration = masked_to_array(rows["period"], -1) == 0
-    if not in_calibration.any():
+    if not checked["n_through_split"]:
         raise InvalidDataError(
             f"no transactions on or before calibration_end={calibration_end!r}; check "
             "the date."
         )
-    customers = ids[in_calibration]  # acquired in the calibration period, sorted
+    with_amount = amount is not None
+    sql = aggregate_sql(plan, end_ns=hold.last_ns, split_ns=cal.last_ns,
+                        with_amount=with_amount, ordered=ordered)  # fmt: skip
     cal_end_ns, hold_end_ns = (
         int(v) for v in plan.granularity.start_ns([cal_window, hold_window])
     )
-    calibration = finalize(
-        _aggregates(rows, 0, customers, plan.granularity, with_amount),
-        end_window_ns=cal_end_ns, unit_ns=unit_ns, with_amount=with_amount, suffix="_cal",
+    metadata = _metadata(
+        time_unit=time_unit, granularity=granularity,
+        calibration_end=cal.label, holdout_end=hold.label,
     )  # fmt: skip
-    holdout = _aggregates(rows, 1, customers, plan.granularity, with_amount)
-    calibration["frequency_holdout"] = holdout.n_windows.astype(np.int64)
-    if with_amount:
-        calibration["monetary_value_holdout"] = np.divide(
-            holdout.total_amount, holdout.n_windows,
-            out=np.zeros(len(holdout.n_windows)), where=holdout.n_windows > 0,
-        )  # fmt: skip
-    calibration["duration_holdout"] = (hold_end_ns - cal_end_ns) / unit_ns
-    calibration.attrs.update(
-        _metadata(
-            time_unit=time_unit, granularity=granularity,
-            calibration_end=cal.label, holdout_end=hold.label,
-        )
-    )  # fmt: skip
+    return SummaryPlan(sql, customer_id, plan.granularity, with_amount, unit_ns, cal_end_ns,
+                       hold_end_ns, metadata)  # fmt: skip
+
+
+def summarize_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
+    """:func:`clvmodels.summarize` computed by the engine of ``src`` (the settings of
+    :func:`plan_summary`); the aggregates are fetched whole."""
+    plan = plan_summary(src, **settings)
+    summary = plan.finish(src.fetch(plan.sql))
+    summary.attrs.update(plan.metadata)
+    return summary
+
+
+def calibration_holdout_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
+    """:func:`clvmodels.calibration_holdout` computed by the engine of ``src`` (the
+    settings of :func:`plan_calibration_holdout`)."""
+    plan = plan_calibration_holdout(src, **settings)
+    calibration = plan.finish(src.fetch(plan.sql))
+    calibration.attrs.update(plan.metadata)
     return calibration
 
 
@@ -488,9 +580,9 @@ def compress_sql(src: SqlSource, columns: list[str] | None, weight: str) -> pd.D
     _require(available, columns, "summary", hint)
     keys = ", ".join(src.quote(c) for c in columns)
     total = f"sum({src.quote(weight)})" if weight in available else "count(*)"
-    rows = src.fetch(
-        f"SELECT {keys}, {total} AS {src.quote(weight)} FROM src GROUP BY {keys} ORDER BY {keys}"
+    frame = src.fetch_frame(
+        f"SELECT {keys}, {total} AS {src.quote(weight)} FROM {src.view} GROUP BY {keys} "
+        f"ORDER BY {keys}"
     )
-    frame = pd.DataFrame({name: masked_to_array(values, np.nan) if np.ma.isMaskedArray(values)
-                          else values for name, values in rows.items()})  # fmt: skip
+    frame.attrs.update(src.metadata())
     return compress(frame, columns, weight=weight)
