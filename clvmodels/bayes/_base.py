@@ -915,6 +915,8 @@ class BayesianModel:
             "extra": self._bayes_extra_state(),
             "fit_settings": self.fit_settings_, "method": self.method_,
             "mle_params": None if self.mle_params_ is None else self.mle_params_.to_dict(),
+            "map_params": (self.map_params_.to_dict() if getattr(self, "map_params_", None)
+                           is not None else None),
             "n_customers": getattr(self, "n_customers_", None),
             "n_patterns": getattr(self, "n_patterns_", None),
             "time_unit": getattr(self, "time_unit_", None),
@@ -1033,6 +1035,8 @@ def load(path: str | Path) -> BayesianModel:
     model.params_ = pd.Series(samples.mean(axis=0), index=names, name="estimate")
     model.covariance_ = pd.DataFrame(np.cov(samples, rowvar=False), index=names, columns=names)
     model.converged_ = True
+    if state.get("map_params") is not None:
+        model.map_params_ = pd.Series(state["map_params"], name="mode")
     for key in ("n_customers", "n_patterns", "time_unit"):
         if state.get(key) is not None:
             setattr(model, f"{key}_", state[key])

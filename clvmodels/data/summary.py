@@ -593,7 +593,7 @@ def summarize(
         same summary (amount sums agree to rounding).
     engine_options : dict, optional
         DuckDB: ``memory_limit`` (e.g. ``"2GB"``; beyond it DuckDB spills to a
-        temporary directory) and ``threads``. See :doc:`/scaling`.
+        temporary directory) and ``threads``. See ``docs/scaling.md``.
 
     Returns
     -------

@@ -486,6 +486,7 @@ def test_save_and_load_round_trip(cdnow_calibration, tmp_path):
     assert loaded.time_unit_ == "W"
     assert loaded.n_customers_ == 2357 and loaded.n_patterns_ == model.n_patterns_
     pd.testing.assert_series_equal(loaded.mle_params_, model.mle_params_)
+    pd.testing.assert_series_equal(loaded.map_params_, model.map_params_)
     pd.testing.assert_series_equal(loaded.params_, model.params_)
     pd.testing.assert_frame_equal(loaded.covariance_, model.covariance_)
     pd.testing.assert_frame_equal(

@@ -1,0 +1,202 @@
+"""The Spark engine gives the pandas engine's summaries, patterns, scores and errors.
+
+One local Spark session (two cores, four shuffle partitions, small Arrow batches so
+that customers straddle batch boundaries) in a session time zone that is not UTC:
+timestamps must keep their wall time whatever the zone. Skipped, with the reason,
+without pyspark or Java.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels
+from clvmodels.data.spark_engine import strptime_to_spark
+from clvmodels.exceptions import InvalidDataError
+from clvmodels.scoring import score_frame
+
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    pytest.skip(
+        "Spark tests need pyspark: pip install 'clvmodels[spark]'", allow_module_level=True
+    )
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip(
+        "Spark tests need Java (java not on PATH, JAVA_HOME not set); install a JDK 17",
+        allow_module_level=True,
+    )
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:PySpark does not yet fully support pandas:FutureWarning",
+    "ignore::DeprecationWarning:pyspark.*",
+)
+
+ZONE = "America/New_York"
+CALIBRATION = {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30"}
+AMOUNT_COLUMNS = ("monetary_value", "total_amount", "monetary_value_cal",
+                  "total_amount_cal", "monetary_value_holdout")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this interpreter
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("clvmodels-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", ZONE)
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "300")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("OFF")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def transactions() -> pd.DataFrame:
+    return clvmodels.datasets.load_cdnow()
+
+
+@pytest.fixture(scope="module")
+def spark_transactions(spark, transactions):
+    frame = spark.createDataFrame(transactions)  # date: TIMESTAMP, shown in New York time
+    assert dict(frame.dtypes)["date"] == "timestamp"
+    return frame
+
+
+def assert_same(expected: pd.DataFrame, spark_result, id_column: str = "customer_id") -> None:
+    """Same customers in the same order, same columns; integers, recency, T and times
+    exactly, amounts to rounding."""
+    got = spark_result.toPandas().set_index(id_column)
+    assert list(got.columns) == list(expected.columns)
+    assert got.index.equals(expected.index)
+    for name in expected.columns:
+        want, have = expected[name].to_numpy(), got[name].to_numpy()
+        if want.dtype.kind == "M":
+            have = have.astype(want.dtype)
+        if name in AMOUNT_COLUMNS:
+            np.testing.assert_allclose(have, want, rtol=1e-12, atol=0, err_msg=name)
+        else:
+            assert have.dtype == want.dtype, name
+            np.testing.assert_array_equal(have, want, err_msg=name)
+
+
+SETTINGS = [("D", "D", None), ("D", "D", "amount"), ("W", "W", None), ("W", "W", "amount")]
+
+
+@pytest.mark.parametrize(("granularity", "time_unit", "amount"), SETTINGS)
+def test_summarize_equals_pandas(spark, transactions, spark_transactions, granularity,
+                                 time_unit, amount):  # fmt: skip
+    settings = {"granularity": granularity, "time_unit": time_unit, "amount": amount}
+    result = clvmodels.summarize(spark_transactions, **settings)
+    assert type(result).__name__ == "DataFrame" and hasattr(result, "mapInPandas")
+    assert spark.conf.get("spark.sql.session.timeZone") == ZONE  # restored
+    expected = clvmodels.summarize(transactions, **settings)
+    assert_same(expected, result)
+    stored = result.schema["frequency"].metadata["clvmodels"]
+    assert stored == expected.attrs["clvmodels"]
+
+
+@pytest.mark.parametrize(("granularity", "time_unit", "amount"), SETTINGS)
+def test_calibration_holdout_equals_pandas(spark_transactions, transactions, granularity,
+                                           time_unit, amount):  # fmt: skip
+    settings = {"granularity": granularity, "time_unit": time_unit, "amount": amount}
+    result = clvmodels.calibration_holdout(spark_transactions, **CALIBRATION, **settings)
+    expected = clvmodels.calibration_holdout(transactions, **CALIBRATION, **settings)
+    assert_same(expected, result)
+
+
+def test_date_columns_of_every_kind(spark, transactions):
+    """TIMESTAMP_NTZ, ISO strings and integers with a format; times late in the evening
+    (the next day in UTC) stay on their own day; an observation end cuts them."""
+    from pyspark.sql import functions as F
+
+    late = transactions.assign(date=transactions["date"] + pd.Timedelta(hours=23, minutes=30))
+    settings = {"amount": "amount", "observation_end": "1998-03-31", "after_end": "drop"}
+    expected = clvmodels.summarize(late, **settings)
+    frame = spark.createDataFrame(late)
+    ntz = frame.withColumn("date", F.col("date").cast("timestamp_ntz"))
+    assert_same(expected, clvmodels.summarize(ntz, **settings))
+    text = spark.createDataFrame(late.assign(date=late["date"].dt.strftime("%Y-%m-%dT%H:%M")))
+    assert_same(expected, clvmodels.summarize(text, **settings))
+    days = transactions.assign(date=transactions["date"].dt.strftime("%Y%m%d").astype(int))
+    by_format = clvmodels.summarize(
+        spark.createDataFrame(days), date_format="%Y%m%d", **settings
+    )
+    assert_same(clvmodels.summarize(days, date_format="%Y%m%d", **settings), by_format)
+
+
+def test_compress_equals_pandas(spark_transactions, transactions):
+    settings = {"amount": "amount", "time_unit": "W", **CALIBRATION}
+    summary = clvmodels.calibration_holdout(spark_transactions, **settings)
+    expected = clvmodels.compress(clvmodels.calibration_holdout(transactions, **settings))
+    patterns = clvmodels.compress(summary)
+    pd.testing.assert_frame_equal(patterns, expected, check_exact=True)
+    assert patterns.attrs == expected.attrs  # the settings, restored from the schema
+
+
+def test_score_equals_score_frame(spark_transactions, transactions):
+    settings = {"time_unit": "W", **CALIBRATION}
+    local = clvmodels.calibration_holdout(transactions, **settings)
+    model = clvmodels.BGNBD().fit(local)
+    summary = clvmodels.calibration_holdout(spark_transactions, **settings)
+    scores = clvmodels.score(model, summary, horizon="12M", interval=0.9, random_state=3)
+    expected = score_frame(model, local, horizon="12M", interval=0.9, random_state=3)
+    got = scores.toPandas().set_index("customer_id")
+    assert got.index.equals(expected.index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def _messages(spark, frame: pd.DataFrame, **settings) -> tuple[str, str]:
+    with pytest.raises(InvalidDataError) as pandas_error:
+        clvmodels.summarize(frame, **settings)
+    with pytest.raises(InvalidDataError) as spark_error:
+        clvmodels.summarize(spark.createDataFrame(frame), **settings)
+    return str(pandas_error.value), str(spark_error.value)
+
+
+def test_errors_name_column_count_and_customer(spark, transactions):
+    # the first bad row is also the smallest bad id: the example customers agree
+    negative = transactions.assign(
+        amount=transactions["amount"].where(transactions["customer_id"] % 5 > 0, -1.0)
+    )
+    expected, got = _messages(spark, negative, amount="amount")
+    assert got == expected
+    assert got.startswith("column 'amount': ") and "are negative (e.g. customer " in got
+
+    text = transactions.assign(date=transactions["date"].dt.strftime("%Y-%m-%d"))
+    text.loc[text["customer_id"] % 7 == 0, "date"] = "not a date"
+    expected, got = _messages(spark, text)
+    assert got == expected
+    assert "are not dates that can be parsed (e.g. customer " in got
+
+    ids = transactions.assign(customer_id=transactions["customer_id"].astype(str))
+    ids.loc[ids.index % 9 == 4, "customer_id"] = None
+    expected, got = _messages(spark, ids)
+    count = f"{int((ids.index % 9 == 4).sum()):,} of {len(ids):,} rows have no customer id"
+    assert f"column 'customer_id': {count}" in expected
+    assert got == f"column 'customer_id': {count}. Drop them or fill in the id."
+
+
+def test_wrong_engine_and_options(spark_transactions, transactions):
+    with pytest.raises(InvalidDataError, match="engine='spark' needs a PySpark DataFrame"):
+        clvmodels.summarize(transactions, engine="spark")
+    with pytest.raises(InvalidDataError, match="cannot read a PySpark DataFrame"):
+        clvmodels.summarize(spark_transactions, engine="duckdb")
+    with pytest.raises(InvalidDataError, match="the Spark engine takes none"):
+        clvmodels.summarize(spark_transactions, engine_options={"memory_limit": "1GB"})
+    with pytest.raises(InvalidDataError, match="cannot read %z"):
+        strptime_to_spark("%Y-%m-%d %z")
+    assert strptime_to_spark("%d.%m.%Y %I:%M %p") == "d.M.yyyy h:m a"
