@@ -24,8 +24,9 @@ Differences from the in-memory result, all forced by Spark:
   metadata of every field of the schema instead
   (``df.schema["frequency"].metadata["clvmodels"]``); :func:`clvmodels.compress` of
   such a frame restores them as the ``attrs`` of the patterns, so a model fitted on
-  them knows its time unit. Selecting columns keeps field metadata; computing new
-  columns does not;
+  them knows its time unit, and :func:`collect_summary` collects a summary with its
+  ``attrs`` (``toPandas()`` drops them). Selecting columns keeps field metadata;
+  computing new columns does not;
 * ``first_purchase`` and ``last_purchase`` are ``TIMESTAMP_NTZ`` (wall times, like the
   naive pandas columns; ``toPandas()`` gives the same values in any session time
   zone);
@@ -33,24 +34,30 @@ Differences from the in-memory result, all forced by Spark:
   *is* a wall time. A ``TIMESTAMP`` column holds instants, which Spark shows (in
   ``show()``, ``collect()``, ``toPandas()``) in the session time zone
   ``spark.sql.session.timeZone``: its wall time is taken in the session time zone at
-  the time of the call, i.e. the summary is that of ``df.toPandas()``. While the SQL is
-  analysed and the validation pass runs, the session time zone is set to UTC (and
-  restored afterwards), so that parsing strings cannot meet a daylight-saving gap;
-  another thread using the same session at that moment would see UTC;
+  the time of the call, i.e. the summary is that of ``df.toPandas()`` then. That zone
+  is written into the SQL (``from_utc_timestamp``) and all other time arithmetic is on
+  ``TIMESTAMP_NTZ``, so the lazy result does not change when the session time zone
+  changes before it is computed. While the SQL is analysed and the validation pass
+  runs, the session time zone is set to UTC (and restored afterwards), so that strings
+  parsed with ``date_format`` cannot meet a daylight-saving gap; another thread using
+  the same session at that moment would see UTC;
 * strings without ``date_format`` are read by Spark's ``CAST(... AS TIMESTAMP_NTZ)``
   (ISO 8601 forms, a UTC offset is ignored, i.e. the local time kept); pandas'
   fallback that infers other layouts (``"01/31/2024"``) is not available: pass
   ``date_format=``, whose ``strptime`` directives are translated to a Spark datetime
-  pattern (``%Y %m %d %H %I %M %S %f %p %j %b %B %a %A``; ``%y``, ``%z``, ``%Z`` and
-  the week directives are refused);
+  pattern (``%Y %m %d %H %I %M %S %f %p %j %b %B``; ``%y``, ``%z``, ``%Z``, weekday
+  names and the week directives are refused);
 * the example customer of an error is the smallest id among the bad rows (as with
-  DuckDB), not the first bad row;
+  DuckDB), not the first bad row; rows without a customer id are counted but not
+  located (pandas names the first row);
 * floating-point sums (amounts) are added in Spark's order: they agree with pandas to
   about 1e-15 relative; counts, recency, T and timestamps are identical.
 
 The executors import clvmodels (the functions passed to ``mapInPandas`` live here), so
 it must be installed where the Python workers run; pyarrow is needed for
-``mapInPandas``.
+``mapInPandas``. The source is bound to the SQL through ``spark.sql``'s DataFrame
+arguments, not a temporary view of the caller's session. Tested with classic PySpark
+(local mode); Spark Connect uses the same calls but is not tested.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ from ._sql import (
 __all__ = [
     "SparkSource",
     "calibration_holdout_sql",
+    "collect_summary",
     "compress_spark",
     "score_spark",
     "strptime_to_spark",
@@ -93,27 +101,29 @@ def _string_literal(text: str) -> str:
 
 # --------------------------------------------------------------- date formats
 
-# strptime directive -> (lenient Spark pattern, fixed width when another number follows)
+# strptime directive -> (lenient Spark pattern, fixed width next to another number)
 _NUMBERS = {
     "Y": ("yyyy", "yyyy"), "m": ("M", "MM"), "d": ("d", "dd"), "H": ("H", "HH"),
     "I": ("h", "hh"), "M": ("m", "mm"), "S": ("s", "ss"), "f": ("SSSSSS", "SSSSSS"),
     "j": ("D", "DDD"),
 }  # fmt: skip
-_WORDS = {"p": "a", "b": "MMM", "h": "MMM", "B": "MMMM", "a": "EEE", "A": "EEEE"}
+_WORDS = {"p": "a", "b": "MMM", "h": "MMM", "B": "MMMM"}
 _REFUSED = {
     "y": "two-digit years (Spark reads 00-99 as 2000-2099, Python as 1969-2068)",
     "z": "UTC offsets", "Z": "time zone names", "U": "week numbers", "W": "week numbers",
     "V": "ISO weeks", "G": "ISO years", "u": "weekday numbers", "w": "weekday numbers",
     "c": "locale formats", "x": "locale formats", "X": "locale formats",
+    "a": "weekday names, which Spark does not parse",
+    "A": "weekday names, which Spark does not parse",
 }  # fmt: skip
 
 
 def strptime_to_spark(date_format: str) -> str:
     """Translate a ``strptime`` format into a Spark datetime pattern.
 
-    A number directive followed by a separator is read leniently (``%d`` accepts
-    ``5`` and ``05``, as ``strptime`` does); followed directly by another number it has
-    its fixed width (``%Y%m%d`` reads ``19970101``). Literal text is quoted.
+    A number directive between separators is read leniently (``%d`` accepts ``5``
+    and ``05``, as ``strptime`` does); next to another number it has its fixed width
+    (``%Y%m%d`` reads ``19970101``). Literal text is quoted.
 
     Parameters
     ----------
@@ -129,7 +139,7 @@ def strptime_to_spark(date_format: str) -> str:
     ------
     InvalidDataError
         For directives Spark cannot read with the same meaning (``%y``, ``%z``,
-        ``%Z``, week numbers, locale formats) or a lone ``%``.
+        ``%Z``, weekday names, week numbers, locale formats) or a lone ``%``.
 
     Examples
     --------
@@ -175,8 +185,9 @@ def strptime_to_spark(date_format: str) -> str:
         if value in _WORDS:
             pattern.append(_WORDS[value])
             continue
-        following = tokens[k + 1] if k + 1 < len(tokens) else ("text", "")
-        adjacent = following[0] == "directive" and following[1] in _NUMBERS
+        neighbours = tokens[max(k - 1, 0) : k] + tokens[k + 1 : k + 2]
+        adjacent = any(other == "directive" and letter in _NUMBERS
+                       for other, letter in neighbours)  # fmt: skip
         pattern.append(_NUMBERS[value][1 if adjacent else 0])
     if text:
         pattern.append(_pattern_text(text))
@@ -215,9 +226,10 @@ def _kind(data_type: Any) -> str:
 class SparkSource(SqlSource):
     """Transactions (or a summary) held by a PySpark DataFrame, queried with Spark SQL.
 
-    The DataFrame is registered as a temporary view of a unique name (dropped on
-    :meth:`close`); the generated SQL reads it there. Timestamps are handled as
-    ``TIMESTAMP_NTZ`` wall times (see the module docstring).
+    The generated SQL reads the source under a unique name (:attr:`view`), which
+    :meth:`query` binds to the DataFrame through ``spark.sql``'s DataFrame arguments:
+    no temporary view is left behind, and the queries also work with Spark Connect.
+    Timestamps are handled as ``TIMESTAMP_NTZ`` wall times (see the module docstring).
 
     Parameters
     ----------
@@ -240,13 +252,12 @@ class SparkSource(SqlSource):
         # the zone in which TIMESTAMP columns are shown to the caller: their wall time
         self.time_zone = self.spark.conf.get(_TIME_ZONE)
         self.view = f"clvmodels_src_{uuid.uuid4().hex}"
-        data.createOrReplaceTempView(self.view)
-        self._registered = True
 
-    def close(self) -> None:
-        if self._registered:
-            self.spark.catalog.dropTempView(self.view)
-            self._registered = False
+    def query(self, sql: str) -> Any:
+        """``sql`` (reading :attr:`view`) as a PySpark DataFrame, analysed now."""
+        # spark.sql formats its text with str.format: braces of the SQL are escaped
+        text = sql.replace("{", "{{").replace("}", "}}").replace(self.view, "{source}")
+        return self.spark.sql(text, source=self.frame)
 
     @contextlib.contextmanager
     def utc(self) -> Iterator[None]:
@@ -266,7 +277,7 @@ class SparkSource(SqlSource):
 
     def fetch(self, sql: str) -> dict[str, np.ndarray]:
         """Collect a small result (the validation row) as arrays; NULLs are masked."""
-        result = self.spark.sql(sql)
+        result = self.query(sql)
         names = result.columns
         rows = result.collect()
         arrays: dict[str, np.ndarray] = {}
@@ -281,16 +292,12 @@ class SparkSource(SqlSource):
 
     def fetch_frame(self, sql: str) -> pd.DataFrame:
         """The result of ``sql`` through ``toPandas()`` (Arrow when enabled)."""
-        return self.spark.sql(sql).toPandas()
+        return self.query(sql).toPandas()
 
     def metadata(self) -> dict[str, Any]:
         """The settings stored in the schema by :func:`summarize_sql` (see the module
         docstring), as ``attrs``."""
-        for field in self.frame.schema.fields:
-            settings = (field.metadata or {}).get("clvmodels")
-            if isinstance(settings, dict):
-                return {"clvmodels": dict(settings)}
-        return {}
+        return _schema_settings(self.frame.schema)
 
     # ----------------------------------------------------------------- dialect
     def quote(self, name: str) -> str:
@@ -336,13 +343,21 @@ class SparkSource(SqlSource):
         fields = [T.StructField(plan.customer_id, customer_type, False, metadata)]
         fields += [T.StructField(name, _spark_type(dtype), True, metadata)
                    for name, dtype in template.dtypes.items()]  # fmt: skip
-        aggregates = self.spark.sql(plan.sql)
+        aggregates = self.query(plan.sql)
         # a range partitioning on the customer keeps all rows of a customer together
         # (and the result sorted); the sort puts them next to each other in a partition
         grouped = aggregates.repartitionByRange("customer").sortWithinPartitions(
             "customer", "period"
         )
         return grouped.mapInPandas(_finisher(plan), T.StructType(fields))
+
+
+def _schema_settings(schema: Any) -> dict[str, Any]:
+    for field in schema.fields:
+        settings = (field.metadata or {}).get("clvmodels")
+        if isinstance(settings, dict):
+            return {"clvmodels": dict(settings)}
+    return {}
 
 
 def _no_rows(with_amount: bool) -> dict[str, np.ndarray]:
@@ -372,9 +387,11 @@ def _finisher(plan: SummaryPlan) -> Callable[[Iterator[pd.DataFrame]], Iterator[
     partition) to summary rows. A customer whose rows reach the end of an Arrow batch
     waits for the next batch, so that :meth:`SummaryPlan.finish` sees all of them."""
 
-    def finish(batch: pd.DataFrame) -> pd.DataFrame:
+    def finish(batch: pd.DataFrame) -> Iterator[pd.DataFrame]:
         rows = {name: batch[name].to_numpy() for name in batch.columns}
-        return plan.finish(rows).reset_index()
+        summary = plan.finish(rows)
+        if len(summary):  # (no customer of a calibration period in this batch)
+            yield summary.reset_index()
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         pending: pd.DataFrame | None = None
@@ -387,9 +404,9 @@ def _finisher(plan: SummaryPlan) -> Callable[[Iterator[pd.DataFrame]], Iterator[
             last = (customers == customers.iloc[-1]).to_numpy()
             pending = batch[last]
             if not last.all():
-                yield finish(batch[~last])
+                yield from finish(batch[~last])
         if pending is not None and len(pending):
-            yield finish(pending)
+            yield from finish(pending)
 
     return run
 
@@ -471,6 +488,37 @@ def compress_spark(summary: Any, columns: list[str] | None, weight: str) -> pd.D
         return compress_sql(source, columns, weight)
 
 
+def collect_summary(summary: Any, customer_id: str | None = None) -> pd.DataFrame:
+    """Collect a Spark summary as the pandas engine returns it.
+
+    Parameters
+    ----------
+    summary : pyspark.sql.DataFrame
+        From :func:`clvmodels.summarize` or :func:`clvmodels.calibration_holdout` on a
+        PySpark DataFrame (small enough for the driver).
+    customer_id : str, optional
+        The customer id column; by default the first column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by customer id, times as ``datetime64[ns]``, and the settings stored in
+        the schema as ``attrs["clvmodels"]``: equal to the pandas engine's result.
+
+    Examples
+    --------
+    >>> summary = clvmodels.summarize(spark.createDataFrame(tx))  # doctest: +SKIP
+    >>> collect_summary(summary).attrs["clvmodels"]["time_unit"]  # doctest: +SKIP
+    'D'
+    """
+    frame = summary.toPandas().set_index(customer_id or summary.columns[0])
+    for name in frame.columns:
+        if frame[name].dtype.kind == "M":  # Arrow gives microseconds
+            frame[name] = frame[name].astype("datetime64[ns]")
+    frame.attrs.update(_schema_settings(summary.schema))
+    return frame
+
+
 # ------------------------------------------------------------------- scoring
 
 
@@ -483,7 +531,8 @@ def score_spark(
 
     The first row is scored on the driver first, which checks the model, the horizon
     and the columns (errors are raised here, not in a task) and gives the output
-    columns.
+    columns; a lazy ``data`` is thus computed twice (once for that row): cache it if
+    it is expensive.
 
     Returns
     -------

@@ -181,8 +181,10 @@ def _summary(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFra
             )
     except InvalidDataError as error:
         raise InvalidDataError(f"data: {error}") from None
-    if engine == "spark":  # a Spark DataFrame: collected, indexed like the other engines
-        summary = summary.toPandas().set_index(columns.customer_id)
+    if engine == "spark":  # a Spark DataFrame: collected as the other engines return it
+        from ..data.spark_engine import collect_summary
+
+        summary = collect_summary(summary, columns.customer_id)
     return summary
 
 

@@ -8,6 +8,7 @@ without pyspark or Java.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 import clvmodels
-from clvmodels.data.spark_engine import strptime_to_spark
+from clvmodels.data.spark_engine import collect_summary, strptime_to_spark
 from clvmodels.exceptions import InvalidDataError
 from clvmodels.scoring import score_frame
 
@@ -76,20 +77,20 @@ def spark_transactions(spark, transactions):
     return frame
 
 
-def assert_same(expected: pd.DataFrame, spark_result, id_column: str = "customer_id") -> None:
-    """Same customers in the same order, same columns; integers, recency, T and times
-    exactly, amounts to rounding."""
-    got = spark_result.toPandas().set_index(id_column)
+def assert_same(expected: pd.DataFrame, spark_result) -> None:
+    """Same customers in the same order, same columns, dtypes and settings; integers,
+    recency, T and times exactly, amounts to rounding."""
+    assert spark_result.columns[0] == expected.index.name
+    got = collect_summary(spark_result)
     assert list(got.columns) == list(expected.columns)
     assert got.index.equals(expected.index)
+    assert got.attrs == expected.attrs
     for name in expected.columns:
         want, have = expected[name].to_numpy(), got[name].to_numpy()
-        if want.dtype.kind == "M":
-            have = have.astype(want.dtype)
+        assert have.dtype == want.dtype, name
         if name in AMOUNT_COLUMNS:
             np.testing.assert_allclose(have, want, rtol=1e-12, atol=0, err_msg=name)
         else:
-            assert have.dtype == want.dtype, name
             np.testing.assert_array_equal(have, want, err_msg=name)
 
 
@@ -105,8 +106,7 @@ def test_summarize_equals_pandas(spark, transactions, spark_transactions, granul
     assert spark.conf.get("spark.sql.session.timeZone") == ZONE  # restored
     expected = clvmodels.summarize(transactions, **settings)
     assert_same(expected, result)
-    stored = result.schema["frequency"].metadata["clvmodels"]
-    assert stored == expected.attrs["clvmodels"]
+    assert result.schema["frequency"].metadata["clvmodels"] == expected.attrs["clvmodels"]
 
 
 @pytest.mark.parametrize(("granularity", "time_unit", "amount"), SETTINGS)
@@ -129,12 +129,20 @@ def test_date_columns_of_every_kind(spark, transactions):
     frame = spark.createDataFrame(late)
     ntz = frame.withColumn("date", F.col("date").cast("timestamp_ntz"))
     assert_same(expected, clvmodels.summarize(ntz, **settings))
-    text = spark.createDataFrame(late.assign(date=late["date"].dt.strftime("%Y-%m-%dT%H:%M")))
-    assert_same(expected, clvmodels.summarize(text, **settings))
+    # ISO strings, and string ids: Spark sorts them as pandas does ("10" before "9")
+    text = late.assign(date=late["date"].dt.strftime("%Y-%m-%dT%H:%M"),
+                       customer_id=late["customer_id"].astype(str))  # fmt: skip
+    assert_same(clvmodels.summarize(text, **settings),
+                clvmodels.summarize(spark.createDataFrame(text), **settings))  # fmt: skip
+    european = late.assign(date=late["date"].dt.strftime("%d/%m/%Y %H:%M"))
+    by_format = clvmodels.summarize(
+        spark.createDataFrame(european), date_format="%d/%m/%Y %H:%M", **settings
+    )
+    assert_same(expected, by_format)
     days = transactions.assign(date=transactions["date"].dt.strftime("%Y%m%d").astype(int))
     by_format = clvmodels.summarize(
         spark.createDataFrame(days), date_format="%Y%m%d", **settings
-    )
+    )  # fmt: skip
     assert_same(clvmodels.summarize(days, date_format="%Y%m%d", **settings), by_format)
 
 
@@ -168,7 +176,8 @@ def _messages(spark, frame: pd.DataFrame, **settings) -> tuple[str, str]:
 
 
 def test_errors_name_column_count_and_customer(spark, transactions):
-    # the first bad row is also the smallest bad id: the example customers agree
+    # sorted by id, the first bad row (pandas' example) has the smallest bad id (Spark's)
+    transactions = transactions.sort_values("customer_id", kind="stable", ignore_index=True)
     negative = transactions.assign(
         amount=transactions["amount"].where(transactions["customer_id"] % 5 > 0, -1.0)
     )
@@ -200,3 +209,34 @@ def test_wrong_engine_and_options(spark_transactions, transactions):
     with pytest.raises(InvalidDataError, match="cannot read %z"):
         strptime_to_spark("%Y-%m-%d %z")
     assert strptime_to_spark("%d.%m.%Y %I:%M %p") == "d.M.yyyy h:m a"
+
+
+def test_customers_straddling_arrow_batches_are_finished_whole():
+    """The mapInPandas function holds back the last customer of a batch: the result is
+    that of all rows at once, however the rows are cut into batches."""
+    from clvmodels.data._sql import SummaryPlan
+    from clvmodels.data.spark_engine import _finisher
+    from clvmodels.data.timeunits import NS_PER_DAY, parse_granularity
+
+    plan = SummaryPlan(
+        sql="", customer_id="customer_id", granularity=parse_granularity("D"),
+        with_amount=True, unit_ns=NS_PER_DAY, end_window_ns=10 * NS_PER_DAY,
+        holdout_end_window_ns=20 * NS_PER_DAY, metadata={},
+    )  # fmt: skip
+    rows = pd.DataFrame({
+        "customer": ["a", "a", "b", "c", "c", "d"], "period": [0, 1, 1, 0, 1, 0],
+        "n_windows": [2, 1, 1, 3, 2, 1], "first_window": [1, 12, 11, 2, 11, 5],
+        "last_window": [4, 12, 11, 9, 15, 5], "first_time_ns": [1, 12, 11, 2, 11, 5],
+        "last_time_ns": [4, 12, 11, 9, 15, 5], "total_amount": [3.0, 1.0, 2.0, 6.0, 4.0, 1.0],
+        "first_window_amount": [1.0, 1.0, 2.0, 2.0, 1.0, 1.0],
+    })  # fmt: skip
+    rows["first_time_ns"] *= NS_PER_DAY
+    rows["last_time_ns"] *= NS_PER_DAY
+    whole = plan.finish({name: rows[name].to_numpy() for name in rows}).reset_index()
+    assert list(whole["customer_id"]) == ["a", "c", "d"]  # b: not acquired in calibration
+    for cuts in ([1, 4], [2, 3, 5], [3], [0, 6], [1, 2, 3, 4, 5]):
+        bounds = [0, *cuts, len(rows)]
+        batches = [rows.iloc[start:stop].reset_index(drop=True)
+                   for start, stop in itertools.pairwise(bounds)]  # fmt: skip
+        got = pd.concat(list(_finisher(plan)(iter(batches))), ignore_index=True)
+        pd.testing.assert_frame_equal(got, whole, check_exact=True)
