@@ -240,3 +240,30 @@ def test_customers_straddling_arrow_batches_are_finished_whole():
                    for start, stop in itertools.pairwise(bounds)]  # fmt: skip
         got = pd.concat(list(_finisher(plan)(iter(batches))), ignore_index=True)
         pd.testing.assert_frame_equal(got, whole, check_exact=True)
+
+
+def test_experiment_with_data_engine_spark(spark, tmp_path):
+    # a YAML run whose summary is computed by the active SparkSession from the file
+    import duckdb
+
+    from clvmodels.experiments.config import parse_config
+    from clvmodels.experiments.runner import run_experiment
+
+    path = tmp_path / "cdnow.parquet"
+    with duckdb.connect() as con:
+        con.register("tx", clvmodels.datasets.load_cdnow("sample")[["customer_id", "date"]])
+        # microseconds: Spark cannot read Parquet's nanosecond timestamps
+        con.execute(f"COPY (SELECT customer_id, CAST(date AS TIMESTAMP) AS date FROM tx) "
+                    f"TO '{path}' (FORMAT parquet)")  # fmt: skip
+    raw = {
+        "name": "spark", "seed": 1,
+        "periods": {"time_unit": "W", "calibration_end": "1997-09-30",
+                    "holdout_end": "1998-06-30"},
+        "models": [{"name": "bgnbd", "kind": "bgnbd"}],
+        "evaluation": {"baselines": ["naive"]}, "output": {"plots": False},
+    }  # fmt: skip
+    runs = {}
+    for engine in ("spark", "pandas"):
+        config = parse_config({**raw, "data": {"path": str(path), "engine": engine}})
+        runs[engine] = run_experiment(config, output_dir=tmp_path / engine)
+    pd.testing.assert_frame_equal(runs["spark"].predictions, runs["pandas"].predictions)
