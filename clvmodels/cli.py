@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--overwrite", action="store_true", help="replace --out")
     summarize.add_argument("--engine", choices=["duckdb", "pandas"], default="duckdb",
                            help="duckdb (default: out of core) or pandas (in memory)")
-    summarize.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 2GB")
+    summarize.add_argument("--memory-limit",
+                           help="DuckDB memory limit (default 1GB; e.g. 4GB or 80%%)")
 
     predict = commands.add_parser("predict", help="score customers with a saved model")
     predict.add_argument("--model", required=True, help="model.json written by a run or save()")

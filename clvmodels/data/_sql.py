@@ -334,21 +334,29 @@ def aggregate_sql(
     aggregates of the transactions at or before ``end_ns``, ordered by customer and
     period unless not ``ordered``."""
     src = plan.src
-    period = "0" if split_ns is None else f"CASE WHEN ns <= {int(split_ns)} THEN 0 ELSE 1 END"
     window = window_expression(src, plan.granularity)
-    amount_window = ", sum(amount) AS amount" if with_amount else ""
-    amount_customer = (
-        f", sum(amount) AS total_amount, {src.min_by('amount', 'win')} AS first_window_amount"
+    # The inner level has about one group per row, so it sets the memory of the query:
+    # it carries only what the outer level needs (no constant period key, no raw times
+    # without amounts, which only first_purchase / last_purchase use).
+    if split_ns is None:
+        inner_period, outer_period, inner_keys = "", "0 AS period", "customer, win"
+    else:
+        inner_period = f"CASE WHEN ns <= {int(split_ns)} THEN 0 ELSE 1 END AS period, "
+        outer_period, inner_keys = "period", "customer, period, win"
+    inner = ", min(ns) AS first_ns, max(ns) AS last_ns, sum(amount) AS amount" if (
+        with_amount) else ""  # fmt: skip
+    outer = (
+        ", min(first_ns) AS first_time_ns, max(last_ns) AS last_time_ns, "
+        f"sum(amount) AS total_amount, {src.min_by('amount', 'win')} AS first_window_amount"
         if with_amount else ""
     )  # fmt: skip
     return (
-        "SELECT customer, period, count(*) AS n_windows, min(win) AS first_window, "
-        "max(win) AS last_window, min(first_ns) AS first_time_ns, "
-        f"max(last_ns) AS last_time_ns{amount_customer} FROM ("
-        f"SELECT customer, {period} AS period, {window} AS win, min(ns) AS first_ns, "
-        f"max(ns) AS last_ns{amount_window} "
+        f"SELECT customer, {outer_period}, count(*) AS n_windows, min(win) AS first_window, "
+        f"max(win) AS last_window{outer} FROM ("
+        f"SELECT customer, {inner_period}{window} AS win{inner} "
         f"FROM ({plan.normalised}) AS t WHERE ns <= {int(end_ns)} "
-        "GROUP BY 1, 2, 3) AS w GROUP BY customer, period"
+        f"GROUP BY {inner_keys}) AS w GROUP BY customer"
+        + ("" if split_ns is None else ", period")
         + (" ORDER BY customer, period" if ordered else "")
     )
 
@@ -373,31 +381,42 @@ def masked_to_array(values: np.ndarray, fill: Any) -> np.ndarray:
 
 def _aggregates(
     rows: dict[str, np.ndarray], period: int, customers: pd.Index, granularity: Granularity,
-    with_amount: bool,
+    with_amount: bool, *, aligned: bool = False,
 ) -> Any:  # fmt: skip
-    """The :class:`CustomerAggregates` of one period, aligned with ``customers``."""
+    """The :class:`CustomerAggregates` of one period, aligned with ``customers``.
+
+    ``aligned``: ``customers`` are the ids of this period's rows, in their order, so
+    the columns are taken as they are (no lookup, no copy: at 10M customers the
+    lookup table and the copies cost more memory than the result).
+    """
     from .summary import _NAT, CustomerAggregates
 
-    ids = customer_index(rows["customer"], customers.name)
     mine = masked_to_array(rows["period"], -1) == period
-    position = customers.get_indexer(ids[mine])
-    known = position >= 0  # holdout rows of customers not acquired in calibration: dropped
-    position = position[known]
-    n = len(customers)
+    everything = bool(mine.all())
+    if aligned:
+        if len(customers) != int(mine.sum()):
+            raise AssertionError("aligned customers must be this period's rows")
 
-    def spread(name: str, fill: Any, dtype: Any) -> np.ndarray:
-        out = np.full(n, fill, dtype=dtype)
-        out[position] = masked_to_array(rows[name][mine], fill)[known]
-        return out
+        def spread(name: str, fill: Any, dtype: Any) -> np.ndarray:
+            values = masked_to_array(rows[name], fill)
+            return (values if everything else values[mine]).astype(dtype, copy=False)
+    else:
+        ids = customer_index(rows["customer"], customers.name)
+        position = customers.get_indexer(ids[mine])
+        known = position >= 0  # holdout rows of customers not acquired in calibration: dropped
+        position = position[known]
+
+        def spread(name: str, fill: Any, dtype: Any) -> np.ndarray:
+            out = np.full(len(customers), fill, dtype=dtype)
+            out[position] = masked_to_array(rows[name][mine], fill)[known]
+            return out
 
     n_windows = spread("n_windows", 0, np.int64)
     present = n_windows > 0
-    first_window = spread("first_window", 0, np.int64)
-    last_window = spread("last_window", 0, np.int64)
-    first_ns = np.full(n, _NAT, dtype=np.int64)
-    last_ns = np.full(n, _NAT, dtype=np.int64)
-    first_ns[present] = granularity.start_ns(first_window[present])
-    last_ns[present] = granularity.start_ns(last_window[present])
+    first_ns = np.full(len(customers), _NAT, dtype=np.int64)
+    last_ns = np.full(len(customers), _NAT, dtype=np.int64)
+    first_ns[present] = granularity.start_ns(spread("first_window", 0, np.int64)[present])
+    last_ns[present] = granularity.start_ns(spread("last_window", 0, np.int64)[present])
     agg = CustomerAggregates(customers, n_windows, first_ns, last_ns)
     if with_amount:
         agg.total_amount = spread("total_amount", 0.0, np.float64)
@@ -453,12 +472,12 @@ class SummaryPlan:
 
         ids = customer_index(rows["customer"], self.customer_id)
         if self.holdout_end_window_ns is None:
-            agg = _aggregates(rows, 0, ids, self.granularity, self.with_amount)
+            agg = _aggregates(rows, 0, ids, self.granularity, self.with_amount, aligned=True)
             return finalize(agg, end_window_ns=self.end_window_ns, unit_ns=self.unit_ns,
                             with_amount=self.with_amount)  # fmt: skip
         customers = ids[masked_to_array(rows["period"], -1) == 0]  # acquired in calibration
         calibration = finalize(
-            _aggregates(rows, 0, customers, self.granularity, self.with_amount),
+            _aggregates(rows, 0, customers, self.granularity, self.with_amount, aligned=True),
             end_window_ns=self.end_window_ns, unit_ns=self.unit_ns,
             with_amount=self.with_amount, suffix="_cal",
         )  # fmt: skip
@@ -473,6 +492,12 @@ class SummaryPlan:
             self.holdout_end_window_ns - self.end_window_ns
         ) / self.unit_ns
         return calibration
+
+    def publish(self, rows: dict[str, np.ndarray]) -> pd.DataFrame:
+        """:meth:`finish` with the settings in ``attrs``: the summary as returned."""
+        summary = self.finish(rows)
+        summary.attrs.update(self.metadata)
+        return summary
 
 
 def plan_summary(
@@ -548,18 +573,14 @@ def summarize_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
     """:func:`clvmodels.summarize` computed by the engine of ``src`` (the settings of
     :func:`plan_summary`); the aggregates are fetched whole."""
     plan = plan_summary(src, **settings)
-    summary = plan.finish(src.fetch(plan.sql))
-    summary.attrs.update(plan.metadata)
-    return summary
+    return plan.publish(src.fetch(plan.sql))
 
 
 def calibration_holdout_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
     """:func:`clvmodels.calibration_holdout` computed by the engine of ``src`` (the
     settings of :func:`plan_calibration_holdout`)."""
     plan = plan_calibration_holdout(src, **settings)
-    calibration = plan.finish(src.fetch(plan.sql))
-    calibration.attrs.update(plan.metadata)
-    return calibration
+    return plan.publish(src.fetch(plan.sql))
 
 
 def compress_sql(src: SqlSource, columns: list[str] | None, weight: str) -> pd.DataFrame:

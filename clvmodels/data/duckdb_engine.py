@@ -21,7 +21,13 @@ import numpy as np
 from ..exceptions import InvalidDataError
 from ._sql import Column, SqlSource
 
-__all__ = ["DuckDBSource", "is_path_like"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBSource", "is_path_like"]
+
+#: The memory_limit of the connections clvmodels opens. DuckDB's own default (80 % of
+#: RAM) lets a 100M-row summary take 11 GB on a 24 GB machine; at 1GB it spills instead
+#: and peaks near 2.4 GB in about 1.6x the time (BENCHMARKS.md, "Scale"). Pass e.g.
+#: ``memory_limit="80%"`` for DuckDB's default.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".tsv", ".txt")
@@ -109,9 +115,11 @@ class DuckDBSource(SqlSource):
         of the caller's own connection (queried there; its settings are left alone), or
         a pandas / polars DataFrame (scanned in place, not copied).
     memory_limit : str, optional
-        DuckDB's ``memory_limit`` for the connection opened here (e.g. ``"2GB"``);
-        beyond it, aggregation spills to a temporary directory that is removed on
-        :meth:`close`. Default: DuckDB's own (80 % of RAM).
+        DuckDB's ``memory_limit`` for the connection opened here (e.g. ``"4GB"``, or
+        ``"80%"`` of RAM); beyond it, aggregation spills to a temporary directory that
+        is removed on :meth:`close`. Default :data:`DEFAULT_MEMORY_LIMIT` (1GB): a
+        summary does not compete with the rest of the machine; raise it for speed on
+        large files.
     threads : int, optional
         DuckDB's ``threads`` (default: all cores).
     """
@@ -134,12 +142,15 @@ class DuckDBSource(SqlSource):
             # no insertion order to keep: lets DuckDB stream and spill more freely
             "preserve_insertion_order": False,
         }
-        if memory_limit is not None:
-            config["memory_limit"] = str(memory_limit)
+        config["memory_limit"] = str(
+            DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit
+        )
         if threads is not None:
             config["threads"] = int(threads)
         try:
             self._connection = duckdb.connect(":memory:", config=config)
+            # a library call prints nothing of its own (DuckDB draws a bar on long queries)
+            self._connection.execute("SET enable_progress_bar = false")
         except duckdb.Error as error:
             self.close()
             raise InvalidDataError(f"DuckDB settings refused: {error}") from None

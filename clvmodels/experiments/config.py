@@ -158,7 +158,10 @@ class DataConfig(_Strict):
         ),
     )
     memory_limit: str | None = Field(
-        None, description="DuckDB memory limit, e.g. '2GB' (beyond it DuckDB spills to disk)."
+        None, description=(
+            "DuckDB memory limit (default '1GB'; e.g. '4GB' or '80%' of RAM); beyond it "
+            "DuckDB spills to disk."
+        ),
     )
 
     @field_validator("dataset")

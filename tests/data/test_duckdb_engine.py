@@ -228,6 +228,53 @@ def test_engine_settings_are_checked(files):
     assert_same_summary(clvmodels.summarize(files["frame"]), limited)
 
 
+def _setting(source, name):
+    return source._connection.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+
+
+def test_connections_are_bounded_and_quiet_by_default(files):
+    from clvmodels.data.duckdb_engine import DuckDBSource
+
+    with duckdb.connect(config={"memory_limit": "1GB"}) as reference:
+        one_gb = reference.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    with duckdb.connect(config={"memory_limit": "80%"}) as reference:
+        duckdb_default = reference.execute(
+            "SELECT current_setting('memory_limit')"
+        ).fetchall()[0][0]
+    with DuckDBSource(files["parquet"]) as source:
+        # DuckDB's own default is 80 % of RAM; a summary stays at 1GB unless told
+        assert _setting(source, "memory_limit") == one_gb
+        assert _setting(source, "enable_progress_bar") is False
+    with DuckDBSource(files["parquet"], memory_limit="80%") as source:
+        assert _setting(source, "memory_limit") == duckdb_default
+
+
+def test_the_result_is_built_after_the_connection_is_closed(files, monkeypatch):
+    """DuckDB's buffers are returned before the pandas frame is built (the peak memory
+    of a large summary is the larger of the two, not their sum)."""
+    from clvmodels.data import _sql
+    from clvmodels.data.duckdb_engine import DuckDBSource
+
+    opened: list[DuckDBSource] = []
+    original_init, original_publish = DuckDBSource.__init__, _sql.SummaryPlan.publish
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def publish(self, rows):
+        assert opened and all(source._connection is None for source in opened)
+        return original_publish(self, rows)
+
+    monkeypatch.setattr(DuckDBSource, "__init__", init)
+    monkeypatch.setattr(_sql.SummaryPlan, "publish", publish)
+    summary = clvmodels.summarize(files["parquet"], amount="amount")
+    split = clvmodels.calibration_holdout(
+        files["parquet"], calibration_end="1997-09-30", holdout_end="1998-06-30"
+    )
+    assert len(opened) == 2 and len(summary) == len(split) == 23570
+
+
 def test_the_callers_frame_and_relation_are_untouched(files):
     frame = files["frame"].copy()
     relation = duckdb.read_parquet(str(files["parquet"]))
