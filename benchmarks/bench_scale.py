@@ -37,7 +37,7 @@ the generator settings, checked before they are reused) and never in a timed pro
     chunk in memory), summarised from the glob ``tx100m/*.parquet`` by
     ``clvmodels.summarize(glob, amount="amount", time_unit="D", granularity="D",
     engine_options=...)``, once per setting of ``--limits-100m`` ("default" is
-    clvmodels' own memory_limit, 1GB; "80%" is DuckDB's default). The worker's temporary
+    clvmodels' own memory_limit, 750MB; "80%" is DuckDB's default). The worker's temporary
     directory is a private folder under ``--data-dir``, so DuckDB's spill (its size
     sampled every 0.2 s) is measured too.
 ``fit10m``
@@ -1435,15 +1435,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--limits-100m",
         default="default,80%,2GB",
-        help="DuckDB memory_limit settings for the 100M case ('default': clvmodels' 1GB; "
+        help="DuckDB memory_limit settings for the 100M case ('default': clvmodels' 750MB; "
         "'80%%': DuckDB's own default)",
     )
     parser.add_argument("--threads-100m", default="default")
     parser.add_argument(
         "--limits-10m",
-        default="80%,750MB",
+        default="80%,1GB",
         help="extra DuckDB runs on the 10M file with these memory_limit settings "
-        "(default: DuckDB's own, 80%% of RAM, and 750MB)",
+        "(default: DuckDB's own, 80%% of RAM, and 1GB)",
     )
     parser.add_argument("--spark-driver-memory", default="4g")
     parser.add_argument(

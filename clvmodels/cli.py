@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--engine", choices=["duckdb", "pandas"], default="duckdb",
                            help="duckdb (default: out of core) or pandas (in memory)")
     summarize.add_argument("--memory-limit",
-                           help="DuckDB memory limit (default 1GB; e.g. 4GB or 80%%)")
+                           help="DuckDB memory limit (default 750MB; e.g. 4GB or 80%%)")
+    summarize.add_argument("--temp-directory",
+                           help="existing folder for DuckDB's spill (default: system temp)")
 
     predict = commands.add_parser("predict", help="score customers with a saved model")
     predict.add_argument("--model", required=True, help="model.json written by a run or save()")
@@ -301,7 +303,10 @@ def _summarize(args: argparse.Namespace) -> int:
 
     out = _output_path(args.out, args.overwrite)
     transactions = args.transactions  # read by the engine, never loaded whole by pandas
-    options = {"memory_limit": args.memory_limit} if args.memory_limit else None
+    options = {
+        name: value for name, value in (("memory_limit", args.memory_limit),
+                                        ("temp_directory", args.temp_directory)) if value
+    } or None  # fmt: skip
     common = {
         "customer_id": args.customer_id, "date": args.date, "amount": args.amount,
         "date_format": args.date_format, "time_unit": args.time_unit,

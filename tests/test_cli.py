@@ -381,10 +381,11 @@ def test_summarize_engines_agree(capsys, transactions: Path, tmp_path: Path) -> 
         out = tmp_path / f"{engine}.parquet"
         outcome = call(capsys, "summarize", transactions, "--out", out, "--customer-id", "cust",
                        "--date", "when", "--amount", "value", "--engine", engine,
-                       "--memory-limit", "1GB")  # fmt: skip
+                       "--memory-limit", "1GB", "--temp-directory", tmp_path)  # fmt: skip
         assert outcome.code == 0, outcome
         written[engine] = pq.read_table(out).to_pandas()
     pd.testing.assert_frame_equal(written["duckdb"], written["pandas"], rtol=1e-12)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["duckdb.parquet", "pandas.parquet"]
 
 
 def test_summarize_refuses_an_existing_output(capsys, transactions: Path,

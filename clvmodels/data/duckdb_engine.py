@@ -24,10 +24,11 @@ from ._sql import Column, SqlSource
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBSource", "is_path_like"]
 
 #: The memory_limit of the connections clvmodels opens. DuckDB's own default (80 % of
-#: RAM) lets a 100M-row summary take 11 GB on a 24 GB machine; at 1GB it spills instead
-#: and peaks near 2.4 GB in about 1.6x the time (BENCHMARKS.md, "Scale"). Pass e.g.
-#: ``memory_limit="80%"`` for DuckDB's default.
-DEFAULT_MEMORY_LIMIT = "1GB"
+#: RAM) lets a 100M-row summary take 11 GB on a 24 GB machine; at 750MB it spills
+#: instead, and with the interpreter and the result the process stays under 1 GB for 10M
+#: rows and near 1.6 GB for 100M, in about twice the unbounded time at 100M
+#: (BENCHMARKS.md, "Scale"). Pass e.g. ``memory_limit="80%"`` for DuckDB's default.
+DEFAULT_MEMORY_LIMIT = "750MB"
 
 _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".tsv", ".txt")
@@ -117,9 +118,13 @@ class DuckDBSource(SqlSource):
     memory_limit : str, optional
         DuckDB's ``memory_limit`` for the connection opened here (e.g. ``"4GB"``, or
         ``"80%"`` of RAM); beyond it, aggregation spills to a temporary directory that
-        is removed on :meth:`close`. Default :data:`DEFAULT_MEMORY_LIMIT` (1GB): a
+        is removed on :meth:`close`. Default :data:`DEFAULT_MEMORY_LIMIT` (750MB): a
         summary does not compete with the rest of the machine; raise it for speed on
         large files.
+    temp_directory : str or pathlib.Path, optional
+        An existing folder in which that temporary directory is made (default: the
+        system's temporary folder). The spill can reach several times the size of
+        the input files (100M rows of Parquet, 2 GB: 13 GB of spill).
     threads : int, optional
         DuckDB's ``threads`` (default: all cores).
     """
@@ -127,7 +132,8 @@ class DuckDBSource(SqlSource):
     engine = "duckdb"
 
     def __init__(
-        self, data: Any, *, memory_limit: str | None = None, threads: int | None = None
+        self, data: Any, *, memory_limit: str | None = None, threads: int | None = None,
+        temp_directory: str | os.PathLike[str] | None = None,
     ) -> None:
         import duckdb
 
@@ -136,7 +142,12 @@ class DuckDBSource(SqlSource):
         if isinstance(data, duckdb.DuckDBPyRelation):
             self.relation = data
             return
-        self._temp_dir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
+        if temp_directory is not None and not os.path.isdir(temp_directory):
+            raise InvalidDataError(
+                f"temp_directory={os.fspath(temp_directory)!r} is not an existing folder; "
+                "create it first, or leave it out to use the system's temporary folder."
+            )
+        self._temp_dir = tempfile.mkdtemp(prefix="clvmodels-duckdb-", dir=temp_directory)
         config: dict[str, Any] = {
             "temp_directory": self._temp_dir,
             # no insertion order to keep: lets DuckDB stream and spill more freely

@@ -60,7 +60,7 @@ def resolve_engine(data: Any, engine: str) -> str:
 def open_duckdb(data: Any, options: dict[str, Any] | None) -> Any:
     from .duckdb_engine import DuckDBSource
 
-    return DuckDBSource(data, **_options(options, ("memory_limit", "threads")))
+    return DuckDBSource(data, **_options(options, ("memory_limit", "threads", "temp_directory")))
 
 
 def read_with_duckdb(data: Any, columns: list[str], options: dict[str, Any] | None) -> Any:

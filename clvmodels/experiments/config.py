@@ -159,7 +159,7 @@ class DataConfig(_Strict):
     )
     memory_limit: str | None = Field(
         None, description=(
-            "DuckDB memory limit (default '1GB'; e.g. '4GB' or '80%' of RAM); beyond it "
+            "DuckDB memory limit (default '750MB'; e.g. '4GB' or '80%' of RAM); beyond it "
             "DuckDB spills to disk."
         ),
     )

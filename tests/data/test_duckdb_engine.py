@@ -235,18 +235,33 @@ def _setting(source, name):
 def test_connections_are_bounded_and_quiet_by_default(files):
     from clvmodels.data.duckdb_engine import DuckDBSource
 
-    with duckdb.connect(config={"memory_limit": "1GB"}) as reference:
-        one_gb = reference.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    with duckdb.connect(config={"memory_limit": "750MB"}) as reference:
+        bound = reference.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     with duckdb.connect(config={"memory_limit": "80%"}) as reference:
         duckdb_default = reference.execute(
             "SELECT current_setting('memory_limit')"
         ).fetchall()[0][0]
     with DuckDBSource(files["parquet"]) as source:
-        # DuckDB's own default is 80 % of RAM; a summary stays at 1GB unless told
-        assert _setting(source, "memory_limit") == one_gb
+        # DuckDB's own default is 80 % of RAM; a summary stays at 750MB unless told
+        assert _setting(source, "memory_limit") == bound
         assert _setting(source, "enable_progress_bar") is False
     with DuckDBSource(files["parquet"], memory_limit="80%") as source:
         assert _setting(source, "memory_limit") == duckdb_default
+
+
+def test_spill_goes_to_the_given_folder_and_is_removed(files, tmp_path):
+    from clvmodels.data.duckdb_engine import DuckDBSource
+
+    with DuckDBSource(files["parquet"], temp_directory=tmp_path) as source:
+        spill = _setting(source, "temp_directory")
+        assert spill.startswith(str(tmp_path)) and len(list(tmp_path.iterdir())) == 1
+    assert list(tmp_path.iterdir()) == []
+    summary = clvmodels.summarize(
+        files["parquet"], engine_options={"temp_directory": str(tmp_path), "threads": 1}
+    )
+    assert_same_summary(clvmodels.summarize(files["frame"]), summary)
+    with pytest.raises(InvalidDataError, match="not an existing folder"):
+        clvmodels.summarize(files["parquet"], engine_options={"temp_directory": tmp_path / "x"})
 
 
 def test_the_result_is_built_after_the_connection_is_closed(files, monkeypatch):
