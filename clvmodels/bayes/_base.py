@@ -52,6 +52,9 @@ _FORMAT = "clvmodels-bayes"
 _BLOCK_ELEMENTS = 10_000_000
 # Largest (samples x patterns) log-likelihood table kept in idata_ for LOO / WAIC.
 _MAX_LOG_LIKELIHOOD = 50_000_000
+
+#: the NUTS implementations ``fit`` can use (nutpie and numpyro are optional extras)
+SAMPLERS = ("clvmodels", "pymc", "nutpie", "numpyro")
 # Most customers whose observed statistics prior_predictive computes exactly (beyond,
 # on the sample it simulates).
 _MAX_OBSERVED = 10_000_000
@@ -240,7 +243,7 @@ class BayesianModel:
         chains: int = 4,
         cores: int | None = None,
         random_seed: int = 0,
-        sampler: str = "pymc",
+        sampler: str = "clvmodels",
         target_accept: float = 0.8,
         progressbar: bool = False,
     ) -> BayesianModel:
@@ -264,13 +267,16 @@ class BayesianModel:
             ``chains``).
         random_seed : int, default 0
             Seed of the sampler and of every later random step.
-        sampler : {"pymc", "nutpie", "numpyro"}, default "pymc"
-            NUTS implementation; nutpie and numpyro are optional and used only if
-            installed.
+        sampler : {"clvmodels", "pymc", "nutpie", "numpyro"}, default "clvmodels"
+            NUTS implementation, all on the same PyMC log density: clvmodels' own
+            (numpy, Stan's algorithm with a dense metric; the fastest on these
+            low-dimensional posteriors), PyMC's, or nutpie's / numpyro's, which are
+            optional and used only if installed.
         target_accept : float, default 0.8
             NUTS step-size target; raise it (0.9, 0.95) after divergences.
         progressbar : bool, default False
-            Show PyMC's progress bar.
+            Show the sampler's progress bar (PyMC, nutpie, numpyro; clvmodels' own
+            sampler has none).
 
         Returns
         -------
@@ -357,9 +363,9 @@ class BayesianModel:
         for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
             if not _is_integer(value) or value < low:
                 raise InvalidDataError(f"{name}: {label}={value!r}: give a whole number >= {low}.")
-        if sampler not in ("pymc", "nutpie", "numpyro"):
+        if sampler not in SAMPLERS:
             raise InvalidDataError(
-                f"{name}: sampler={sampler!r}: use 'pymc', 'nutpie' or 'numpyro'."
+                f"{name}: sampler={sampler!r}: use 'clvmodels', 'pymc', 'nutpie' or 'numpyro'."
             )
         if not _is_real(target_accept) or not 0 < target_accept < 1:
             raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
@@ -378,6 +384,14 @@ class BayesianModel:
         import pymc as pm
 
         kwargs: dict[str, Any] = {}
+        if sampler == "clvmodels":
+            from ._samplers import sample_native
+
+            return sample_native(
+                model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
+                random_seed=random_seed, target_accept=target_accept,
+                log_covariance=log_covariance,
+            )  # fmt: skip
         if sampler != "pymc":
             _require_sampler(sampler)
             from ._samplers import sample_external
@@ -1178,7 +1192,7 @@ def _require_sampler(sampler: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise InvalidDataError(
             f"sampler={sampler!r} needs the optional package {module}: pip install "
-            f"\"clvmodels[{module}]\", or use sampler='pymc'."
+            f"\"clvmodels[{module}]\", or use the default sampler='clvmodels'."
         )
 
 

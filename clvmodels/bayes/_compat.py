@@ -20,13 +20,19 @@ def arviz_major() -> int:
     return int(str(az.__version__).split(".")[0])
 
 
-def inference_data(posterior: dict[str, np.ndarray]) -> Any:
-    """An ArviZ object with one ``posterior`` group of (chain, draw) arrays."""
+def inference_data(
+    posterior: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray] | None = None
+) -> Any:
+    """An ArviZ object with a ``posterior`` group of (chain, draw) arrays, and the
+    sampler's ``sample_stats`` if given."""
     import arviz as az
 
+    groups = {"posterior": posterior}
+    if sample_stats is not None:
+        groups["sample_stats"] = sample_stats
     if arviz_major() >= 1:
-        return az.from_dict({"posterior": posterior})
-    return az.from_dict(posterior=posterior)
+        return az.from_dict(groups)
+    return az.from_dict(**groups)
 
 
 def psis_log_weights(log_likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -95,6 +95,15 @@ class _Density:
         self._natural = pytensor.function([flat], values, mode=mode, on_unused_input="ignore")
         self._lock = threading.Lock()
 
+    def log_scale(self, model: Any) -> bool:
+        """Whether every free variable is a scalar sampled on the log scale (then the
+        unconstrained vector is the log of the parameters, in the order of ``names``)."""
+        transforms = getattr(model, "rvs_to_transforms", {})
+        return all(
+            size == 1 and type(transforms.get(rv)).__name__ == "LogTransform"
+            for rv, size in zip(model.free_RVs, self.sizes, strict=True)
+        )
+
     def for_chain(self) -> tuple[Any, Any]:
         with self._lock:  # copying reads the shared function's state
             return self._logp.copy(), self._natural.copy()
@@ -290,3 +299,66 @@ def _sample_numpyro(model, initvals, *, draws, tune, chains, cores, random_seed,
             )  # fmt: skip
     finally:
         pymc_logger.setLevel(level)
+
+
+# ---------------------------------------------------------------- clvmodels
+
+
+def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: int, chains: int,
+                  cores: int, random_seed: Any, target_accept: float,
+                  log_covariance: np.ndarray | None) -> Any:  # fmt: skip
+    """Sample ``model`` with the numpy NUTS of :mod:`clvmodels.bayes._nuts`.
+
+    The log density is PyMC's (see :class:`_Density`). Chains start as with
+    ``sampler="pymc"``: at normal draws around the maximum-likelihood estimate with
+    twice its standard errors on the log scale, the metric at that covariance, where
+    they are known; else jittered by +-1 around the start, with the identity metric.
+    """
+    from ._base import _START_SPREAD
+    from ._compat import inference_data
+    from ._nuts import sample_nuts
+
+    seed = _seed(random_seed)
+    density = _Density(model)
+    logp, natural = density.for_chain()
+    log_scale = density.log_scale(model) and log_covariance is not None
+    rng = np.random.default_rng([seed, 7])
+    if log_scale:
+        center = np.log([initvals[name] for name in density.names])
+        starts = center + _START_SPREAD * rng.multivariate_normal(
+            np.zeros(center.size), log_covariance, size=chains
+        )
+        for chain in range(chains):  # (the estimate itself where a draw is not finite)
+            if not _finite_logp(logp, starts[chain]):
+                starts[chain] = center
+    else:
+        center = density.flat_start(model, initvals)
+        if not _finite_logp(logp, center):
+            center = np.zeros_like(center)
+        starts = np.tile(center, (chains, 1))
+        for chain in range(chains):
+            for _ in range(_JITTER_TRIES):
+                point = center + rng.uniform(-1.0, 1.0, size=center.shape)
+                if _finite_logp(logp, point):
+                    starts[chain] = point
+                    break
+
+    def logp_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = logp(x)
+        return float(value), gradient
+
+    result = sample_nuts(
+        logp_and_gradient, starts, draws=draws, tune=tune, random_seed=seed,
+        covariance=log_covariance if log_scale else None, target_accept=target_accept,
+        cores=cores,
+    )  # fmt: skip
+    flat = result.draws.reshape(-1, density.ndim)
+    if density.log_scale(model):
+        values = np.exp(flat)
+    else:
+        values = np.array([np.concatenate([np.ravel(v) for v in natural(x)]) for x in flat])
+    posterior = {
+        name: values[:, k].reshape(chains, draws) for k, name in enumerate(density.names)
+    }
+    return inference_data(posterior, result.stats)
+

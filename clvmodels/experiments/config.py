@@ -289,7 +289,7 @@ class SamplerConfig(_Strict):
     draws: int = Field(1000, ge=1)
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, ge=1)
-    sampler: Literal["pymc", "nutpie", "numpyro"] = "pymc"
+    sampler: Literal["clvmodels", "pymc", "nutpie", "numpyro"] = "clvmodels"
     target_accept: float = Field(0.8, gt=0, lt=1)
     hdi_prob: float = Field(0.94, gt=0, lt=1, description="Probability of the HDIs.")
 

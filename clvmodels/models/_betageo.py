@@ -135,54 +135,76 @@ class WeightedPatterns:
         self.x_row = x_row[rows].astype(np.intp)
         self.T_row = T_row[rows].astype(np.intp)
         self.t_row = t_row.astype(np.intp)
+        # per row: T, t_x and T - t_x (for log(alpha+T) - log(alpha+t_x) as a log1p)
+        self.T_rows = T[rows]
+        self.t_x_rows = t_x[rows]
+        self.T_minus_t = self.T_rows - self.t_x_rows
+
+
+def _ratio_sums(u, v, count: int):
+    """Prefix sums over j < k (k = 0 .. count) that give log-ratios of Gamma and Beta
+    functions at whole offsets without cancellation:
+
+        L[k] = sum log((v+j) / (u+v+j))     = log B(u, v+k) - log B(u, v)
+        U[k] = sum 1 / (u+v+j)              = psi(u+v+k) - psi(u+v)
+        V[k] = sum u / ((v+j) (u+v+j))      = d/dv (log B(u, v+k) - log B(u, v))
+
+    With u = 0 the first two are log Gamma(v+k) - log Gamma(v) (as L with a sign
+    change, see :func:`weighted_log_likelihood`) and psi(v+k) - psi(v).
+    """
+    j = np.arange(count, dtype=np.float64)
+    vj = v + j
+    uvj = u + vj
+    out = np.zeros((3, count + 1))
+    np.cumsum(-np.log1p(u / vj) if u else np.log(vj), out=out[0, 1:])
+    np.cumsum(1.0 / uvj, out=out[1, 1:])
+    if u:
+        np.cumsum(u / (vj * uvj), out=out[2, 1:])
+    return out
 
 
 def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
     """sum_k w_k log L_k and its gradient in (r, alpha, a, b), for many patterns.
 
     The same likelihood as :func:`log_likelihood` (FHL 2005 eq. (6); Batislam et al.
-    2007 eq. (4)), arranged so that the work per pattern is small: with
-    c_x = log B(a+1, b+x+shift-1) - log B(a, b+x+shift), each row's log-likelihood is
+    2007 eq. (4)), arranged so that the work per pattern is small and so that no term
+    is the difference of two large numbers. With y = x + shift, each row's
+    log-likelihood is
 
-        common(x) + log B(a, b+x+shift) - (r+x) log(alpha+T) + softplus(d),
-        d = c_x + (r+x) [log(alpha+T) - log(alpha+t_x)]
+        [log Gamma(r+x) - log Gamma(r)] + [log B(a, b+y) - log B(a, b)]
+          - r log(1 + T/alpha) - x log(alpha+T) + softplus(d),
+        d = c_y + (r+x) log(1 + (T - t_x) / (alpha + t_x)),
+        c_y = log B(a+1, b+y-1) - log B(a, b+y)
 
     (softplus(d) = log(1 + e^d) is the log-sum-exp of Hardie's #NUM! note; d = -inf
-    where dropping out is impossible). Every term but softplus(d) depends on x or on T
-    alone, so it is summed over distinct values with the weights added up beforehand;
-    logs of alpha + T and alpha + t_x are taken once per distinct value. Only d and its
-    sigmoid are computed per row. Each special function is called once, on all its
-    arguments together: on small data (CDNOW's 1,016 patterns) the cost of a call, not
-    of the arithmetic, is what NUTS pays at every step.
+    where dropping out is impossible). The bracketed differences are prefix sums over
+    j < x or j < y (:func:`_ratio_sums`): B(a, b+y) / B(a, b) = prod (b+j) / (a+b+j)
+    and B(a+1, b+y-1) / B(a, b) = a / (a+b+y-1) * B(a, b+y-1) / B(a, b). Taken as
+    differences of betaln / gammaln values they cancel catastrophically for huge
+    parameters (a = 1e16, b = 1e24: errors of thousands of log-units, a spurious
+    mode that a sampler finds). Every term but softplus(d) depends on x or on T alone,
+    so it is summed over distinct values with the weights added up beforehand; only d
+    and its sigmoid are computed per row.
     """
     p = patterns
-    nx = p.x_values.size
     possible = p.possible
-    b_post = b + p.x_values + p.shift
-    b_dead = np.where(possible, b_post - 1, 1.0)
-    # log B(a, b), log B(a, b + x + shift), log B(a + 1, b + x + shift - 1) in one call
-    first = np.empty(2 * nx + 1)
-    first[0], first[1 : nx + 1], first[nx + 1 :] = a, a, a + 1
-    beta_terms = betaln(first, np.concatenate(([b], b_post, b_dead)))
-    log_beta_ab, alive_x, dead_x = beta_terms[0], beta_terms[1 : nx + 1], beta_terms[nx + 1 :]
-    gamma_terms = gammaln(np.append(r + p.x_values, r))
-    psi = digamma(np.concatenate(
-        ([r, a, b, a + b, a + 1], r + p.x_values, a + b_post, b_post, a + 1 + b_dead, b_dead)
-    ))  # fmt: skip
-    psi_r, psi_a, psi_b, psi_ab, psi_a1 = psi[:5]
-    psi_rx, psi_alive, psi_b_post, psi_dead, psi_b_dead = psi[5:].reshape(5, nx)
-    c_x = np.where(possible, dead_x - alive_x, 0.0)
-    log_alpha = np.log(alpha)
-    shifted = alpha + p.time_values  # distinct T, then distinct t_x
-    log_time = np.log(shifted)
-    inv_time = 1.0 / shifted
-    n_T = p.T_values.size
-    log_T, log_t = log_time[:n_T], log_time[n_T:]
-    inv_T, inv_t = inv_time[:n_T], inv_time[n_T:]
+    y = (p.x_values + p.shift).astype(np.intp)
+    x = p.x_values.astype(np.intp)
+    log_ratio, harmonic_ab, ratio_b = _ratio_sums(a, b, int(y.max(initial=0)))
+    gamma_log, harmonic_r, _ = _ratio_sums(0.0, r, int(x.max(initial=0)))
+    alive = log_ratio[y]
+    alive_a = -harmonic_ab[y]
+    alive_b = ratio_b[y]
+    previous = np.maximum(y - 1, 0)
+    rest = b + previous  # b + y - 1
+    dead = -np.log1p(rest / a) + log_ratio[previous]  # log a / (a+b+y-1) + ...
+    dead_a = rest / (a * (a + rest)) - harmonic_ab[previous]
+    dead_b = -1.0 / (a + rest) + ratio_b[previous]
+    c_x = np.where(possible, dead - alive, 0.0)
 
     # per row: d, softplus(d) and sigmoid(d) = the posterior weight of "dead"
-    gap = log_T.take(p.T_row)
-    gap -= log_t.take(p.t_row)
+    gap = p.T_minus_t / (alpha + p.t_x_rows)
+    np.log1p(gap, out=gap)
     rx = p.x + r
     d = rx * gap
     d += c_x.take(p.x_row)
@@ -195,30 +217,28 @@ def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
     np.reciprocal(inv, out=inv)
     ws = np.where(d >= 0, inv, e * inv)
     ws *= p.w
-    inv_gap = inv_T.take(p.T_row)
-    inv_gap -= inv_t.take(p.t_row)
-    inv_gap *= rx
+    # d/dalpha of log(alpha+T) - log(alpha+t_x)
+    inv_gap = p.T_minus_t / ((alpha + p.T_rows) * (alpha + p.t_x_rows))
+    inv_gap *= -rx
     row_sums = (_sums(p.w, softplus), _sums(ws, gap), _sums(ws, inv_gap))
-    dead_per_x = np.bincount(p.x_row, ws, minlength=nx)
+    dead_per_x = np.bincount(p.x_row, ws, minlength=p.x_values.size)
 
-    # sums over distinct T of w, and of w x: for (r + x) log(alpha + T) and its derivative
-    T_sums = _sums(p.weights_per_T, np.stack((log_T, log_T, inv_T, inv_T)))
-    alive_a = psi_a - psi_alive
-    alive_b = psi_b_post - psi_alive
-    dead_a = np.where(possible, psi_a1 - psi_dead, 0.0)
-    dead_b = np.where(possible, psi_b_dead - psi_dead, 0.0)
-    x_sums = _sums(p.weight_per_x, np.stack((gamma_terms[:nx] + alive_x, psi_rx, alive_a, alive_b)))
+    # per distinct T: r log(1 + T/alpha) + x log(alpha + T) and their derivatives
+    shifted = alpha + p.T_values
+    per_T = np.stack((np.log1p(p.T_values / alpha), np.log(shifted),
+                      p.T_values / (alpha * shifted), 1.0 / shifted))  # fmt: skip
+    T_sums = _sums(p.weights_per_T, per_T)
+    dead_a = np.where(possible, dead_a, 0.0)
+    dead_b = np.where(possible, dead_b, 0.0)
+    x_sums = _sums(p.weight_per_x, np.stack((gamma_log[x] + alive, harmonic_r[x], alive_a,
+                                             alive_b)))  # fmt: skip
     dead_sums = _sums(dead_per_x, np.stack((dead_a - alive_a, dead_b - alive_b)))
-    W = p.total_weight
     log_T_w, log_T_wx, inv_T_w, inv_T_wx = T_sums
-    total = (
-        x_sums[0] + W * (r * log_alpha - gamma_terms[nx] - log_beta_ab)
-        - (r * log_T_w + log_T_wx) + row_sums[0]
-    )  # fmt: skip
-    d_r = x_sums[1] - W * psi_r + W * log_alpha - log_T_w + row_sums[1]
-    d_alpha = W * r / alpha - (r * inv_T_w + inv_T_wx) + row_sums[2]
-    d_a = -W * (psi_a - psi_ab) + x_sums[2] + dead_sums[0]
-    d_b = -W * (psi_b - psi_ab) + x_sums[3] + dead_sums[1]
+    total = x_sums[0] - r * log_T_w - log_T_wx + row_sums[0]
+    d_r = x_sums[1] - log_T_w + row_sums[1]
+    d_alpha = r * inv_T_w - inv_T_wx + row_sums[2]
+    d_a = x_sums[2] + dead_sums[0]
+    d_b = x_sums[3] + dead_sums[1]
     return float(total), np.array([d_r, d_alpha, d_a, d_b], dtype=np.float64)
 
 

@@ -147,7 +147,7 @@ def test_unfitted_spend_model_raises_not_fitted(cdnow_calibration):
         ({"draws": True}, "draws=True"),
         ({"tune": -1}, "tune=-1: give a whole number >= 0"),
         ({"chains": 0}, "chains=0"),
-        ({"sampler": "stan"}, "sampler='stan': use 'pymc', 'nutpie' or 'numpyro'"),
+        ({"sampler": "stan"}, "sampler='stan': use 'clvmodels', 'pymc', 'nutpie' or 'numpyro'"),
         ({"target_accept": 1.0}, "target_accept=1.0: between 0 and 1"),
         ({"target_accept": 0}, "target_accept=0"),
         ({"target_accept": "high"}, "target_accept='high'"),
@@ -189,7 +189,7 @@ def test_interval_is_refused_with_a_pointer_to_hdi_prob(map_bgnbd, cdnow_calibra
 def test_optional_sampler_missing_is_a_clear_error(sampler, small, monkeypatch):
     monkeypatch.setitem(sys.modules, sampler, None)  # as if not installed
     with pytest.raises(InvalidDataError, match=rf"sampler='{sampler}' needs the optional "
-                       rf"package {sampler}.*sampler='pymc'"):  # fmt: skip
+                       rf"package {sampler}.*sampler='clvmodels'"):  # fmt: skip
         bayes.BGNBD().fit(small, sampler=sampler, chains=1, tune=5, draws=5)
 
 

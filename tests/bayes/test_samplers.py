@@ -1,4 +1,5 @@
-"""The optional samplers (nutpie, numpyro) and the ArviZ 0.x / 1.x compatibility layer.
+"""The samplers other than PyMC's (clvmodels' own, nutpie, numpyro) and the ArviZ 0.x /
+1.x compatibility layer.
 
 The nutpie and numpyro tests run only where those packages are installed
 (``pip install "clvmodels[nutpie]"`` / ``"clvmodels[numpyro]"``); the log density that
@@ -137,6 +138,47 @@ def test_seeds_pass_through(seed, expected):
 def test_other_seeds_are_reduced_deterministically():
     assert _samplers._seed([1, 2]) == _samplers._seed([1, 2])
     assert 0 <= _samplers._seed(-5) < 2**63
+
+
+# ---------------------------------------------------------- clvmodels' own NUTS
+
+
+def test_native_and_pymc_samplers_agree(small):
+    """The default sampler and PyMC's sample the same posterior: means within 0.15
+    posterior sd of each other (each from 2 x 1000 draws), sd within 15 %."""
+    settings = {"chains": 2, "tune": 500, "draws": 1000, "random_seed": 3}
+    native = bayes.BGNBD().fit(small, **settings)
+    pymc = bayes.BGNBD().fit(small, sampler="pymc", **settings)
+    assert native.fit_settings_["sampler"] == "clvmodels"
+    _check_fit(native, 2, 1000)
+    stats = native.idata_.sample_stats
+    assert {"tree_depth", "n_steps", "step_size", "energy", "lp"} <= set(stats.data_vars)
+    assert int(stats["diverging"].sum()) == 0
+    a, b = native.posterior_samples(), pymc.posterior_samples()
+    sd = b.std(axis=0)
+    np.testing.assert_array_less(np.abs(a.mean(axis=0) - b.mean(axis=0)) / sd, 0.15)
+    np.testing.assert_allclose(a.std(axis=0) / sd, 1.0, atol=0.15)
+    assert native.diagnostics()["r_hat"].max() < 1.01
+
+
+def test_native_sampler_is_reproducible(small):
+    settings = {"chains": 2, "tune": 100, "draws": 100}
+    one = bayes.BGNBD().fit(small, random_seed=5, cores=1, **settings)
+    two = bayes.BGNBD().fit(small, random_seed=5, cores=2, **settings)
+    np.testing.assert_array_equal(one.posterior_samples(), two.posterior_samples())
+    other = bayes.BGNBD().fit(small, random_seed=6, **settings)
+    assert not np.array_equal(one.posterior_samples(), other.posterior_samples())
+
+
+def test_native_sampler_other_transforms(small):
+    """A prior with an interval transform (not a log): the identity metric to start,
+    and draws mapped back to their natural scale."""
+    priors = {"a": ("Uniform", {"lower": 0.01, "upper": 5.0})}
+    model = bayes.BGNBD(priors=priors).fit(small, chains=2, tune=300, draws=300,
+                                           random_seed=1)  # fmt: skip
+    draws = model.idata_.posterior["a"].values
+    assert draws.min() > 0.01 and draws.max() < 5.0
+    assert model.params_["r"] == pytest.approx(TRUE["r"], rel=0.35)
 
 
 # ------------------------------------------------------------------ nutpie

@@ -401,3 +401,46 @@ def test_docstrings_cite_what_exists() -> None:
     for module in named:
         assert importlib.util.find_spec(f"clvmodels.models.{module}") is not None, module
     assert "_numerics" not in _purchase.__doc__
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_weighted_likelihood_has_no_cancellation_for_huge_parameters(shift: int) -> None:
+    """Where (a, b) or (r, alpha) are huge, the likelihood tends to its limits (a fixed
+    drop-out probability p = a / (a + b); Poisson purchases at rate r / alpha). Taken
+    as differences of betaln / gammaln values it was off by thousands of log-units
+    there, a spurious mode that NUTS found (simulation-based calibration, seed 1006)."""
+    from scipy.special import betaln, gammaln
+
+    rng = np.random.default_rng(5)
+    n = 300
+    x = rng.integers(0, 30, n).astype(float)
+    T = rng.integers(10, 40, n).astype(float)
+    t_x = np.where(x > 0, np.round(rng.random(n) * T), 0.0)
+    w = rng.integers(1, 5, n).astype(float)
+    y = x + shift
+    dead_possible = (x > 0) | (shift > 0)
+    patterns = _betageo.WeightedPatterns(x, t_x, T, w, shift=shift)
+
+    # a fixed drop-out probability p: B(a, b+y)/B(a, b) -> (1-p)^y
+    r, alpha, p = 0.24, 4.4, 1e-8
+    a, b = 1e16, 1e16 * (1 - p) / p
+    nbd = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    alive = y * np.log1p(-p) - (r + x) * np.log(alpha + T)
+    dead = np.where(dead_possible, np.log(p) + (y - 1) * np.log1p(-p), -np.inf)
+    dead = dead - (r + x) * np.log(alpha + t_x)
+    expected = np.sum(w * (nbd + np.logaddexp(alive, dead)))
+    total, gradient = _betageo.weighted_log_likelihood(patterns, r, alpha, a, b)
+    np.testing.assert_allclose(total, expected, rtol=1e-10)
+    assert np.all(np.isfinite(gradient))
+
+    # Poisson purchases at rate lam: the NBD part -> x log(lam) - lam T
+    lam, a, b = 0.1, 0.79, 2.43
+    r, alpha = 1e15, 1e16
+    log_b = betaln(a, b)
+    alive = betaln(a, b + y) - log_b - lam * T
+    dead = np.where(dead_possible, betaln(a + 1, np.maximum(b + y - 1, 1e-300)) - log_b, -np.inf)
+    dead = dead - lam * t_x
+    expected = np.sum(w * (x * np.log(lam) + np.logaddexp(alive, dead)))
+    total, gradient = _betageo.weighted_log_likelihood(patterns, r, alpha, a, b)
+    np.testing.assert_allclose(total, expected, rtol=1e-9)
+    assert np.all(np.isfinite(gradient))

@@ -1,0 +1,395 @@
+"""A compact No-U-Turn sampler in numpy for the low-dimensional posteriors of clvmodels.
+
+PyMC's NUTS spends about 0.15 ms of Python per leapfrog step on its tree bookkeeping,
+more than the log density of a BG/NBD posterior on compressed CDNOW patterns; the
+posteriors here have two to four parameters, so the sampler's own arithmetic is tiny
+and what matters is how little it does per step. This module is the sampler of
+``sampler="clvmodels"`` (the default of :meth:`BayesianModel.fit`); the log density
+it samples is PyMC's model (priors, Jacobian, the shared likelihood Op), compiled once.
+
+The algorithm is Stan's (Stan Reference Manual, "MCMC sampling"; Betancourt 2017,
+"A Conceptual Introduction to Hamiltonian Monte Carlo", arXiv:1701.02434):
+
+* NUTS with multinomial sampling of the trajectory: uniform (weights exp(-H)) within a
+  subtree, biased progressive sampling when a subtree is added to the trajectory
+  (Betancourt 2017, sec. A.3.2);
+* the generalised no-U-turn criterion on the momenta p and p# = M^-1 p at the ends of
+  every subtree, plus the two extra checks across the join of two subtrees that Stan
+  adds since version 2.26 (they catch U-turns between neighbouring subtrees);
+* divergence when the energy error exceeds 1000; tree depth at most ``max_treedepth``;
+* step size by dual averaging (Hoffman and Gelman 2014, JMLR 15, Algorithm 6, with
+  gamma = 0.05, t0 = 10, kappa = 0.75, mu = log(10 eps0), eps0 from Stan's heuristic),
+  running through the whole warm-up as PyMC's does. Stan restarts it after each metric
+  update; on CDNOW's BG/NBD that leaves the final step about 20 % shorter (acceptance
+  0.90 for a target of 0.8) and costs 5 instead of 3 leapfrog steps per draw;
+* a dense metric (the inverse mass matrix, an estimate of the posterior covariance on
+  the unconstrained scale) learnt in Stan's windowed warm-up (buffers of 75 and 50
+  iterations, windows of 25, 50, 100, ...), each estimate shrunk towards 1e-3 I as
+  Stan does: (n / (n + 5)) S + 1e-3 (5 / (n + 5)) I. It starts from the caller's
+  matrix (the maximum-likelihood covariance of the log parameters) where there is one.
+
+Chains are independent: each has its own generator seeded from (seed, chain), so the
+draws do not depend on how many processes run them.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NutsResult", "sample_nuts"]
+
+LogDensity = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+_MAX_DELTA_H = 1000.0
+_LOG_08 = math.log(0.8)
+
+
+@dataclass
+class NutsResult:
+    """Draws (chain, draw, dimension) on the unconstrained scale and per-draw statistics
+    (chain, draw): the names of ArviZ's ``sample_stats``."""
+
+    draws: np.ndarray
+    stats: dict[str, np.ndarray]
+
+
+@dataclass
+class _Point:
+    q: np.ndarray
+    p: np.ndarray
+    logp: float
+    grad: np.ndarray
+
+
+class _Chain:
+    """One chain's state: the metric, the step size and the tree building."""
+
+    def __init__(self, logp_grad: LogDensity, rng: np.random.Generator, covariance: np.ndarray,
+                 max_treedepth: int) -> None:  # fmt: skip
+        self.logp_grad = logp_grad
+        self.rng = rng
+        self.max_treedepth = max_treedepth
+        self.set_metric(covariance)
+        self.step_size = 1.0
+
+    # ------------------------------------------------------------------ metric
+    def set_metric(self, covariance: np.ndarray) -> None:
+        self.covariance = covariance
+        # p ~ N(0, covariance^-1): p = L^-T z with covariance = L L^T
+        self.chol = np.linalg.cholesky(covariance)
+
+    def draw_momentum(self) -> np.ndarray:
+        z = self.rng.standard_normal(self.covariance.shape[0])
+        return np.linalg.solve(self.chol.T, z)
+
+    def kinetic(self, p: np.ndarray) -> float:
+        return 0.5 * float(p @ self.covariance @ p)
+
+    # -------------------------------------------------------------- dynamics
+    def evaluate(self, q: np.ndarray) -> tuple[float, np.ndarray]:
+        with np.errstate(all="ignore"):
+            logp, grad = self.logp_grad(q)
+        logp = float(logp)
+        if not math.isfinite(logp) or not np.all(np.isfinite(grad)):
+            return -math.inf, np.zeros_like(q)
+        return logp, np.asarray(grad, dtype=np.float64)
+
+    def leapfrog(self, point: _Point, eps: float) -> _Point:
+        p = point.p + 0.5 * eps * point.grad
+        q = point.q + eps * (self.covariance @ p)
+        logp, grad = self.evaluate(q)
+        return _Point(q, p + 0.5 * eps * grad, logp, grad)
+
+    def hamiltonian(self, point: _Point) -> float:
+        return -point.logp + self.kinetic(point.p)
+
+    # ------------------------------------------------------------ tree building
+    def build_tree(self, depth: int, edge: _Point, direction: int, h0: float) -> tuple:
+        """Extend the trajectory from ``edge`` by 2**depth steps in ``direction``.
+
+        Returns (valid, new edge, proposal, log of the summed weights, rho,
+        p# at the subtree's first and last states, p at its first and last states).
+        ``valid`` is False after a divergence or a U-turn inside the subtree.
+        """
+        if depth == 0:
+            point = self.leapfrog(edge, direction * self.step_size)
+            self.n_steps += 1
+            h = self.hamiltonian(point)
+            if math.isnan(h):
+                h = math.inf
+            if h - h0 > _MAX_DELTA_H:
+                self.divergent = True
+            delta = h0 - h
+            self.sum_accept += 1.0 if delta > 0 else math.exp(delta)
+            sharp = self.covariance @ point.p
+            return (not self.divergent, point, point, delta, point.p.copy(), sharp, sharp,
+                    point.p, point.p)  # fmt: skip
+        first = self.build_tree(depth - 1, edge, direction, h0)
+        if not first[0]:
+            return first
+        second = self.build_tree(depth - 1, first[1], direction, h0)
+        if not second[0]:
+            return second
+        _, _, proposal_1, log_w1, rho_1, sharp_beg_1, sharp_end_1, p_beg_1, p_end_1 = first
+        _, new_edge, proposal_2, log_w2, rho_2, sharp_beg_2, sharp_end_2, p_beg_2, p_end_2 = second
+        log_w = _log_add(log_w1, log_w2)
+        # uniform multinomial sampling within a subtree
+        proposal = proposal_2 if self.rng.uniform() < math.exp(log_w2 - log_w) else proposal_1
+        rho = rho_1 + rho_2
+        valid = (
+            _no_u_turn(sharp_beg_1, sharp_end_2, rho)
+            and _no_u_turn(sharp_beg_1, sharp_beg_2, rho_1 + p_beg_2)
+            and _no_u_turn(sharp_end_1, sharp_end_2, rho_2 + p_end_1)
+        )
+        return (valid, new_edge, proposal, log_w, rho, sharp_beg_1, sharp_end_2, p_beg_1,
+                p_end_2)  # fmt: skip
+
+    def transition(self, q: np.ndarray, logp: float, grad: np.ndarray) -> dict[str, Any]:
+        """One NUTS iteration from ``q``; the new state and its statistics."""
+        p0 = self.draw_momentum()
+        start = _Point(q, p0, logp, grad)
+        h0 = self.hamiltonian(start)
+        minus = plus = start
+        sharp0 = self.covariance @ p0
+        sharp_minus, sharp_plus, p_minus, p_plus = sharp0, sharp0, p0, p0
+        rho = p0.copy()
+        sample, log_w = start, 0.0
+        self.n_steps, self.sum_accept, self.divergent = 0, 0.0, False
+        depth = 0
+        while depth < self.max_treedepth:
+            direction = 1 if self.rng.uniform() < 0.5 else -1
+            edge = plus if direction == 1 else minus
+            (valid, new_edge, proposal, log_w_sub, rho_sub, sharp_beg, sharp_end, p_beg,
+             p_end) = self.build_tree(depth, edge, direction, h0)  # fmt: skip
+            if not valid:
+                break
+            depth += 1
+            # biased progressive sampling: favour the new subtree
+            if log_w_sub > log_w or self.rng.uniform() < math.exp(log_w_sub - log_w):
+                sample = proposal
+            log_w = _log_add(log_w, log_w_sub)
+            if direction == 1:
+                persist = (
+                    _no_u_turn(sharp_minus, sharp_end, rho + rho_sub)
+                    and _no_u_turn(sharp_minus, sharp_beg, rho + p_beg)
+                    and _no_u_turn(sharp_plus, sharp_end, rho_sub + p_plus)
+                )
+                plus, sharp_plus, p_plus = new_edge, sharp_end, p_end
+            else:
+                persist = (
+                    _no_u_turn(sharp_end, sharp_plus, rho + rho_sub)
+                    and _no_u_turn(sharp_beg, sharp_plus, rho + p_beg)
+                    and _no_u_turn(sharp_end, sharp_minus, rho_sub + p_minus)
+                )
+                minus, sharp_minus, p_minus = new_edge, sharp_end, p_end
+            rho = rho + rho_sub
+            if not persist:
+                break
+        return {
+            "point": sample,
+            "diverging": self.divergent,
+            "tree_depth": depth,
+            "n_steps": self.n_steps,
+            "acceptance_rate": self.sum_accept / max(self.n_steps, 1),
+            "energy": self.hamiltonian(sample),
+            "step_size": self.step_size,
+        }
+
+    # --------------------------------------------------------------- step size
+    def initial_step_size(self, q: np.ndarray, logp: float, grad: np.ndarray) -> None:
+        """Stan's heuristic: double or halve the step until one leapfrog step's
+        acceptance probability crosses 0.8."""
+        direction = 0
+        for _ in range(100):
+            p = self.draw_momentum()
+            start = _Point(q, p, logp, grad)
+            h0 = self.hamiltonian(start)
+            h = self.hamiltonian(self.leapfrog(start, self.step_size))
+            delta = h0 - h if math.isfinite(h) else -math.inf
+            if direction == 0:
+                direction = 1 if delta > _LOG_08 else -1
+            if direction == 1 and not delta > _LOG_08:
+                return
+            if direction == -1 and not delta < _LOG_08:
+                return
+            self.step_size = self.step_size * 2.0 if direction == 1 else self.step_size / 2.0
+            if not 1e-8 < self.step_size < 1e7:
+                self.step_size = min(max(self.step_size, 1e-8), 1e7)
+                return
+
+
+class _DualAveraging:
+    """Hoffman and Gelman (2014), Algorithm 6, with Stan's constants."""
+
+    def __init__(self, step_size: float, target: float) -> None:
+        self.mu = math.log(10.0 * step_size)
+        self.counter, self.s_bar, self.x_bar = 0, 0.0, 0.0
+        self.target = target
+
+    def update(self, accept: float) -> float:
+        """The next step size after an iteration with mean acceptance ``accept``."""
+        self.counter += 1
+        accept = min(1.0, accept)
+        eta = 1.0 / (self.counter + 10.0)
+        self.s_bar = (1.0 - eta) * self.s_bar + eta * (self.target - accept)
+        x = self.mu - self.s_bar * math.sqrt(self.counter) / 0.05
+        weight = self.counter**-0.75
+        self.x_bar = weight * x + (1.0 - weight) * self.x_bar
+        return math.exp(x)
+
+    def final(self) -> float:
+        return math.exp(self.x_bar)
+
+
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for finite or -inf arguments."""
+    high, low = (a, b) if a >= b else (b, a)
+    if low == -math.inf:
+        return high
+    return high + math.log1p(math.exp(low - high))
+
+
+def _no_u_turn(sharp_left: np.ndarray, sharp_right: np.ndarray, rho: np.ndarray) -> bool:
+    return float(sharp_right @ rho) > 0.0 and float(sharp_left @ rho) > 0.0
+
+
+def _windows(tune: int) -> tuple[int, set[int]]:
+    """Stan's windowed warm-up: the first iteration of the first window, and the
+    iterations (0-based) after which the metric is updated."""
+    init, term, window = 75, 50, 25
+    if tune < 20:
+        return tune, set()
+    if init + term + window > tune:
+        init, term = int(0.15 * tune), int(0.1 * tune)
+        window = tune - init - term
+    ends, start, size = set(), init, window
+    while start + size <= tune - term:
+        end = start + size
+        # the last window stretches to the terminal buffer
+        if end + 2 * size > tune - term:
+            end = tune - term
+        ends.add(end - 1)
+        start, size = end, 2 * size
+    return init, ends
+
+
+def _window_start(ends: set[int], iteration: int, init: int) -> int:
+    earlier = [e for e in ends if e < iteration]
+    return max(earlier) + 1 if earlier else init
+
+
+def _regularised(samples: np.ndarray) -> np.ndarray:
+    n, dim = samples.shape
+    covariance = np.atleast_2d(np.cov(samples, rowvar=False))
+    return (n / (n + 5.0)) * covariance + 1e-3 * (5.0 / (n + 5.0)) * np.eye(dim)
+
+
+def run_chain(logp_grad: LogDensity, start: np.ndarray, *, draws: int, tune: int, seed: Any,
+              covariance: np.ndarray | None, target_accept: float,
+              max_treedepth: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    """One chain: ``tune`` warm-up iterations (not kept), then ``draws``."""
+    dim = start.size
+    rng = np.random.default_rng(seed)
+    chain = _Chain(logp_grad, rng, np.eye(dim) if covariance is None else covariance,
+                   max_treedepth)  # fmt: skip
+    with np.errstate(all="ignore"):  # far-out trial steps overflow; they count as divergent
+        return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept)
+
+
+def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int,
+         target_accept: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    dim = start.size
+    q = np.asarray(start, dtype=np.float64).copy()
+    logp, grad = chain.evaluate(q)
+    if not math.isfinite(logp):
+        raise FloatingPointError("the log density is not finite at the start")
+    chain.initial_step_size(q, logp, grad)
+    adapter = _DualAveraging(chain.step_size, target_accept)
+    init_buffer, ends = _windows(tune)
+    warmup = np.empty((tune, dim))
+    out = np.empty((draws, dim))
+    names = ("diverging", "tree_depth", "n_steps", "acceptance_rate", "energy", "step_size")
+    stats = {name: np.empty(draws) for name in names}
+    stats["lp"] = np.empty(draws)
+    for iteration in range(tune + draws):
+        result = chain.transition(q, logp, grad)
+        point = result["point"]
+        q, logp, grad = point.q, point.logp, point.grad
+        if iteration < tune:
+            warmup[iteration] = q
+            chain.step_size = adapter.update(result["acceptance_rate"])
+            if iteration in ends:
+                first = _window_start(ends, iteration, init_buffer)
+                chain.set_metric(_regularised(warmup[first : iteration + 1]))
+            if iteration == tune - 1:
+                chain.step_size = adapter.final()
+            continue
+        k = iteration - tune
+        out[k] = q
+        for name in names:
+            stats[name][k] = result[name]
+        stats["lp"][k] = logp
+    stats["diverging"] = stats["diverging"].astype(bool)
+    stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
+    stats["n_steps"] = stats["n_steps"].astype(np.int64)
+    return out, stats
+
+
+# The work of the chain processes, set before they are forked (see sample_nuts).
+_TASK: dict[str, Any] = {}
+
+
+def _chain_in_child(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    task = _TASK
+    return run_chain(task["logp_grad"], task["starts"][chain], seed=task["seeds"][chain],
+                     **task["settings"])  # fmt: skip
+
+
+def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: int,
+                random_seed: int, covariance: np.ndarray | None = None,
+                target_accept: float = 0.8, max_treedepth: int = 10,
+                cores: int = 1) -> NutsResult:  # fmt: skip
+    """NUTS chains from ``starts`` (chain, dimension) on ``logp_grad`` (the log density
+    and its gradient on the unconstrained scale).
+
+    ``cores`` > 1 runs chains in forked processes where the platform forks safely
+    (Linux); the draws are the same either way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from clvmodels.bayes._nuts import sample_nuts
+    >>> def standard_normal(x):
+    ...     return -0.5 * float(x @ x), -x
+    >>> result = sample_nuts(standard_normal, np.zeros((2, 3)), draws=500, tune=300,
+    ...                      random_seed=1)
+    >>> result.draws.shape, bool(abs(result.draws.mean()) < 0.1)
+    ((2, 500, 3), True)
+    """
+    starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+    chains = starts.shape[0]
+    seeds = [[int(random_seed), chain, 1701] for chain in range(chains)]
+    settings = {"draws": draws, "tune": tune, "covariance": covariance,
+                "target_accept": target_accept, "max_treedepth": max_treedepth}  # fmt: skip
+    cores = max(1, min(int(cores), chains))
+    if cores > 1 and sys.platform.startswith("linux"):
+        _TASK.update(logp_grad=logp_grad, starts=starts, seeds=seeds, settings=settings)
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(processes=cores) as pool:
+                results = pool.map(_chain_in_child, range(chains), chunksize=1)
+        finally:
+            _TASK.clear()
+    else:
+        results = [run_chain(logp_grad, starts[c], seed=seeds[c], **settings)
+                   for c in range(chains)]  # fmt: skip
+    draws_array = np.stack([r[0] for r in results])
+    stats = {name: np.stack([r[1][name] for r in results]) for name in results[0][1]}
+    return NutsResult(draws_array, stats)
