@@ -25,8 +25,12 @@ The algorithm is Stan's (Stan Reference Manual, "MCMC sampling"; Betancourt 2017
 * a dense metric (the inverse mass matrix, an estimate of the posterior covariance on
   the unconstrained scale) learnt in Stan's windowed warm-up (buffers of 75 and 50
   iterations, windows of 25, 50, 100, ...), each estimate shrunk towards 1e-3 I as
-  Stan does: (n / (n + 5)) S + 1e-3 (5 / (n + 5)) I. It starts from the caller's
-  matrix (the maximum-likelihood covariance of the log parameters) where there is one.
+  Stan does: (n / (n + 5)) S + 1e-3 (5 / (n + 5)) I. Where the caller has a good
+  starting matrix (the maximum-likelihood covariance of the log parameters), the
+  metric starts there and is re-estimated once, from one window spanning the slow
+  phase: the short early windows exist to escape a poor start, and with a good one
+  their noisy estimates only disturb the step size (BG/NBD, 300,000 simulated
+  customers: 4.9 leapfrog steps per draw with the doubling windows, 2.9 with one).
 
 Chains are independent: each has its own generator seeded from (seed, chain), so the
 draws do not depend on how many processes run them.
@@ -260,15 +264,18 @@ def _no_u_turn(sharp_left: np.ndarray, sharp_right: np.ndarray, rho: np.ndarray)
     return float(sharp_right @ rho) > 0.0 and float(sharp_left @ rho) > 0.0
 
 
-def _windows(tune: int) -> tuple[int, set[int]]:
+def _windows(tune: int, informed: bool = False) -> tuple[int, set[int]]:
     """Stan's windowed warm-up: the first iteration of the first window, and the
-    iterations (0-based) after which the metric is updated."""
+    iterations (0-based) after which the metric is updated; one window only where the
+    metric starts ``informed``."""
     init, term, window = 75, 50, 25
     if tune < 20:
         return tune, set()
     if init + term + window > tune:
         init, term = int(0.15 * tune), int(0.1 * tune)
         window = tune - init - term
+    if informed:
+        return init, {tune - term - 1}
     ends, start, size = set(), init, window
     while start + size <= tune - term:
         end = start + size
@@ -300,11 +307,12 @@ def run_chain(logp_grad: LogDensity, start: np.ndarray, *, draws: int, tune: int
     chain = _Chain(logp_grad, rng, np.eye(dim) if covariance is None else covariance,
                    max_treedepth)  # fmt: skip
     with np.errstate(all="ignore"):  # far-out trial steps overflow; they count as divergent
-        return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept)
+        return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept,
+                    windows=_windows(tune, informed=covariance is not None))  # fmt: skip
 
 
-def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int,
-         target_accept: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_accept: float,
+         windows: tuple[int, set[int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
     dim = start.size
     q = np.asarray(start, dtype=np.float64).copy()
     logp, grad = chain.evaluate(q)
@@ -312,7 +320,7 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int,
         raise FloatingPointError("the log density is not finite at the start")
     chain.initial_step_size(q, logp, grad)
     adapter = _DualAveraging(chain.step_size, target_accept)
-    init_buffer, ends = _windows(tune)
+    init_buffer, ends = windows
     warmup = np.empty((tune, dim))
     out = np.empty((draws, dim))
     names = ("diverging", "tree_depth", "n_steps", "acceptance_rate", "energy", "step_size")

@@ -108,6 +108,9 @@ def test_stan_warmup_windows():
     # short warm-ups: 15 % / 10 % buffers and one window
     assert _windows(100) == (15, {89})
     assert _windows(10) == (10, set())
+    # from a good starting metric: one window over the slow phase
+    assert _windows(1000, informed=True) == (75, {949})
+    assert _windows(100, informed=True) == (15, {89})
 
 
 def test_a_start_outside_the_support_is_refused():
