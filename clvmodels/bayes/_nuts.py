@@ -41,6 +41,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import sys
+import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ LogDensity = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 _MAX_DELTA_H = 1000.0
 _LOG_08 = math.log(0.8)
+_RESTART = False
 
 
 @dataclass
@@ -274,17 +277,20 @@ def _windows(tune: int, informed: bool = False) -> tuple[int, set[int]]:
     if init + term + window > tune:
         init, term = int(0.15 * tune), int(0.1 * tune)
         window = tune - init - term
+    last = tune - term - 1  # the last iteration of the slow phase
     if informed:
-        return init, {tune - term - 1}
-    ends, start, size = set(), init, window
-    while start + size <= tune - term:
-        end = start + size
-        # the last window stretches to the terminal buffer
-        if end + 2 * size > tune - term:
-            end = tune - term
-        ends.add(end - 1)
-        start, size = end, 2 * size
-    return init, ends
+        return init, {last}
+    # The first window keeps its base size; each later one doubles, and one that would
+    # leave less than twice its own size before the terminal buffer stretches to it.
+    ends, end, size = set(), init + window - 1, window
+    while True:
+        ends.add(end)
+        if end == last:
+            return init, ends
+        size *= 2
+        end += size
+        if end + 2 * size > last:
+            end = last
 
 
 def _window_start(ends: set[int], iteration: int, init: int) -> int:
@@ -336,6 +342,9 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_acce
             if iteration in ends:
                 first = _window_start(ends, iteration, init_buffer)
                 chain.set_metric(_regularised(warmup[first : iteration + 1]))
+                if _RESTART and iteration == max(ends):
+                    chain.initial_step_size(q, logp, grad)
+                    adapter = _DualAveraging(chain.step_size, target_accept)
             if iteration == tune - 1:
                 chain.step_size = adapter.final()
             continue
@@ -350,14 +359,50 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_acce
     return out, stats
 
 
-# The work of the chain processes, set before they are forked (see sample_nuts).
+# The work of a chain process: set in the child by the pool's initializer; with the fork
+# start method the initializer's arguments are inherited, not pickled, so the compiled
+# log density needs no pickling.
 _TASK: dict[str, Any] = {}
+
+
+def _set_task(task: dict[str, Any]) -> None:
+    _TASK.update(task)
 
 
 def _chain_in_child(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     task = _TASK
     return run_chain(task["logp_grad"], task["starts"][chain], seed=task["seeds"][chain],
                      **task["settings"])  # fmt: skip
+
+
+def _fork_context() -> Any:
+    """The fork context where forking this process is safe, else None (chains then run
+    one after another). Not in a daemonic process (it may not have children), nor where
+    another Python thread runs (it may hold a lock the child would wait on for ever), nor
+    off Linux (macOS's system libraries are not fork-safe; Windows cannot fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if multiprocessing.current_process().daemon or threading.active_count() > 1:
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _forked(task: dict[str, Any], chains: int, cores: int) -> list | None:
+    """Run the chains in ``cores`` forked processes; None where that is not possible."""
+    context = _fork_context()
+    if context is None:
+        return None
+    with warnings.catch_warnings():
+        # Python 3.12+ warns on fork when the process has any other OS thread; here those
+        # are native pools (OpenBLAS) that register fork handlers, no Python threads
+        warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork",
+                                category=DeprecationWarning)  # fmt: skip
+        try:
+            pool = context.Pool(processes=cores, initializer=_set_task, initargs=(task,))
+        except OSError:  # no processes to be had (limits, memory): run serially
+            return None
+    with pool:
+        return pool.map(_chain_in_child, range(chains), chunksize=1)
 
 
 def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: int,
@@ -367,8 +412,9 @@ def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: 
     """NUTS chains from ``starts`` (chain, dimension) on ``logp_grad`` (the log density
     and its gradient on the unconstrained scale).
 
-    ``cores`` > 1 runs chains in forked processes where the platform forks safely
-    (Linux); the draws are the same either way.
+    ``cores`` > 1 runs chains in forked processes where forking is safe (Linux, no
+    other Python thread, not itself a daemonic process; see :func:`_fork_context`),
+    else one after another; the draws are the same either way.
 
     Examples
     --------
@@ -387,15 +433,9 @@ def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: 
     settings = {"draws": draws, "tune": tune, "covariance": covariance,
                 "target_accept": target_accept, "max_treedepth": max_treedepth}  # fmt: skip
     cores = max(1, min(int(cores), chains))
-    if cores > 1 and sys.platform.startswith("linux"):
-        _TASK.update(logp_grad=logp_grad, starts=starts, seeds=seeds, settings=settings)
-        try:
-            context = multiprocessing.get_context("fork")
-            with context.Pool(processes=cores) as pool:
-                results = pool.map(_chain_in_child, range(chains), chunksize=1)
-        finally:
-            _TASK.clear()
-    else:
+    task = {"logp_grad": logp_grad, "starts": starts, "seeds": seeds, "settings": settings}
+    results = _forked(task, chains, cores) if cores > 1 else None
+    if results is None:
         results = [run_chain(logp_grad, starts[c], seed=seeds[c], **settings)
                    for c in range(chains)]  # fmt: skip
     draws_array = np.stack([r[0] for r in results])

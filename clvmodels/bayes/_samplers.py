@@ -1,9 +1,12 @@
-"""NUTS from the optional packages nutpie and numpyro.
+"""NUTS other than PyMC's: clvmodels' own (the default) and the optional nutpie and numpyro.
 
-Both return the same thing as PyMC's own sampler, an ArviZ object whose ``posterior``
+Each returns the same thing as PyMC's own sampler, an ArviZ object whose ``posterior``
 holds every parameter on its natural scale (chain, draw) and whose ``sample_stats`` has
 ``diverging``, so everything downstream of ``BayesianModel._sample`` is shared.
 
+- **clvmodels** (:func:`sample_native`) runs the numpy NUTS of
+  :mod:`clvmodels.bayes._nuts` on PyMC's compiled log density (:class:`_Density`), with
+  chains in forked processes; it has no progress bar.
 - **nutpie** samples a log density written here in Python: PyMC's compiled log
   posterior on the unconstrained (log) scale -- priors, Jacobian and the shared
   :class:`~clvmodels.bayes._op.WeightedLogLikelihood` -- with its gradient, through
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..exceptions import InvalidDataError
 
-__all__ = ["sample_external"]
+__all__ = ["sample_external", "sample_native"]
 
 # Jittered starts tried per chain before falling back to the unjittered start.
 _JITTER_TRIES = 20

@@ -378,12 +378,16 @@ class BaseModel:
     def _objective(
         self, log_params: np.ndarray, patterns: Any, total: float
     ) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
-        value, weighted = self._weighted_loglik(params, patterns)
-        value = -value / total + self.penalizer * np.sum(params**2)
-        # d/dlog(theta) = theta * d/dtheta
-        gradient = (-weighted / total + 2 * self.penalizer * params) * params
-        if not np.isfinite(value):
+        # A line search may try log-parameters whose exp under- or overflows (r = 0,
+        # a = inf); the likelihood is then not finite and the step is refused below,
+        # which is the answer, not a warning for the user.
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            params = np.exp(log_params)
+            value, weighted = self._weighted_loglik(params, patterns)
+            value = -value / total + self.penalizer * np.sum(params**2)
+            # d/dlog(theta) = theta * d/dtheta
+            gradient = (-weighted / total + 2 * self.penalizer * params) * params
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return np.inf, np.zeros_like(log_params)
         return float(value), gradient
 

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
 from ._special import beta_expectation, hyp2f1_series
-from .bgbb import log_rising
+from .bgbb import digamma_difference, log_rising
 
 __all__ = [
     "WeightedPatterns",
@@ -141,7 +141,13 @@ class WeightedPatterns:
         self.T_minus_t = self.T_rows - self.t_x_rows
 
 
-def _ratio_sums(u, v, count: int):
+# Up to this many whole offsets the ratios below are prefix sums (a few microseconds);
+# beyond it, where one customer's frequency would make the sums long, closed forms are
+# evaluated at the distinct offsets only, so the cost does not grow with the frequency.
+_PREFIX_LIMIT = 4096
+
+
+def _ratio_sums(u, v, count: int) -> np.ndarray:
     """Prefix sums over j < k (k = 0 .. count) that give log-ratios of Gamma and Beta
     functions at whole offsets without cancellation:
 
@@ -149,18 +155,40 @@ def _ratio_sums(u, v, count: int):
         U[k] = sum 1 / (u+v+j)              = psi(u+v+k) - psi(u+v)
         V[k] = sum u / ((v+j) (u+v+j))      = d/dv (log B(u, v+k) - log B(u, v))
 
-    With u = 0 the first two are log Gamma(v+k) - log Gamma(v) (as L with a sign
-    change, see :func:`weighted_log_likelihood`) and psi(v+k) - psi(v).
+    With u = None the first two are instead log Gamma(v+k) - log Gamma(v) and
+    psi(v+k) - psi(v) (and V = 0). (None, not 0: a = 0 after an underflow must still
+    give the Beta ratios.)
     """
     j = np.arange(count, dtype=np.float64)
     vj = v + j
-    uvj = u + vj
     out = np.zeros((3, count + 1))
-    np.cumsum(-np.log1p(u / vj) if u else np.log(vj), out=out[0, 1:])
+    if u is None:
+        np.cumsum(np.log(vj), out=out[0, 1:])
+        np.cumsum(1.0 / vj, out=out[1, 1:])
+        return out
+    uvj = u + vj
+    np.cumsum(-np.log1p(u / vj), out=out[0, 1:])
     np.cumsum(1.0 / uvj, out=out[1, 1:])
-    if u:
-        np.cumsum(u / (vj * uvj), out=out[2, 1:])
+    np.cumsum(u / vj / uvj, out=out[2, 1:])  # divided in turn: no overflow at 1e160
     return out
+
+
+def _offset_ratios(u, v, k: np.ndarray) -> np.ndarray:
+    """L, U and V of :func:`_ratio_sums` at the whole offsets ``k`` (3 x len(k)).
+
+    Long ranges use log (v)_k - log (u+v)_k and differences of digammas written without
+    cancellation (:func:`~.bgbb.log_rising`, :func:`~.bgbb.digamma_difference`); their
+    absolute error is about k log(v) machine epsilons, harmless in a log-likelihood.
+    """
+    top = int(k.max(initial=0))
+    if top <= _PREFIX_LIMIT:
+        return _ratio_sums(u, v, top)[:, k]
+    k = k.astype(np.float64)
+    if u is None:
+        return np.stack((log_rising(v, k), digamma_difference(v, k), np.zeros_like(k)))
+    harmonic = digamma_difference(u + v, k)
+    return np.stack((log_rising(v, k) - log_rising(u + v, k), harmonic,
+                     digamma_difference(v, k) - harmonic))  # fmt: skip
 
 
 def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
@@ -174,33 +202,27 @@ def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
         [log Gamma(r+x) - log Gamma(r)] + [log B(a, b+y) - log B(a, b)]
           - r log(1 + T/alpha) - x log(alpha+T) + softplus(d),
         d = c_y + (r+x) log(1 + (T - t_x) / (alpha + t_x)),
-        c_y = log B(a+1, b+y-1) - log B(a, b+y)
+        c_y = log B(a+1, b+y-1) - log B(a, b+y) = log a - log(b+y-1)
 
     (softplus(d) = log(1 + e^d) is the log-sum-exp of Hardie's #NUM! note; d = -inf
-    where dropping out is impossible). The bracketed differences are prefix sums over
-    j < x or j < y (:func:`_ratio_sums`): B(a, b+y) / B(a, b) = prod (b+j) / (a+b+j)
-    and B(a+1, b+y-1) / B(a, b) = a / (a+b+y-1) * B(a, b+y-1) / B(a, b). Taken as
-    differences of betaln / gammaln values they cancel catastrophically for huge
-    parameters (a = 1e16, b = 1e24: errors of thousands of log-units, a spurious
-    mode that a sampler finds). Every term but softplus(d) depends on x or on T alone,
-    so it is summed over distinct values with the weights added up beforehand; only d
-    and its sigmoid are computed per row.
+    where dropping out is impossible; c_y follows from B(a+1, b+y-1) / B(a, b+y) =
+    a / (b+y-1) by Gamma(z+1) = z Gamma(z)). The bracketed differences are products
+    over j < x or j < y (:func:`_offset_ratios`): B(a, b+y) / B(a, b) = prod (b+j) /
+    (a+b+j). Taken as differences of betaln / gammaln values they cancel
+    catastrophically for huge parameters (a = 1e16, b = 1e24: errors of thousands of
+    log-units, a spurious mode that a sampler finds). Every term but softplus(d)
+    depends on x or on T alone, so it is summed over distinct values with the weights
+    added up beforehand; only d and its sigmoid are computed per row.
     """
     p = patterns
     possible = p.possible
     y = (p.x_values + p.shift).astype(np.intp)
     x = p.x_values.astype(np.intp)
-    log_ratio, harmonic_ab, ratio_b = _ratio_sums(a, b, int(y.max(initial=0)))
-    gamma_log, harmonic_r, _ = _ratio_sums(0.0, r, int(x.max(initial=0)))
-    alive = log_ratio[y]
-    alive_a = -harmonic_ab[y]
-    alive_b = ratio_b[y]
-    previous = np.maximum(y - 1, 0)
-    rest = b + previous  # b + y - 1
-    dead = -np.log1p(rest / a) + log_ratio[previous]  # log a / (a+b+y-1) + ...
-    dead_a = rest / (a * (a + rest)) - harmonic_ab[previous]
-    dead_b = -1.0 / (a + rest) + ratio_b[previous]
-    c_x = np.where(possible, dead - alive, 0.0)
+    alive, harmonic_ab, alive_b = _offset_ratios(a, b, y)
+    gamma_log, harmonic_r, _ = _offset_ratios(None, r, x)
+    alive_a = -harmonic_ab
+    rest = np.where(possible, b + y - 1.0, 1.0)  # b + y - 1 > 0 where dropout is possible
+    c_x = np.where(possible, np.log(a) - np.log(rest), 0.0)
 
     # per row: d, softplus(d) and sigmoid(d) = the posterior weight of "dead"
     gap = p.T_minus_t / (alpha + p.t_x_rows)
@@ -218,7 +240,7 @@ def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
     ws = np.where(d >= 0, inv, e * inv)
     ws *= p.w
     # d/dalpha of log(alpha+T) - log(alpha+t_x)
-    inv_gap = p.T_minus_t / ((alpha + p.T_rows) * (alpha + p.t_x_rows))
+    inv_gap = p.T_minus_t / (alpha + p.T_rows) / (alpha + p.t_x_rows)
     inv_gap *= -rx
     row_sums = (_sums(p.w, softplus), _sums(ws, gap), _sums(ws, inv_gap))
     dead_per_x = np.bincount(p.x_row, ws, minlength=p.x_values.size)
@@ -226,13 +248,13 @@ def weighted_log_likelihood(patterns: WeightedPatterns, r, alpha, a, b):
     # per distinct T: r log(1 + T/alpha) + x log(alpha + T) and their derivatives
     shifted = alpha + p.T_values
     per_T = np.stack((np.log1p(p.T_values / alpha), np.log(shifted),
-                      p.T_values / (alpha * shifted), 1.0 / shifted))  # fmt: skip
+                      p.T_values / alpha / shifted, 1.0 / shifted))  # fmt: skip
     T_sums = _sums(p.weights_per_T, per_T)
-    dead_a = np.where(possible, dead_a, 0.0)
-    dead_b = np.where(possible, dead_b, 0.0)
-    x_sums = _sums(p.weight_per_x, np.stack((gamma_log[x] + alive, harmonic_r[x], alive_a,
+    x_sums = _sums(p.weight_per_x, np.stack((gamma_log + alive, harmonic_r, alive_a,
                                              alive_b)))  # fmt: skip
-    dead_sums = _sums(dead_per_x, np.stack((dead_a - alive_a, dead_b - alive_b)))
+    # d c_y / da = 1 / a and d c_y / db = -1 / (b+y-1), weighted by P(dead | history)
+    dead_sums = _sums(dead_per_x, np.stack((np.where(possible, 1.0 / a, 0.0),
+                                            np.where(possible, -1.0 / rest, 0.0))))  # fmt: skip
     log_T_w, log_T_wx, inv_T_w, inv_T_wx = T_sums
     total = x_sums[0] - r * log_T_w - log_T_wx + row_sums[0]
     d_r = x_sums[1] - log_T_w + row_sums[1]

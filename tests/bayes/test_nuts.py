@@ -3,9 +3,13 @@ divergences where NUTS must diverge, Stan's warm-up schedule, reproducible draws
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 import pytest
 
+from clvmodels.bayes import _nuts
 from clvmodels.bayes._nuts import _windows, run_chain, sample_nuts
 
 
@@ -111,6 +115,151 @@ def test_stan_warmup_windows():
     # from a good starting metric: one window over the slow phase
     assert _windows(1000, informed=True) == (75, {949})
     assert _windows(100, informed=True) == (15, {89})
+
+
+def _stan_metric_updates(num_warmup: int) -> tuple[int, set[int]]:
+    """Stan's windowed_adaptation (stan/mcmc/windowed_adaptation.hpp) step by step: the
+    iteration counter runs through the warm-up and, where end_adaptation_window() holds,
+    compute_next_window() moves the next end; returns (init buffer, update iterations)."""
+    init, term, base = 75, 50, 25
+    if num_warmup < 20:
+        return num_warmup, set()
+    if init + base + term > num_warmup:
+        init, term = int(0.15 * num_warmup), int(0.1 * num_warmup)
+        base = num_warmup - (init + term)
+    size, next_end, updates = base, init + base - 1, set()
+    for counter in range(num_warmup):
+        in_window = init <= counter < num_warmup - term
+        if in_window and counter == next_end:
+            updates.add(counter)
+            if next_end != num_warmup - term - 1:  # compute_next_window()
+                size *= 2
+                next_end = counter + size
+                if (next_end != num_warmup - term - 1
+                        and next_end + 2 * size >= num_warmup - term):  # fmt: skip
+                    next_end = num_warmup - term - 1
+    return init, updates
+
+
+def test_warmup_windows_follow_stan_for_every_length():
+    for tune in range(2001):
+        assert _windows(tune) == _stan_metric_updates(tune), tune
+
+
+def _gaussian(mean, covariance):
+    precision = np.linalg.inv(covariance)
+
+    def density(x):
+        d = x - mean
+        gradient = -(precision @ d)
+        return 0.5 * float(d @ gradient), gradient
+
+    return density
+
+
+def _transitions(density, start, *, metric, step_size, n, seed, max_treedepth=10):
+    """``n`` NUTS transitions at a fixed step size and metric (no adaptation)."""
+    chain = _nuts._Chain(density, np.random.default_rng(seed), metric, max_treedepth)
+    chain.step_size = step_size
+    q = np.asarray(start, dtype=float)
+    logp, grad = chain.evaluate(q)
+    draws, results = np.empty((n, q.size)), []
+    for k in range(n):
+        result = chain.transition(q, logp, grad)
+        point = result["point"]
+        q, logp, grad = point.q, point.logp, point.grad
+        draws[k] = q
+        results.append(result)
+    return draws, results
+
+
+def test_transitions_leave_the_target_invariant_with_a_wrong_metric():
+    """NUTS is exact for any step size and metric: from an exact draw of a correlated
+    normal, with a metric of the wrong scales and orientation and no adaptation, the
+    draws keep the target's mean and covariance. Also Stan's bounds on the work of a
+    tree of depth d: 2^d - 1 steps if it stopped at a U-turn between subtrees, up to
+    2^(d+1) - 1 if the last subtree ended early."""
+    mean = np.array([1.0, -2.0])
+    covariance = np.array([[0.25, 0.9 * 0.5 * 2.0], [0.9 * 0.5 * 2.0, 4.0]])
+    metric = np.array([[2.0, -0.5], [-0.5, 0.5]])
+    start = np.random.default_rng(0).multivariate_normal(mean, covariance)
+    draws, results = _transitions(_gaussian(mean, covariance), start, metric=metric,
+                                  step_size=0.3, n=6000, seed=4)  # fmt: skip
+    sd = np.sqrt(np.diag(covariance))
+    # autocorrelated draws: 6 standard errors at an effective size of n / 3
+    np.testing.assert_allclose((draws.mean(axis=0) - mean) / sd, 0.0,
+                               atol=6 / np.sqrt(2000))  # fmt: skip
+    np.testing.assert_allclose(np.cov(draws, rowvar=False) / np.outer(sd, sd),
+                               covariance / np.outer(sd, sd), atol=0.08)  # fmt: skip
+    for result in results:
+        depth, steps = result["tree_depth"], result["n_steps"]
+        assert 2**depth - 1 <= steps <= 2 ** (depth + 1) - 1
+        assert 0.0 <= result["acceptance_rate"] <= 1.0
+    assert {r["n_steps"] for r in results} != {2 ** r["tree_depth"] - 1 for r in results}
+
+
+def test_a_boundary_inside_the_trajectory():
+    """A half-normal: the log density is -inf for x < 0, which trajectories cross; those
+    subtrees end as divergent and the draws still have the half-normal's moments."""
+
+    def half_normal(x):
+        if x[0] < 0:
+            return -np.inf, np.zeros(1)
+        return -0.5 * float(x[0] ** 2), -x.copy()
+
+    draws, results = _transitions(half_normal, [0.5], metric=np.eye(1), step_size=0.5,
+                                  n=8000, seed=2)  # fmt: skip
+    assert draws.min() >= 0.0
+    assert any(r["diverging"] for r in results)
+    np.testing.assert_allclose(draws.mean(), math.sqrt(2 / math.pi), atol=0.04)
+    np.testing.assert_allclose(draws.var(), 1 - 2 / math.pi, atol=0.04)
+
+
+def test_acceptance_statistic_of_a_single_step():
+    """With max_treedepth = 1 a transition is one leapfrog step from (q0, p0), and the
+    acceptance statistic is min(1, exp(H0 - H1)), computed here by hand."""
+    eps, q0 = 0.9, np.array([1.3])
+    for seed in range(20):
+        _, (result,) = _transitions(lambda x: (-0.5 * float(x @ x), -x), q0, metric=np.eye(1),
+                                    step_size=eps, n=1, seed=seed, max_treedepth=1)  # fmt: skip
+        rng = np.random.default_rng(seed)  # the sampler's draws, in its order
+        p0 = rng.standard_normal(1)
+        direction = 1.0 if rng.uniform() < 0.5 else -1.0
+        step = direction * eps
+        p_half = p0 - 0.5 * step * q0
+        q1 = q0 + step * p_half
+        p1 = p_half - 0.5 * step * q1
+        h0, h1 = 0.5 * float(q0 @ q0 + p0 @ p0), 0.5 * float(q1 @ q1 + p1 @ p1)
+        assert result["n_steps"] == 1 and result["tree_depth"] <= 1
+        assert result["acceptance_rate"] == pytest.approx(min(1.0, math.exp(h0 - h1)),
+                                                          rel=1e-12)  # fmt: skip
+
+
+def test_chains_run_serially_where_forking_is_unsafe(monkeypatch):
+    """With another Python thread running, forking could deadlock: the chains run one
+    after another, with the same draws; likewise where no process can be started."""
+    serial = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
+                         random_seed=4, cores=1)  # fmt: skip
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    try:
+        assert _nuts._fork_context() is None
+        threaded = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
+                               random_seed=4, cores=2)  # fmt: skip
+    finally:
+        stop.set()
+        helper.join()
+    np.testing.assert_array_equal(threaded.draws, serial.draws)
+
+    class NoProcesses:
+        def Pool(self, *args, **kwargs):  # multiprocessing's name
+            raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(_nuts, "_fork_context", NoProcesses)
+    refused = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
+                          random_seed=4, cores=2)  # fmt: skip
+    np.testing.assert_array_equal(refused.draws, serial.draws)
 
 
 def test_a_start_outside_the_support_is_refused():

@@ -144,8 +144,10 @@ def test_other_seeds_are_reduced_deterministically():
 
 
 def test_native_and_pymc_samplers_agree(small):
-    """The default sampler and PyMC's sample the same posterior: means within 0.15
-    posterior sd of each other (each from 2 x 1000 draws), sd within 15 %."""
+    """The default sampler and PyMC's sample the same posterior: on the log scale both
+    sample (a and b have heavy right tails, whose natural-scale sd differs by 30 %
+    between seeds of the same sampler), means within 0.15 posterior sd of each other
+    (each from 2 x 1000 draws), sd within 15 %."""
     settings = {"chains": 2, "tune": 500, "draws": 1000, "random_seed": 3}
     native = bayes.BGNBD().fit(small, **settings)
     pymc = bayes.BGNBD().fit(small, sampler="pymc", **settings)
@@ -154,7 +156,7 @@ def test_native_and_pymc_samplers_agree(small):
     stats = native.idata_.sample_stats
     assert {"tree_depth", "n_steps", "step_size", "energy", "lp"} <= set(stats.data_vars)
     assert int(stats["diverging"].sum()) == 0
-    a, b = native.posterior_samples(), pymc.posterior_samples()
+    a, b = np.log(native.posterior_samples()), np.log(pymc.posterior_samples())
     sd = b.std(axis=0)
     np.testing.assert_array_less(np.abs(a.mean(axis=0) - b.mean(axis=0)) / sd, 0.15)
     np.testing.assert_allclose(a.std(axis=0) / sd, 1.0, atol=0.15)

@@ -167,10 +167,14 @@ def test_gradient_is_exact(shift: int, numeric_derivative) -> None:
             np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("prefix_limit", [4096, 0])
 @pytest.mark.parametrize("shift", [0, 1])
-def test_weighted_sum_layout_equals_the_per_row_likelihood(shift: int) -> None:
+def test_weighted_sum_layout_equals_the_per_row_likelihood(shift: int, prefix_limit: int,
+                                                           monkeypatch) -> None:  # fmt: skip
     # the fitted objective (and the Bayesian Op) use the per-distinct-value layout; it
-    # must be the same number as weighting the per-row formula, gradient included
+    # must be the same number as weighting the per-row formula, gradient included, both
+    # with prefix sums and with the closed forms used for long ranges of frequencies
+    monkeypatch.setattr(_betageo, "_PREFIX_LIMIT", prefix_limit)
     rng = np.random.default_rng(11 + shift)
     n = 3000
     x = rng.integers(0, 40, n).astype(float)
@@ -444,3 +448,53 @@ def test_weighted_likelihood_has_no_cancellation_for_huge_parameters(shift: int)
     total, gradient = _betageo.weighted_log_likelihood(patterns, r, alpha, a, b)
     np.testing.assert_allclose(total, expected, rtol=1e-9)
     assert np.all(np.isfinite(gradient))
+
+    # the gradient there against central differences in the log parameters
+    for params in ([0.24, 4.4, 1e16, 1e24], [1e15, 1e16, 0.79, 2.43], [2.0, 1e200, 1e180, 1e190]):
+        _, gradient = _betageo.weighted_log_likelihood(patterns, *params)
+        for k in range(4):
+            h = 1e-5
+            up, down = np.array(params), np.array(params)
+            up[k] *= np.exp(h)
+            down[k] *= np.exp(-h)
+            numeric = (_betageo.weighted_log_likelihood(patterns, *up)[0]
+                       - _betageo.weighted_log_likelihood(patterns, *down)[0]) / (2 * h)
+            assert gradient[k] * params[k] == pytest.approx(numeric, rel=1e-4, abs=1e-3), k
+
+
+def test_weighted_likelihood_cost_does_not_grow_with_the_frequency() -> None:
+    """One customer with ten million repeat purchases: the closed forms at the distinct
+    frequencies, not prefix sums over every count up to the largest (0.16 s and 240 MB
+    of arrays at 1e6; out of memory further up)."""
+    x = np.array([0.0, 3.0, 1e7, 4e13])
+    t_x = np.array([0.0, 20.0, 30.0, 38.0])
+    T = np.full(4, 39.0)
+    w = np.array([100.0, 20.0, 1.0, 1.0])
+    params = (0.24, 4.4, 0.79, 2.43)
+    patterns = _betageo.WeightedPatterns(x, t_x, T, w, shift=0)
+    total, gradient = _betageo.weighted_log_likelihood(patterns, *params)
+    ll, grad = _betageo.log_likelihood(x, t_x, T, *params, shift=0, gradient=True)
+    np.testing.assert_allclose(total, np.sum(w * ll), rtol=1e-12)
+    grad = np.stack(np.broadcast_arrays(*grad), axis=-1)
+    np.testing.assert_allclose(gradient, (w[:, None] * grad).sum(axis=0), rtol=1e-8)
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_objective_refuses_parameters_that_under_or_overflow(shift: int) -> None:
+    """A line search may try log r = -800 (r = 0) or log a = 800 (a = inf): the
+    objective is +inf there, quietly (RuntimeWarnings from clvmodels fail the tests)."""
+    from clvmodels.simulate import simulate_bgnbd
+
+    data = simulate_bgnbd(200, r=0.24, alpha=4.41, a=0.79, b=2.43, T=39.0, random_state=2)
+    model = clvmodels.MBGNBD() if shift else clvmodels.BGNBD()
+    seen = {}
+    model._fitted_patterns = lambda arrays, weights: seen.update(arrays=arrays, weights=weights)
+    model.fit(data)
+    patterns = model._weighted_patterns(seen["arrays"], seen["weights"])
+    total = seen["weights"].sum()
+    finite = model._objective(np.log([0.24, 4.41, 0.79, 2.43]), patterns, total)
+    assert np.isfinite(finite[0]) and np.all(np.isfinite(finite[1]))
+    for log_params in ([-800.0, 1.5, 0.0, 0.0], [-1.0, 1.5, 800.0, 0.0],
+                       [-1.0, -800.0, 0.0, 0.0], [-1.0, 1.5, -800.0, -800.0]):  # fmt: skip
+        value, gradient = model._objective(np.array(log_params), patterns, total)
+        assert value == np.inf and np.all(gradient == 0.0)
