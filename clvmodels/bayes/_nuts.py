@@ -20,8 +20,10 @@ The algorithm is Stan's (Stan Reference Manual, "MCMC sampling"; Betancourt 2017
 * step size by dual averaging (Hoffman and Gelman 2014, JMLR 15, Algorithm 6, with
   gamma = 0.05, t0 = 10, kappa = 0.75, mu = log(10 eps0), eps0 from Stan's heuristic),
   running through the whole warm-up as PyMC's does. Stan restarts it after each metric
-  update; on CDNOW's BG/NBD that leaves the final step about 20 % shorter (acceptance
-  0.90 for a target of 0.8) and costs 5 instead of 3 leapfrog steps per draw;
+  update; on CDNOW's BG/NBD that leaves the final step about 25 % shorter (acceptance
+  0.90 for a target of 0.8) and costs 5 instead of 3 leapfrog steps per draw, even with
+  a single restart at the one metric update of an informed start (Pareto/NBD: 6.1
+  instead of 4.5 steps per draw, for 0 instead of 0-1 divergences in 4,000 draws);
 * a dense metric (the inverse mass matrix, an estimate of the posterior covariance on
   the unconstrained scale) learnt in Stan's windowed warm-up (buffers of 75 and 50
   iterations, windows of 25, 50, 100, ...), each estimate shrunk towards 1e-3 I as
@@ -55,7 +57,6 @@ LogDensity = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 _MAX_DELTA_H = 1000.0
 _LOG_08 = math.log(0.8)
-_RESTART = False
 
 
 @dataclass
@@ -342,9 +343,6 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_acce
             if iteration in ends:
                 first = _window_start(ends, iteration, init_buffer)
                 chain.set_metric(_regularised(warmup[first : iteration + 1]))
-                if _RESTART and iteration == max(ends):
-                    chain.initial_step_size(q, logp, grad)
-                    adapter = _DualAveraging(chain.step_size, target_accept)
             if iteration == tune - 1:
                 chain.step_size = adapter.final()
             continue
