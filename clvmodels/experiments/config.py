@@ -12,7 +12,8 @@ whatever the model:
   runner converts it into each model's time unit (:func:`clvmodels.clv.predictive_clv`).
 - Durations are calendar durations with a unit: ``"12M"``, ``"52W"``, ``"1Y"``, ``"90D"``.
   A holdout length in months or years moves the calendar (1997-09-30 + 9M = 1998-06-30).
-- ``data.path`` is relative to the YAML file; ``output.dir`` to the working directory.
+- ``data.path`` and ``data.temp_directory`` are relative to the YAML file; ``output.dir`` to
+  the working directory.
 """
 
 from __future__ import annotations
@@ -163,6 +164,13 @@ class DataConfig(_Strict):
             "DuckDB spills to disk."
         ),
     )
+    temp_directory: str | None = Field(
+        None, description=(
+            "An existing folder for DuckDB's spill files, relative to the YAML file "
+            "(default: the system's temporary folder); they can reach several times the "
+            "input's size and are removed after the summary."
+        ),
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -188,6 +196,17 @@ class DataConfig(_Strict):
                 f"{path.name}: use a .csv, .csv.gz, .parquet or .pq file of transactions"
             )
         return str(path)
+
+    @field_validator("temp_directory")
+    @classmethod
+    def _existing_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        base = Path((info.context or {}).get("base_dir", "."))
+        folder = (base / Path(value).expanduser()).resolve()
+        if not folder.is_dir():
+            raise ValueError(f"not an existing folder: {folder}")
+        return str(folder)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

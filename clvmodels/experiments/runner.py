@@ -167,8 +167,12 @@ def _summary(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFra
     periods = config.periods
     source, engine = _summary_source(config, transactions)
     common["engine"] = engine
-    if config.data.memory_limit is not None and engine == "duckdb":
-        common["engine_options"] = {"memory_limit": config.data.memory_limit}
+    if engine == "duckdb":
+        options = {"memory_limit": config.data.memory_limit,
+                   "temp_directory": config.data.temp_directory}  # fmt: skip
+        options = {name: value for name, value in options.items() if value is not None}
+        if options:
+            common["engine_options"] = options
     try:
         if periods.has_holdout:
             summary = calibration_holdout(

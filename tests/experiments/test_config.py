@@ -163,6 +163,14 @@ def test_missing_data_file(tmp_path: Path) -> None:
     )
 
 
+def test_missing_spill_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for value in ("scratch", "file"):
+        raw = minimal(data={"dataset": "cdnow_sample", "temp_directory": value})
+        refused(raw, "data.temp_directory", "not an existing folder", str(tmp_path / value),
+                base_dir=tmp_path)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "value", ["1997-13-01", "1997-02-30", "30/09/1997", "yesterday", "1997-9-30"]
 )

@@ -696,7 +696,8 @@ def test_mlflow_missing(monkeypatch, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "pandas"])
-def test_data_engine_gives_the_same_run(small_run: Run, tmp_path: Path, engine: str) -> None:
+def test_data_engine_gives_the_same_run(small_run: Run, tmp_path: Path, engine: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     # a Parquet copy of the bundled log: summarised by DuckDB from the file (auto) or in
     # memory; the outcomes equal those of the bundled dataset
     import duckdb
@@ -705,9 +706,27 @@ def test_data_engine_gives_the_same_run(small_run: Run, tmp_path: Path, engine: 
     with duckdb.connect() as con:
         con.register("tx", clvmodels.datasets.load_cdnow("sample"))
         con.execute(f"COPY tx TO '{path}' (FORMAT parquet)")
+    spill = tmp_path / "spill"
+    spill.mkdir()
     raw = small(data={"path": str(path), "columns": {"amount": "amount"}, "engine": engine,
-                      "memory_limit": "1GB"})  # fmt: skip
-    result = run_experiment(parse_config(raw), output_dir=tmp_path / "run")
+                      "memory_limit": "1GB", "temp_directory": "spill"})  # fmt: skip
+    config = parse_config(raw, base_dir=tmp_path)
+    assert config.data.temp_directory == str(spill.resolve())
+    if engine == "duckdb":  # the options reach DuckDB
+        from clvmodels.data import duckdb_engine
+
+        seen = []
+        original = duckdb_engine.DuckDBSource.__init__
+
+        def spy(self, *args, **kwargs):
+            seen.append({k: kwargs.get(k) for k in ("memory_limit", "temp_directory")})
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(duckdb_engine.DuckDBSource, "__init__", spy)
+    result = run_experiment(config, output_dir=tmp_path / "run")
+    if engine == "duckdb":
+        assert {"memory_limit": "1GB", "temp_directory": str(spill.resolve())} in seen
+    assert list(spill.iterdir()) == []  # DuckDB's spill folder inside it is removed
     expected = json.loads((small_run.dir / "metrics.json").read_text())
     got = json.loads((result.output_dir / "metrics.json").read_text())
     assert_close(got, expected)
