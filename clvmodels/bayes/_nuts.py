@@ -271,7 +271,11 @@ def _no_u_turn(sharp_left: np.ndarray, sharp_right: np.ndarray, rho: np.ndarray)
 def _windows(tune: int, informed: bool = False) -> tuple[int, set[int]]:
     """Stan's windowed warm-up: the first iteration of the first window, and the
     iterations (0-based) after which the metric is updated; one window only where the
-    metric starts ``informed``."""
+    metric starts ``informed``.
+
+    As Stan's ``compute_next_window`` for warm-ups of 150 and more. For 20-149 Stan
+    shrinks the buffers to 15 % and 10 % but (without a ``restart()``) never ends the
+    window; here that one shrunk window does update the metric."""
     init, term, window = 75, 50, 25
     if tune < 20:
         return tune, set()
@@ -373,26 +377,39 @@ def _chain_in_child(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
                      **task["settings"])  # fmt: skip
 
 
-def _fork_context() -> Any:
-    """The fork context where forking this process is safe, else None (chains then run
-    one after another). Not in a daemonic process (it may not have children), nor where
-    another Python thread runs (it may hold a lock the child would wait on for ever), nor
-    off Linux (macOS's system libraries are not fork-safe; Windows cannot fork)."""
+def _fork_refusal() -> str | None:
+    """Why this process must not fork now, or None. Not off Linux (macOS's system
+    libraries are not fork-safe; Windows cannot fork), not in a daemonic process (it may
+    not have children), not while another non-daemon Python thread runs (it may hold a
+    lock the child would wait on for ever). Daemon threads, such as a Jupyter kernel's
+    message threads, are service loops and do not stop the fork."""
     if not sys.platform.startswith("linux"):
-        return None
-    if multiprocessing.current_process().daemon or threading.active_count() > 1:
-        return None
-    return multiprocessing.get_context("fork")
+        return f"processes are not forked on {sys.platform}"
+    if multiprocessing.current_process().daemon:
+        return "this is a daemonic process, which may not start processes"
+    current = threading.current_thread()
+    others = [thread.name for thread in threading.enumerate()
+              if thread is not current and not thread.daemon and thread.is_alive()]  # fmt: skip
+    if others:
+        return (f"{len(others)} other Python thread(s) run ({', '.join(others[:3])}), and "
+                "forking beside them can deadlock")  # fmt: skip
+    return None
 
 
 def _forked(task: dict[str, Any], chains: int, cores: int) -> list | None:
-    """Run the chains in ``cores`` forked processes; None where that is not possible."""
-    context = _fork_context()
-    if context is None:
+    """Run the chains in ``cores`` forked processes; None where that is not possible
+    (with a warning on Linux, where the user expects it)."""
+    reason = _fork_refusal()
+    if reason is not None:
+        if sys.platform.startswith("linux"):
+            warnings.warn(f"NUTS chains run one after another, not in {cores} processes: "
+                          f"{reason}.", UserWarning, stacklevel=4)  # fmt: skip
         return None
+    context = multiprocessing.get_context("fork")
     with warnings.catch_warnings():
         # Python 3.12+ warns on fork when the process has any other OS thread; here those
-        # are native pools (OpenBLAS) that register fork handlers, no Python threads
+        # are native pools (OpenBLAS), which register fork handlers, and at most daemon
+        # Python threads (see _fork_refusal)
         warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork",
                                 category=DeprecationWarning)  # fmt: skip
         try:
@@ -411,8 +428,9 @@ def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: 
     and its gradient on the unconstrained scale).
 
     ``cores`` > 1 runs chains in forked processes where forking is safe (Linux, no
-    other Python thread, not itself a daemonic process; see :func:`_fork_context`),
-    else one after another; the draws are the same either way.
+    other non-daemon Python thread, not itself a daemonic process; see
+    :func:`_fork_refusal`), else one after another, with a warning on Linux; the draws
+    are the same either way.
 
     Examples
     --------

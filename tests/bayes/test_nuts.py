@@ -4,7 +4,9 @@ divergences where NUTS must diverge, Stan's warm-up schedule, reproducible draws
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -120,7 +122,12 @@ def test_stan_warmup_windows():
 def _stan_metric_updates(num_warmup: int) -> tuple[int, set[int]]:
     """Stan's windowed_adaptation (stan/mcmc/windowed_adaptation.hpp) step by step: the
     iteration counter runs through the warm-up and, where end_adaptation_window() holds,
-    compute_next_window() moves the next end; returns (init buffer, update iterations)."""
+    compute_next_window() moves the next end; returns (init buffer, update iterations).
+
+    One liberty: for 20 <= warm-up < 150 Stan's set_window_params shrinks the buffers
+    but does not call restart(), so its next window end stays at an unsigned -1 and the
+    metric is never updated; here (and in clvmodels) the shrunk window is used, as
+    restart() would set it."""
     init, term, base = 75, 50, 25
     if num_warmup < 20:
         return num_warmup, set()
@@ -142,6 +149,9 @@ def _stan_metric_updates(num_warmup: int) -> tuple[int, set[int]]:
 
 
 def test_warmup_windows_follow_stan_for_every_length():
+    """Including the first window never stretched (warm-ups of 151-199: Stan updates at
+    iteration 99 and again at the end of the slow phase)."""
+    assert _windows(160) == (75, {99, 109})
     for tune in range(2001):
         assert _windows(tune) == _stan_metric_updates(tune), tune
 
@@ -183,19 +193,24 @@ def test_transitions_leave_the_target_invariant_with_a_wrong_metric():
     covariance = np.array([[0.25, 0.9 * 0.5 * 2.0], [0.9 * 0.5 * 2.0, 4.0]])
     metric = np.array([[2.0, -0.5], [-0.5, 0.5]])
     start = np.random.default_rng(0).multivariate_normal(mean, covariance)
+    # step 0.2: the leapfrog is stable at the fastest frequency of this metric (at 0.3
+    # it is not, and acceptance drops to 0.23); acceptance 0.86, about 20 steps a draw
     draws, results = _transitions(_gaussian(mean, covariance), start, metric=metric,
-                                  step_size=0.3, n=6000, seed=4)  # fmt: skip
+                                  step_size=0.2, n=6000, seed=4)  # fmt: skip
     sd = np.sqrt(np.diag(covariance))
-    # autocorrelated draws: 6 standard errors at an effective size of n / 3
-    np.testing.assert_allclose((draws.mean(axis=0) - mean) / sd, 0.0,
-                               atol=6 / np.sqrt(2000))  # fmt: skip
+    # effective sizes of 1,000-1,400: over seeds 0-9 the largest errors were 0.079 in the
+    # means and 0.106 in the standardised covariance; a sampler off by a correlation of
+    # 0.15 or a mean of 0.12 sd fails
+    np.testing.assert_allclose((draws.mean(axis=0) - mean) / sd, 0.0, atol=0.12)
     np.testing.assert_allclose(np.cov(draws, rowvar=False) / np.outer(sd, sd),
-                               covariance / np.outer(sd, sd), atol=0.08)  # fmt: skip
+                               covariance / np.outer(sd, sd), atol=0.15)  # fmt: skip
     for result in results:
         depth, steps = result["tree_depth"], result["n_steps"]
         assert 2**depth - 1 <= steps <= 2 ** (depth + 1) - 1
         assert 0.0 <= result["acceptance_rate"] <= 1.0
-    assert {r["n_steps"] for r in results} != {2 ** r["tree_depth"] - 1 for r in results}
+    # both ways of ending occur: at a U-turn between subtrees and inside a subtree
+    assert any(r["n_steps"] != 2 ** r["tree_depth"] - 1 for r in results)
+    assert any(r["n_steps"] == 2 ** r["tree_depth"] - 1 for r in results)
 
 
 def test_a_boundary_inside_the_trajectory():
@@ -212,7 +227,7 @@ def test_a_boundary_inside_the_trajectory():
     assert draws.min() >= 0.0
     assert any(r["diverging"] for r in results)
     np.testing.assert_allclose(draws.mean(), math.sqrt(2 / math.pi), atol=0.04)
-    np.testing.assert_allclose(draws.var(), 1 - 2 / math.pi, atol=0.04)
+    np.testing.assert_allclose(draws.var(), 1 - 2 / math.pi, atol=0.06)
 
 
 def test_acceptance_statistic_of_a_single_step():
@@ -235,28 +250,51 @@ def test_acceptance_statistic_of_a_single_step():
                                                           rel=1e-12)  # fmt: skip
 
 
-def test_chains_run_serially_where_forking_is_unsafe(monkeypatch):
-    """With another Python thread running, forking could deadlock: the chains run one
-    after another, with the same draws; likewise where no process can be started."""
-    serial = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
-                         random_seed=4, cores=1)  # fmt: skip
+def _run_beside(thread_is_daemon: bool):
     stop = threading.Event()
-    helper = threading.Thread(target=stop.wait)
+    helper = threading.Thread(target=stop.wait, daemon=thread_is_daemon, name="helper")
     helper.start()
     try:
-        assert _nuts._fork_context() is None
-        threaded = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
-                               random_seed=4, cores=2)  # fmt: skip
+        refusal = _nuts._fork_refusal()
+        result = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
+                             random_seed=4, cores=2)  # fmt: skip
     finally:
         stop.set()
         helper.join()
+    return refusal, result
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="chains fork on Linux only")
+def test_chains_run_serially_where_forking_is_unsafe(monkeypatch):
+    """Beside another (non-daemon) Python thread forking could deadlock: the chains run
+    one after another, with the same draws and a warning that says why; likewise where
+    no process can be started. Daemon threads (a Jupyter kernel's) do not stop it."""
+    serial = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
+                         random_seed=4, cores=1)  # fmt: skip
+    with pytest.warns(UserWarning, match=r"one after another, not in 2 processes: 1 other"):
+        refusal, threaded = _run_beside(thread_is_daemon=False)
+    assert "helper" in refusal
     np.testing.assert_array_equal(threaded.draws, serial.draws)
+
+    contexts = []
+    get_context = _nuts.multiprocessing.get_context
+
+    def spy(method):
+        contexts.append(method)
+        return get_context(method)
+
+    monkeypatch.setattr(_nuts.multiprocessing, "get_context", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no fallback warning
+        refusal, forked = _run_beside(thread_is_daemon=True)
+    assert refusal is None and contexts == ["fork"]  # the chains went to processes
+    np.testing.assert_array_equal(forked.draws, serial.draws)
 
     class NoProcesses:
         def Pool(self, *args, **kwargs):  # multiprocessing's name
             raise OSError("Resource temporarily unavailable")
 
-    monkeypatch.setattr(_nuts, "_fork_context", NoProcesses)
+    monkeypatch.setattr(_nuts.multiprocessing, "get_context", lambda method: NoProcesses())
     refused = sample_nuts(standard_normal, np.zeros((2, 2)), draws=30, tune=30,
                           random_seed=4, cores=2)  # fmt: skip
     np.testing.assert_array_equal(refused.draws, serial.draws)
