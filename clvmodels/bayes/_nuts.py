@@ -378,13 +378,10 @@ def _chain_in_child(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def _fork_refusal() -> str | None:
-    """Why this process must not fork now, or None. Not off Linux (macOS's system
-    libraries are not fork-safe; Windows cannot fork), not in a daemonic process (it may
-    not have children), not while another non-daemon Python thread runs (it may hold a
-    lock the child would wait on for ever). Daemon threads, such as a Jupyter kernel's
-    message threads, are service loops and do not stop the fork."""
-    if not sys.platform.startswith("linux"):
-        return f"processes are not forked on {sys.platform}"
+    """Why this (Linux) process must not fork now, or None: not in a daemonic process
+    (it may not have children), not while another non-daemon Python thread runs (it may
+    hold a lock the child would wait on for ever). Daemon threads, such as a Jupyter
+    kernel's message threads, are service loops and do not stop the fork."""
     if multiprocessing.current_process().daemon:
         return "this is a daemonic process, which may not start processes"
     current = threading.current_thread()
@@ -397,13 +394,15 @@ def _fork_refusal() -> str | None:
 
 
 def _forked(task: dict[str, Any], chains: int, cores: int) -> list | None:
-    """Run the chains in ``cores`` forked processes; None where that is not possible
-    (with a warning on Linux, where the user expects it)."""
+    """Run the chains in ``cores`` forked processes; None where that is not possible.
+    Only on Linux (macOS's system libraries are not fork-safe; Windows cannot fork);
+    there, a refusal (:func:`_fork_refusal`) is said in a warning."""
+    if not sys.platform.startswith("linux"):
+        return None
     reason = _fork_refusal()
     if reason is not None:
-        if sys.platform.startswith("linux"):
-            warnings.warn(f"NUTS chains run one after another, not in {cores} processes: "
-                          f"{reason}.", UserWarning, stacklevel=4)  # fmt: skip
+        warnings.warn(f"NUTS chains run one after another, not in {cores} processes: "
+                      f"{reason}.", UserWarning, stacklevel=4)  # fmt: skip
         return None
     context = multiprocessing.get_context("fork")
     with warnings.catch_warnings():

@@ -137,6 +137,12 @@ class ColumnsConfig(_Strict):
     )
 
 
+def _relative_to_yaml(value: str, info: ValidationInfo) -> Path:
+    """``value`` as an absolute path, read relative to the YAML file's folder."""
+    base = Path((info.context or {}).get("base_dir", "."))
+    return (base / Path(value).expanduser()).resolve()
+
+
 class DataConfig(_Strict):
     """Where the transactions come from: a bundled dataset or a CSV/Parquet file."""
 
@@ -187,8 +193,7 @@ class DataConfig(_Strict):
     def _existing_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        base = Path((info.context or {}).get("base_dir", "."))
-        path = (base / Path(value).expanduser()).resolve()
+        path = _relative_to_yaml(value, info)
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
         if data_format(path) is None:
@@ -202,8 +207,7 @@ class DataConfig(_Strict):
     def _existing_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        base = Path((info.context or {}).get("base_dir", "."))
-        folder = (base / Path(value).expanduser()).resolve()
+        folder = _relative_to_yaml(value, info)
         if not folder.is_dir():
             raise ValueError(f"not an existing folder: {folder}")
         return str(folder)
