@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     predict.add_argument("--horizon", default="12M", help="future period (default 12M)")
     predict.add_argument("--interval", type=float, help="level of intervals, e.g. 0.9")
-    predict.add_argument("--id-column", default="customer_id", help="customer id column")
+    predict.add_argument("--id-column", default="customer_id",
+                         help="customer id column of --data (default customer_id)")
     predict.add_argument("--seed", type=int, default=0, help="seed of the interval draws")
     predict.add_argument("--overwrite", action="store_true", help="replace --out")
 
@@ -350,20 +351,38 @@ def _predict(args: argparse.Namespace) -> int:
         # streamed by DuckDB in chunks: memory does not grow with the customers
         if not Path(args.data).is_file():
             raise ConfigError(f"--data {args.data}: no such file")
-        score(model, args.data, id_column=args.id_column, out=out, overwrite=True, **settings)
         import duckdb
 
+        _require_id_column(args, duckdb.read_parquet(str(args.data)).columns)
+        score(model, args.data, id_column=args.id_column, out=out, overwrite=True, **settings)
         count = duckdb.read_parquet(str(out)).shape[0]
     else:
         data = _read_table(args.data, "--data")
-        if args.id_column in data.columns:
-            data = data.set_index(args.id_column)
-        result = score_frame(model, data, **settings)
+        _require_id_column(args, data.columns)
+        result = score_frame(model, data.set_index(args.id_column), **settings)
         result.index.name = args.id_column
         _write_table(result, out)
         count = len(result)
     print(f"{out}: {count:,} customers scored with {Path(args.model).name} ({model.kind})")
     return EXIT_OK
+
+
+def _require_id_column(args: argparse.Namespace, columns: Sequence[Any]) -> None:
+    """Refuse a ``--data`` file without the ``--id-column`` column: its rows would
+    otherwise be written under made-up ids (their row numbers)."""
+    from .exceptions import ConfigError
+
+    if args.id_column in columns:
+        return
+    columns = list(columns)
+    shown = ", ".join(map(repr, columns[:12])) + (
+        f" and {len(columns) - 12} more" if len(columns) > 12 else ""
+    )
+    raise ConfigError(
+        f"--id-column {args.id_column}: --data {args.data} has no column "
+        f"{args.id_column!r} (its columns: {shown}); pass --id-column with the name of "
+        "the customer id column"
+    )
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.summary import calibration_holdout, parse_end, prepare_transactions
+from .data.reader import prepare_transactions
+from .data.semantics import parse_end
+from .data.summary import calibration_holdout
 from .data.timeunits import time_unit_nanoseconds
 from .exceptions import InvalidDataError, NotFittedError
 from .models._base import point_estimate
@@ -231,13 +233,14 @@ class GradientBoostingBaseline:
         time_unit: str = "D",
         granularity: str = "D",
         date_format: str | None = None,
+        duplicates: str = "warn",
     ) -> GradientBoostingBaseline:
         """Train on the calibration period of ``transactions`` only; returns ``self``."""
         from sklearn.ensemble import GradientBoostingRegressor
 
         tx = prepare_transactions(
             transactions, customer_id=customer_id, date=date, amount=amount,
-            granularity=granularity, date_format=date_format,
+            granularity=granularity, date_format=date_format, duplicates=duplicates,
         )  # fmt: skip
         unit_ns = time_unit_nanoseconds(time_unit)
         end = pd.Timestamp(calibration_end)
@@ -364,6 +367,7 @@ def evaluate(
     date: str = "date",
     amount: str | None = None,
     date_format: str | None = None,
+    duplicates: str = "warn",
     bins: int = 10,
     random_state: int = 0,
 ) -> pd.DataFrame:
@@ -409,7 +413,7 @@ def evaluate(
         elif baseline == "gradient_boosting":
             named["gradient_boosting"] = _fit_ml_baseline(
                 frame, transactions, customer_id=customer_id, date=date, amount=amount,
-                date_format=date_format, random_state=random_state,
+                date_format=date_format, duplicates=duplicates, random_state=random_state,
             )  # fmt: skip
         else:
             raise InvalidDataError(
@@ -491,6 +495,7 @@ def tracking(
     time_unit: str = "W",
     granularity: str = "D",
     date_format: str | None = None,
+    duplicates: str = "warn",
 ) -> pd.DataFrame:
     """Actual vs expected repeat transactions per period, calibration and holdout.
 
@@ -520,7 +525,7 @@ def tracking(
     """
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=None,
-        granularity=granularity, date_format=date_format,
+        granularity=granularity, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     window = tx.granularity
     cal_last = parse_end(calibration_end, "calibration_end").last_ns

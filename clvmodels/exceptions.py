@@ -11,6 +11,9 @@ __all__ = [
     "ClvModelsError",
     "ConfigError",
     "ConvergenceError",
+    "DataWarning",
+    "DuplicateRowsWarning",
+    "EndDateWarning",
     "IdentificationWarning",
     "InvalidDataError",
     "NotFittedError",
@@ -97,3 +100,20 @@ class SamplingWarning(UserWarning):
     """MCMC diagnostics flag a problem: r_hat above 1.01, effective sample size below
     400 or divergent transitions. The posterior (and every prediction from it) may be
     unreliable; ``diagnostics()`` shows which parameter."""
+
+
+class DataWarning(UserWarning):
+    """The data are usable but surprising; the message says what was found (the column,
+    how many rows, an example customer) and what to do if it is not intended."""
+
+
+class DuplicateRowsWarning(DataWarning):
+    """Exact duplicate transactions (same customer, time and amount) were found and
+    kept; ``duplicates="drop"`` removes them, ``"keep"`` accepts them silently and
+    ``"error"`` refuses them."""
+
+
+class EndDateWarning(DataWarning):
+    """An end date (``observation_end``, ``calibration_end``, ``holdout_end``) lies well
+    after the last transaction of the log: the time after it is counted as inactivity
+    that was never observed."""

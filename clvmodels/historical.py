@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.summary import aggregate, finalize, parse_end, prepare_transactions
+from .data.reader import prepare_transactions
+from .data.semantics import aggregate, finalize, parse_end
 from .data.timeunits import parse_granularity, time_unit_nanoseconds
 from .exceptions import InvalidDataError
 
@@ -45,6 +46,7 @@ def historical_clv(
     time_unit: str = "D",
     granularity: str = "D",
     date_format: str | None = None,
+    duplicates: str = "warn",
 ) -> pd.DataFrame:
     """What each customer has been worth up to ``as_of``.
 
@@ -81,7 +83,7 @@ def historical_clv(
     """
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
-        granularity=granularity, date_format=date_format,
+        granularity=granularity, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     keep, end = _through(tx, as_of)
     tx = tx.subset(keep)
@@ -128,6 +130,7 @@ def cohort_table(
     as_of: Any = None,
     margin: float = 1.0,
     date_format: str | None = None,
+    duplicates: str = "warn",
 ) -> pd.DataFrame:
     """Customers by acquisition period: size, revenue and cumulative value by age.
 
@@ -160,7 +163,7 @@ def cohort_table(
         )
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
-        granularity=period, date_format=date_format,
+        granularity=period, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     keep, end = _through(tx, as_of)
     codes, windows, amounts = tx.codes[keep], tx.window[keep], tx.amount[keep]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,36 +88,59 @@ def score_frame(
     >>> round(float(scores["expected_purchases"].sum()), 1)
     1653.4
     """
+    predictions = _predictions(model, horizon, interval, random_state)
+    parts = []
+    for name, (predict, _) in predictions.items():
+        value = predict(frame)
+        if isinstance(value, pd.DataFrame):
+            value = value.rename(columns={"estimate": name, "lower": f"{name}_lower",
+                                          "upper": f"{name}_upper"})  # fmt: skip
+        parts.append(value.rename(name) if isinstance(value, pd.Series) else value)
+    return pd.concat(parts, axis=1)
+
+
+# output column -> (its prediction for a frame, whether an interval adds bounds)
+_Predictions = dict[str, tuple[Callable[[pd.DataFrame], Any], bool]]
+
+
+def _predictions(model: Any, horizon: Any, interval: float | None,
+                 random_state: int) -> _Predictions:  # fmt: skip
+    """What :func:`score_frame` computes for ``model``. The model kind and the horizon
+    are checked here, before any data is read, so that a Spark input can be refused
+    on the driver and its output schema known without computing it."""
     draws = {"interval": interval, "random_state": random_state}
     kind = getattr(model, "kind", None)
-    columns: dict[str, Any] = {}
     if kind == "gamma_gamma":
-        columns["expected_spend"] = model.expected_spend(frame, **draws)
-    elif kind == "bgbb":
+        return {"expected_spend": (lambda frame: model.expected_spend(frame, **draws), True)}
+    if kind == "bgbb":
         n = horizon if isinstance(horizon, (int, np.integer)) else None
         if n is None or n < 0:
             raise InvalidDataError(
                 f"horizon={horizon!r}: BG/BB counts transaction opportunities; pass a "
                 "whole number of future periods."
             )
-        columns["expected_purchases"] = model.expected_purchases(frame, int(n), **draws)
-        columns["probability_alive"] = model.probability_alive(frame)
+        t: float = int(n)
     elif kind in ("bgnbd", "mbgnbd", "pnbd"):
         t = _horizon_in_model_units(model, horizon)
-        columns["expected_purchases"] = model.expected_purchases(frame, t, **draws)
-        columns["probability_alive"] = model.probability_alive(frame)
     else:
         raise InvalidDataError(
             f"score: {type(model).__name__} is not a customer-level model to score; use a "
             "fitted BGNBD, MBGNBD, ParetoNBD, BGBB or GammaGamma."
         )
-    parts = []
-    for name, value in columns.items():
-        if isinstance(value, pd.DataFrame):
-            value = value.rename(columns={"estimate": name, "lower": f"{name}_lower",
-                                          "upper": f"{name}_upper"})  # fmt: skip
-        parts.append(value.rename(name) if isinstance(value, pd.Series) else value)
-    return pd.concat(parts, axis=1)
+    return {
+        "expected_purchases": (lambda frame: model.expected_purchases(frame, t, **draws), True),
+        "probability_alive": (model.probability_alive, False),
+    }
+
+
+def _prediction_columns(predictions: _Predictions, interval: float | None) -> list[str]:
+    """The columns of :func:`score_frame`'s result, in order."""
+    names = []
+    for name, (_, bounded) in predictions.items():
+        names.append(name)
+        if bounded and interval is not None:
+            names += [f"{name}_lower", f"{name}_upper"]
+    return names
 
 
 def score(
@@ -159,8 +183,10 @@ def score(
     Returns
     -------
     pandas.DataFrame, pathlib.Path or pyspark.sql.DataFrame
-        The predictions for a DataFrame; ``out`` for files and relations; a PySpark
-        DataFrame (``id_column`` plus the prediction columns) for Spark.
+        The predictions for a DataFrame; ``out`` for files and relations; for Spark a
+        lazy PySpark DataFrame (``id_column`` plus the prediction columns): ``score``
+        computes nothing in Spark, so a lazy summary is computed once, when the scores
+        are, and an empty one gives no scores rather than an error.
 
     Examples
     --------
@@ -184,9 +210,7 @@ def score(
     settings = {"horizon": horizon, "interval": interval, "random_state": random_state}
     chosen = resolve_engine(data, engine)
     if chosen == "spark":
-        from .data.spark_engine import score_spark
-
-        return score_spark(model, data, id_column=id_column, **settings)
+        return _score_spark(model, data, id_column, settings)
     if chosen == "pandas" and not (is_path_like(data) or is_duckdb_relation(data)):
         from ._validation import as_pandas
 
@@ -199,6 +223,55 @@ def score(
         )
     return _score_to_parquet(model, data, Path(out), overwrite, chunk_rows, id_column,
                              engine_options, settings)  # fmt: skip
+
+
+def _score_spark(model: Any, data: Any, id_column: str, settings: dict[str, Any]) -> Any:
+    """:func:`score` of a PySpark DataFrame: every Arrow batch is scored on the
+    executors by :func:`score_frame` (``mapInPandas``), the model travelling with the
+    task.
+
+    Nothing is computed here: the model, the horizon and the columns are checked
+    against the schema (errors are raised now, not in a task), so a lazy ``data``
+    (a Spark summary) is computed once, when the scores are. An empty ``data`` gives
+    no scores rather than an error, as finding that out would compute it.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        Lazy: ``id_column`` (its Spark type) and the prediction columns (doubles).
+    """
+    from pyspark.sql import types as T
+
+    columns = list(data.columns)
+    if id_column not in columns:
+        raise InvalidDataError(
+            f"data has no column {id_column!r} (columns: "
+            f"{', '.join(map(repr, columns[:20]))}); name the customer id column with "
+            "id_column=."
+        )
+    names = _prediction_columns(_predictions(model, **settings), settings["interval"])
+    # the columns the model reads, found as its prediction methods will find them in a
+    # batch (the id column is its index there)
+    readable = [name for name in columns if name != id_column]
+    needed = model._column_names(pd.DataFrame(columns=readable)).values()
+    model._require(readable, needed, "data")
+    if id_column in names:
+        raise InvalidDataError(
+            f"id_column={id_column!r} is also the name of a prediction column; rename it."
+        )
+    id_field = data.schema[id_column]
+    schema = T.StructType(
+        [T.StructField(id_column, id_field.dataType, id_field.nullable)]
+        + [T.StructField(name, T.DoubleType(), True) for name in names]
+    )
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if len(batch):
+                scores = score_frame(model, batch.set_index(id_column), **settings)
+                yield scores[names].astype(np.float64).reset_index()
+
+    return data.mapInPandas(run, schema)
 
 
 def _score_to_parquet(model, data, out: Path, overwrite, chunk_rows, id_column, options,

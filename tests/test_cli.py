@@ -509,6 +509,36 @@ def test_predict_errors(capsys, cli_run: CliRun, calibration_summary: Path,
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.parametrize(("data_suffix", "out_suffix"),
+                         [("csv", "csv"), ("csv", "parquet"), ("parquet", "parquet"),
+                          ("parquet", "csv")])  # fmt: skip
+@pytest.mark.parametrize("id_column", [None, "customer"])
+def test_predict_refuses_data_without_the_id_column(
+    capsys, cli_run: CliRun, calibration_summary: Path, tmp_path: Path, data_suffix: str,
+    out_suffix: str, id_column: str | None,
+) -> None:  # fmt: skip
+    # the summary's id column is "cust": neither the default nor "customer" is there, and
+    # the rows must not be written under their row numbers instead
+    model_path = cli_run.dir / "models" / "bgnbd" / "model.json"
+    data = tmp_path / f"summary.{data_suffix}"
+    frame = pd.read_csv(calibration_summary)
+    if data_suffix == "csv":
+        frame.to_csv(data, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
+    out = tmp_path / f"p.{out_suffix}"
+    option = [] if id_column is None else ["--id-column", id_column]
+    outcome = call(capsys, "predict", "--model", model_path, "--data", data, "--out", out,
+                   *option)  # fmt: skip
+    missing = id_column or "customer_id"
+    line = one_error_line(outcome, f"--id-column {missing}: ", f"no column {missing!r}",
+                          str(data), "'cust', 'frequency_cal'", "pass --id-column")  # fmt: skip
+    assert "Traceback" not in outcome.err
+    assert outcome.out == ""
+    assert line.count("'") == 2 * 13  # the missing name and the file's 12 columns
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data.name]  # no output, no leftover
+
+
 # ---------------------------------------------------------------- report, datasets
 
 

@@ -88,3 +88,33 @@ def test_output_rules(fitted, summary_file, tmp_path):
         clvmodels.score(clvmodels.BGNBD(), summary_file, out=tmp_path / "y.parquet")
     with pytest.raises(InvalidDataError, match="chunk_rows"):
         clvmodels.score(fitted, summary_file, out=tmp_path / "z.parquet", chunk_rows=0)
+
+
+def test_files_without_the_id_column_are_refused(fitted, summary_file, tmp_path):
+    # the customers must not be written under made-up ids (row numbers)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(InvalidDataError) as caught:
+        clvmodels.score(fitted, summary_file, out=out, id_column="cust")
+    message = str(caught.value)
+    assert "no column 'cust'" in message
+    assert "'customer_id', 'frequency_cal'" in message  # what the file has
+    assert "id_column=" in message
+    assert list(tmp_path.iterdir()) == []  # no output, no staging leftovers
+
+
+@pytest.mark.parametrize("interval", [None, 0.9])
+def test_output_columns_are_known_without_data(cdnow_calibration, interval):
+    # the schema of Spark scores is built from them before any row is computed
+    from clvmodels.scoring import _prediction_columns, _predictions
+
+    spenders = cdnow_calibration[cdnow_calibration["frequency_cal"] > 0]
+    donations = clvmodels.datasets.load_donations()
+    cases = [
+        (clvmodels.BGNBD().fit(cdnow_calibration), cdnow_calibration, "12M"),
+        (clvmodels.GammaGamma().fit(spenders), spenders, "12M"),
+        (clvmodels.BGBB().fit(donations), donations, 5),
+    ]
+    for model, frame, horizon in cases:
+        scored = clvmodels.score(model, frame.head(50), horizon=horizon, interval=interval)
+        expected = _prediction_columns(_predictions(model, horizon, interval, 0), interval)
+        assert list(scored.columns) == expected

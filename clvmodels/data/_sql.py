@@ -40,12 +40,39 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidDataError
-from .timeunits import NS_PER_DAY, Granularity
+from .dates import (
+    DATE_RANGE,
+    FIRST_FIELD,
+    OFFSET_PATTERN,
+    SECOND_FIELD,
+    Shape,
+    choose_formats,
+    split_zone,
+)
+from .semantics import (
+    NAT,
+    CustomerAggregates,
+    EndDate,
+    canonical_index,
+    check_duplicates_choice,
+    check_holdout_within_data,
+    finalize,
+    handle_duplicates,
+    parse_end,
+    parse_period_ends,
+    period_windows,
+    summary_metadata,
+    time_label,
+    warn_if_end_after_data,
+    window_of,
+)
+from .timeunits import NS_PER_DAY, Granularity, parse_granularity, time_unit_nanoseconds
 
-# The representable times of summary.py (int64 ns), as SQL timestamp literals.
+# The representable times of the summary semantics (int64 ns), as SQL timestamp literals.
 _LOWEST_TIME = "1678-01-01 00:00:00"
 _HIGHEST_TIME = "2262-04-11 23:47:16.854775"
-_DATE_RANGE = "1678-01-01 .. 2262-04-11"
+#: a CSV id read as text is an integer when every value is one (at most 18 digits)
+INTEGER_TEXT = "-?(0|[1-9][0-9]{0,17})"
 
 
 @dataclass(frozen=True)
@@ -70,6 +97,8 @@ class SqlSource:
     #: the SQL type of naive (wall-clock) timestamps, and of text
     timestamp_type = "TIMESTAMP"
     text_type = "VARCHAR"
+    #: every column is text that clvmodels types itself (a CSV file)
+    untyped = False
 
     def columns(self) -> dict[str, Column]:
         raise NotImplementedError
@@ -124,6 +153,34 @@ class SqlSource:
     def timestamp_literal(self, text: str) -> str:
         return f"TIMESTAMP '{text}'"
 
+    def literal(self, text: str) -> str:
+        """A string literal (regular expressions here use no backslashes)."""
+        return f"'{_escape(text)}'"
+
+    def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        return (
+            f"regexp_replace({expr}, {self.literal(pattern)}, {self.literal(replacement)}, 'g')"
+        )
+
+    def backref(self, group: int) -> str:
+        """The replacement text that stands for a captured group."""
+        return f"\\{group}"
+
+    def extract(self, expr: str, pattern: str) -> str:
+        """The first group of ``pattern`` in ``expr`` ('' when it does not match)."""
+        return f"regexp_extract({expr}, {self.literal(pattern)}, 1)"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        return f"regexp_full_match({expr}, {self.literal(pattern)})"
+
+    def zone_of(self, column: str) -> str | None:
+        """The time zone whose wall time a zoned timestamp column stands for, if known."""
+        return None
+
+    def wall_time_in(self, expr: str, zone: str) -> str:
+        """A zoned timestamp as the naive wall time in ``zone``."""
+        return f"timezone({self.literal(zone)}, {expr})"
+
 
 def _escape(text: str) -> str:
     return text.replace("'", "''")
@@ -141,17 +198,86 @@ def _require(columns: dict[str, Column], names: list[str], what: str, hint: str)
         )
 
 
-def _time_expression(src: SqlSource, column: Column, date_format: str | None) -> str:
+def _stripped(src: SqlSource, q: str, strip_offset: bool = True) -> str:
+    """The text of a date column as :mod:`clvmodels.data.dates` reads it: trimmed of
+    spaces and (``strip_offset``) without a UTC offset after the time of day."""
+    text = f"trim(CAST({q} AS {src.text_type}))"
+    if not strip_offset:
+        return text
+    return src.replace_all(text, OFFSET_PATTERN, src.backref(1))
+
+
+def _shape(src: SqlSource, text: str) -> str:
+    """The shape of a stripped date text (digits as 0); other characters than the
+    recognised separators make it ``'?'``, so that free text has one shape."""
+    shape = src.replace_all(text, "[0-9]", "0")
+    return (
+        f"CASE WHEN {src.full_match(shape, '[0 T:/.-]{1,32}')} THEN {shape} ELSE '?' END"
+    )
+
+
+def discover(
+    src: SqlSource, columns: dict[str, Column], *, customer_id: str, date: str,
+    date_format: str | None,
+) -> tuple[list[Shape] | None, bool]:  # fmt: skip
+    """What the types of an untyped source depend on, in one pass: the shapes of a text
+    date column without ``date_format`` (None when not needed), and whether a CSV's id
+    column holds only integers."""
+    need_shapes = columns[date].kind == "string" and date_format is None
+    need_ids = src.untyped and columns[customer_id].kind == "string"
+    if not (need_shapes or need_ids):
+        return None, False
+    text = _stripped(src, src.quote(date))
+    id_text = src.quote(customer_id)
+    shape = _shape(src, "d") if need_shapes else "''"
+    parts = [
+        f"{shape} AS shape",
+        "count(*) AS n",
+        f"max({src.try_cast(src.extract(text, FIRST_FIELD), 'BIGINT')}) AS max_first",
+        f"max({src.try_cast(src.extract(text, SECOND_FIELD), 'BIGINT')}) AS max_second",
+        "min(d) AS example",
+        f"sum(CASE WHEN {id_text} IS NOT NULL AND NOT {src.full_match(id_text, INTEGER_TEXT)}"
+        " THEN 1 ELSE 0 END) AS not_integer",
+    ]
+    rows = src.fetch(
+        f"SELECT {', '.join(parts)} FROM (SELECT *, {text} AS d FROM {src.view}) AS s "
+        "GROUP BY 1"
+    )
+    n = len(rows["n"])
+    shapes = [
+        Shape(
+            str(_python(rows["shape"][k])), _integer(rows["n"][k]),
+            _optional(rows["max_first"][k]), _optional(rows["max_second"][k]),
+            _python(rows["example"][k]),
+        )
+        for k in range(n)
+        if _python(rows["shape"][k]) not in (None, "?")
+    ]
+    integer_ids = need_ids and sum(_integer(rows["not_integer"][k]) for k in range(n)) == 0
+    return (shapes if need_shapes else None), integer_ids
+
+
+def _optional(value: Any) -> int | None:
+    value = _python(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return int(value)
+
+
+def _time_expression(
+    src: SqlSource, column: Column, date_format: str | None, shapes: list[Shape] | None
+) -> str:
     """SQL expression of the purchase time as a naive timestamp (NULL if unparseable)."""
     q = src.quote(column.name)
     timestamp = src.timestamp_type
     if column.kind == "timestamp_session":
         return src.session_wall_time(q)  # already times: a date_format has nothing to do
     if column.kind in ("timestamp", "date"):
-        if date_format is not None:
-            return f"CAST({q} AS {timestamp})"  # already dates: the format has nothing to do
         return f"CAST({q} AS {timestamp})" if column.kind == "date" else q
     if column.kind == "timestamp_tz":
+        zone = src.zone_of(column.name)
+        if zone is not None:
+            return src.wall_time_in(q, zone)
         raise InvalidDataError(
             f"column '{column.name}' is a timestamp with time zone ({column.sql_type}); "
             "clvmodels counts purchases in local wall time, which such a column no longer "
@@ -161,15 +287,25 @@ def _time_expression(src: SqlSource, column: Column, date_format: str | None) ->
         )
     if column.kind == "string":
         if date_format is not None:
-            return src.parse_time(q, date_format)
-        return src.try_cast(q, timestamp)
+            fmt, zoned = split_zone(date_format)
+            return src.parse_time(_stripped(src, q, strip_offset=zoned), fmt)
+        formats = sorted(set(choose_formats(shapes or [], column.name).values()),
+                         key=lambda f: (-len(f), f))  # fmt: skip
+        if not formats:
+            return f"CAST(NULL AS {timestamp})"
+        text = _stripped(src, q)
+        attempts = [src.parse_time(text, fmt) for fmt in formats]
+        return attempts[0] if len(attempts) == 1 else f"coalesce({', '.join(attempts)})"
     if column.kind in ("integer", "float"):
         if date_format is None:
             raise InvalidDataError(
                 f"column '{column.name}' holds numbers ({column.sql_type}), not dates. Pass "
                 "date_format= (e.g. '%Y%m%d' for 19970101)."
             )
-        return src.parse_time(f"CAST(CAST({q} AS BIGINT) AS {src.text_type})", date_format)
+        digits = f"CAST(CAST({q} AS BIGINT) AS {src.text_type})"
+        if column.kind == "float":
+            digits = f"CASE WHEN {q} = floor({q}) THEN {digits} END"
+        return src.parse_time(digits, date_format)
     raise InvalidDataError(
         f"column '{column.name}' has type {column.sql_type}, which is not a date or time. "
         "Pass the purchase time column as date=."
@@ -198,6 +334,7 @@ class Plan:
     date_column: str
     amount_column: str | None
     granularity: Granularity
+    integer_ids: bool = False  # text ids of an untyped source, read as integers
 
 
 def plan_transactions(
@@ -209,7 +346,18 @@ def plan_transactions(
     names = [customer_id, date] + ([amount] if amount is not None else [])
     _require(columns, names, "transactions",
              "Name the right column with customer_id=, date= or amount=.")  # fmt: skip
-    ts = _time_expression(src, columns[date], date_format)
+    if columns[customer_id].kind == "bool":
+        raise InvalidDataError(
+            f"column '{customer_id}' is boolean ({columns[customer_id].sql_type}), not "
+            "customer ids. Pass the id column as customer_id=."
+        )
+    shapes, integer_ids = discover(
+        src, columns, customer_id=customer_id, date=date, date_format=date_format
+    )
+    ts = _time_expression(src, columns[date], date_format, shapes)
+    customer = src.quote(customer_id)
+    if integer_ids:
+        customer = f"CAST({customer} AS BIGINT)"
     low = src.timestamp_literal(_LOWEST_TIME)
     high = src.timestamp_literal(_HIGHEST_TIME)
     in_range = f"(ts >= {low} AND ts <= {high})"
@@ -222,11 +370,11 @@ def plan_transactions(
         f"SELECT customer, raw_date, ts, raw_amount, amount, "
         f"CASE WHEN {in_range} THEN {src.epoch_ns('ts')} END AS ns, "
         f"{in_range} AS in_range FROM ("
-        f"SELECT {src.quote(customer_id)} AS customer, {src.quote(date)} AS raw_date, "
+        f"SELECT {customer} AS customer, {src.quote(date)} AS raw_date, "
         f"{ts} AS ts, {raw_amount} AS raw_amount, {amount_sql} AS amount "
         f"FROM {src.view}) AS typed"
     )
-    return Plan(src, normalised, customer_id, date, amount, granularity)
+    return Plan(src, normalised, customer_id, date, amount, granularity, integer_ids)
 
 
 def _count(condition: str) -> str:
@@ -252,7 +400,7 @@ def check_transactions(
          "are not dates that can be parsed",
          "Fix or drop these rows, or pass date_format= (e.g. '%Y-%m-%d')."),
         (plan.date_column, "ts IS NOT NULL AND NOT in_range",
-         f"are outside {_DATE_RANGE}, the dates that can be used",
+         f"are outside {DATE_RANGE}, the dates that can be used",
          "Placeholder dates such as 9999-12-31 or 0001-01-01 are not purchase times: "
          "fix or drop these rows."),
     ]  # fmt: skip
@@ -267,7 +415,7 @@ def check_transactions(
             (plan.amount_column, "amount < 0", "are negative",
              "Refunds and returns are not purchases: net them out or drop them first."),
         ]  # fmt: skip
-    parts = ["count(*) AS n_rows", "max(ns) AS max_ns"]
+    parts = ["count(*) AS n_rows", "max(ns) AS max_ns", "min(ns) AS min_ns"]
     for k, (_, condition, _, _) in enumerate(checks):
         parts += [f"{_count(condition)} AS bad_{k}", f"{_example(condition)} AS example_{k}"]
     if end_ns is not None:
@@ -292,7 +440,8 @@ def check_transactions(
             raise InvalidDataError(
                 f"column '{column}': {bad:,} of {n_rows:,} rows {problem}{where}. {fix}"
             )
-    result = {"n_rows": n_rows, "max_ns": int(values["max_ns"])}
+    result = {"n_rows": n_rows, "max_ns": int(values["max_ns"]),
+              "min_ns": int(values["min_ns"])}  # fmt: skip
     if end_ns is not None:
         result["n_after"] = _integer(values["n_after"])
         result["example_after"] = _python(values["example_after"])
@@ -362,12 +511,11 @@ def aggregate_sql(
 
 
 def customer_index(values: np.ndarray, name: str) -> pd.Index:
-    """The customer ids of a result as a pandas Index named like the input column."""
+    """The customer ids of a result as a pandas Index named like the input column, of
+    the dtype every reader gives them (:func:`~clvmodels.data.semantics.canonical_index`)."""
     if isinstance(values, np.ma.MaskedArray):
         values = values.filled()
-    if values.dtype == object:
-        return pd.Index(list(values), name=name)
-    return pd.Index(values, name=name)
+    return canonical_index(values, name)
 
 
 def masked_to_array(values: np.ndarray, fill: Any) -> np.ndarray:
@@ -389,8 +537,6 @@ def _aggregates(
     the columns are taken as they are (no lookup, no copy: at 10M customers the
     lookup table and the copies cost more memory than the result).
     """
-    from .summary import _NAT, CustomerAggregates
-
     mine = masked_to_array(rows["period"], -1) == period
     everything = bool(mine.all())
     if aligned:
@@ -413,26 +559,71 @@ def _aggregates(
 
     n_windows = spread("n_windows", 0, np.int64)
     present = n_windows > 0
-    first_ns = np.full(len(customers), _NAT, dtype=np.int64)
-    last_ns = np.full(len(customers), _NAT, dtype=np.int64)
+    first_ns = np.full(len(customers), NAT, dtype=np.int64)
+    last_ns = np.full(len(customers), NAT, dtype=np.int64)
     first_ns[present] = granularity.start_ns(spread("first_window", 0, np.int64)[present])
     last_ns[present] = granularity.start_ns(spread("last_window", 0, np.int64)[present])
     agg = CustomerAggregates(customers, n_windows, first_ns, last_ns)
     if with_amount:
         agg.total_amount = spread("total_amount", 0.0, np.float64)
         agg.first_window_amount = spread("first_window_amount", 0.0, np.float64)
-        agg.first_time_ns = spread("first_time_ns", _NAT, np.int64)
-        agg.last_time_ns = spread("last_time_ns", _NAT, np.int64)
+        agg.first_time_ns = spread("first_time_ns", NAT, np.int64)
+        agg.last_time_ns = spread("last_time_ns", NAT, np.int64)
     return agg
 
 
 def _prepare(src: SqlSource, customer_id, date, amount, granularity, date_format) -> Plan:
-    from .timeunits import parse_granularity
-
     return plan_transactions(
         src, customer_id=customer_id, date=date, amount=amount,
         granularity=parse_granularity(granularity), date_format=date_format,
     )  # fmt: skip
+
+
+def apply_duplicates(plan: Plan, n_rows: int, duplicates: str) -> int:
+    """Count exact duplicate rows (same customer, time and amount) unless they are
+    kept unseen; warn, refuse, or drop them from ``plan`` as ``duplicates`` says.
+    Returns their number (0 when not counted)."""
+    check_duplicates_choice(duplicates)
+    if duplicates == "keep":
+        return 0
+    row = plan.src.fetch(
+        "SELECT sum(n - 1) AS extra, min(CASE WHEN n > 1 THEN customer END) AS example "
+        f"FROM (SELECT customer, ns, amount, count(*) AS n FROM ({plan.normalised}) AS t "
+        "GROUP BY customer, ns, amount) AS d"
+    )
+    extra = _integer(row["extra"][0])
+    if extra and duplicates == "drop":
+        plan.normalised = (
+            f"SELECT DISTINCT customer, ts, ns, amount FROM ({plan.normalised}) AS all_rows"
+        )
+    handle_duplicates(extra, n_rows, plan.customer_column, _python(row["example"][0]),
+                      duplicates)  # fmt: skip
+    return extra
+
+
+def plan_typed_rows(
+    src: SqlSource, *, customer_id: str, date: str, amount: str | None,
+    date_format: str | None, duplicates: str = "warn",
+) -> pd.DataFrame:  # fmt: skip
+    """The transactions of ``src`` typed by the engine, checked as a summary checks them,
+    as a pandas frame of the three columns (dates as naive wall times)."""
+    plan = plan_transactions(
+        src, customer_id=customer_id, date=date, amount=amount,
+        granularity=parse_granularity("D"), date_format=date_format,
+    )  # fmt: skip
+    checked = check_transactions(plan, end_ns=None)
+    found = apply_duplicates(plan, checked["n_rows"], duplicates)
+    names = {"customer": customer_id, "ts": date}
+    if amount is not None:
+        names["amount"] = amount
+    chosen = ", ".join(f"{key} AS {src.quote(name)}" for key, name in names.items())
+    frame = src.fetch_frame(f"SELECT {chosen} FROM ({plan.normalised}) AS t")
+    if frame[date].dtype.kind == "M":
+        frame[date] = frame[date].astype("datetime64[ns]")
+    else:  # engines without a native datetime result give Python datetimes
+        frame[date] = pd.to_datetime(frame[date])
+    frame.attrs["duplicate_rows"] = found
+    return frame
 
 
 def _after_end_error(plan: Plan, checked: dict[str, Any], name: str, given: Any) -> None:
@@ -463,13 +654,12 @@ class SummaryPlan:
     end_window_ns: int  # start of the window of the observation (or calibration) end
     holdout_end_window_ns: int | None  # start of the window of holdout_end; None: summarize
     metadata: dict[str, Any]  # the ``attrs`` of the result
+    integer_ids: bool = False  # the customer column as the engine returns it is BIGINT
 
     def finish(self, rows: dict[str, np.ndarray]) -> pd.DataFrame:
         """The summary (indexed by customer, without ``attrs``) of the customers in the
         aggregate ``rows``: for a calibration/holdout split, those with a calibration
         row; holdout rows of other customers are dropped."""
-        from .summary import finalize
-
         ids = customer_index(rows["customer"], self.customer_id)
         if self.holdout_end_window_ns is None:
             agg = _aggregates(rows, 0, ids, self.granularity, self.with_amount, aligned=True)
@@ -503,20 +693,20 @@ class SummaryPlan:
 def plan_summary(
     src: SqlSource, *, customer_id: str, date: str, amount: str | None, observation_end: Any,
     time_unit: str, granularity: str, date_format: str | None, after_end: str,
-    ordered: bool = True,
+    duplicates: str = "warn", ordered: bool = True,
 ) -> SummaryPlan:  # fmt: skip
     """Check the transactions of ``src`` (raising the pandas engine's errors) and plan
     :func:`clvmodels.summarize`."""
-    from .summary import EndDate, _metadata, _time_label, _window_of, parse_end
-    from .timeunits import time_unit_nanoseconds
-
     unit_ns = time_unit_nanoseconds(time_unit)
     end = None if observation_end is None else parse_end(observation_end, "observation_end")
     plan = _prepare(src, customer_id, date, amount, granularity, date_format)
     checked = check_transactions(plan, end_ns=None if end is None else end.last_ns)
     if end is None:
-        end = EndDate(None, checked["max_ns"], _time_label(checked["max_ns"]))
-    elif checked["n_after"]:
+        end = EndDate(None, checked["max_ns"], time_label(checked["max_ns"]))
+    else:
+        warn_if_end_after_data("observation_end", end, checked["min_ns"], checked["max_ns"])
+    apply_duplicates(plan, checked["n_rows"], duplicates)
+    if checked.get("n_after"):
         if after_end == "raise":
             _after_end_error(plan, checked, "observation_end", observation_end)
         if checked["n_after"] == checked["n_rows"]:
@@ -527,22 +717,21 @@ def plan_summary(
     with_amount = amount is not None
     sql = aggregate_sql(plan, end_ns=end.last_ns, split_ns=None, with_amount=with_amount,
                         ordered=ordered)  # fmt: skip
-    end_ns = int(plan.granularity.start_ns(_window_of(plan.granularity, end.last_ns)))
+    end_ns = int(plan.granularity.start_ns(window_of(plan.granularity, end.last_ns)))
     return SummaryPlan(
         sql, customer_id, plan.granularity, with_amount, unit_ns, end_ns, None,
-        _metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label),
+        summary_metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label),
+        plan.integer_ids,
     )  # fmt: skip
 
 
 def plan_calibration_holdout(
     src: SqlSource, *, calibration_end: Any, holdout_end: Any, customer_id: str, date: str,
     amount: str | None, time_unit: str, granularity: str, date_format: str | None,
-    after_end: str, ordered: bool = True,
+    after_end: str, duplicates: str = "warn", holdout_past_data: str = "error",
+    ordered: bool = True,
 ) -> SummaryPlan:  # fmt: skip
     """Check the transactions of ``src`` and plan :func:`clvmodels.calibration_holdout`."""
-    from .summary import _metadata, parse_period_ends, period_windows
-    from .timeunits import time_unit_nanoseconds
-
     unit_ns = time_unit_nanoseconds(time_unit)
     cal, hold = parse_period_ends(calibration_end, holdout_end)
     plan = _prepare(src, customer_id, date, amount, granularity, date_format)
@@ -555,18 +744,21 @@ def plan_calibration_holdout(
             f"no transactions on or before calibration_end={calibration_end!r}; check "
             "the date."
         )
+    check_holdout_within_data(cal, hold, checked["min_ns"], checked["max_ns"],
+                              holdout_past_data)  # fmt: skip
+    apply_duplicates(plan, checked["n_rows"], duplicates)
     with_amount = amount is not None
     sql = aggregate_sql(plan, end_ns=hold.last_ns, split_ns=cal.last_ns,
                         with_amount=with_amount, ordered=ordered)  # fmt: skip
     cal_end_ns, hold_end_ns = (
         int(v) for v in plan.granularity.start_ns([cal_window, hold_window])
     )
-    metadata = _metadata(
+    metadata = summary_metadata(
         time_unit=time_unit, granularity=granularity,
         calibration_end=cal.label, holdout_end=hold.label,
     )  # fmt: skip
     return SummaryPlan(sql, customer_id, plan.granularity, with_amount, unit_ns, cal_end_ns,
-                       hold_end_ns, metadata)  # fmt: skip
+                       hold_end_ns, metadata, plan.integer_ids)  # fmt: skip
 
 
 def summarize_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
@@ -583,15 +775,15 @@ def calibration_holdout_sql(src: SqlSource, **settings: Any) -> pd.DataFrame:
     return plan.publish(src.fetch(plan.sql))
 
 
-def compress_sql(src: SqlSource, columns: list[str] | None, weight: str) -> pd.DataFrame:
-    """:func:`clvmodels.compress` of a summary held by the engine: the patterns are
-    grouped there and only they are returned, then checked and finished exactly as
-    the pandas engine does (the example id of a bad pattern is its smallest customer)."""
-    from .summary import _PATTERN_COLUMNS, compress
+def pattern_counts(src: SqlSource, columns: list[str] | None, weight: str) -> pd.DataFrame:
+    """The distinct patterns of a summary held by the engine and their weights, grouped
+    there: only they are returned, for :func:`clvmodels.compress` to check and finish
+    as it does any frame."""
+    from .semantics import PATTERN_COLUMNS
 
     available = src.columns()
     if columns is None:
-        columns = [c for c in _PATTERN_COLUMNS if c in available]
+        columns = [c for c in PATTERN_COLUMNS if c in available]
         if not columns:
             raise InvalidDataError(
                 "compress: none of the columns frequency, recency, T, n_periods (or their "
@@ -606,4 +798,4 @@ def compress_sql(src: SqlSource, columns: list[str] | None, weight: str) -> pd.D
         f"ORDER BY {keys}"
     )
     frame.attrs.update(src.metadata())
-    return compress(frame, columns, weight=weight)
+    return frame

@@ -100,6 +100,44 @@ _KINDS = {
 }  # fmt: skip
 
 
+def _wall_times(data: Any) -> Any:
+    """A pandas frame with its tz-aware columns as naive local wall times (a shallow
+    copy; the caller's frame is not changed), so DuckDB reads them as the pandas
+    engine does; other data as they are."""
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        return data
+    zoned = [c for c in data.columns if isinstance(data[c].dtype, pd.DatetimeTZDtype)]
+    if not zoned:
+        return data
+    data = data.copy(deep=False)
+    for column in zoned:
+        data[column] = data[column].dt.tz_localize(None)
+    return data
+
+
+def _parquet_zones(connection: Any, paths: list[str]) -> dict[str, str]:
+    """The time zone pandas recorded for each zoned column of the first file."""
+    import json
+
+    first = next(iter(glob.glob(paths[0], recursive=True) or paths))
+    try:
+        rows = connection.execute(
+            "SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'pandas'",
+            [first],
+        ).fetchall()
+        columns = json.loads(rows[0][0])["columns"] if rows else []
+    except Exception:  # no pandas metadata, or metadata of another shape
+        return {}
+    zones = {}
+    for column in columns:
+        zone = (column.get("metadata") or {}).get("timezone")
+        if zone and column.get("name") is not None:
+            zones[str(column["name"])] = str(zone)
+    return zones
+
+
 def _kind(sql_type: str) -> str:
     if sql_type.startswith("DECIMAL"):
         return "float"
@@ -127,6 +165,10 @@ class DuckDBSource(SqlSource):
         the input files (100M rows of Parquet, 2 GB: 13 GB of spill).
     threads : int, optional
         DuckDB's ``threads`` (default: all cores).
+    text_columns : list of str, optional
+        Columns of a CSV file read as text whatever DuckDB's sniffer thinks (the
+        customer id and the date of a transaction log: clvmodels types them itself, so
+        that ``"00001"`` keeps its zeros and ``date_format`` is obeyed).
     """
 
     engine = "duckdb"
@@ -134,11 +176,14 @@ class DuckDBSource(SqlSource):
     def __init__(
         self, data: Any, *, memory_limit: str | None = None, threads: int | None = None,
         temp_directory: str | os.PathLike[str] | None = None,
+        text_columns: Sequence[str] | None = None,
     ) -> None:
         import duckdb
 
         self._connection = None
         self._temp_dir: str | None = None
+        self._zones: dict[str, str] = {}
+        self.untyped = False
         if isinstance(data, duckdb.DuckDBPyRelation):
             self.relation = data
             return
@@ -167,17 +212,32 @@ class DuckDBSource(SqlSource):
             raise InvalidDataError(f"DuckDB settings refused: {error}") from None
         if is_path_like(data):
             paths, file_format = _expand(data)
-            reader = self._connection.read_parquet if file_format == "parquet" else (
-                self._connection.read_csv
-            )  # fmt: skip
             try:
-                self.relation = reader(paths if len(paths) > 1 else paths[0])
+                self.relation = self._read(paths, file_format, list(text_columns or []))
             except duckdb.Error as error:
                 self.close()
                 raise InvalidDataError(f"DuckDB cannot read {paths!r}: {error}") from None
         else:
-            self._connection.register("clvmodels_input", data)
+            self._connection.register("clvmodels_input", _wall_times(data))
             self.relation = self._connection.view("clvmodels_input")
+
+    def _read(self, paths: list[str], file_format: str, text_columns: list[str]) -> Any:
+        target = paths if len(paths) > 1 else paths[0]
+        assert self._connection is not None
+        if file_format == "parquet":
+            self._zones = _parquet_zones(self._connection, paths)
+            return self._connection.read_parquet(target)
+        relation = self._connection.read_csv(target)
+        present = [c for c in text_columns if c in relation.columns]
+        if not present:
+            return relation
+        self.untyped = text_columns[0] in present  # the id column: typed by clvmodels
+        return self._connection.read_csv(target, dtype={c: "VARCHAR" for c in present})
+
+    def zone_of(self, column: str) -> str | None:
+        # Parquet stores zoned times as UTC instants; pandas records the zone they came
+        # from, and without it UTC is the wall time a reader of the file sees.
+        return self._zones.get(column, "UTC") if self._connection is not None else None
 
     def columns(self) -> dict[str, Column]:
         return {

@@ -57,10 +57,32 @@ def resolve_engine(data: Any, engine: str) -> str:
     return "pandas"
 
 
-def open_duckdb(data: Any, options: dict[str, Any] | None) -> Any:
+def open_duckdb(
+    data: Any, options: dict[str, Any] | None, text_columns: list[str] | None = None
+) -> Any:
+    """A :class:`~clvmodels.data.duckdb_engine.DuckDBSource` of ``data``."""
     from .duckdb_engine import DuckDBSource
 
-    return DuckDBSource(data, **_options(options, ("memory_limit", "threads", "temp_directory")))
+    return DuckDBSource(
+        data, text_columns=text_columns,
+        **_options(options, ("memory_limit", "threads", "temp_directory")),
+    )  # fmt: skip
+
+
+def open_source(
+    data: Any, options: dict[str, Any] | None, text_columns: list[str] | None = None
+) -> Any:
+    """The SQL source of a file, relation, DataFrame (DuckDB) or Spark DataFrame."""
+    if is_spark_frame(data):
+        from .spark_engine import SparkSource
+
+        if options:
+            raise InvalidDataError(
+                f"engine_options: the Spark engine takes none (got {sorted(options)[0]!r}); "
+                "configure Spark through its session (spark.conf.set)."
+            )
+        return SparkSource(data)
+    return open_duckdb(data, options, text_columns)
 
 
 def read_with_duckdb(data: Any, columns: list[str], options: dict[str, Any] | None) -> Any:

@@ -53,21 +53,21 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidDataError
-from .summary import (
-    _MAX_NS,
+from .dates import MAX_NS
+from .reader import prepare_transactions
+from .semantics import (
     AfterEnd,
     EndDate,
     Transactions,
-    _check_after_end,
-    _metadata,
-    _split_after,
-    _window_of,
     acquired_by_calibration_end,
     aggregate,
+    check_after_end,
     cut_at_observation_end,
     parse_end,
     parse_period_ends,
-    prepare_transactions,
+    split_after,
+    summary_metadata,
+    window_of,
 )
 from .timeunits import NS_PER_DAY, Granularity, parse_granularity
 
@@ -102,8 +102,8 @@ def _last_complete_window(granularity: Granularity, last_ns: int) -> int:
     nanosecond (e.g. the end of December 31 for calendar years); otherwise it is the
     one before. The window of the latest representable time never ends within range.
     """
-    window = _window_of(granularity, last_ns)
-    if window >= _window_of(granularity, _MAX_NS):
+    window = window_of(granularity, last_ns)
+    if window >= window_of(granularity, MAX_NS):
         return window - 1
     return window if _start(granularity, window + 1) <= last_ns + 1 else window - 1
 
@@ -174,7 +174,7 @@ def _default_end(tx: Transactions) -> EndDate:
     """Through the end of the day of the latest transaction."""
     latest = int(tx.time_ns.max())
     day = latest - latest % NS_PER_DAY
-    last_ns = min(day + NS_PER_DAY - 1, _MAX_NS)
+    last_ns = min(day + NS_PER_DAY - 1, MAX_NS)
     return EndDate(None, last_ns, pd.Timestamp(day).strftime("%Y-%m-%d"))
 
 
@@ -190,6 +190,7 @@ def summarize_opportunities(
     date: str = "date",
     amount: str | None = None,
     date_format: str | None = None,
+    duplicates: str = "warn",
     after_end: AfterEnd = "raise",
 ) -> pd.DataFrame:
     """Summarise a transaction log into BG/BB histories (x, t_x, n), one row per customer.
@@ -264,12 +265,12 @@ def summarize_opportunities(
     Customer a's opportunities are 2021 and 2022 (2023 is not over on 2023-06-30), with
     one transaction, in 2022, worth 20 + 30.
     """  # noqa: W291
-    _check_after_end(after_end)
+    check_after_end(after_end)
     granularity = _parse_period(period)
     end = None if observation_end is None else parse_end(observation_end, "observation_end")
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
-        granularity=granularity.spec, date_format=date_format,
+        granularity=granularity.spec, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     if end is None:
         end = _default_end(tx)
@@ -292,7 +293,7 @@ def summarize_opportunities(
             )
     summary = _histories(tx, last_complete, with_amount=amount is not None)
     summary.attrs.update(
-        _metadata(time_unit=period, period=period, observation_end=end.label)
+        summary_metadata(time_unit=period, period=period, observation_end=end.label)
     )
     return summary
 
@@ -307,6 +308,7 @@ def calibration_holdout_opportunities(
     date: str = "date",
     amount: str | None = None,
     date_format: str | None = None,
+    duplicates: str = "warn",
     after_end: AfterEnd = "raise",
 ) -> pd.DataFrame:
     """Split a transaction log into BG/BB calibration histories and holdout outcomes.
@@ -376,11 +378,11 @@ def calibration_holdout_opportunities(
     Customer 3, first seen in 2021, is not in the calibration cohort; customer 2 was
     acquired in 2020, the last calibration period, so has no calibration opportunity.
     """  # noqa: W291
-    _check_after_end(after_end)
+    check_after_end(after_end)
     granularity = _parse_period(period)
     cal, hold = parse_period_ends(calibration_end, holdout_end)
     cal_window = _last_complete_window(granularity, cal.last_ns)
-    if cal_window != _window_of(granularity, cal.last_ns):
+    if cal_window != window_of(granularity, cal.last_ns):
         raise InvalidDataError(
             f"calibration_end={calibration_end!r} falls inside the period "
             f"{_span(granularity, cal_window + 1)} (period={period!r}), which would be "
@@ -398,9 +400,9 @@ def calibration_holdout_opportunities(
         )
     tx = prepare_transactions(
         transactions, customer_id=customer_id, date=date, amount=amount,
-        granularity=granularity.spec, date_format=date_format,
+        granularity=granularity.spec, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
-    tx = _split_after(tx, hold, "holdout_end", after_end)
+    tx = split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.window <= cal_window  # the same rows as time <= calibration_end
     tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
 
@@ -417,7 +419,7 @@ def calibration_holdout_opportunities(
         )  # fmt: skip
     frame["duration_holdout"] = np.int64(hold_window - cal_window)
     frame.attrs.update(
-        _metadata(
+        summary_metadata(
             time_unit=period, period=period, calibration_end=cal.label,
             holdout_end=hold.label,
         )

@@ -1,8 +1,9 @@
-"""The Spark engine: summaries, patterns and scores of PySpark DataFrames, in Spark.
+"""The Spark engine: summaries and patterns of PySpark DataFrames, in Spark.
 
 A PySpark DataFrame passed to :func:`clvmodels.summarize`,
-:func:`clvmodels.calibration_holdout`, :func:`clvmodels.compress` or
-:func:`clvmodels.score` never goes to the driver whole:
+:func:`clvmodels.calibration_holdout` or :func:`clvmodels.compress` never goes to the
+driver whole (:func:`clvmodels.score` of one is in :mod:`clvmodels.scoring`, above this
+layer):
 
 * **summaries** run the shared SQL of :mod:`clvmodels.data._sql` in Spark: one
   validation pass (a single row is collected; bad input raises the pandas engine's
@@ -13,9 +14,7 @@ A PySpark DataFrame passed to :func:`clvmodels.summarize`,
   DataFrame: the customer id column (named ``customer_id=``, with its Spark type),
   then exactly the columns of the pandas result with the same values, sorted by
   customer id;
-* :func:`compress_spark` groups the patterns in Spark and collects only them;
-* :func:`score_spark` scores each Arrow batch on the executors with
-  :func:`clvmodels.scoring.score_frame`, the model travelling with the task.
+* :func:`compress_spark` groups the patterns in Spark and collects only them.
 
 Differences from the in-memory result, all forced by Spark:
 
@@ -75,7 +74,7 @@ from ._sql import (
     Column,
     SqlSource,
     SummaryPlan,
-    compress_sql,
+    pattern_counts,
     plan_calibration_holdout,
     plan_summary,
 )
@@ -85,7 +84,6 @@ __all__ = [
     "calibration_holdout_sql",
     "collect_summary",
     "compress_spark",
-    "score_spark",
     "strptime_to_spark",
     "summarize_sql",
 ]
@@ -247,8 +245,15 @@ class SparkSource(SqlSource):
     text_type = "STRING"
 
     def __init__(self, data: Any) -> None:
+        from pyspark.sql import types as T
+
         self.frame = data
         self.spark = data.sparkSession
+        # Every column text: what spark.read.csv gives without inferSchema. clvmodels
+        # then types the ids as it does a CSV file's (integers only when all are).
+        self.untyped = all(
+            isinstance(f.dataType, T.StringType) for f in data.schema.fields
+        )
         # the zone in which TIMESTAMP columns are shown to the caller: their wall time
         self.time_zone = self.spark.conf.get(_TIME_ZONE)
         self.view = f"clvmodels_src_{uuid.uuid4().hex}"
@@ -327,12 +332,26 @@ class SparkSource(SqlSource):
     def timestamp_literal(self, text: str) -> str:
         return f"TIMESTAMP_NTZ '{text}'"
 
+    def literal(self, text: str) -> str:
+        return _string_literal(text)
+
+    def replace_all(self, expr: str, pattern: str, replacement: str) -> str:
+        return f"regexp_replace({expr}, {self.literal(pattern)}, {self.literal(replacement)})"
+
+    def backref(self, group: int) -> str:
+        return f"${group}"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        return f"({expr} RLIKE {self.literal('^(' + pattern + ')$')})"
+
     # --------------------------------------------------------------- summaries
     def summary(self, plan: SummaryPlan) -> Any:
         """The summary of ``plan`` as a lazy PySpark DataFrame (see the module docstring)."""
         from pyspark.sql import types as T
 
-        customer_type = self.frame.schema[plan.customer_id].dataType
+        customer_type = (
+            T.LongType() if plan.integer_ids else self.frame.schema[plan.customer_id].dataType
+        )
         template = plan.finish(_no_rows(plan.with_amount))
         if plan.customer_id in template.columns:
             raise InvalidDataError(
@@ -473,10 +492,9 @@ def calibration_holdout_sql(data: Any, options: dict[str, Any] | None, **setting
 
 
 def compress_spark(summary: Any, columns: list[str] | None, weight: str) -> pd.DataFrame:
-    """:func:`clvmodels.compress` of a PySpark DataFrame: the patterns are grouped in
-    Spark and only they are collected, then checked and finished by the pandas
-    :func:`~clvmodels.compress`. The settings a Spark summary carries in its schema
-    become the ``attrs`` of the result.
+    """The patterns of a PySpark summary and their weights, grouped in Spark: only they
+    are collected, for :func:`clvmodels.compress` to check and finish. The settings a
+    Spark summary carries in its schema become the ``attrs`` of the result.
 
     Examples
     --------
@@ -485,7 +503,7 @@ def compress_spark(summary: Any, columns: list[str] | None, weight: str) -> pd.D
     'W'
     """
     with SparkSource(summary) as source:
-        return compress_sql(source, columns, weight)
+        return pattern_counts(source, columns, weight)
 
 
 def collect_summary(summary: Any, customer_id: str | None = None) -> pd.DataFrame:
@@ -517,63 +535,3 @@ def collect_summary(summary: Any, customer_id: str | None = None) -> pd.DataFram
             frame[name] = frame[name].astype("datetime64[ns]")
     frame.attrs.update(_schema_settings(summary.schema))
     return frame
-
-
-# ------------------------------------------------------------------- scoring
-
-
-def score_spark(
-    model: Any, data: Any, *, id_column: str, horizon: Any, interval: float | None,
-    random_state: int,
-) -> Any:  # fmt: skip
-    """:func:`clvmodels.score` of a PySpark DataFrame: every Arrow batch is scored on
-    the executors by :func:`clvmodels.scoring.score_frame` (``mapInPandas``).
-
-    The first row is scored on the driver first, which checks the model, the horizon
-    and the columns (errors are raised here, not in a task) and gives the output
-    columns; a lazy ``data`` is thus computed twice (once for that row): cache it if
-    it is expensive.
-
-    Returns
-    -------
-    pyspark.sql.DataFrame
-        Lazy: ``id_column`` (its Spark type) and the prediction columns (doubles).
-
-    Examples
-    --------
-    >>> scores = clvmodels.score(model, frame, horizon="12M")  # doctest: +SKIP
-    >>> scores.columns  # doctest: +SKIP
-    ['customer_id', 'expected_purchases', 'probability_alive']
-    """
-    from pyspark.sql import types as T
-
-    from ..scoring import score_frame
-
-    if id_column not in data.columns:
-        raise InvalidDataError(
-            f"data has no column {id_column!r} (columns: "
-            f"{', '.join(map(repr, list(data.columns)[:20]))}); name the customer id "
-            "column with id_column=."
-        )
-    settings = {"horizon": horizon, "interval": interval, "random_state": random_state}
-    first = data.limit(1).toPandas()
-    if len(first) == 0:
-        raise InvalidDataError("score: the data has no rows to score.")
-    names = list(score_frame(model, first.set_index(id_column), **settings).columns)
-    if id_column in names:
-        raise InvalidDataError(
-            f"id_column={id_column!r} is also the name of a prediction column; rename it."
-        )
-    id_field = data.schema[id_column]
-    schema = T.StructType(
-        [T.StructField(id_column, id_field.dataType, id_field.nullable)]
-        + [T.StructField(name, T.DoubleType(), True) for name in names]
-    )
-
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            if len(batch):
-                scores = score_frame(model, batch.set_index(id_column), **settings)
-                yield scores[names].astype(np.float64).reset_index()
-
-    return data.mapInPandas(run, schema)

@@ -170,6 +170,12 @@ class DataConfig(_Strict):
             "DuckDB spills to disk."
         ),
     )
+    duplicates: Literal["warn", "keep", "drop", "error"] = Field(
+        "warn", description=(
+            "Exact duplicate rows (same customer, time and amount): warn and keep them, "
+            "keep them silently, drop them, or refuse the data. Counted in run.json."
+        ),
+    )
     temp_directory: str | None = Field(
         None, description=(
             "An existing folder for DuckDB's spill files, relative to the YAML file "
@@ -243,6 +249,12 @@ class PeriodsConfig(_Strict):
         None, description="Last day of calibration (inclusive); default the last purchase."
     )
     holdout_end: dt.date | None = Field(None, description="Last day of the holdout (inclusive).")
+    holdout_past_data: Literal["error", "allow"] = Field(
+        "error", description=(
+            "A holdout that runs more than a day (and 5 % of its length) past the last "
+            "transaction is an error; 'allow' accepts it with a warning."
+        ),
+    )
     holdout_length: str | None = Field(
         None, description="Holdout as a duration after calibration_end, e.g. '39W' or '9M'."
     )

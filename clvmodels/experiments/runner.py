@@ -45,7 +45,7 @@ import pandas as pd
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
 from ..models._base import point_estimate
-from .config import PURCHASE_KINDS, ExperimentConfig, data_format
+from .config import PURCHASE_KINDS, ExperimentConfig
 
 __all__ = ["RunResult", "run_experiment"]
 
@@ -94,126 +94,100 @@ class _Log:
 
 
 def load_transactions(config: ExperimentConfig) -> pd.DataFrame:
-    """The transaction log named by ``config.data``: only the mapped columns, as read."""
+    """The run's one typed transaction table, read once (see
+    :func:`clvmodels.data.reader.read_log`): only the mapped columns, ids of one type,
+    dates as wall times, every data problem raised now, before anything is fitted."""
+    from ..data.reader import read_log
+
     columns = config.data.columns
-    wanted = [columns.customer_id, columns.date]
-    if columns.amount is not None:
-        wanted.append(columns.amount)
     if config.data.dataset is not None:
         from ..datasets import load_cdnow
 
-        frame = load_cdnow(config.data.dataset.removeprefix("cdnow_"))  # type: ignore[arg-type]
-        source = f"dataset {config.data.dataset}"
-        available = list(frame.columns)
+        source: Any = load_cdnow(config.data.dataset.removeprefix("cdnow_"))  # type: ignore[arg-type]
     else:
-        path = Path(config.data.path)  # type: ignore[arg-type]
-        source = str(path)
-        available = _file_columns(path)
-    for key, column in (
-        ("customer_id", columns.customer_id), ("date", columns.date), ("amount", columns.amount)
-    ):  # fmt: skip
-        if column is not None and column not in available:
-            raise ConfigError(
-                f"data.columns.{key}: column {column!r} is not in {source}; its columns are "
-                f"{', '.join(map(str, available[:12]))}{' ...' if len(available) > 12 else ''}",
-                field=f"data.columns.{key}",
-            )
-    if config.data.dataset is not None:
-        return frame[wanted].copy()
-    return _read_file(Path(config.data.path), wanted)  # type: ignore[arg-type]
-
-
-def _file_columns(path: Path) -> list[str]:
+        source = config.data.path
     try:
-        if data_format(path) == "csv":
-            return list(pd.read_csv(path, nrows=0).columns)
-        import duckdb
+        return read_log(
+            source, customer_id=columns.customer_id, date=columns.date,
+            amount=columns.amount, date_format=config.data.date_format,
+            duplicates=config.data.duplicates, engine_options=_duckdb_options(config),
+        )  # fmt: skip
+    except InvalidDataError as error:
+        named = _column_error(error, config)
+        if named is not None:
+            raise named from None
+        if "cannot read" in str(error) and config.data.path is not None:
+            raise ConfigError(f"data.path: {error}", field="data.path") from None
+        raise InvalidDataError(f"data: {error}") from None
 
-        relation = duckdb.read_parquet(str(path))
-        return list(relation.columns)
-    except Exception as error:
-        raise ConfigError(f"data.path: cannot read {path}: {error}", field="data.path") from None
+
+def _column_error(error: InvalidDataError, config: ExperimentConfig) -> ConfigError | None:
+    """A missing column as an error of the YAML key that names it."""
+    message = str(error)
+    head = message.split(";")[0].split(" (columns:")[0]
+    if "not found" not in head and "has no column" not in head:
+        return None
+    columns = config.data.columns
+    for key in ("customer_id", "date", "amount"):
+        column = getattr(columns, key)
+        if column is not None and repr(column) in head:
+            return ConfigError(f"data.columns.{key}: {message}", field=f"data.columns.{key}")
+    return None
 
 
-def _read_file(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        if data_format(path) == "csv":
-            # ids stay text unless the whole column is numeric, as pandas infers them
-            return pd.read_csv(path, usecols=columns)[columns]
-        import duckdb
-
-        return duckdb.read_parquet(str(path)).select(*columns).df()
-    except Exception as error:
-        raise ConfigError(f"data.path: cannot read {path}: {error}", field="data.path") from None
+def _duckdb_options(config: ExperimentConfig) -> dict[str, Any] | None:
+    options = {"memory_limit": config.data.memory_limit,
+               "temp_directory": config.data.temp_directory}  # fmt: skip
+    options = {name: value for name, value in options.items() if value is not None}
+    return options or None
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
-    """SHA-256 of the rows as read (values and order), independent of the file format."""
+    """SHA-256 of the typed rows (values and order): the same for the same rows, whatever
+    the file format they came from."""
     digest = hashlib.sha256()
     digest.update(",".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return f"sha256:{digest.hexdigest()}"
 
 
-def _summary(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFrame:
-    from ..data.summary import calibration_holdout, summarize
-
+def _settings(config: ExperimentConfig) -> dict[str, Any]:
+    """The column names and the period settings every step reads the log with (the
+    log is typed already, so its duplicates are not looked at again)."""
     columns = config.data.columns
-    common = {
+    return {
         "customer_id": columns.customer_id, "date": columns.date, "amount": columns.amount,
         "time_unit": config.periods.time_unit, "granularity": config.periods.granularity,
-        "date_format": config.data.date_format,
+        "duplicates": "keep",
     }  # fmt: skip
+
+
+def _summary(config: ExperimentConfig, transactions: Any) -> pd.DataFrame:
+    from ..data.summary import calibration_holdout, summarize
+
+    common = _settings(config)
     periods = config.periods
-    source, engine = _summary_source(config, transactions)
-    common["engine"] = engine
-    if engine == "duckdb":
-        options = {"memory_limit": config.data.memory_limit,
-                   "temp_directory": config.data.temp_directory}  # fmt: skip
-        options = {name: value for name, value in options.items() if value is not None}
-        if options:
-            common["engine_options"] = options
+    engine = config.data.engine
+    common["engine"] = "duckdb" if engine == "duckdb" else "pandas"
+    if engine == "duckdb" and _duckdb_options(config):
+        common["engine_options"] = _duckdb_options(config)
+    if engine == "spark":
+        common["engine"] = "spark"
     try:
         if periods.has_holdout:
             summary = calibration_holdout(
-                source, calibration_end=periods.calibration_end,
-                holdout_end=periods.holdout_end_date, after_end="drop", **common,
+                transactions, calibration_end=periods.calibration_end,
+                holdout_end=periods.holdout_end_date, after_end="drop",
+                holdout_past_data=periods.holdout_past_data, **common,
             )  # fmt: skip
         else:
             summary = summarize(
-                source, observation_end=periods.calibration_end, after_end="drop", **common
-            )
+                transactions, observation_end=periods.calibration_end, after_end="drop",
+                **common,
+            )  # fmt: skip
     except InvalidDataError as error:
         raise InvalidDataError(f"data: {error}") from None
-    if engine == "spark":  # a Spark DataFrame: collected as the other engines return it
-        from ..data.spark_engine import collect_summary
-
-        summary = collect_summary(summary, columns.customer_id)
     return summary
-
-
-def _summary_source(config: ExperimentConfig, transactions: pd.DataFrame) -> tuple[Any, str]:
-    """What the summary is computed from, and by which engine (data.engine)."""
-    engine = config.data.engine
-    path = config.data.path
-    if engine == "pandas" or (path is None and engine == "auto"):
-        return transactions, "pandas"
-    if engine in ("auto", "duckdb"):
-        return (transactions if path is None else path), "duckdb"
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError(
-            "data.engine: spark needs pyspark (pip install 'clvmodels[spark]')",
-            field="data.engine",
-        ) from None
-    spark = SparkSession.builder.getOrCreate()
-    if path is None:
-        return spark.createDataFrame(transactions), "spark"
-    reader = spark.read
-    if data_format(Path(path)) == "csv":
-        return reader.csv(path, header=True, inferSchema=True), "spark"
-    return reader.parquet(path), "spark"
 
 
 def _opportunity_summary(
@@ -225,7 +199,7 @@ def _opportunity_summary(
     columns = config.data.columns
     common = {
         "customer_id": columns.customer_id, "date": columns.date, "amount": columns.amount,
-        "date_format": config.data.date_format, "period": period, "after_end": "drop",
+        "period": period, "after_end": "drop", "duplicates": "keep",
     }  # fmt: skip
     periods = config.periods
     try:
@@ -403,11 +377,25 @@ def _predictions(
                 )  # fmt: skip
                 columns.update(_with_interval(value, f"{name}_clv"))
     if historical is not None:
-        columns["historical_clv"] = historical["value"].reindex(frame.index).fillna(0.0)
+        columns["historical_clv"] = _aligned_history(historical["value"], frame.index)
     # BG/BB frames hold the same customers (acquired by the end of calibration)
     result = pd.DataFrame({k: v.reindex(frame.index) for k, v in columns.items()})
     result.index.name = "customer_id"
     return result
+
+
+def _aligned_history(value: pd.Series, customers: pd.Index) -> pd.Series:
+    """Historical value per customer of the summary. Every customer of the summary
+    bought by the end of calibration, so a customer missing here is a fault (ids read
+    two ways), never a zero to fill in."""
+    missing = customers.difference(value.index)
+    if len(missing):
+        raise InvalidDataError(
+            f"historical CLV: {len(missing):,} of {len(customers):,} customers of the "
+            f"summary have no history (e.g. customer {missing[0]!r}); the ids of the two "
+            "do not match. Please report this with the data's column types."
+        )
+    return value.reindex(customers)
 
 
 def _historical(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.DataFrame | None:
@@ -420,7 +408,7 @@ def _historical(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.Data
         transactions, as_of=config.periods.calibration_end, customer_id=columns.customer_id,
         date=columns.date, amount=columns.amount, margin=config.clv.margin,
         time_unit=config.periods.time_unit, granularity=config.periods.granularity,
-        date_format=config.data.date_format,
+        duplicates="keep",
     )  # fmt: skip
 
 
@@ -446,7 +434,7 @@ def _evaluation(
             purchase or {}, frame, spend_model=models.get(spend_name) if spend_name else None,
             baselines=config.evaluation.baselines, transactions=transactions,
             customer_id=columns.customer_id, date=columns.date, amount=columns.amount,
-            date_format=config.data.date_format, bins=config.evaluation.bins,
+            duplicates="keep", bins=config.evaluation.bins,
             random_state=config.seed,
         )  # fmt: skip
         rows = [metrics] if continuous else []
@@ -469,7 +457,7 @@ def _evaluation(
             purchase, transactions, calibration_end=config.periods.calibration_end,
             holdout_end=config.periods.holdout_end_date, customer_id=columns.customer_id,
             date=columns.date, time_unit=config.periods.time_unit,
-            granularity=config.periods.granularity, date_format=config.data.date_format,
+            granularity=config.periods.granularity, duplicates="keep",
         )  # fmt: skip
     return tables
 
@@ -647,19 +635,17 @@ def _run(
     (out / "config.yaml").write_text(
         yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8"
     )
+    # Every data problem is found in this step, before the first model is fitted.
     with log.step("data"):
         transactions = load_transactions(config)
         digest = fingerprint(transactions)
         frame = _summary(config, transactions)
-        log.line(
-            f"  {len(transactions):,} transactions, {len(frame):,} customers, "
-            f"time unit {config.periods.time_unit}"
-        )
         frames = model_frames(config, transactions, frame)
-    counts = _data_counts(config, transactions, frame)
-    models = _fit_models(config, frames, log, progressbar)
-    with log.step("historical CLV"):
         historical = _historical(config, transactions)
+        counts = _data_counts(config, transactions, frame)
+        for line in _count_lines(counts, config):
+            log.line(line)
+    models = _fit_models(config, frames, log, progressbar)
     predictions = _predictions(config, models, frames, frame, historical, log)
     tables = _evaluation(config, models, frames, frame, transactions, log)
     with log.step("write tables"):
@@ -683,9 +669,15 @@ def _run(
 def _data_counts(
     config: ExperimentConfig, transactions: pd.DataFrame, frame: pd.DataFrame
 ) -> dict[str, Any]:
+    """What the run read, what it left out and why (``run.json`` and the log)."""
     suffix = "_cal" if "frequency_cal" in frame.columns else ""
+    read = transactions.attrs.get("clvmodels_read", {})
     counts: dict[str, Any] = {
+        "rows_read": int(read.get("rows", len(transactions))),
+        "duplicate_rows": int(read.get("duplicate_rows", 0)),
+        "duplicates_dropped": int(read.get("duplicates_dropped", 0)),
         "transactions_read": len(transactions),
+        **_left_out(config, transactions),
         "customers": len(frame),
         "repeat_transactions_calibration": int(frame[f"frequency{suffix}"].sum()),
         "patterns": int(frame.groupby([f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"])
@@ -698,6 +690,46 @@ def _data_counts(
         if key in settings:
             counts[key] = str(settings[key])
     return counts
+
+
+def _left_out(config: ExperimentConfig, transactions: pd.DataFrame) -> dict[str, int]:
+    """Rows of the log that no summary uses: after the last end date, and (with a
+    holdout) those of customers whose first purchase came after calibration_end."""
+    from ..data.semantics import parse_end
+
+    periods = config.periods
+    dates = transactions[config.data.columns.date]
+    last = periods.holdout_end_date if periods.has_holdout else periods.calibration_end
+    if last is None:
+        return {"rows_after_end": 0, "rows_of_customers_acquired_later": 0}
+    after = dates.to_numpy() > np.datetime64(parse_end(last, "end").last_ns, "ns")
+    result = {"rows_after_end": int(after.sum()), "rows_of_customers_acquired_later": 0}
+    if periods.has_holdout:
+        cal_end = parse_end(periods.calibration_end, "calibration_end")
+        ids = transactions[config.data.columns.customer_id].to_numpy()
+        first = dates.groupby(ids).transform("min")
+        cal_ns = np.datetime64(cal_end.last_ns, "ns")
+        later = (first.to_numpy() > cal_ns) & ~after
+        result["rows_of_customers_acquired_later"] = int(later.sum())
+    return result
+
+
+def _count_lines(counts: dict[str, Any], config: ExperimentConfig) -> list[str]:
+    lines = [
+        f"  {counts['rows_read']:,} rows read, {counts['customers']:,} customers, time unit "
+        f"{config.periods.time_unit}"
+    ]
+    if counts["duplicate_rows"]:
+        what = "dropped" if counts["duplicates_dropped"] else "kept (data.duplicates)"
+        lines.append(f"  {counts['duplicate_rows']:,} exact duplicate rows {what}")
+    if counts["rows_after_end"]:
+        lines.append(f"  {counts['rows_after_end']:,} rows after the last end date left out")
+    if counts["rows_of_customers_acquired_later"]:
+        lines.append(
+            f"  {counts['rows_of_customers_acquired_later']:,} rows of customers whose first "
+            "purchase came after calibration_end left out"
+        )
+    return lines
 
 
 def _write_outputs(

@@ -204,8 +204,11 @@ def test_file_problems_are_named(tmp_path):
         clvmodels.summarize(_write(tmp_path, header), date="when")
     with pytest.raises(InvalidDataError, match="transactions are empty"):
         clvmodels.summarize(_write(tmp_path, "customer_id,date\n", "empty.csv"))
-    with pytest.raises(InvalidDataError, match=r"holds numbers .* date_format="):
-        clvmodels.summarize(_write(tmp_path, "customer_id,date\n1,19970101\n", "int.csv"))
+    # a CSV holds text: eight digits read as YYYYMMDD, other numbers are no dates
+    summary = clvmodels.summarize(_write(tmp_path, "customer_id,date\n1,19970101\n", "int.csv"))
+    assert summary.attrs["clvmodels"]["observation_end"] == "1997-01-01"
+    with pytest.raises(InvalidDataError, match="not dates that can be parsed"):
+        clvmodels.summarize(_write(tmp_path, "customer_id,date\n1,1997\n", "year.csv"))
 
 
 def test_time_zone_columns_are_refused_with_a_fix():

@@ -8,10 +8,13 @@ without pyspark or Java.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import re
 import shutil
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -165,6 +168,59 @@ def test_score_equals_score_frame(spark_transactions, transactions):
     got = scores.toPandas().set_index("customer_id")
     assert got.index.equals(expected.index)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+@contextlib.contextmanager
+def spark_jobs(spark) -> Iterator[list[int]]:
+    """The ids of the Spark jobs run in the block (in a job group of its own)."""
+    context = spark.sparkContext
+    group = f"clvmodels-tests-{next(_GROUPS)}"
+    context.setJobGroup(group, "jobs counted by a test")
+    jobs: list[int] = []
+    try:
+        yield jobs
+    finally:
+        for key in ("spark.jobGroup.id", "spark.job.description"):
+            context.setLocalProperty(key, None)  # type: ignore[arg-type]
+        jobs.extend(context.statusTracker().getJobIdsForGroup(group))
+
+
+_GROUPS = itertools.count()
+
+
+def test_score_computes_nothing_until_the_scores_are(spark, spark_transactions, transactions):
+    # a lazy summary is computed once, by the caller's action on the scores: score itself
+    # checks model, horizon and columns against the schema only
+    settings = {"time_unit": "W", **CALIBRATION}
+    model = clvmodels.BGNBD().fit(clvmodels.calibration_holdout(transactions, **settings))
+    summary = clvmodels.calibration_holdout(spark_transactions, **settings)
+    with spark_jobs(spark) as jobs:
+        scores = clvmodels.score(model, summary, horizon="12M", interval=0.9)
+    assert jobs == []
+    assert scores.columns == ["customer_id", "expected_purchases", "expected_purchases_lower",
+                              "expected_purchases_upper", "probability_alive"]  # fmt: skip
+    assert scores.schema["customer_id"].dataType == summary.schema["customer_id"].dataType
+    with spark_jobs(spark) as jobs:  # the counting itself works
+        summary.limit(1).toPandas()
+    assert jobs
+
+    refused = [
+        ({"id_column": "cust"}, summary, "data has no column 'cust' (columns: 'customer_id', "),
+        ({"horizon": -1}, summary, "horizon=-1: a non-negative number"),
+        ({}, summary.drop("T_cal"), "data: column 'T_cal' not found"),
+        ({"id_column": "probability_alive"},
+         summary.withColumnRenamed("customer_id", "probability_alive"),
+         "id_column='probability_alive' is also the name of a prediction column"),
+    ]  # fmt: skip
+    for options, data, message in refused:
+        with spark_jobs(spark) as jobs, pytest.raises(InvalidDataError, match=re.escape(message)):
+            clvmodels.score(model, data, **{"horizon": "12M", **options})
+        assert jobs == [], message
+
+    # no rows: no scores (finding out would compute the data)
+    empty = clvmodels.score(model, summary.where("frequency_cal < 0"), horizon="12M")
+    assert empty.count() == 0
+    assert empty.columns == ["customer_id", "expected_purchases", "probability_alive"]
 
 
 def _messages(spark, frame: pd.DataFrame, **settings) -> tuple[str, str]:

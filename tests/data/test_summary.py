@@ -220,8 +220,9 @@ def test_caller_data_is_not_mutated(cdnow_sample: pd.DataFrame) -> None:
 def test_holdout_excludes_customers_acquired_later() -> None:
     tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-01-20", 2.0), ("b", "2024-01-15", 3.0)])
     frame = clvmodels.calibration_holdout(
-        tx, calibration_end="2024-01-10", holdout_end="2024-01-31", amount="amount"
-    )
+        tx, calibration_end="2024-01-10", holdout_end="2024-01-31", amount="amount",
+        holdout_past_data="allow",  # the log ends on 2024-01-20
+    )  # fmt: skip
     assert frame.index.tolist() == ["a"]
     assert frame.loc["a", "frequency_holdout"] == 1
     assert frame.loc["a", "monetary_value_holdout"] == 2.0
@@ -488,7 +489,7 @@ def test_weekly_calibration_holdout_does_not_leak_the_holdout() -> None:
     tx = _tx([("a", "2024-01-01", 1.0), ("a", "2024-02-02", 2.0), ("b", "2024-01-03", 3.0)])
     frame = clvmodels.calibration_holdout(
         tx, calibration_end="2024-01-31", holdout_end="2024-02-29", granularity="W",
-        time_unit="W", amount="amount",
+        time_unit="W", amount="amount", holdout_past_data="allow",
     )  # fmt: skip
     assert frame.loc["a", "frequency_cal"] == 0
     assert frame.loc["a", "frequency_holdout"] == 1
@@ -497,7 +498,7 @@ def test_weekly_calibration_holdout_does_not_leak_the_holdout() -> None:
     assert (frame["duration_holdout"] == 4.0).all()  # Jan 29 -> Feb 26
     monthly = clvmodels.calibration_holdout(
         tx, calibration_end="2024-01-31", holdout_end="2024-02-29", granularity="M",
-        time_unit="M",
+        time_unit="M", holdout_past_data="allow",
     )  # fmt: skip
     assert monthly.loc["a", "frequency_cal"] == 0 and monthly.loc["a", "frequency_holdout"] == 1
 
