@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.reader import prepare_transactions
+from .data.reader import is_in_memory, prepare_transactions
 from .data.semantics import aggregate, finalize, parse_end
 from .data.timeunits import parse_granularity, time_unit_nanoseconds
 from .exceptions import InvalidDataError
@@ -32,6 +32,26 @@ def _through(tx, as_of: Any) -> tuple[np.ndarray, int]:
     if not keep.any():
         raise InvalidDataError(f"no transactions on or before as_of={as_of!r}.")
     return keep, int(tx.granularity.index(np.array([last_ns]))[0])
+
+
+def _engine_totals(transactions: Any, *, as_of: Any, **settings: Any) -> tuple[pd.DataFrame, int]:
+    """Per-customer totals through ``as_of`` computed by the data's engine (DuckDB,
+    Spark): :func:`clvmodels.summarize` with the amounts, and the start of the window
+    that contains the end."""
+    from .data.engines import is_spark_frame
+    from .data.summary import summarize
+
+    if as_of is not None:
+        parse_end(as_of, "as_of")  # named as this function's argument when it is wrong
+    summary = summarize(transactions, observation_end=as_of, after_end="drop", **settings)
+    if is_spark_frame(summary):
+        from .data.spark_engine import collect_summary
+
+        summary = collect_summary(summary, settings["customer_id"])
+    label = summary.attrs["clvmodels"]["observation_end"]
+    window = parse_granularity(settings["granularity"])
+    last_ns = parse_end(label, "as_of").last_ns
+    return summary, int(window.start_ns(window.index(np.array([last_ns], dtype=np.int64)))[0])
 
 
 def historical_clv(
@@ -52,8 +72,10 @@ def historical_clv(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame or polars.DataFrame
-        The transaction log (only read). Transactions after ``as_of`` are ignored.
+    transactions : DataFrame, path, glob, DuckDB relation or PySpark DataFrame
+        The transaction log (only read), any input :func:`clvmodels.summarize` takes;
+        files, relations and Spark frames are totalled by their engine (only the
+        per-customer result is collected). Transactions after ``as_of`` are ignored.
     as_of : date-like, optional
         Last day counted, inclusive; by default the latest transaction.
     margin : float, default 1
@@ -81,21 +103,29 @@ def historical_clv(
     >>> round(float(past["revenue"].sum()), 2)
     173115.55
     """
-    tx = prepare_transactions(
-        transactions, customer_id=customer_id, date=date, amount=amount,
-        granularity=granularity, date_format=date_format, duplicates=duplicates,
-    )  # fmt: skip
-    keep, end = _through(tx, as_of)
-    tx = tx.subset(keep)
-    used = np.zeros(len(tx.customers), dtype=bool)
-    used[tx.codes] = True
-    positions = np.cumsum(used) - 1
-    tx.customers, tx.codes = tx.customers[used], positions[tx.codes]
-    end_ns = int(tx.granularity.start_ns(end))
-    summary = finalize(
-        aggregate(tx, with_amount=True), end_window_ns=end_ns,
-        unit_ns=time_unit_nanoseconds(time_unit), with_amount=True,
-    )  # fmt: skip
+    if discount_rate is None and not is_in_memory(transactions):
+        # files, relations and Spark: the engine computes the totals where the data are
+        summary, end_ns = _engine_totals(
+            transactions, as_of=as_of, customer_id=customer_id, date=date, amount=amount,
+            time_unit=time_unit, granularity=granularity, date_format=date_format,
+            duplicates=duplicates,
+        )  # fmt: skip
+    else:
+        tx = prepare_transactions(
+            transactions, customer_id=customer_id, date=date, amount=amount,
+            granularity=granularity, date_format=date_format, duplicates=duplicates,
+        )  # fmt: skip
+        keep, end = _through(tx, as_of)
+        tx = tx.subset(keep)
+        used = np.zeros(len(tx.customers), dtype=bool)
+        used[tx.codes] = True
+        positions = np.cumsum(used) - 1
+        tx.customers, tx.codes = tx.customers[used], positions[tx.codes]
+        end_ns = int(tx.granularity.start_ns(end))
+        summary = finalize(
+            aggregate(tx, with_amount=True), end_window_ns=end_ns,
+            unit_ns=time_unit_nanoseconds(time_unit), with_amount=True,
+        )  # fmt: skip
     result = pd.DataFrame(
         {
             "revenue": summary["total_amount"],

@@ -61,6 +61,7 @@ from .semantics import (
     parse_end,
     parse_period_ends,
     period_windows,
+    row_counts,
     summary_metadata,
     time_label,
     warn_if_end_after_data,
@@ -584,8 +585,8 @@ def apply_duplicates(plan: Plan, n_rows: int, duplicates: str) -> int:
     kept unseen; warn, refuse, or drop them from ``plan`` as ``duplicates`` says.
     Returns their number (0 when not counted)."""
     check_duplicates_choice(duplicates)
-    if duplicates == "keep":
-        return 0
+    if duplicates == "keep" or plan.amount_column is None:
+        return 0  # without amounts a repeated row falls in its own window: no effect
     row = plan.src.fetch(
         "SELECT sum(n - 1) AS extra, min(CASE WHEN n > 1 THEN customer END) AS example "
         f"FROM (SELECT customer, ns, amount, count(*) AS n FROM ({plan.normalised}) AS t "
@@ -705,7 +706,7 @@ def plan_summary(
         end = EndDate(None, checked["max_ns"], time_label(checked["max_ns"]))
     else:
         warn_if_end_after_data("observation_end", end, checked["min_ns"], checked["max_ns"])
-    apply_duplicates(plan, checked["n_rows"], duplicates)
+    found = apply_duplicates(plan, checked["n_rows"], duplicates)
     if checked.get("n_after"):
         if after_end == "raise":
             _after_end_error(plan, checked, "observation_end", observation_end)
@@ -718,9 +719,12 @@ def plan_summary(
     sql = aggregate_sql(plan, end_ns=end.last_ns, split_ns=None, with_amount=with_amount,
                         ordered=ordered)  # fmt: skip
     end_ns = int(plan.granularity.start_ns(window_of(plan.granularity, end.last_ns)))
+    metadata = summary_metadata(
+        time_unit=time_unit, granularity=granularity, observation_end=end.label
+    )
+    metadata.update(row_counts(checked["n_rows"], found, duplicates, checked.get("n_after", 0)))
     return SummaryPlan(
-        sql, customer_id, plan.granularity, with_amount, unit_ns, end_ns, None,
-        summary_metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label),
+        sql, customer_id, plan.granularity, with_amount, unit_ns, end_ns, None, metadata,
         plan.integer_ids,
     )  # fmt: skip
 
@@ -746,7 +750,7 @@ def plan_calibration_holdout(
         )
     check_holdout_within_data(cal, hold, checked["min_ns"], checked["max_ns"],
                               holdout_past_data)  # fmt: skip
-    apply_duplicates(plan, checked["n_rows"], duplicates)
+    found = apply_duplicates(plan, checked["n_rows"], duplicates)
     with_amount = amount is not None
     sql = aggregate_sql(plan, end_ns=hold.last_ns, split_ns=cal.last_ns,
                         with_amount=with_amount, ordered=ordered)  # fmt: skip
@@ -757,6 +761,7 @@ def plan_calibration_holdout(
         time_unit=time_unit, granularity=granularity,
         calibration_end=cal.label, holdout_end=hold.label,
     )  # fmt: skip
+    metadata.update(row_counts(checked["n_rows"], found, duplicates, checked["n_after"]))
     return SummaryPlan(sql, customer_id, plan.granularity, with_amount, unit_ns, cal_end_ns,
                        hold_end_ns, metadata, plan.integer_ids)  # fmt: skip
 

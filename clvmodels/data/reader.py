@@ -13,7 +13,8 @@ dates and amounts get one set of types whatever the input:
 * **amounts** are numbers (text is converted; non-numbers are an error);
 * **exact duplicate rows** (same customer, time and amount) are counted and, by
   ``duplicates``, kept with a :class:`~clvmodels.exceptions.DuplicateRowsWarning`,
-  kept silently, dropped, or refused.
+  kept silently, dropped, or refused. Without an amount column they are not looked
+  for: a repeated row falls in the window of its original and changes nothing.
 
 Files (CSV, Parquet, globs), DuckDB relations and Spark DataFrames are typed by their
 engine (:mod:`clvmodels.data._sql`) and fetched as a typed frame; pandas and polars
@@ -262,11 +263,9 @@ def read_log(
 def _deduplicated(tx: Transactions, column: str, duplicates: str) -> Transactions:
     """``tx`` after the ``duplicates`` policy (exact duplicates: same customer, raw time
     and amount); ``duplicate_rows`` and ``dropped_rows`` say what was found."""
-    if duplicates == "keep":
-        return tx
-    keys = {"c": tx.codes, "t": tx.time_ns}
-    if tx.amount is not None:
-        keys["a"] = tx.amount
+    if duplicates == "keep" or tx.amount is None:
+        return tx  # without amounts a repeated row falls in its own window: no effect
+    keys = {"c": tx.codes, "t": tx.time_ns, "a": tx.amount}
     repeated = pd.DataFrame(keys, copy=False).duplicated().to_numpy()
     count = int(repeated.sum())
     if count == 0:

@@ -306,6 +306,16 @@ def time_label(ns: int) -> str:
     return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
 
 
+def row_counts(rows: int, duplicates_found: int, duplicates: str, after_end: int) -> dict:
+    """``attrs["clvmodels_rows"]`` of a summary: the rows read, the exact duplicates
+    found (and dropped) and the rows left out after the end date."""
+    return {"clvmodels_rows": {
+        "rows_read": int(rows), "duplicate_rows": int(duplicates_found),
+        "duplicates_dropped": int(duplicates_found) if duplicates == "drop" else 0,
+        "rows_after_end": int(after_end),
+    }}  # fmt: skip
+
+
 def summary_metadata(**settings: Any) -> dict[str, Any]:
     return {"clvmodels": {k: (str(v) if v is not None else None) for k, v in settings.items()}}
 

@@ -358,7 +358,8 @@ class SparkSource(SqlSource):
                 f"customer_id={plan.customer_id!r} is also the name of a summary column; "
                 "rename the customer id column first."
             )
-        metadata = {"clvmodels": plan.metadata["clvmodels"]}
+        metadata = {key: plan.metadata[key] for key in ("clvmodels", "clvmodels_rows")
+                    if key in plan.metadata}  # fmt: skip
         fields = [T.StructField(plan.customer_id, customer_type, False, metadata)]
         fields += [T.StructField(name, _spark_type(dtype), True, metadata)
                    for name, dtype in template.dtypes.items()]  # fmt: skip
@@ -375,7 +376,11 @@ def _schema_settings(schema: Any) -> dict[str, Any]:
     for field in schema.fields:
         settings = (field.metadata or {}).get("clvmodels")
         if isinstance(settings, dict):
-            return {"clvmodels": dict(settings)}
+            found = {"clvmodels": dict(settings)}
+            rows = (field.metadata or {}).get("clvmodels_rows")
+            if isinstance(rows, dict):
+                found["clvmodels_rows"] = dict(rows)
+            return found
     return {}
 
 

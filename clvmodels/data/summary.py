@@ -39,6 +39,7 @@ from .semantics import (
     parse_end,
     parse_period_ends,
     period_windows,
+    row_counts,
     split_after,
     summary_metadata,
     time_label,
@@ -172,10 +173,12 @@ def summarize(
         granularity=granularity, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     last_ns = int(tx.time_ns.max())
+    rows = row_counts(len(tx.codes) + tx.dropped_rows, tx.duplicate_rows, duplicates, 0)
     if end is None:
         end = EndDate(None, last_ns, time_label(last_ns))
     else:
         warn_if_end_after_data("observation_end", end, int(tx.time_ns.min()), last_ns)
+        rows["clvmodels_rows"]["rows_after_end"] = int((tx.time_ns > end.last_ns).sum())
         tx = cut_at_observation_end(tx, end, observation_end, after_end)
     end_ns = int(tx.granularity.start_ns(window_of(tx.granularity, end.last_ns)))
     agg = aggregate(tx, with_amount=amount is not None)
@@ -183,6 +186,7 @@ def summarize(
     summary.attrs.update(
         summary_metadata(time_unit=time_unit, granularity=granularity, observation_end=end.label)
     )
+    summary.attrs.update(rows)
     return summary
 
 
@@ -274,6 +278,8 @@ def calibration_holdout(
     cal_window, hold_window = period_windows(cal, hold, tx.granularity, granularity)
     check_holdout_within_data(cal, hold, int(tx.time_ns.min()), int(tx.time_ns.max()),
                               holdout_past_data)  # fmt: skip
+    rows = row_counts(len(tx.codes) + tx.dropped_rows, tx.duplicate_rows, duplicates,
+                      int((tx.time_ns > hold.last_ns).sum()))  # fmt: skip
     tx = split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.time_ns <= cal.last_ns
     tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
@@ -301,6 +307,7 @@ def calibration_holdout(
             calibration_end=cal.label, holdout_end=hold.label,
         )
     )  # fmt: skip
+    calibration.attrs.update(rows)
     return calibration
 
 

@@ -199,6 +199,10 @@ class DataConfig(_Strict):
     def _existing_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if is_uri(value):  # s3://, dbfs:/, hdfs://: read by Spark, which checks it
+            if data_format(Path(value)) is None:
+                raise ValueError(f"{value}: use a .csv or .parquet path of transactions")
+            return value
         path = _relative_to_yaml(value, info)
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
@@ -225,7 +229,19 @@ class DataConfig(_Strict):
                 "path" if self.path else "dataset",
                 "give exactly one of dataset (bundled data) or path (a file)",
             )
+        if self.path is not None and is_uri(self.path) and self.engine != "spark":
+            raise _FieldError(
+                "path", f"{self.path}: a URI is read by Spark only; set data.engine: spark "
+                "or give a local file"
+            )
         return self
+
+
+def is_uri(path: str) -> bool:
+    """A location with a scheme (``s3://bucket/x.parquet``, ``dbfs:/x.csv``), not a local
+    path (a Windows drive letter is no scheme)."""
+    scheme, colon, _ = path.partition(":")
+    return bool(colon) and len(scheme) > 1 and scheme.replace("+", "").isalnum()
 
 
 def data_format(path: Path) -> Literal["csv", "parquet"] | None:
@@ -544,11 +560,28 @@ class ExperimentConfig(_Strict):
             raise _FieldError(
                 "clv.spend_model", f"several gamma_gamma models ({', '.join(spend)}): name one"
             )
+        if self.data.engine == "spark":
+            self._spark_compatible()
         if "evaluation" in self.model_fields_set and not self.periods.has_holdout:
             raise _FieldError(
                 "evaluation", "evaluation needs a holdout: set periods.holdout_end"
             )
         return self
+
+    def _spark_compatible(self) -> None:
+        """With data.engine spark only per-customer results reach the driver: steps
+        that learn from the transaction log itself are refused by name."""
+        for i, model in enumerate(self.models):
+            if model.kind == "bgbb":
+                raise _FieldError(
+                    f"models[{i}].kind", "bgbb histories are built in memory from the log; "
+                    "not available with data.engine: spark",
+                )
+        if "gradient_boosting" in self.evaluation.baselines and self.periods.has_holdout:
+            raise _FieldError(
+                "evaluation.baselines", "gradient_boosting learns from the transaction log "
+                "in memory; with data.engine: spark use [naive]",
+            )
 
     @property
     def purchase_model_names(self) -> list[str]:

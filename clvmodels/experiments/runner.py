@@ -45,7 +45,7 @@ import pandas as pd
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
 from ..models._base import point_estimate
-from .config import PURCHASE_KINDS, ExperimentConfig
+from .config import PURCHASE_KINDS, ExperimentConfig, data_format
 
 __all__ = ["RunResult", "run_experiment"]
 
@@ -121,6 +121,62 @@ def load_transactions(config: ExperimentConfig) -> pd.DataFrame:
         raise InvalidDataError(f"data: {error}") from None
 
 
+def load_spark_transactions(config: ExperimentConfig) -> Any:
+    """The log as a lazy Spark DataFrame, read by the active SparkSession alone (any
+    location Spark reads, such as ``s3://``): a CSV with every column as text, typed by
+    clvmodels as DuckDB's reading of the same file is; only the mapped columns."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            "data.engine: spark needs pyspark (pip install 'clvmodels[spark]')",
+            field="data.engine",
+        ) from None
+    spark = SparkSession.builder.getOrCreate()
+    columns = config.data.columns
+    wanted = [c for c in (columns.customer_id, columns.date, columns.amount) if c is not None]
+    if config.data.dataset is not None:
+        from ..datasets import load_cdnow
+
+        frame = load_cdnow(config.data.dataset.removeprefix("cdnow_"))[wanted]  # type: ignore[arg-type]
+        return spark.createDataFrame(frame)
+    path = str(config.data.path)
+    try:
+        if data_format(Path(path)) == "csv":
+            log = spark.read.csv(path, header=True, sep=_spark_delimiter(spark, path))
+        else:
+            log = spark.read.parquet(path)
+    except Exception as error:  # Spark's own errors (AnalysisException, ...) name the path
+        raise ConfigError(f"data.path: Spark cannot read {path}: {error}",
+                          field="data.path") from None  # fmt: skip
+    for key, column in (("customer_id", columns.customer_id), ("date", columns.date),
+                        ("amount", columns.amount)):  # fmt: skip
+        if column is not None and column not in log.columns:
+            raise ConfigError(
+                f"data.columns.{key}: {path} has no column {column!r}; its columns are "
+                f"{', '.join(log.columns[:12])}", field=f"data.columns.{key}",
+            )  # fmt: skip
+    return log.select(*wanted)
+
+
+def _spark_delimiter(spark: Any, path: str) -> str:
+    """The separator of a CSV file's header line: the most frequent of , ; tab |."""
+    first = spark.read.text(path).limit(1).collect()
+    header = first[0][0] if first else ""
+    return max((",", ";", "\t", "|"), key=header.count)
+
+
+def spark_fingerprint(log: Any) -> str:
+    """An order-independent digest of the rows computed by Spark (nothing collected)."""
+    from pyspark.sql import functions as F
+
+    row = log.select(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.xxhash64(*log.columns).cast("decimal(38,0)")).alias("h"),
+    ).collect()[0]
+    return f"spark-xxhash64:{row['n']}:{row['h']}"
+
+
 def _column_error(error: InvalidDataError, config: ExperimentConfig) -> ConfigError | None:
     """A missing column as an error of the YAML key that names it."""
     message = str(error)
@@ -187,6 +243,11 @@ def _summary(config: ExperimentConfig, transactions: Any) -> pd.DataFrame:
             )  # fmt: skip
     except InvalidDataError as error:
         raise InvalidDataError(f"data: {error}") from None
+    if engine == "spark":
+        from ..data.spark_engine import collect_summary
+
+        # the per-customer summary is computed once, here; every later step reads it
+        summary = collect_summary(summary, config.data.columns.customer_id)
     return summary
 
 
@@ -452,6 +513,10 @@ def _evaluation(
             tables["conditional_expectations"] = conditional_expectations(purchase, frame)
     if not continuous:
         return tables
+    if config.data.engine == "spark":
+        log.line("  tracking: not computed with data.engine spark (it needs the daily "
+                 "transactions on the driver)")  # fmt: skip
+        return tables
     with log.step("tracking"):
         tables["tracking"] = tracking(
             purchase, transactions, calibration_end=config.periods.calibration_end,
@@ -637,8 +702,12 @@ def _run(
     )
     # Every data problem is found in this step, before the first model is fitted.
     with log.step("data"):
-        transactions = load_transactions(config)
-        digest = fingerprint(transactions)
+        if config.data.engine == "spark":
+            transactions = load_spark_transactions(config)
+            digest = spark_fingerprint(transactions)
+        else:
+            transactions = load_transactions(config)
+            digest = fingerprint(transactions)
         frame = _summary(config, transactions)
         frames = model_frames(config, transactions, frame)
         historical = _historical(config, transactions)
@@ -671,18 +740,29 @@ def _data_counts(
 ) -> dict[str, Any]:
     """What the run read, what it left out and why (``run.json`` and the log)."""
     suffix = "_cal" if "frequency_cal" in frame.columns else ""
-    read = transactions.attrs.get("clvmodels_read", {})
-    counts: dict[str, Any] = {
-        "rows_read": int(read.get("rows", len(transactions))),
-        "duplicate_rows": int(read.get("duplicate_rows", 0)),
-        "duplicates_dropped": int(read.get("duplicates_dropped", 0)),
-        "transactions_read": len(transactions),
-        **_left_out(config, transactions),
+    if isinstance(transactions, pd.DataFrame):
+        read = transactions.attrs.get("clvmodels_read", {})
+        counts: dict[str, Any] = {
+            "rows_read": int(read.get("rows", len(transactions))),
+            "duplicate_rows": int(read.get("duplicate_rows", 0)),
+            "duplicates_dropped": int(read.get("duplicates_dropped", 0)),
+            **_left_out(config, transactions),
+        }
+    else:  # Spark: what the summary's validation pass counted (the log stays in Spark)
+        rows = frame.attrs.get("clvmodels_rows", {})
+        counts = {
+            "rows_read": int(rows.get("rows_read", 0)),
+            "duplicate_rows": int(rows.get("duplicate_rows", 0)),
+            "duplicates_dropped": int(rows.get("duplicates_dropped", 0)),
+            "rows_after_end": int(rows.get("rows_after_end", 0)),
+            "rows_of_customers_acquired_later": None,  # not counted: a join in Spark
+        }
+    counts.update({
         "customers": len(frame),
         "repeat_transactions_calibration": int(frame[f"frequency{suffix}"].sum()),
         "patterns": int(frame.groupby([f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"])
                         .ngroups),
-    }  # fmt: skip
+    })  # fmt: skip
     if "frequency_holdout" in frame.columns:
         counts["repeat_transactions_holdout"] = int(frame["frequency_holdout"].sum())
     settings = frame.attrs.get("clvmodels", {})
@@ -724,7 +804,7 @@ def _count_lines(counts: dict[str, Any], config: ExperimentConfig) -> list[str]:
         lines.append(f"  {counts['duplicate_rows']:,} exact duplicate rows {what}")
     if counts["rows_after_end"]:
         lines.append(f"  {counts['rows_after_end']:,} rows after the last end date left out")
-    if counts["rows_of_customers_acquired_later"]:
+    if counts.get("rows_of_customers_acquired_later"):
         lines.append(
             f"  {counts['rows_of_customers_acquired_later']:,} rows of customers whose first "
             "purchase came after calibration_end left out"
@@ -874,7 +954,7 @@ def write_manifest(
     sections = [{
         "id": "data", "title": "Data",
         "text": (
-            f"Source: {source} ({counts['transactions_read']:,} transaction rows, "
+            f"Source: {source} ({counts['rows_read']:,} transaction rows, "
             f"{counts['customers']:,} customers). Time is measured in {unit}; purchases "
             f"within the same {_UNIT_NAMES.get(periods.granularity, periods.granularity)[:-1]} "
             f"count as one transaction. {period_text}"

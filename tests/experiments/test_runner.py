@@ -168,7 +168,11 @@ def test_metrics(cdnow_run: Run) -> None:
     assert {model["n_customers"] for model in metrics["fit"].values()} >= {2357}
     run = json.loads((cdnow_run.dir / "run.json").read_text())
     assert run["data"]["customers"] == 2357
-    assert run["data"]["transactions_read"] == 6919
+    assert run["data"]["rows_read"] == 6919
+    # the CDNOW sample's 21 exact duplicate rows, kept as the papers keep them
+    assert run["data"]["duplicate_rows"] == 0  # duplicates: keep does not look for them
+    assert run["data"]["rows_after_end"] == 0
+    assert run["data"]["rows_of_customers_acquired_later"] == 0
     assert run["data"]["repeat_transactions_holdout"] == 1882
     assert run["seed"] == 42
     assert run["data_fingerprint"].startswith("sha256:")
