@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -323,3 +324,44 @@ def test_experiment_with_data_engine_spark(spark, tmp_path):
         config = parse_config({**raw, "data": {"path": str(path), "engine": engine}})
         runs[engine] = run_experiment(config, output_dir=tmp_path / engine)
     pd.testing.assert_frame_equal(runs["spark"].predictions, runs["pandas"].predictions)
+
+
+def test_experiment_on_a_users_csv_with_data_engine_spark(spark, tmp_path):
+    # a semicolon CSV with zero-padded text ids and day-first dates, read by Spark alone:
+    # the same predictions (historical CLV included) as the in-memory run
+    from clvmodels.exceptions import ConfigError
+    from clvmodels.experiments.config import parse_config
+    from clvmodels.experiments.runner import run_experiment
+
+    tx = clvmodels.datasets.load_cdnow("sample")[["customer_id", "date", "amount"]]
+    tx = tx.assign(customer_id=tx["customer_id"].map(lambda i: f"{i:05d}"),
+                   date=tx["date"].dt.strftime("%d/%m/%Y"))  # fmt: skip
+    path = tmp_path / "log.csv"
+    tx.to_csv(path, index=False, sep=";")
+    raw = {
+        "name": "spark-csv", "seed": 1,
+        "periods": {"time_unit": "W", "calibration_end": "1997-09-30",
+                    "holdout_end": "1998-06-30"},
+        "models": [{"name": "bgnbd", "kind": "bgnbd"}, {"name": "gg", "kind": "gamma_gamma"}],
+        "clv": {"n_draws": 10}, "evaluation": {"baselines": ["naive"]},
+        "output": {"plots": False},
+    }  # fmt: skip
+    runs = {}
+    for engine in ("spark", "pandas"):
+        data = {"path": str(path), "engine": engine, "duplicates": "keep",
+                "columns": {"amount": "amount"}}  # fmt: skip
+        runs[engine] = run_experiment(parse_config({**raw, "data": data}),
+                                      output_dir=tmp_path / engine)  # fmt: skip
+    spark_run, local_run = runs["spark"].predictions, runs["pandas"].predictions
+    assert spark_run.index[0] == "00004"
+    # amounts are summed in another order: the Gamma-Gamma fit moves in the last bits
+    pd.testing.assert_frame_equal(spark_run, local_run, check_exact=False, rtol=1e-6)
+    run_json = json.loads((tmp_path / "spark" / "run.json").read_text())
+    assert run_json["data"]["rows_read"] == len(tx)
+    assert run_json["data_fingerprint"].startswith("spark-xxhash64:")
+    # steps that learn from the log itself are refused by name, before any work
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**raw, "data": {"path": str(path), "engine": "spark",
+                                      "columns": {"amount": "amount"}},
+                      "evaluation": {"baselines": ["gradient_boosting"]}})  # fmt: skip
+    assert caught.value.field == "evaluation.baselines"

@@ -58,8 +58,9 @@ def test_zero_padded_ids_keep_their_history(log, tmp_path):
     assert predictions.index.tolist() == sorted(set(log["customer_id"]))  # zeros kept
     expected = clvmodels.historical_clv(log, as_of="1997-09-30", duplicates="keep")["value"]
     assert (predictions["historical_clv"] > 0).mean() > 0.99  # not the zeros of a failed join
-    pd.testing.assert_series_equal(predictions["historical_clv"],
-                                   expected.reindex(predictions.index), check_names=False)  # fmt: skip
+    pd.testing.assert_series_equal(
+        predictions["historical_clv"], expected.reindex(predictions.index), check_names=False
+    )
 
 
 def test_day_first_dates_follow_date_format_or_stop_before_fitting(log, tmp_path):
