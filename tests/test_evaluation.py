@@ -161,3 +161,23 @@ def test_normalized_gini() -> None:
     assert evaluation.normalized_gini(actual, actual) == pytest.approx(1.0)
     assert evaluation.normalized_gini(actual, -actual) < 0
     assert evaluation.normalized_gini(actual, [1.0, 1.0, 1.0, 1.0]) < 1
+
+
+def test_tracking_and_the_ml_baseline_read_files_as_frames(tmp_path) -> None:
+    tx = clvmodels.datasets.load_cdnow()[["customer_id", "date", "amount"]]
+    path = tmp_path / "log.parquet"
+    tx.to_parquet(path)
+    frame = clvmodels.calibration_holdout(tx, calibration_end="1997-09-30",
+                                          holdout_end="1998-06-30", time_unit="W",
+                                          amount="amount", duplicates="keep")  # fmt: skip
+    model = clvmodels.BGNBD().fit(frame)
+    ends = {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30", "time_unit": "W"}
+    pd.testing.assert_frame_equal(
+        clvmodels.tracking({"bgnbd": model}, str(path), duplicates="keep", **ends),
+        clvmodels.tracking({"bgnbd": model}, tx, duplicates="keep", **ends),
+    )
+    settings = {"baselines": ["gradient_boosting"], "amount": "amount", "duplicates": "keep"}
+    pd.testing.assert_frame_equal(
+        clvmodels.evaluate({"bgnbd": model}, frame, transactions=path, **settings),
+        clvmodels.evaluate({"bgnbd": model}, frame, transactions=tx, **settings),
+    )

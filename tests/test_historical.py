@@ -94,3 +94,29 @@ def test_as_of_is_through_the_end_of_the_day_and_must_be_a_date() -> None:
         clvmodels.historical_clv(tx, as_of="now")
     with pytest.raises(InvalidDataError, match="outside"):
         clvmodels.cohort_table(tx, as_of="9999-12-31")
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "relation", "polars"])
+def test_every_input_summarize_takes_gives_the_same_history(cdnow_sample, tmp_path, kind):
+    import duckdb
+    import polars as pl
+
+    tx = cdnow_sample[["customer_id", "date", "amount"]]
+    if kind == "csv":
+        source = tmp_path / "log.csv"
+        tx.to_csv(source, index=False, sep=";")
+    elif kind == "parquet":
+        source = tmp_path / "log.parquet"
+        tx.to_parquet(source)
+    elif kind == "relation":
+        source = duckdb.connect().from_df(tx)
+    else:
+        source = pl.from_pandas(tx)
+    settings = {"duplicates": "keep"}
+    expected = clvmodels.historical_clv(tx, as_of="1997-09-30", time_unit="W", **settings)
+    got = clvmodels.historical_clv(source, as_of="1997-09-30", time_unit="W", **settings)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        clvmodels.cohort_table(source, period="M", **settings),
+        clvmodels.cohort_table(tx, period="M", **settings), check_exact=False, rtol=1e-12,
+    )  # fmt: skip
