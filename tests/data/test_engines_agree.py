@@ -1,0 +1,701 @@
+"""Every way in gives the same summary: property tests over generated transaction logs.
+
+Hypothesis draws small logs: text ids (leading zeros, Unicode, delimiters, quotes, tabs
+and newlines) or integer ids (up to 18 digits); naive, tz-aware or text dates with times
+of day; amounts in cents; sometimes an exact duplicate row, sometimes one bad row. From
+each log every input clvmodels accepts is built: the pandas frame, polars, a CSV file
+(comma, semicolon or tab), a Parquet file, a DuckDB relation, the frame scanned with
+``engine="duckdb"``, one more way drawn per log (files split in two, files loaded with
+``engine="pandas"``, polars scanned by DuckDB) and, in a smaller test, a Spark
+DataFrame. Each must give what the pandas frame gives: the same summary (values, index
+values and dtype, ``attrs``) and the same data warnings, or the same
+:class:`InvalidDataError` (up to the example customer, which engines may pick
+differently).
+
+The disagreements found so far are pinned by the ``xfail(strict=True)`` tests at the
+end; the generators stay clear of them (see ``TEXT_ID``, ``ZONED_UNITS``,
+``test_ambiguous_day_month_dates_are_refused_alike``) until they are fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import clvmodels
+from clvmodels.exceptions import DataWarning, InvalidDataError
+
+polars = pytest.importorskip("polars")
+pytest.importorskip("pyarrow")
+
+SLOW_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+ZONES = ("America/New_York", "Asia/Kolkata", "Pacific/Chatham")  # -5/-4, +5:30, +12:45/+13:45
+# Nanosecond zoned Parquet columns are refused by the DuckDB engine (see
+# test_zoned_nanosecond_parquet_is_read): generated zoned columns use coarser units.
+NAIVE_UNITS = ("s", "ms", "us", "ns")
+ZONED_UNITS = ("s", "ms", "us")
+# Text dates as the frame (and so every file) holds them; "offset" is ISO 8601 with the
+# UTC offset of a drawn zone, which every reader strips to keep the wall time.
+TEXT_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M", "%Y%m%d",
+    "%d.%m.%Y %H:%M:%S", "%m/%d/%Y %H:%M", "offset",
+)  # fmt: skip
+SEPARATORS = (",", ";", "\t")
+EXTRAS = ("csv parts", "parquet parts", "csv, engine=pandas", "parquet, engine=pandas",
+          "polars, engine=duckdb")  # fmt: skip
+DEFECTS = ("negative amount", "missing amount", "missing id", "missing date", "far date",
+           "bad text date")  # fmt: skip
+# Column names: quoting in SQL (DuckDB and Spark) and in CSV headers.
+ID_NAMES = ("customer_id", "Kunde Nr.", "id;x", 'a"b', "ü", "{src}")
+DATE_NAMES = ("date", "when", "Datum/Zeit")
+AMOUNT_NAMES = ("amount", "value €")
+PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+START = datetime(1990, 1, 1)
+MAX_DAYS = 800
+
+# ------------------------------------------------------------------ strategies
+
+INTEGER_ID = st.one_of(st.integers(0, 50), st.integers(0, 10**18 - 1))
+# Text ids never look like a plain integer (a CSV would read those as numbers, by rule).
+# Left out, because they disagree (see the xfail tests): the empty id (a CSV has no
+# empty text), a carriage return (DuckDB's sniffer gives up) and a leading apostrophe
+# (DuckDB's sniffer takes ' for the quote character).
+_ID_CHARACTER = st.one_of(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn")),
+    st.sampled_from(list(',;"\t\n |\\#\'')),
+)
+TEXT_ID = st.one_of(
+    st.from_regex(r"-?0[0-9]{1,12}", fullmatch=True),  # "007": leading zeros kept
+    st.text(_ID_CHARACTER, min_size=1, max_size=8),
+).filter(lambda s: not PLAIN_INTEGER.fullmatch(s) and not s.startswith("'"))
+
+
+@dataclass
+class Log:
+    """A transaction log as the caller's pandas frame, and how to write it."""
+
+    frame: pd.DataFrame
+    names: dict[str, str]  # customer_id=, date=, amount=
+    wall: list[datetime]  # wall times of the rows without a defect
+    ids: list[Any]  # the distinct customer ids drawn
+    separator: str
+    extra: str
+    defect: str | None = None
+    description: str = field(default="", repr=False)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how Hypothesis shows it
+        printer.text(repr(self))
+
+    def __repr__(self) -> str:
+        columns = {name: self.frame[name].tolist() for name in self.frame.columns}
+        dtypes = {name: str(dtype) for name, dtype in self.frame.dtypes.items()}
+        return (
+            f"Log(columns={columns!r}, dtypes={dtypes!r}, separator={self.separator!r}, "
+            f"extra={self.extra!r}, defect={self.defect!r})"
+        )
+
+
+def _offsets() -> st.SearchStrategy[int]:
+    """Seconds after the first purchase: often the same or the next days, else months."""
+    return st.one_of(st.integers(0, 3 * 86_400), st.integers(0, MAX_DAYS * 86_400))
+
+
+def _formatted(wall: datetime, fmt: str, zone: str) -> str:
+    if fmt == "offset":
+        local = pd.Timestamp(wall).tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
+        return local.isoformat(sep=" ") if wall.second % 2 else local.isoformat()
+    return wall.strftime(fmt)
+
+
+@st.composite
+def logs(
+    draw, *, duplicate: bool | None = None, defects: bool = True, extras: tuple = EXTRAS
+) -> Log:
+    """A log of 1 to 30 rows (31 with a duplicate) of at most 6 customers."""
+    integer_ids = draw(st.booleans())
+    pool = draw(st.lists(INTEGER_ID if integer_ids else TEXT_ID, min_size=1, max_size=6,
+                         unique=True))  # fmt: skip
+    base = draw(st.datetimes(START, datetime(2028, 10, 1))).replace(microsecond=0)
+    rows = draw(st.lists(
+        st.tuples(st.integers(0, len(pool) - 1), _offsets(), st.integers(0, 10**6)),
+        min_size=1, max_size=30,
+    ))  # fmt: skip
+    if duplicate if duplicate is not None else draw(st.integers(0, 3)) == 0:
+        rows.append(rows[draw(st.integers(0, len(rows) - 1))])
+    ids = [pool[k] for k, _, _ in rows]
+    moments = [base + timedelta(seconds=s) for _, s, _ in rows]
+    whole = draw(st.integers(0, 4)) == 0  # amounts as integers (whole units)
+    amounts = [float(c // 100) if whole else c / 100 for _, _, c in rows]
+
+    # Integer ids with text dates crash the DuckDB engine (test_integer_ids_with_text_dates)
+    kinds = ("naive", "zoned") if integer_ids else ("naive", "zoned", "text")
+    kind = draw(st.sampled_from(kinds))
+    zone = draw(st.sampled_from(ZONES))
+    if kind == "zoned":  # instants, shown in the zone: wall times of every kind
+        unit = draw(st.sampled_from(ZONED_UNITS))
+        utc = pd.Series(moments, dtype=f"datetime64[{unit}]").dt.tz_localize("UTC")
+        dates: pd.Series = utc.dt.tz_convert(zone)
+        wall = [t.to_pydatetime() for t in dates.dt.tz_localize(None)]
+    else:
+        unit = draw(st.sampled_from(NAIVE_UNITS))
+        wall = list(moments)
+        dates = pd.Series(moments, dtype=f"datetime64[{unit}]")
+    fmt = draw(st.sampled_from(TEXT_FORMATS))
+    if kind == "text":
+        dates = pd.Series([_formatted(t, fmt, zone) for t in wall], dtype=object)
+
+    defect = draw(st.sampled_from((None,) * 6 + DEFECTS)) if defects else None
+    if defect == "far date" and unit == "ns" and kind != "text":
+        defect = None  # nanoseconds cannot hold 2263
+    if defect == "bad text date" and kind != "text":
+        defect = None
+    bad = draw(st.integers(0, len(rows) - 1))
+    valid_wall = list(wall)
+    if defect is not None:
+        ids, amounts = list(ids), list(amounts)
+        if defect == "negative amount":
+            amounts[bad] = -amounts[bad] - 0.01
+        elif defect == "missing amount":
+            amounts[bad] = np.nan
+        elif defect == "missing id":
+            ids[bad] = None
+        else:
+            del valid_wall[bad]
+            values = dates.tolist()
+            if defect == "missing date":
+                values[bad] = None
+            elif defect == "far date":
+                far = datetime(2263, 1, 1, 12)
+                values[bad] = _formatted(far, fmt, zone) if kind == "text" else far
+            else:
+                values[bad] = draw(st.sampled_from(("soon", "2021-02-29 10:00:00", "31/31/2020")))
+            if kind == "text":
+                dates = pd.Series(values, dtype=object)
+            elif kind == "zoned":
+                if defect == "far date":  # a wall time of the zone
+                    values[bad] = pd.Timestamp(values[bad]).tz_localize(zone)
+                dates = pd.Series(values, dtype=f"datetime64[{unit}, {zone}]")
+            else:
+                dates = pd.Series(values, dtype=f"datetime64[{unit}]")
+    names = {
+        "customer_id": draw(st.sampled_from(ID_NAMES)),
+        "date": draw(st.sampled_from(DATE_NAMES)),
+        "amount": draw(st.sampled_from(AMOUNT_NAMES)),
+    }
+    frame = pd.DataFrame({names["customer_id"]: ids, names["date"]: dates,
+                          names["amount"]: amounts})  # fmt: skip
+    if whole and defect != "missing amount":
+        frame[names["amount"]] = frame[names["amount"]].astype(np.int64)
+    # DuckDB reads a zoned polars column in UTC (test_zoned_polars_frame_with_engine_duckdb)
+    extras = tuple(e for e in extras if kind != "zoned" or e != "polars, engine=duckdb")
+    return Log(
+        frame, names, valid_wall, pool, draw(st.sampled_from(SEPARATORS)),
+        draw(st.sampled_from(extras)), defect,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------- inputs
+
+_FILES = itertools.count()
+
+
+def csv_frame(frame: pd.DataFrame, date: str) -> pd.DataFrame:
+    """The frame as a CSV holds it: naive times as "YYYY-MM-DD HH:MM:SS", zoned ones as
+    ISO 8601 with their UTC offset, text as it is."""
+    dates = frame[date]
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        text = [None if pd.isna(t) else t.isoformat(sep=" ") for t in dates]
+        return frame.assign(**{date: pd.Series(text, index=frame.index, dtype=object)})
+    if dates.dtype.kind == "M":
+        return frame.assign(**{date: dates.dt.strftime("%Y-%m-%d %H:%M:%S")})
+    return frame
+
+
+def wall_frame(frame: pd.DataFrame, date: str) -> pd.DataFrame:
+    """The frame with a zoned date column as its naive local wall times."""
+    if isinstance(frame[date].dtype, pd.DatetimeTZDtype):
+        return frame.assign(**{date: frame[date].dt.tz_localize(None)})
+    return frame
+
+
+@contextlib.contextmanager
+def every_input(log: Log, folder: Path) -> Iterator[dict[str, tuple[Any, dict[str, Any]]]]:
+    """Name -> (data, extra keyword arguments) of every input built from ``log``; the
+    files are removed afterwards."""
+    frame, date = log.frame, log.names["date"]
+    stem = folder / f"log-{next(_FILES)}"
+    stem.mkdir()
+    suffix = ".tsv" if log.separator == "\t" else ".csv"
+    text = csv_frame(frame, date)
+
+    def write_csv(part: pd.DataFrame, name: str) -> str:
+        path = stem / (name + suffix)
+        text.loc[part.index].to_csv(path, sep=log.separator, index=False)
+        return str(path)
+
+    def write_parquet(part: pd.DataFrame, name: str) -> str:
+        path = stem / (name + ".parquet")
+        part.to_parquet(path, index=False)
+        return str(path)
+
+    csv, parquet = write_csv(frame, "log"), write_parquet(frame, "log")
+    connection = duckdb.connect()
+    inputs: dict[str, tuple[Any, dict[str, Any]]] = {
+        "pandas": (frame, {}),
+        "polars": (polars.from_pandas(frame), {}),
+        f"csv sep={log.separator!r}": (csv, {}),
+        "parquet": (parquet, {}),
+        "duckdb relation": (connection.from_df(wall_frame(frame, date)), {}),
+        "pandas, engine=duckdb": (frame, {"engine": "duckdb"}),
+    }
+    half = (len(frame) + 1) // 2
+    parts = [frame.iloc[:half], frame.iloc[half:]] if len(frame) > 1 else [frame]
+    if log.extra == "csv parts":
+        paths = [write_csv(part, f"part-{k}") for k, part in enumerate(parts)]
+        inputs[f"{len(paths)} csv files sep={log.separator!r}"] = (paths, {})
+    elif log.extra == "parquet parts":
+        for k, part in enumerate(parts):
+            write_parquet(part, f"part-{k}")
+        inputs["parquet glob"] = (str(stem / "part-*.parquet"), {})
+    elif log.extra == "csv, engine=pandas":
+        inputs[f"csv sep={log.separator!r}, engine=pandas"] = (csv, {"engine": "pandas"})
+    elif log.extra == "parquet, engine=pandas":
+        inputs["parquet, engine=pandas"] = (parquet, {"engine": "pandas"})
+    else:
+        inputs["polars, engine=duckdb"] = (polars.from_pandas(frame), {"engine": "duckdb"})
+    try:
+        yield inputs
+    finally:
+        connection.close()
+        shutil.rmtree(stem, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- comparing
+
+
+@dataclass
+class Outcome:
+    """A summary, or the message of the InvalidDataError raised; the data warnings."""
+
+    summary: pd.DataFrame | None
+    error: str | None
+    warned: list[tuple[str, str]]
+
+
+# Missing dates: the pandas engine also advises date_format=, SQL engines do not
+# (test_missing_dates_get_the_same_advice).
+MISSING_DATES = "missing date (NaT/None). Fix or drop these rows"
+DATE_FORMAT_HINT = ", or pass date_format= (e.g. '%Y-%m-%d')"
+
+
+def normalised(message: str, ids: list[Any]) -> str:
+    """The message without the example customer (each engine may name another one) and
+    without the row of a missing id (SQL engines count such rows but do not locate them,
+    as the Spark engine documents)."""
+    for example in [*ids, None]:
+        message = message.replace(f" (e.g. customer {example!r})", "")
+    message = message.replace(MISSING_DATES + DATE_FORMAT_HINT, MISSING_DATES)
+    return re.sub(r" \(first at row [0-9]+\)", "", message)
+
+
+def outcome(call: Callable[[], Any], ids: list[Any],
+            collect: Callable[[Any], pd.DataFrame] | None = None) -> Outcome:  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+            if collect is not None:
+                result = collect(result)
+        except InvalidDataError as error:
+            result, message = None, normalised(str(error), ids)
+        else:
+            message = None
+    warned = [(type(w.message).__name__, normalised(str(w.message), ids))
+              for w in caught if issubclass(w.category, DataWarning)]  # fmt: skip
+    return Outcome(result, message, warned)
+
+
+def assert_same(expected: Outcome, actual: Outcome, name: str) -> None:
+    """``actual`` (from input ``name``) is what the pandas frame gave."""
+    if expected.error is not None:
+        assert actual.error == expected.error, (
+            f"{name}: pandas raised\n  {expected.error}\nbut {name} "
+            + (f"raised\n  {actual.error}" if actual.error else "returned a summary")
+        )
+    else:
+        assert actual.error is None, f"{name} raised, pandas did not:\n  {actual.error}"
+        got, want = actual.summary, expected.summary
+        assert got is not None and want is not None
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, obj=name)
+        assert got.index.dtype == want.index.dtype, name
+        assert got.index.name == want.index.name, name
+        assert got.index.tolist() == want.index.tolist(), name
+        assert got.attrs == want.attrs, name
+    assert actual.warned == expected.warned, name
+
+
+def assert_all_agree(log: Log, folder: Path, function: Callable[..., Any],
+                     **settings: Any) -> Outcome:  # fmt: skip
+    """Every input of ``log`` gives what its pandas frame gives; returns that."""
+    settings = {**log.names, **settings}
+    with every_input(log, folder) as inputs:
+        outcomes = {
+            name: outcome(lambda data=data, extra=extra: function(data, **settings, **extra),
+                          log.ids)
+            for name, (data, extra) in inputs.items()
+        }  # fmt: skip
+    expected = outcomes.pop("pandas")
+    for name, actual in outcomes.items():
+        assert_same(expected, actual, name)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("engines_agree")
+
+
+def _day(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+# ------------------------------------------------------------------ the tests
+
+
+@settings(max_examples=35, deadline=None, suppress_health_check=SLOW_HEALTH)
+@given(
+    log=logs(),
+    granularity=st.sampled_from(("D", "D", "W", "h", "M")),
+    time_unit=st.sampled_from(("D", "W")),
+    end=st.one_of(st.none(), st.integers(-3, 40)),
+    after_end=st.sampled_from(("raise", "drop")),
+)
+def test_summarize_agrees_on_every_input(folder, log, granularity, time_unit, end, after_end):
+    observation_end = None
+    if end is not None and log.wall:  # days after the last valid purchase
+        observation_end = _day(max(log.wall) + timedelta(days=end))
+    assert_all_agree(
+        log, folder, clvmodels.summarize, duplicates="keep", granularity=granularity,
+        time_unit=time_unit, observation_end=observation_end, after_end=after_end,
+    )  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=SLOW_HEALTH)
+@given(log=logs(), data=st.data())
+def test_calibration_holdout_agrees_on_every_input(folder, log, data):
+    if not log.wall:  # the only row is the bad one: the error is all there is to compare
+        calibration_end, holdout_end = "2000-01-01", "2001-01-01"
+    else:
+        first, last = min(log.wall), max(log.wall)
+        cut = data.draw(st.datetimes(first, last), label="calibration_end").replace(
+            microsecond=0
+        )
+        with_time = data.draw(st.booleans(), label="calibration_end with a time")
+        calibration_end = str(cut) if with_time else _day(cut)
+        # A bad row and ends in one window raise different errors first in pandas and
+        # in SQL (test_calibration_holdout_checks_data_before_settings): not both.
+        shortest = 1 if log.defect is None else 32
+        days = data.draw(st.integers(shortest, 400), label="holdout days")
+        holdout_end = _day(cut + timedelta(days=days))
+    assert_all_agree(
+        log, folder, clvmodels.calibration_holdout, duplicates="keep",
+        calibration_end=calibration_end, holdout_end=holdout_end, holdout_past_data="allow",
+        granularity=data.draw(st.sampled_from(("D", "W", "M")), label="granularity"),
+        time_unit=data.draw(st.sampled_from(("D", "W")), label="time_unit"),
+        after_end=data.draw(st.sampled_from(("raise", "drop")), label="after_end"),
+    )  # fmt: skip
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=SLOW_HEALTH)
+@given(
+    # files loaded with engine="pandas" count no duplicates in attrs (see
+    # test_duplicates_of_files_loaded_by_pandas_are_counted)
+    log=logs(duplicate=True, defects=False,
+             extras=("csv parts", "parquet parts", "polars, engine=duckdb")),
+    duplicates=st.sampled_from(("warn", "drop", "error")),
+)  # fmt: skip
+def test_duplicates_are_counted_alike(folder, log, duplicates):
+    expected = assert_all_agree(log, folder, clvmodels.summarize, duplicates=duplicates)
+    repeated = int(log.frame.duplicated().sum())
+    assert repeated >= 1
+    if duplicates == "error":
+        assert expected.error is not None and "are exact duplicates" in expected.error
+        return
+    assert expected.error is None
+    if duplicates == "warn":
+        assert [kind for kind, _ in expected.warned] == ["DuplicateRowsWarning"]
+        assert expected.warned[0][1].startswith(f"{repeated:,} of {len(log.frame):,} ")
+    else:  # dropped: the summary of the log without them
+        assert expected.warned == []
+        unique = clvmodels.summarize(log.frame.drop_duplicates(), duplicates="error",
+                                     **log.names)  # fmt: skip
+        pd.testing.assert_frame_equal(expected.summary, unique)
+
+
+@st.composite
+def day_month_logs(draw) -> tuple[Log, str]:
+    """A log whose text dates are DD/MM/YYYY (with or without a time of day) with every
+    day and month at most 12: day-first or month-first cannot be told."""
+    pool = draw(st.lists(TEXT_ID | INTEGER_ID, min_size=1, max_size=4, unique_by=repr))
+    pool = [str(i) if isinstance(i, int) else i for i in pool]  # one type: text
+    pool = [i for i in pool if not PLAIN_INTEGER.fullmatch(i)] or ["007"]
+    day = st.tuples(st.integers(1990, 2030), st.integers(1, 12), st.integers(1, 12),
+                    st.integers(0, 86_399))  # fmt: skip
+    rows = draw(st.lists(st.tuples(st.integers(0, len(pool) - 1), day, st.integers(0, 10**4)),
+                         min_size=1, max_size=20))  # fmt: skip
+    # One shape per column: with two (some rows with a time, some without) the engines
+    # name different example dates (test_ambiguous_date_error_names_the_same_example).
+    fmt = draw(st.sampled_from(("%d/%m/%Y", "%d/%m/%Y %H:%M:%S")))
+    wall = [datetime(y, m, d) + timedelta(seconds=s if " " in fmt else 0)
+            for _, (y, m, d, s), _ in rows]  # fmt: skip
+    frame = pd.DataFrame({
+        "customer_id": [pool[k] for k, _, _ in rows],
+        "date": pd.Series([t.strftime(fmt) for t in wall], dtype=object),
+        "amount": [c / 100 for _, _, c in rows],
+    })  # fmt: skip
+    names = {"customer_id": "customer_id", "date": "date", "amount": "amount"}
+    separator, extra = draw(st.sampled_from(SEPARATORS)), draw(st.sampled_from(EXTRAS))
+    return Log(frame, names, wall, pool, separator, extra), fmt
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=SLOW_HEALTH)
+@given(drawn=day_month_logs())
+def test_ambiguous_day_month_dates_are_refused_alike(folder, drawn):
+    log, fmt = drawn
+    refused = assert_all_agree(log, folder, clvmodels.summarize, duplicates="keep")
+    assert refused.error is not None
+    assert "could be day/month or month/day" in refused.error
+    assert "Pass date_format= ('%d/%m/%Y' or '%m/%d/%Y')" in refused.error
+    read = assert_all_agree(log, folder, clvmodels.summarize, duplicates="keep",
+                            date_format=fmt)  # fmt: skip
+    assert read.error is None
+    # ... and as if the dates had been datetimes all along
+    datetimes = log.frame.assign(date=pd.Series(log.wall, dtype="datetime64[s]"))
+    expected = clvmodels.summarize(datetimes, amount="amount", duplicates="keep")
+    pd.testing.assert_frame_equal(read.summary, expected, check_exact=False, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------- Spark
+
+SPARK_ZONE = "Asia/Kolkata"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session in a session time zone that is not UTC (Asia/Kolkata: no
+    daylight-saving gaps since 1945, see the note in test_spark_agrees_with_pandas)."""
+    pytest.importorskip("pyspark", reason="the Spark test needs pyspark")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("the Spark test needs Java (java not on PATH, JAVA_HOME not set)")
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this interpreter
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("clvmodels-engines-agree")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", SPARK_ZONE)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.conf.set("spark.sql.session.timeZone", SPARK_ZONE)
+    session.sparkContext.setLogLevel("OFF")
+    yield session
+    session.stop()
+
+
+@pytest.mark.filterwarnings(
+    "ignore:PySpark does not yet fully support pandas:FutureWarning",
+    "ignore::DeprecationWarning:pyspark.*",
+)
+@settings(max_examples=10, deadline=None, suppress_health_check=SLOW_HEALTH)
+@given(log=logs(), calibration=st.booleans())
+def test_spark_agrees_with_pandas(spark, log, calibration):
+    """A Spark DataFrame of the frame's naive wall times gives the pandas summary.
+
+    Spark's ``createDataFrame`` reads naive pandas times as wall times of the session
+    time zone. In a zone with daylight saving (America/New_York), a wall time in the
+    spring gap makes PySpark's Arrow conversion fail, and its fallback then reads *every*
+    time in the Python process's local zone: all wall times shift (not a clvmodels
+    matter: the summary is that of ``df.toPandas()``, as documented).
+    """
+    from clvmodels.data.spark_engine import collect_summary
+
+    settings: dict[str, Any] = {**log.names, "amount": log.names["amount"]}
+    if calibration and log.wall:
+        first, last = min(log.wall), max(log.wall)
+        cut = first + (last - first) / 2
+        function: Callable[..., Any] = clvmodels.calibration_holdout
+        settings.update(calibration_end=str(cut.replace(microsecond=0)),
+                        holdout_end=_day(last + timedelta(days=30)),
+                        holdout_past_data="allow", duplicates="warn")  # fmt: skip
+    else:
+        function = clvmodels.summarize
+        settings.update(duplicates="warn", granularity="W", time_unit="W")
+    frame = wall_frame(log.frame, log.names["date"])
+    expected = outcome(lambda: function(log.frame, **settings), log.ids)
+    collect = lambda result: collect_summary(result, log.names["customer_id"])  # noqa: E731
+    actual = outcome(lambda: function(spark.createDataFrame(frame), **settings), log.ids,
+                     collect)  # fmt: skip
+    assert_same(expected, actual, "spark")
+
+
+# ------------------------------------------------- known disagreements (xfail)
+
+
+def _write_csv(folder: Path, frame: pd.DataFrame, name: str, sep: str = ",") -> str:
+    path = folder / name
+    frame.to_csv(path, sep=sep, index=False)
+    return str(path)
+
+
+def _log(ids: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": ids,
+        "date": [f"2020-01-{k + 1:02d} 10:00:00" for k in range(len(ids))],
+        "amount": [1.0] * len(ids),
+    })  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="DuckDB's CSV sniffer picks ' as the quote "
+                   "character: quoted ids lose their apostrophes, or rows are merged")
+@pytest.mark.parametrize("ids", [["'x'", "y"], ["'x", "y'"]])
+def test_apostrophes_in_csv_ids_are_kept(folder, ids):
+    frame = _log(ids)
+    expected = clvmodels.summarize(frame)
+    actual = clvmodels.summarize(_write_csv(folder, frame, "apostrophes.csv"))
+    assert actual.index.tolist() == expected.index.tolist() == sorted(ids)
+
+
+@pytest.mark.xfail(strict=True, reason="DuckDB's CSV sniffer cannot read a quoted "
+                   "field with a carriage return, which pandas writes")
+def test_carriage_return_in_a_csv_id(folder):
+    frame = _log(["x\r", "y"])
+    actual = clvmodels.summarize(_write_csv(folder, frame, "cr.csv"))
+    assert actual.index.tolist() == ["x\r", "y"]
+
+
+@pytest.mark.xfail(strict=True, reason="DuckDB >= 2 types a zoned nanosecond Parquet "
+                   "column TIMESTAMPTZ_NS, which the DuckDB engine does not know")
+def test_zoned_nanosecond_parquet_is_read(folder):
+    frame = pd.DataFrame({
+        "customer_id": [1, 2],
+        "date": pd.Series(pd.to_datetime(["2020-01-01 23:30", "2020-01-02 01:00"]))
+        .dt.tz_localize("Asia/Kolkata").astype("datetime64[ns, Asia/Kolkata]"),
+    })  # fmt: skip
+    path = folder / "zoned-ns.parquet"
+    frame.to_parquet(path, index=False)
+    pd.testing.assert_frame_equal(clvmodels.summarize(path), clvmodels.summarize(frame))
+
+
+@pytest.mark.xfail(strict=True, reason="SQL engines take the example date of the first "
+                   "shape group in no particular order; pandas the smallest shape's")
+def test_ambiguous_date_error_names_the_same_example(folder):
+    frame = _log(["a", "b"]).assign(date=["01/02/2020 10:00", "03/04/2021 11:00:00"])
+    messages = []
+    for data in (frame, _write_csv(folder, frame, "ambiguous.csv")):
+        with pytest.raises(InvalidDataError, match="could be day/month") as error:
+            clvmodels.summarize(data)
+        messages.append(str(error.value))
+    assert messages[1] == messages[0]
+
+
+@pytest.mark.xfail(strict=True, reason="calibration_holdout checks holdout_past_data "
+                   "before 'no transactions by calibration_end' in pandas, after it in SQL")
+@pytest.mark.parametrize("past", ["error", "allow"])
+def test_calibration_holdout_checks_in_the_same_order(folder, past):
+    frame = _log(["a", "b"])
+    settings = dict(calibration_end="2019-12-01", holdout_end="2021-01-01",
+                    holdout_past_data=past)  # fmt: skip
+    outcomes = [outcome(lambda data=data: clvmodels.calibration_holdout(data, **settings),
+                        ["a", "b"])
+                for data in (frame, _write_csv(folder, frame, "early.csv"))]  # fmt: skip
+    assert outcomes[0].error is not None
+    assert outcomes[1].error == outcomes[0].error
+    assert outcomes[1].warned == outcomes[0].warned
+
+
+@pytest.mark.xfail(strict=True, reason="discover() always matches the id column against "
+                   "INTEGER_TEXT, a regexp that DuckDB refuses on a BIGINT column")
+@pytest.mark.parametrize("source", ["relation", "engine=duckdb", "parquet"])
+def test_integer_ids_with_text_dates(folder, source):
+    frame = pd.DataFrame({"customer_id": [1, 2], "date": ["2020-01-01", "2020-01-02"]})
+    expected = clvmodels.summarize(frame)
+    path = folder / "integer-ids.parquet"
+    frame.to_parquet(path, index=False)
+    data, extra = {"relation": (duckdb.from_df(frame), {}),
+                   "engine=duckdb": (frame, {"engine": "duckdb"}),
+                   "parquet": (path, {})}[source]  # fmt: skip
+    pd.testing.assert_frame_equal(clvmodels.summarize(data, **extra), expected)
+
+
+@pytest.mark.xfail(strict=True, reason="only pandas frames get their zoned columns as "
+                   "wall times before DuckDB scans them; polars ones are read in UTC")
+def test_zoned_polars_frame_with_engine_duckdb():
+    frame = pd.DataFrame({
+        "customer_id": [1, 1],
+        "date": pd.to_datetime(["2020-01-01 10:00", "2020-01-01 20:00"])
+        .tz_localize("America/New_York"),
+    })  # fmt: skip
+    expected = clvmodels.summarize(frame)  # one day in New York, two in UTC
+    assert expected["frequency"].tolist() == [0]
+    actual = clvmodels.summarize(polars.from_pandas(frame), engine="duckdb")
+    pd.testing.assert_frame_equal(actual, expected)
+
+
+@pytest.mark.xfail(strict=True, reason="the pandas engine advises date_format= for "
+                   "missing dates too; the SQL engines do not")
+def test_missing_dates_get_the_same_advice(folder):
+    frame = pd.DataFrame({"customer_id": [1, 2],
+                          "date": pd.to_datetime(["2020-01-01", None])})  # fmt: skip
+    messages = []
+    for data in (frame, _write_csv(folder, frame, "missing-date.csv")):
+        with pytest.raises(InvalidDataError, match="have a missing date") as error:
+            clvmodels.summarize(data)
+        messages.append(str(error.value))
+    assert messages[1] == messages[0]
+
+
+@pytest.mark.xfail(strict=True, reason="calibration_holdout checks the ends' windows "
+                   "before the data in SQL engines, after them in pandas")
+def test_calibration_holdout_checks_data_before_settings(folder):
+    frame = _log(["a", "b"]).assign(amount=[1.0, np.nan])
+    settings = dict(calibration_end="2020-01-01", holdout_end="2020-01-02", granularity="W")
+    outcomes = [outcome(lambda data=data: clvmodels.calibration_holdout(data, **settings),
+                        ["a", "b"])
+                for data in (frame, _write_csv(folder, frame, "nan.csv"))]  # fmt: skip
+    assert outcomes[0].error is not None and "missing (NaN)" in outcomes[0].error
+    assert outcomes[1].error == outcomes[0].error
+
+
+@pytest.mark.xfail(strict=True, reason="typed_frame handles the duplicates of a file "
+                   "loaded with engine='pandas'; the summary then counts none")
+@pytest.mark.parametrize("duplicates", ["warn", "drop"])
+def test_duplicates_of_files_loaded_by_pandas_are_counted(folder, duplicates):
+    frame = _log(["a", "b", "b"]).assign(date=["2020-01-01", "2020-01-02", "2020-01-02"])
+    path = _write_csv(folder, frame, "duplicates.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        expected = clvmodels.summarize(frame, amount="amount", duplicates=duplicates)
+        actual = clvmodels.summarize(path, amount="amount", duplicates=duplicates,
+                                     engine="pandas")  # fmt: skip
+    assert expected.attrs["clvmodels_rows"]["duplicate_rows"] == 1
+    assert actual.attrs == expected.attrs
