@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--observation-end", help="last day observed (inclusive)")
     summarize.add_argument("--calibration-end", help="with --holdout-end: a split")
     summarize.add_argument("--holdout-end", help="last day of the holdout (inclusive)")
+    summarize.add_argument("--duplicates", choices=["warn", "keep", "drop", "error"],
+                           default="warn", help="exact duplicate rows: warn (and keep), "
+                           "keep, drop or error (default warn)")
+    summarize.add_argument("--holdout-past-data", choices=["error", "allow"], default="error",
+                           help="a holdout past the last transaction: error (default) or "
+                           "allow, with a warning")
     summarize.add_argument("--overwrite", action="store_true", help="replace --out")
     summarize.add_argument("--engine", choices=["duckdb", "pandas"], default="duckdb",
                            help="duckdb (default: out of core) or pandas (in memory)")
@@ -118,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .exceptions import ClvModelsError, ConfigError, InvalidDataError
 
     try:
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _data_warnings_on_one_line(warnings.showwarning)
+            return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("clvmodels: interrupted; nothing was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -141,6 +150,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+
+
+def _data_warnings_on_one_line(show: Any) -> Any:
+    """``warnings.showwarning`` printing warnings about the user's data as one line
+    each, like errors; other warnings as ``show`` does."""
+    from .exceptions import DataWarning
+
+    def showwarning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, DataWarning):
+            print(f"clvmodels: warning: {_one_line(Exception(str(message)))}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def _one_line(error: BaseException) -> str:
@@ -257,7 +280,9 @@ def _output_path(path: str, overwrite: bool) -> Path:
     return out
 
 
-def _read_table(path: str, option: str) -> Any:
+def _read_table(path: str, option: str, id_column: str | None = None) -> Any:
+    """A summary file as pandas; a CSV's id column read by the rule of every reader
+    (integers only when all are plain integers, so "007" keeps its zeros)."""
     import pandas as pd
 
     from .exceptions import ConfigError
@@ -270,7 +295,13 @@ def _read_table(path: str, option: str) -> Any:
     if kind is None:
         raise ConfigError(f"{option} {path}: use a .csv or .parquet file")
     if kind == "csv":
-        return pd.read_csv(file)
+        text = {id_column: str} if id_column is not None else None
+        frame = pd.read_csv(file, dtype=text)
+        if id_column is not None and id_column in frame.columns:
+            from .data.reader import ids_from_text
+
+            frame[id_column] = ids_from_text(frame[id_column])
+        return frame
     import duckdb
 
     return duckdb.read_parquet(str(file)).df()
@@ -312,6 +343,7 @@ def _summarize(args: argparse.Namespace) -> int:
         "customer_id": args.customer_id, "date": args.date, "amount": args.amount,
         "date_format": args.date_format, "time_unit": args.time_unit,
         "granularity": args.granularity, "engine": args.engine, "engine_options": options,
+        "duplicates": args.duplicates,
     }  # fmt: skip
     if (args.calibration_end is None) != (args.holdout_end is None):
         raise ConfigError("--calibration-end and --holdout-end go together")
@@ -320,7 +352,7 @@ def _summarize(args: argparse.Namespace) -> int:
             raise ConfigError("--observation-end does not combine with a calibration split")
         frame = calibration_holdout(
             transactions, calibration_end=args.calibration_end, holdout_end=args.holdout_end,
-            after_end="drop", **common,
+            after_end="drop", holdout_past_data=args.holdout_past_data, **common,
         )  # fmt: skip
     else:
         frame = summarize(transactions, observation_end=args.observation_end, **common)
@@ -357,7 +389,7 @@ def _predict(args: argparse.Namespace) -> int:
         score(model, args.data, id_column=args.id_column, out=out, overwrite=True, **settings)
         count = duckdb.read_parquet(str(out)).shape[0]
     else:
-        data = _read_table(args.data, "--data")
+        data = _read_table(args.data, "--data", args.id_column)
         _require_id_column(args, data.columns)
         result = score_frame(model, data.set_index(args.id_column), **settings)
         result.index.name = args.id_column

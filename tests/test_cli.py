@@ -594,3 +594,35 @@ def test_entry_point_exit_code_2(tmp_path: Path) -> None:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert f"{field}: duplicate model name 'bg'" in lines[0]
+
+
+def test_text_ids_keep_their_zeros_from_log_to_scores(capsys, tmp_path: Path) -> None:
+    # a semicolon log with zero-padded ids and a duplicated row: summarized (the
+    # duplicate named in one warning line), fitted, scored from the summary CSV
+    log = tmp_path / "log.csv"
+    log.write_text("id;day;value\n007;2024-01-31;5\n007;2024-01-31;5\n007;2024-03-01;2\n"
+                   "010;2024-02-13;1\n")  # fmt: skip
+    summary = tmp_path / "summary.csv"
+    outcome = call(capsys, "summarize", log, "--out", summary, "--customer-id", "id",
+                   "--date", "day", "--amount", "value")  # fmt: skip
+    assert outcome.code == 0, outcome
+    assert [line.split(":")[1].strip() for line in outcome.err_lines] == ["warning"]
+    assert "1 of 4 transactions are exact duplicates" in outcome.err
+    frame = pd.read_csv(summary, dtype={"id": str})
+    assert frame["id"].tolist() == ["007", "010"]
+    assert frame["total_amount"].tolist() == [12.0, 1.0]  # the duplicate kept, as warned
+    dropped = tmp_path / "dropped.csv"
+    outcome = call(capsys, "summarize", log, "--out", dropped, "--customer-id", "id",
+                   "--date", "day", "--amount", "value", "--duplicates", "drop")  # fmt: skip
+    assert outcome.code == 0 and outcome.err_lines == [], outcome
+    assert pd.read_csv(dropped)["total_amount"].tolist() == [7.0, 1.0]
+    model = tmp_path / "model.json"
+    clvmodels.BGNBD().fit(clvmodels.calibration_holdout(
+        clvmodels.datasets.load_cdnow(), calibration_end="1997-09-30",
+        holdout_end="1998-06-30", duplicates="keep",
+    )).save(model)  # fmt: skip
+    scores = tmp_path / "scores.csv"
+    outcome = call(capsys, "predict", "--model", model, "--data", summary, "--out", scores,
+                   "--id-column", "id", "--horizon", "30D")  # fmt: skip
+    assert outcome.code == 0, outcome
+    assert pd.read_csv(scores, dtype={"id": str})["id"].tolist() == ["007", "010"]

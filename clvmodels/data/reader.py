@@ -89,6 +89,17 @@ def _typed_ids(series: pd.Series, column: str) -> pd.Series:
     )
 
 
+def ids_from_text(values: pd.Series) -> pd.Series:
+    """Ids read from text (a CSV file) by the rule every reader applies: integers when
+    every value is a plain integer of at most 18 digits, else the text as it is."""
+    from ._sql import INTEGER_TEXT
+
+    text = values.astype(str)
+    if len(text) and text.str.fullmatch(INTEGER_TEXT).all():
+        return text.astype(np.int64)
+    return text
+
+
 # --------------------------------------------------------------------- amounts
 
 
@@ -260,13 +271,54 @@ def read_log(
     return frame
 
 
+def duplicate_mask(
+    codes: np.ndarray, time_ns: np.ndarray, amount: np.ndarray
+) -> np.ndarray | None:
+    """Rows that repeat an earlier row exactly (same customer, time and amount), or
+    None when no row does.
+
+    One sort of a 64-bit hash of each row finds the candidates (the duplicates and
+    the rare hash collisions); only those are compared in full. Hashing the rows with
+    pandas would cost several times more.
+    """
+    if len(codes) < 2:
+        return None
+    hashed = _row_hash(codes, time_ns, amount)
+    ordered = np.sort(hashed)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(shared) == 0:
+        return None
+    candidates = np.flatnonzero(np.isin(hashed, shared))
+    exact = pd.DataFrame(
+        {"c": codes[candidates], "t": time_ns[candidates], "a": amount[candidates]}, copy=False
+    ).duplicated().to_numpy()
+    if not exact.any():
+        return None
+    mask = np.zeros(len(codes), dtype=bool)
+    mask[candidates[exact]] = True
+    return mask
+
+
+def _row_hash(codes: np.ndarray, time_ns: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """A 64-bit mix of the three columns (multiplications wrap around on purpose)."""
+    bits = (amount + 0.0).view(np.uint64)  # + 0.0 makes -0.0 equal to 0.0
+    h = codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= time_ns.view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    h ^= bits * np.uint64(0x165667B19E3779F9)
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(29)
+    return h
+
+
 def _deduplicated(tx: Transactions, column: str, duplicates: str) -> Transactions:
     """``tx`` after the ``duplicates`` policy (exact duplicates: same customer, raw time
     and amount); ``duplicate_rows`` and ``dropped_rows`` say what was found."""
     if duplicates == "keep" or tx.amount is None:
         return tx  # without amounts a repeated row falls in its own window: no effect
-    keys = {"c": tx.codes, "t": tx.time_ns, "a": tx.amount}
-    repeated = pd.DataFrame(keys, copy=False).duplicated().to_numpy()
+    repeated = duplicate_mask(tx.codes, tx.time_ns, tx.amount)
+    if repeated is None:
+        return tx
     count = int(repeated.sum())
     if count == 0:
         return tx
