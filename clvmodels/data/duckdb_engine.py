@@ -21,14 +21,38 @@ import numpy as np
 from ..exceptions import InvalidDataError
 from ._sql import Column, SqlSource
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBSource", "is_path_like"]
+__all__ = ["DuckDBSource", "default_memory_limit", "is_path_like"]
 
-#: The memory_limit of the connections clvmodels opens. DuckDB's own default (80 % of
-#: RAM) lets a 100M-row summary take 11 GB on a 24 GB machine; at 750MB it spills
-#: instead, and with the interpreter and the result the process stays under 1 GB for 10M
-#: rows and near 1.6 GB for 100M, in about twice the unbounded time at 100M
-#: (BENCHMARKS.md, "Scale"). Pass e.g. ``memory_limit="80%"`` for DuckDB's default.
-DEFAULT_MEMORY_LIMIT = "750MB"
+#: The smallest memory_limit clvmodels picks by itself; a cap of this size keeps a
+#: 10M-row summary under 1 GB of process memory (BENCHMARKS.md, "Scale").
+MINIMUM_MEMORY_LIMIT = "750MB"
+
+
+def default_memory_limit() -> str:
+    """A quarter of the machine's memory (at least :data:`MINIMUM_MEMORY_LIMIT`).
+
+    DuckDB's own default, 80 % of RAM, let a 100M-row summary take 11 GB on a 24 GB
+    machine; a fixed 750MB made a 10M-row summary spill and run 25 % slower than it
+    needs to. A quarter of RAM keeps a summary from crowding out the rest of the
+    machine while most files are summarised without spilling (and fit the in-memory
+    route of :mod:`clvmodels.data.summary`). Pass ``memory_limit`` to choose.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: the floor
+        return MINIMUM_MEMORY_LIMIT
+    return f"{max(750, total // 4 // 2**20)}MB"
+
+
+def memory_limit_bytes(text: str) -> int | None:
+    """Bytes of a DuckDB memory setting as DuckDB reports it ("5.5 GiB", "750.0 MiB")."""
+    units = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+             "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}  # fmt: skip
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return int(float(number) * units[unit.strip().lower() or "bytes"])
+    except (KeyError, ValueError):
+        return None
 
 _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".tsv", ".txt")
@@ -156,7 +180,8 @@ class DuckDBSource(SqlSource):
     memory_limit : str, optional
         DuckDB's ``memory_limit`` for the connection opened here (e.g. ``"4GB"``, or
         ``"80%"`` of RAM); beyond it, aggregation spills to a temporary directory that
-        is removed on :meth:`close`. Default :data:`DEFAULT_MEMORY_LIMIT` (750MB): a
+        is removed on :meth:`close`. Default :func:`default_memory_limit` (a quarter
+        of RAM, at least 750MB): a
         summary does not compete with the rest of the machine; raise it for speed on
         large files.
     temp_directory : str or pathlib.Path, optional
@@ -199,7 +224,7 @@ class DuckDBSource(SqlSource):
             "preserve_insertion_order": False,
         }
         config["memory_limit"] = str(
-            DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit
+            default_memory_limit() if memory_limit is None else memory_limit
         )
         if threads is not None:
             config["threads"] = int(threads)
@@ -238,6 +263,17 @@ class DuckDBSource(SqlSource):
         # Parquet stores zoned times as UTC instants; pandas records the zone they came
         # from, and without it UTC is the wall time a reader of the file sees.
         return self._zones.get(column, "UTC") if self._connection is not None else None
+
+    def memory_limit(self) -> int | None:
+        """The connection's memory limit in bytes (None for a caller's relation)."""
+        if self._connection is None:
+            return None
+        rows = self._connection.execute("SELECT current_setting('memory_limit')").fetchall()
+        return memory_limit_bytes(str(rows[0][0])) if rows else None
+
+    def row_count(self) -> int:
+        """The number of rows (read from the metadata for Parquet)."""
+        return int(self.fetch(f"SELECT count(*) AS n FROM {self.view}")["n"][0])
 
     def columns(self) -> dict[str, Column]:
         return {

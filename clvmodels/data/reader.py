@@ -33,10 +33,12 @@ from .._validation import as_pandas, bad_rows_error
 from ..exceptions import InvalidDataError
 from .dates import dates_to_ns
 from .semantics import (
+    TimeOrder,
     Transactions,
     canonical_index,
     check_duplicates_choice,
     handle_duplicates,
+    time_order,
 )
 from .timeunits import parse_granularity
 
@@ -55,8 +57,29 @@ def customer_codes(series: pd.Series, column: str) -> tuple[np.ndarray, pd.Index
             f"customer id (first at row {position}). Drop them or fill in the id."
         )
     series = _typed_ids(series, column)
+    dense = _dense_integer_codes(series)
+    if dense is not None:
+        return dense[0], canonical_index(dense[1], column)
     codes, uniques = pd.factorize(series, sort=True)
     return codes.astype(np.int64, copy=False), canonical_index(uniques, column)
+
+
+def _dense_integer_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted codes of integer ids spread over a range at most a few times their count,
+    by direct indexing: what factorize does, without hashing (10M ids: 0.1 s, not 1 s)."""
+    if not pd.api.types.is_integer_dtype(series.dtype) or len(series) == 0:
+        return None
+    values = series.to_numpy()
+    if values.dtype.kind not in "iu":  # nullable integers with no missing value
+        values = values.astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    if high - low >= 4 * len(values) + 1024:
+        return None
+    offset = values - low
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[offset] = True
+    position = np.cumsum(seen) - 1
+    return position[offset].astype(np.int64, copy=False), np.flatnonzero(seen) + low
 
 
 def _typed_ids(series: pd.Series, column: str) -> pd.Series:
@@ -272,23 +295,27 @@ def read_log(
 
 
 def duplicate_mask(
-    codes: np.ndarray, time_ns: np.ndarray, amount: np.ndarray
+    codes: np.ndarray, time_ns: np.ndarray, amount: np.ndarray, order: TimeOrder | None
 ) -> np.ndarray | None:
     """Rows that repeat an earlier row exactly (same customer, time and amount), or
     None when no row does.
 
-    One sort of a 64-bit hash of each row finds the candidates (the duplicates and
-    the rare hash collisions); only those are compared in full. Hashing the rows with
-    pandas would cost several times more.
+    Duplicates are neighbours in ``order`` (rows sorted by customer and time, the sort
+    the aggregation needs anyway); only rows with such a neighbour are compared in
+    full. Without an order (times that do not pack), a sorted 64-bit hash of each row
+    finds the candidates. Hashing every row with pandas would cost several times more.
     """
     if len(codes) < 2:
         return None
-    hashed = _row_hash(codes, time_ns, amount)
-    ordered = np.sort(hashed)
+    if order is not None:
+        keys, ordered = order.key(codes, time_ns), order.sorted_key
+    else:
+        keys = _row_hash(codes, time_ns, amount)
+        ordered = np.sort(keys)
     shared = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(shared) == 0:
         return None
-    candidates = np.flatnonzero(np.isin(hashed, shared))
+    candidates = np.flatnonzero(np.isin(keys, shared))
     exact = pd.DataFrame(
         {"c": codes[candidates], "t": time_ns[candidates], "a": amount[candidates]}, copy=False
     ).duplicated().to_numpy()
@@ -316,7 +343,8 @@ def _deduplicated(tx: Transactions, column: str, duplicates: str) -> Transaction
     and amount); ``duplicate_rows`` and ``dropped_rows`` say what was found."""
     if duplicates == "keep" or tx.amount is None:
         return tx  # without amounts a repeated row falls in its own window: no effect
-    repeated = duplicate_mask(tx.codes, tx.time_ns, tx.amount)
+    tx.order = time_order(tx.codes, tx.time_ns, tx.granularity)  # kept for aggregate
+    repeated = duplicate_mask(tx.codes, tx.time_ns, tx.amount, tx.order)
     if repeated is None:
         return tx
     count = int(repeated.sum())

@@ -90,6 +90,7 @@ class Transactions:
     date_column: str = "date"
     duplicate_rows: int = 0  # exact duplicates found by the reader
     dropped_rows: int = 0  # of them, removed (duplicates="drop")
+    order: Any = None  # the rows' TimeOrder when the reader sorted them (not subsets)
 
     def subset(self, mask: np.ndarray) -> Transactions:
         return Transactions(
@@ -185,19 +186,80 @@ def check_after_end(after_end: Any) -> None:
         raise InvalidDataError(f"after_end={after_end!r}: use 'raise' or 'drop'.")
 
 
-def aggregate(tx: Transactions, *, with_amount: bool) -> CustomerAggregates:
+@dataclass(frozen=True)
+class TimeOrder:
+    """The rows sorted by customer and time, packed into one int64 each:
+    ``code * span + (time_ns - origin) // resolution``.
+
+    One sort serves both the duplicate check (rows equal in customer and time are
+    neighbours) and the count of distinct windows (a customer's windows then come in
+    order). ``resolution`` divides every window's length and ``origin``, so a packed
+    time falls in the window of the time it stands for; ``exact`` says it is that time
+    (no time is finer than ``resolution``).
+    """
+
+    sorted_key: np.ndarray
+    span: int
+    origin: int
+    resolution: int
+    exact: bool
+
+    def key(self, codes: np.ndarray, time_ns: np.ndarray) -> np.ndarray:
+        """The packed key of rows in their own order."""
+        return codes * self.span + (time_ns // self.resolution - self.origin // self.resolution)
+
+    def codes(self) -> np.ndarray:
+        return self.sorted_key // self.span
+
+    def times(self) -> np.ndarray:
+        return (self.sorted_key % self.span) * self.resolution + self.origin
+
+
+_UNITS = (1, 10**3, 10**6, 10**9)  # ns, us, ms, s
+
+
+def time_order(
+    codes: np.ndarray, time_ns: np.ndarray, granularity: Granularity
+) -> TimeOrder | None:
+    """:class:`TimeOrder` of the rows at the finest resolution that packs with the
+    customers into one int64 (and divides the windows of ``granularity``), or None."""
+    if len(codes) == 0:
+        return None
+    low, high = int(time_ns.min()), int(time_ns.max())
+    exact_unit = 1
+    for unit in reversed(_UNITS):  # the coarsest unit that every time is a multiple of
+        if unit == 1 or not (time_ns % unit).any():
+            exact_unit = unit
+            break
+    window = granularity.width_ns if granularity.kind == "fixed" else NS_PER_DAY
+    n_codes = int(codes.max()) + 1
+    for unit in _UNITS:
+        if unit < exact_unit or window % unit:
+            continue
+        origin = low // unit * unit
+        span = (high - origin) // unit + 1
+        if n_codes * span < 2**62:
+            order = TimeOrder(np.empty(0, dtype=np.int64), span, origin, unit, unit == exact_unit)
+            return TimeOrder(np.sort(order.key(codes, time_ns)), span, origin, unit,
+                             unit == exact_unit)  # fmt: skip
+    return None
+
+
+def aggregate(
+    tx: Transactions, *, with_amount: bool, order: TimeOrder | None = None
+) -> CustomerAggregates:
     """Per-customer aggregates of ``tx`` with numpy: the in-memory engine.
 
-    Cost: one sort of an int64 (customer, window) key, to count distinct windows, plus
-    a few linear passes; no hashing of the rows.
+    Cost: one sort of a packed int64 (customer, time) key (``order``, when the caller
+    has it already, e.g. from the duplicate check), then linear passes: a customer's
+    first and last rows are the ends of its run in that order, and a new window starts
+    wherever the customer or the window changes. No hashing of the rows.
     """
     n_customers = len(tx.customers)
-    n_windows = np.zeros(n_customers, dtype=np.int64)
-    first = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
-    last = np.full(n_customers, np.iinfo(np.int64).min, dtype=np.int64)
     result = CustomerAggregates(
-        tx.customers, n_windows, np.full(n_customers, NAT), np.full(n_customers, NAT)
-    )
+        tx.customers, np.zeros(n_customers, dtype=np.int64), np.full(n_customers, NAT),
+        np.full(n_customers, NAT),
+    )  # fmt: skip
     if len(tx.codes) == 0:
         if with_amount:
             result.total_amount = np.zeros(n_customers)
@@ -205,11 +267,60 @@ def aggregate(tx: Transactions, *, with_amount: bool) -> CustomerAggregates:
             result.first_time_ns = np.full(n_customers, NAT)
             result.last_time_ns = np.full(n_customers, NAT)
         return result
+    order = order if order is not None else time_order(tx.codes, tx.time_ns, tx.granularity)
+    if order is None:  # customer and time do not pack into one int64
+        return _aggregate_by_window(tx, result, with_amount)
+    codes, times = order.codes(), order.times()
+    windows = tx.granularity.index(times)
+    starts = np.empty(len(codes), dtype=bool)  # first row of a customer's run
+    starts[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=starts[1:])
+    ends = np.empty(len(codes), dtype=bool)
+    ends[-1] = True
+    ends[:-1] = starts[1:]
+    new_window = starts.copy()
+    new_window[1:] |= windows[1:] != windows[:-1]
+    result.n_windows += np.bincount(codes[new_window], minlength=n_customers)
+    present = codes[starts]
+    first_window = np.zeros(n_customers, dtype=np.int64)
+    first_window[present] = windows[starts]
+    result.first_window_ns[present] = tx.granularity.start_ns(windows[starts])
+    result.last_window_ns[present] = tx.granularity.start_ns(windows[ends])
+    if not with_amount:
+        return result
+
+    amount = tx.amount if tx.amount is not None else np.zeros(len(tx.codes))
+    result.total_amount = np.bincount(tx.codes, weights=amount, minlength=n_customers)
+    in_first = tx.window == first_window[tx.codes]
+    result.first_window_amount = np.bincount(
+        tx.codes[in_first], weights=amount[in_first], minlength=n_customers
+    )
+    result.first_time_ns = np.full(n_customers, NAT, dtype=np.int64)
+    result.last_time_ns = np.full(n_customers, NAT, dtype=np.int64)
+    if order.exact:  # the ends of each customer's run
+        result.first_time_ns[present] = times[starts]
+        result.last_time_ns[present] = times[ends]
+    else:  # packed times are rounded: the raw ones, customer by customer
+        first_time = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_time, tx.codes, tx.time_ns)
+        np.maximum.at(result.last_time_ns, tx.codes, tx.time_ns)
+        result.first_time_ns[present] = first_time[present]
+    return result
+
+
+def _aggregate_by_window(
+    tx: Transactions, result: CustomerAggregates, with_amount: bool
+) -> CustomerAggregates:
+    """:func:`aggregate` through one sort of a packed (customer, window) key, for times
+    too fine to pack with the customer (microseconds over years): first and last
+    times by ``ufunc.at`` instead of the ends of sorted runs."""
+    n_customers = len(tx.customers)
+    first = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n_customers, np.iinfo(np.int64).min, dtype=np.int64)
     np.minimum.at(first, tx.codes, tx.window)
     np.maximum.at(last, tx.codes, tx.window)
     present = np.zeros(n_customers, dtype=bool)
     present[tx.codes] = True
-
     lowest = int(tx.window.min())
     span = int(tx.window.max()) - lowest + 1
     if n_customers * span < 2**62:
@@ -217,15 +328,14 @@ def aggregate(tx: Transactions, *, with_amount: bool) -> CustomerAggregates:
         new_pair = np.empty(len(key), dtype=bool)
         new_pair[0] = True
         np.not_equal(key[1:], key[:-1], out=new_pair[1:])
-        n_windows += np.bincount(key[new_pair] // span, minlength=n_customers)
+        result.n_windows += np.bincount(key[new_pair] // span, minlength=n_customers)
     else:  # windows too fine to pack with the customer into one int64: sort pairs
         pairs = pd.MultiIndex.from_arrays([tx.codes, tx.window]).unique()
-        n_windows += np.bincount(pairs.get_level_values(0), minlength=n_customers)
+        result.n_windows += np.bincount(pairs.get_level_values(0), minlength=n_customers)
     result.first_window_ns[present] = tx.granularity.start_ns(first[present])
     result.last_window_ns[present] = tx.granularity.start_ns(last[present])
     if not with_amount:
         return result
-
     amount = tx.amount if tx.amount is not None else np.zeros(len(tx.codes))
     result.total_amount = np.bincount(tx.codes, weights=amount, minlength=n_customers)
     in_first = tx.window == first[tx.codes]

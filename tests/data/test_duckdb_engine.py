@@ -236,17 +236,17 @@ def _setting(source, name):
 
 
 def test_connections_are_bounded_and_quiet_by_default(files):
-    from clvmodels.data.duckdb_engine import DuckDBSource
+    from clvmodels.data.duckdb_engine import DuckDBSource, default_memory_limit
 
-    with duckdb.connect(config={"memory_limit": "750MB"}) as reference:
+    with duckdb.connect(config={"memory_limit": default_memory_limit()}) as reference:
         bound = reference.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     with duckdb.connect(config={"memory_limit": "80%"}) as reference:
         duckdb_default = reference.execute(
             "SELECT current_setting('memory_limit')"
         ).fetchall()[0][0]
     with DuckDBSource(files["parquet"]) as source:
-        # DuckDB's own default is 80 % of RAM; a summary stays at 750MB unless told
-        assert _setting(source, "memory_limit") == bound
+        # DuckDB's own default is 80 % of RAM; a summary takes a quarter unless told
+        assert _setting(source, "memory_limit") == bound != duckdb_default
         assert _setting(source, "enable_progress_bar") is False
     with DuckDBSource(files["parquet"], memory_limit="80%") as source:
         assert _setting(source, "memory_limit") == duckdb_default
@@ -300,3 +300,48 @@ def test_the_callers_frame_and_relation_are_untouched(files):
     clvmodels.summarize(relation)
     pd.testing.assert_frame_equal(frame, files["frame"])
     assert relation.shape == (len(frame), 3)
+
+
+def test_the_default_memory_limit_is_a_quarter_of_ram_and_at_least_750mb(monkeypatch):
+    from clvmodels.data import duckdb_engine
+
+    ram = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 24 * 2**30 // 4096}
+    monkeypatch.setattr(duckdb_engine.os, "sysconf", ram.__getitem__)
+    assert duckdb_engine.default_memory_limit() == "6144MB"
+    ram["SC_PHYS_PAGES"] = 2**30 // 4096  # 1 GB of RAM: the floor
+    assert duckdb_engine.default_memory_limit() == "750MB"
+    assert duckdb_engine.memory_limit_bytes("5.5 GiB") == int(5.5 * 2**30)
+    assert duckdb_engine.memory_limit_bytes("715.2 MiB") == int(715.2 * 2**20)
+
+
+def test_the_in_memory_route_and_the_streaming_route_agree(tmp_path, monkeypatch):
+    # typed Parquet that fits the memory limit is fetched and summarised by the numpy
+    # engine; data over the limit is aggregated by DuckDB: the same summary either way
+    from clvmodels.data import summary as summary_module
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    frame = pd.DataFrame({
+        "customer_id": rng.integers(0, 2_000, n),
+        "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 10**7, n), "s"),
+        "amount": rng.integers(0, 10_000, n) / 100,
+    })  # fmt: skip
+    path = tmp_path / "tx.parquet"
+    frame.to_parquet(path)
+    routes: list[bool] = []
+    original = summary_module._fetched_if_faster
+
+    def spy(source, settings):
+        fetched = original(source, settings)
+        routes.append(fetched is not None)
+        return fetched
+
+    monkeypatch.setattr(summary_module, "_fetched_if_faster", spy)
+    settings = {"amount": "amount", "time_unit": "W", "duplicates": "keep"}
+    fetched = clvmodels.summarize(str(path), **settings)
+    monkeypatch.setattr(summary_module, "IN_MEMORY_BYTES_PER_ROW", 10**9)  # never fits
+    streamed = clvmodels.summarize(str(path), **settings)
+    assert routes == [True, False]
+    expected = clvmodels.summarize(frame, **settings)
+    pd.testing.assert_frame_equal(fetched, expected, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(streamed, expected, check_exact=False, rtol=1e-12)
