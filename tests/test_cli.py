@@ -32,6 +32,7 @@ name: tiny
 data:
   dataset: cdnow_sample
   columns: {amount: amount}
+  duplicates: keep  # the sample's 21 exact duplicate rows, as the papers keep them
 periods: {time_unit: W, calibration_end: 1997-09-30, holdout_end: 1998-06-30}
 models:
   - {name: bg, kind: bgnbd}
@@ -265,6 +266,17 @@ def test_run_refuses_an_existing_directory(cli_run: CliRun, capsys) -> None:
     one_error_line(outcome, "output.dir", str(cli_run.dir), "--overwrite")
     assert outcome.out == ""
     assert (cli_run.dir / "metrics.json").read_bytes() == before
+
+
+def test_data_warnings_are_one_line_even_when_quiet(capsys, tmp_path: Path) -> None:
+    config = write(tmp_path / "tiny.yaml", VALID.replace("  duplicates: keep", "  #")
+                   + "clv: {n_draws: 10}\nevaluation: {baselines: [naive]}\n"
+                   "output: {plots: false}\n")  # fmt: skip
+    outcome = call(capsys, "run", config, "--output", tmp_path / "run", "--quiet")
+    assert outcome.code == 0, outcome
+    assert outcome.err_lines == [
+        line for line in outcome.err_lines if line.startswith("clvmodels: warning: 21 of")
+    ] and len(outcome.err_lines) == 1, outcome.err
 
 
 def test_run_quiet_overwrite(capsys, tmp_path: Path) -> None:
