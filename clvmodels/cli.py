@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--engine", choices=["duckdb", "pandas"], default="duckdb",
                            help="duckdb (default: out of core) or pandas (in memory)")
     summarize.add_argument("--memory-limit",
-                           help="DuckDB memory limit (default 750MB; e.g. 4GB or 80%%)")
+                           help="DuckDB memory limit (default: a quarter of RAM, at least "
+                           "750MB; e.g. 4GB or 80%%)")
     summarize.add_argument("--temp-directory",
                            help="existing folder for DuckDB's spill (default: system temp)")
 

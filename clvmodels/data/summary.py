@@ -112,8 +112,9 @@ def summarize(
         scans it with DuckDB; "pandas" on a file loads it first. Every engine gives the
         same summary (amount sums agree to rounding).
     engine_options : dict, optional
-        DuckDB: ``memory_limit`` (default ``"750MB"``; e.g. ``"4GB"`` or ``"80%"`` of
-        RAM; beyond it DuckDB spills to disk), ``temp_directory`` (where it spills;
+        DuckDB: ``memory_limit`` (default a quarter of RAM, at least ``"750MB"``; e.g.
+        ``"4GB"`` or ``"80%"`` of RAM; beyond it DuckDB spills to disk; typed files
+        that fit it are summarised in memory), ``temp_directory`` (where it spills;
         default the system's temporary folder) and ``threads``. See
         ``docs/scaling.md``.
 

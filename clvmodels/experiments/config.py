@@ -166,8 +166,8 @@ class DataConfig(_Strict):
     )
     memory_limit: str | None = Field(
         None, description=(
-            "DuckDB memory limit (default '750MB'; e.g. '4GB' or '80%' of RAM); beyond it "
-            "DuckDB spills to disk."
+            "DuckDB memory limit (default: a quarter of RAM, at least '750MB'; e.g. '4GB' "
+            "or '80%' of RAM); beyond it DuckDB spills to disk."
         ),
     )
     duplicates: Literal["warn", "keep", "drop", "error"] = Field(
