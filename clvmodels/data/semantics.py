@@ -289,23 +289,37 @@ def aggregate(
     if not with_amount:
         return result
 
+    _add_amounts(tx, result, first_window)
+    if order.exact:  # the ends of each customer's run
+        result.first_time_ns = np.full(n_customers, NAT, dtype=np.int64)
+        result.last_time_ns = np.full(n_customers, NAT, dtype=np.int64)
+        result.first_time_ns[present] = times[starts]
+        result.last_time_ns[present] = times[ends]
+    else:  # packed times are rounded: the raw ones, customer by customer
+        _add_raw_time_bounds(tx, result)
+    return result
+
+
+def _add_amounts(tx: Transactions, result: CustomerAggregates, first_window: np.ndarray) -> None:
+    """Each customer's total amount and the amount of its first window."""
+    n_customers = len(tx.customers)
     amount = tx.amount if tx.amount is not None else np.zeros(len(tx.codes))
     result.total_amount = np.bincount(tx.codes, weights=amount, minlength=n_customers)
     in_first = tx.window == first_window[tx.codes]
     result.first_window_amount = np.bincount(
         tx.codes[in_first], weights=amount[in_first], minlength=n_customers
     )
-    result.first_time_ns = np.full(n_customers, NAT, dtype=np.int64)
-    result.last_time_ns = np.full(n_customers, NAT, dtype=np.int64)
-    if order.exact:  # the ends of each customer's run
-        result.first_time_ns[present] = times[starts]
-        result.last_time_ns[present] = times[ends]
-    else:  # packed times are rounded: the raw ones, customer by customer
-        first_time = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_time, tx.codes, tx.time_ns)
-        np.maximum.at(result.last_time_ns, tx.codes, tx.time_ns)
-        result.first_time_ns[present] = first_time[present]
-    return result
+
+
+def _add_raw_time_bounds(tx: Transactions, result: CustomerAggregates) -> None:
+    """Each customer's first and last raw time (NaT for customers without rows)."""
+    n_customers = len(tx.customers)
+    first_time = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+    last_time = np.full(n_customers, NAT, dtype=np.int64)
+    np.minimum.at(first_time, tx.codes, tx.time_ns)
+    np.maximum.at(last_time, tx.codes, tx.time_ns)
+    first_time[result.n_windows == 0] = NAT
+    result.first_time_ns, result.last_time_ns = first_time, last_time
 
 
 def _aggregate_by_window(
@@ -334,20 +348,9 @@ def _aggregate_by_window(
         result.n_windows += np.bincount(pairs.get_level_values(0), minlength=n_customers)
     result.first_window_ns[present] = tx.granularity.start_ns(first[present])
     result.last_window_ns[present] = tx.granularity.start_ns(last[present])
-    if not with_amount:
-        return result
-    amount = tx.amount if tx.amount is not None else np.zeros(len(tx.codes))
-    result.total_amount = np.bincount(tx.codes, weights=amount, minlength=n_customers)
-    in_first = tx.window == first[tx.codes]
-    result.first_window_amount = np.bincount(
-        tx.codes[in_first], weights=amount[in_first], minlength=n_customers
-    )
-    first_time = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
-    last_time = np.full(n_customers, NAT, dtype=np.int64)
-    np.minimum.at(first_time, tx.codes, tx.time_ns)
-    np.maximum.at(last_time, tx.codes, tx.time_ns)
-    first_time[~present] = NAT
-    result.first_time_ns, result.last_time_ns = first_time, last_time
+    if with_amount:
+        _add_amounts(tx, result, first)
+        _add_raw_time_bounds(tx, result)
     return result
 
 
