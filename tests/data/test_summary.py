@@ -695,11 +695,11 @@ def test_the_sorted_and_the_windowed_aggregations_agree(unit, granularity):
     n = 5_000
     span = {"s": 10**8, "ms": 10**11, "us": 10**14, "ns": 10**16}[unit]
     times = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, span, n), unit)
+    log = pd.DataFrame({"c": rng.integers(0, 300, n), "t": times,
+                        "a": rng.integers(0, 100, n) / 4})  # fmt: skip
     tx = prepare_transactions(
-        pd.DataFrame({"c": rng.integers(0, 300, n), "t": times,
-                      "a": rng.integers(0, 100, n) / 4}),  # fmt: skip
-        customer_id="c", date="t", amount="a", granularity=granularity, date_format=None,
-        duplicates="keep",
+        log, customer_id="c", date="t", amount="a", granularity=granularity,
+        date_format=None, duplicates="keep",
     )  # fmt: skip
     assert time_order(tx.codes, tx.time_ns, tx.granularity) is not None
     packed = aggregate(tx, with_amount=True)
@@ -707,9 +707,10 @@ def test_the_sorted_and_the_windowed_aggregations_agree(unit, granularity):
     blank = CustomerAggregates(tx.customers, np.zeros(m, dtype=np.int64), np.full(m, NAT),
                                np.full(m, NAT))  # fmt: skip
     plain = _aggregate_by_window(tx, blank, with_amount=True)
-    for name in ("n_windows", "first_window_ns", "last_window_ns", "first_time_ns",
-                 "last_time_ns"):  # fmt: skip
-        np.testing.assert_array_equal(getattr(packed, name), getattr(plain, name), name)
+    names = ("n_windows", "first_window_ns", "last_window_ns", "first_time_ns", "last_time_ns")
+    for name in names:
+        np.testing.assert_array_equal(getattr(packed, name), getattr(plain, name))
     np.testing.assert_allclose(packed.total_amount, plain.total_amount, rtol=1e-12)
-    np.testing.assert_allclose(packed.first_window_amount, plain.first_window_amount,
-                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        packed.first_window_amount, plain.first_window_amount, rtol=1e-12
+    )
