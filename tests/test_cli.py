@@ -283,13 +283,37 @@ def test_run_quiet_overwrite(capsys, tmp_path: Path) -> None:
     config = write(tmp_path / "tiny.yaml", VALID + "clv: {n_draws: 10}\n"
                    "evaluation: {baselines: [naive]}\noutput: {plots: false}\n")  # fmt: skip
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    outcome = call(capsys, "run", config, "--output", out, "--quiet")
+    assert outcome.code == 0 and outcome.err == "", outcome
+    (out / "old.txt").write_text("old")  # a run of clvmodels: replaced whole
     outcome = call(capsys, "run", config, "--output", out, "--overwrite", "--quiet")
     assert outcome.code == 0, outcome
     assert outcome.err == ""
     assert not (out / "old.txt").exists()
     assert (out / "report.html").is_file()
+
+
+def test_overwrite_never_replaces_a_folder_clvmodels_did_not_write(
+    capsys, tmp_path: Path, monkeypatch
+) -> None:
+    config = write(tmp_path / "tiny.yaml", VALID + "clv: {n_draws: 10}\n"
+                   "evaluation: {baselines: [naive]}\noutput: {plots: false}\n")  # fmt: skip
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    outcome = call(capsys, "run", config, "--output", mine, "--overwrite", "--quiet")
+    one_error_line(outcome, "output.dir", "not a run of clvmodels", ".clvmodels-run")
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "tiny.yaml"]
+    monkeypatch.chdir(mine)
+    for folder in (".", ".."):
+        outcome = call(capsys, "run", config, "--output", folder, "--overwrite", "--quiet")
+        one_error_line(outcome, "output.dir", "working directory")
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outcome = call(capsys, "run", config, "--output", empty, "--overwrite", "--quiet")
+    assert outcome.code == 0 and (empty / ".clvmodels-run").is_file(), outcome
 
 
 def test_run_failure_is_exit_1(capsys, tmp_path: Path) -> None:

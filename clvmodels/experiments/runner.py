@@ -307,6 +307,15 @@ def _new_model(spec: Any) -> Any:
     return getattr(bayes_models, name)(**spec.bayes_settings())
 
 
+def _check_model_data(config: ExperimentConfig, frames: dict[str, pd.DataFrame]) -> None:
+    """What a model's fit would refuse in its data, found before the first fit."""
+    for spec in config.models:
+        try:
+            _new_model(spec).check_data(frames[spec.name])
+        except InvalidDataError as error:
+            raise InvalidDataError(f"model {spec.name!r}: {error}") from None
+
+
 def _fit_models(
     config: ExperimentConfig, frames: dict[str, pd.DataFrame], log: _Log,
     progressbar: bool = False,
@@ -568,9 +577,57 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
         connection.close()
 
 
+#: the file that makes a folder a run of clvmodels: only such folders are replaced
+RUN_MARKER = ".clvmodels-run"
+
+
 def _staging_dir(target: Path) -> Path:
+    """A new staging folder beside ``target``, marked with this process's id so that a
+    later run can tell one left by a killed process from one still being written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    _remove_abandoned_staging(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    marker = {"clvmodels": __version__, "pid": os.getpid(), "host": platform.node()}
+    (staging / RUN_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    return staging
+
+
+def _remove_abandoned_staging(parent: Path) -> None:
+    """Remove staging and retired folders of runs whose process is gone (killed with
+    SIGKILL, or by a power cut): clvmodels' own marker, this host, no such process."""
+    for folder in parent.glob(".*.partial-*"):
+        _remove_if_abandoned(folder)
+    for folder in parent.glob(".*.old-*"):
+        inner = [p for p in folder.iterdir()] if folder.is_dir() else []
+        if len(inner) == 1 and _is_run(inner[0]):
+            _remove_if_abandoned(inner[0], container=folder)
+
+
+def _remove_if_abandoned(folder: Path, container: Path | None = None) -> None:
+    try:
+        marker = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
+        pid, host = int(marker["pid"]), str(marker["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not clvmodels' own, or still being created: left alone
+    if host != platform.node() or _process_alive(pid):
+        return
+    shutil.rmtree(container or folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _is_run(folder: Path) -> bool:
+    return folder.is_dir() and (folder / RUN_MARKER).is_file()
 
 
 def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
@@ -581,6 +638,7 @@ def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
                 "discarded. Choose another directory (--output) or pass --overwrite.",
                 field="output.dir",
             )
+        check_output_dir(target, overwrite)  # still a run of clvmodels?
         # the old run survives until the new one is in place
         retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         try:
@@ -600,15 +658,56 @@ def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
 
 
 def check_output_dir(target: Path, overwrite: bool) -> None:
-    """Refuse an existing run directory unless ``overwrite``."""
-    if target.exists() and not overwrite:
+    """Refuse an existing folder unless ``overwrite``, and even then anything that is
+    not a run of clvmodels (its marker file) or an empty folder: the working directory,
+    its parents, a folder of the user's own files."""
+    if not target.exists():
+        return
+    if not overwrite:
         raise ConfigError(
             f"output.dir: {target} already exists; choose another directory (--output DIR) "
             "or replace it (--overwrite, or output.overwrite: true)",
             field="output.dir",
         )
-    if target.exists() and not target.is_dir():
+    if not target.is_dir():
         raise ConfigError(f"output.dir: {target} is a file, not a directory", field="output.dir")
+    here = Path.cwd().resolve()
+    resolved = target.resolve()
+    if resolved == here or resolved in here.parents:
+        raise ConfigError(
+            f"output.dir: {target} is the working directory or one of its parents; "
+            "--overwrite replaces only a run folder. Choose a folder of its own.",
+            field="output.dir",
+        )
+    if _is_run(target) or not any(target.iterdir()):
+        return
+    raise ConfigError(
+        f"output.dir: {target} is not a run of clvmodels (it has no {RUN_MARKER} file), "
+        "so --overwrite will not replace it: its files would be lost. Choose another "
+        "directory, or empty or remove this one yourself.",
+        field="output.dir",
+    )
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises SystemExit while the run goes, so the staging folder is removed as
+    on Ctrl-C (SIGINT raises KeyboardInterrupt already). Only in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ------------------------------------------------------------------ the run
@@ -664,21 +763,22 @@ def run_experiment(
 
         import_mlflow()  # a missing MLflow fails now, not after the run is written
     steps = _Log(log)
-    staging = _staging_dir(target)
-    try:
-        result = _run(config, staging, steps, progressbar)
-        metadata = _write_run_metadata(
-            config, staging, steps, result["fingerprint"], result["counts"]
-        )
-        with steps.step("report"):
-            from .report import build_report
+    with _terminate_as_interrupt():
+        staging = _staging_dir(target)
+        try:
+            result = _run(config, staging, steps, progressbar)
+            metadata = _write_run_metadata(
+                config, staging, steps, result["fingerprint"], result["counts"]
+            )
+            with steps.step("report"):
+                from .report import build_report
 
-            write_manifest(config, staging, result, metadata)
-            build_report(staging)
-        _move_into_place(staging, target, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+                write_manifest(config, staging, result, metadata)
+                build_report(staging)
+            _move_into_place(staging, target, overwrite)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     steps.line(f"done: {target}")
     run = RunResult(
         output_dir=target, models=result["models"], predictions=result["predictions"],
@@ -710,6 +810,7 @@ def _run(
             digest = fingerprint(transactions)
         frame = _summary(config, transactions)
         frames = model_frames(config, transactions, frame)
+        _check_model_data(config, frames)
         historical = _historical(config, transactions)
         counts = _data_counts(config, transactions, frame)
         for line in _count_lines(counts, config):

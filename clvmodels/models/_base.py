@@ -391,6 +391,29 @@ class BaseModel:
             return np.inf, np.zeros_like(log_params)
         return float(value), gradient
 
+    def check_data(self, data: Any, *, weights: Any = None) -> None:
+        """Raise what :meth:`fit` would raise about its settings and ``data``, without
+        fitting: an experiment checks every model's data before it fits the first.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from clvmodels import BGNBD
+        >>> BGNBD().check_data(pd.DataFrame({"frequency": [1], "recency": [2.0],
+        ...                                  "T": [5.0]}))
+        """
+        self._checked(data, weights)
+
+    def _checked(
+        self, data: Any, weights: Any
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.Index]:
+        """``data`` as a frame, its validated arrays and index (weights checked too)."""
+        self._check_settings()
+        frame = self._frame(data, "data", weights)
+        arrays, index = self._read(frame)
+        self._weights(frame, weights)
+        return frame, arrays, index
+
     def fit(self, data: pd.DataFrame, *, weights: Any = None) -> BaseModel:
         """Fit the model by maximum likelihood.
 

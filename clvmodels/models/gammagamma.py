@@ -159,6 +159,54 @@ class GammaGamma(BaseModel):
                 "Monetary value is the mean value of repeat transactions.",
             )  # fmt: skip
 
+    def check_data(self, data: Any, *, weights: Any = None) -> None:
+        """Raise what :meth:`fit` would raise about ``data``, without fitting (zero
+        values of repeat buyers included).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> GammaGamma().check_data(pd.DataFrame({"frequency": [2, 0],
+        ...                                       "monetary_value": [10.0, 0.0]}))
+        """
+        data, arrays, index = self._checked(data, weights)
+        self._repeat_buyers(data, arrays, index, warn=False)
+
+    def _repeat_buyers(self, data: pd.DataFrame, arrays: dict[str, np.ndarray],
+                       index: pd.Index, warn: bool = True) -> np.ndarray:  # fmt: skip
+        """The rows the model is fitted on: repeat buyers, without zero values when
+        ``drop_zero_values`` (else those are an error)."""
+        repeat = arrays["frequency"] > 0
+        if not repeat.any():
+            raise InvalidDataError(
+                "GammaGamma: no customer has frequency > 0; the model is fitted on the "
+                "mean value of repeat transactions."
+            )
+        column = self._column_names(data)["monetary_value"]
+        zero = repeat & (arrays["monetary_value"] <= 0)
+        if zero.any():
+            if not self.drop_zero_values:
+                raise bad_rows_error(
+                    column, zero, index, "are 0 for repeat buyers",
+                    "The Gamma-Gamma model needs positive transaction values: drop these "
+                    f"customers (keep {column} > 0 or frequency == 0), check the amount "
+                    "column, or pass GammaGamma(drop_zero_values=True).",
+                )  # fmt: skip
+            example = index[int(np.argmax(zero))]
+            if warn:
+                warnings.warn(
+                    f"GammaGamma: {int(zero.sum()):,} repeat buyers with {column} 0 (e.g. "
+                    f"customer {_label(example)!r}) are left out of "
+                    "the fit (drop_zero_values=True).",
+                    UserWarning, stacklevel=user_stacklevel(),
+                )  # fmt: skip
+            repeat &= ~zero
+            if not repeat.any():
+                raise InvalidDataError(
+                    f"GammaGamma: every repeat buyer has {column} 0; there is nothing to fit."
+                )
+        return repeat
+
     def fit(self, data: pd.DataFrame, *, weights: Any = None) -> GammaGamma:
         """Fit on the repeat buyers of ``data`` (rows with ``frequency > 0``).
 
@@ -182,34 +230,7 @@ class GammaGamma(BaseModel):
         self._check_settings()
         data = self._frame(data, "data", weights)
         arrays, index = self._read(data)
-        repeat = arrays["frequency"] > 0
-        if not repeat.any():
-            raise InvalidDataError(
-                "GammaGamma: no customer has frequency > 0; the model is fitted on the "
-                "mean value of repeat transactions."
-            )
-        column = self._column_names(data)["monetary_value"]
-        zero = repeat & (arrays["monetary_value"] <= 0)
-        if zero.any():
-            if not self.drop_zero_values:
-                raise bad_rows_error(
-                    column, zero, index, "are 0 for repeat buyers",
-                    "The Gamma-Gamma model needs positive transaction values: drop these "
-                    f"customers (keep {column} > 0 or frequency == 0), check the amount "
-                    "column, or pass GammaGamma(drop_zero_values=True).",
-                )  # fmt: skip
-            example = index[int(np.argmax(zero))]
-            warnings.warn(
-                f"GammaGamma: {int(zero.sum()):,} repeat buyers with {column} 0 (e.g. "
-                f"customer {_label(example)!r}) are left out of "
-                "the fit (drop_zero_values=True).",
-                UserWarning, stacklevel=user_stacklevel(),
-            )  # fmt: skip
-            repeat &= ~zero
-            if not repeat.any():
-                raise InvalidDataError(
-                    f"GammaGamma: every repeat buyer has {column} 0; there is nothing to fit."
-                )
+        repeat = self._repeat_buyers(data, arrays, index)
         weights = self._weights(data, weights)
         return super().fit(data.loc[repeat], weights=weights[repeat])
 

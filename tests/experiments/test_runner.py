@@ -755,3 +755,91 @@ def assert_close(got: Any, expected: Any, where: str = "") -> None:
         assert abs(got - expected) <= 0.01 * expected, where
     else:
         assert got == expected, where
+
+
+# ------------------------------------------------------------- killed runs
+
+
+def _slow_config(folder: Path) -> Path:
+    """A run of several seconds: the master log, three purchase models and plots."""
+    import yaml
+
+    path = folder / "run.yaml"
+    models = [{"name": k, "kind": k} for k in ("pnbd", "bgnbd", "mbgnbd")]
+    raw = small(models=models, clv={"n_draws": 300}, output={"plots": True})
+    raw["data"] = {"dataset": "cdnow_master", "columns": {"amount": "amount"},
+                   "duplicates": "keep"}  # fmt: skip
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _start_run(config_path: Path, out: Path) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "clvmodels", "run", str(config_path), "--output", str(out),
+         "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _wait_for_staging(parent: Path, process: Any, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(".partial-" in p.name for p in parent.iterdir()):
+            time.sleep(0.2)  # into the run, past the marker
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the run never started writing")
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_terminated_run_leaves_nothing(tmp_path: Path, signal_name: str) -> None:
+    import signal
+
+    path = _slow_config(tmp_path)
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    process = _start_run(path, parent / "x")
+    _wait_for_staging(parent, process)
+    process.send_signal(getattr(signal, signal_name))
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert list(parent.iterdir()) == []
+
+
+def test_a_later_run_removes_what_a_killed_one_left(tmp_path: Path) -> None:
+    import signal
+
+    path = _slow_config(tmp_path)
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    process = _start_run(path, parent / "x")
+    _wait_for_staging(parent, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert leftovers(parent)  # SIGKILL cannot be caught
+    foreign = parent / ".y.partial-mine"  # not clvmodels' own: never touched
+    foreign.mkdir()
+    (foreign / "note.txt").write_text("mine")
+    process = _start_run(path, parent / "z")
+    process.communicate(timeout=300)
+    assert process.returncode == 0
+    assert sorted(p.name for p in parent.iterdir()) == [".y.partial-mine", "z"]
+
+
+def test_a_model_data_problem_stops_the_run_before_the_first_fit(tmp_path: Path) -> None:
+    # the master log has a repeat buyer whose repeat purchases are worth 0: Gamma-Gamma
+    # refuses it, and the run says so before fitting BG/NBD
+    raw = small()
+    raw["data"] = {"dataset": "cdnow_master", "columns": {"amount": "amount"},
+                   "duplicates": "keep"}  # fmt: skip
+    lines: list[str] = []
+    with pytest.raises(clvmodels.exceptions.InvalidDataError,
+                       match=r"model 'gg': column 'monetary_value_cal'.*drop_zero_values"):
+        run_experiment(parse_config(raw), output_dir=tmp_path / "run", log=lines.append)
+    assert not any("fit " in line for line in lines), lines
+    assert list(tmp_path.iterdir()) == []
