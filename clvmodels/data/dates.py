@@ -252,7 +252,9 @@ def dates_to_ns(series: pd.Series, column: str, ids: Any, date_format: str | Non
     )
     missing = series.isna().to_numpy()
     if missing.any():
-        raise bad_rows_error(column, missing, ids, "have a missing date (NaT/None)", fix)
+        raise bad_rows_error(
+            column, missing, ids, "have a missing date (NaT/None)", "Fix or drop these rows."
+        )
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         parsed = series
     else:

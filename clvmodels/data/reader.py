@@ -50,11 +50,10 @@ __all__ = ["prepare_transactions", "read_log", "typed_frame"]
 def customer_codes(series: pd.Series, column: str) -> tuple[np.ndarray, pd.Index]:
     """Codes into the sorted distinct ids, and those ids with their type kept."""
     missing = series.isna().to_numpy()
-    if missing.any():
-        position = int(np.argmax(missing))
+    if missing.any():  # worded as the SQL engines word it (they know no row numbers)
         raise InvalidDataError(
             f"column '{column}': {int(missing.sum()):,} of {len(series):,} rows have no "
-            f"customer id (first at row {position}). Drop them or fill in the id."
+            "customer id. Drop them or fill in the id."
         )
     series = _typed_ids(series, column)
     dense = _dense_integer_codes(series)
