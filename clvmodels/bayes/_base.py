@@ -37,9 +37,20 @@ from ..exceptions import (
     SamplingWarning,
 )
 from ..models._base import (
+    _check_counts,
+    _check_format_version,
     _check_interval,
+    _check_keys,
+    _check_time_unit,
+    _clipped,
+    _finite_number,
     _is_integer,
     _is_real,
+    _parse_json,
+    _Refusal,
+    _saved_parameters,
+    _saved_settings,
+    _shown,
     data_time_unit,
     user_stacklevel,
 )
@@ -47,6 +58,24 @@ from ..models._base import (
 __all__ = ["BayesianModel", "compare", "hdi_bounds", "load", "summarize_draws"]
 
 _FORMAT = "clvmodels-bayes"
+# The format_version save writes. 1 is the only version there has been; files written
+# before map_params and settings.prediction_draws were added lack them and still load
+# (the defaults of the constructor then apply), so load has no older format to convert.
+_FORMAT_VERSION = 1
+# The keys of the settings save writes into the netCDF attribute "clvmodels": those
+# every file has, and those only later files have.
+_STATE_KEYS = (
+    "format", "format_version", "package_version", "kind", "class", "settings", "extra",
+    "fit_settings", "method", "mle_params", "n_customers", "n_patterns", "time_unit",
+)  # fmt: skip
+_LATER_STATE_KEYS = ("map_params",)
+# The constructor settings every Bayesian model has, saved under "settings"; a model's
+# own (GammaGamma's drop_zero_values) go under "extra".
+_SETTINGS_KEYS = ("priors", "hdi_prob", "columns")
+_LATER_SETTINGS_KEYS = ("prediction_draws",)
+# How a posterior can be obtained: fit's methods, and from_samples.
+_FIT_METHODS = ("mcmc", "map")
+_METHODS = (*_FIT_METHODS, "samples")
 # Elements of one (draws x customers) block of a posterior prediction: bounds memory
 # whatever the number of customers (about 80 MB of float64, plus the sort).
 _BLOCK_ELEMENTS = 10_000_000
@@ -286,7 +315,6 @@ class BayesianModel:
 
         self._reset()
         self._check_sampling(method, draws, tune, chains, sampler, target_accept)
-        self.prior_specs()  # unknown parameters or bad priors fail before any work
         self._patterns_fitted = None
         # Rows sorted by the model's columns: the patterns (and the twin's estimate,
         # the sampler's start) then come out the same to the last bit whatever the
@@ -356,9 +384,25 @@ class BayesianModel:
             return np.arange(len(frame))
         return np.lexsort(columns[::-1])
 
+    def _check_settings(self) -> None:
+        """The twin's checks of the constructor settings, then ``hdi_prob``,
+        ``prediction_draws`` and the priors (called by ``fit``, ``check_data`` and
+        ``load``)."""
+        super()._check_settings()  # type: ignore[misc]
+        _check_interval(self.hdi_prob, "hdi_prob")
+        draws_limit = self.prediction_draws
+        if draws_limit is not None and (
+            not isinstance(draws_limit, int | np.integer) or draws_limit < 1
+        ):
+            raise InvalidDataError(
+                f"{type(self).__name__}: prediction_draws={draws_limit!r}: a whole number "
+                ">= 1, or None for every posterior draw."
+            )
+        self.prior_specs()
+
     def _check_sampling(self, method, draws, tune, chains, sampler, target_accept) -> None:
         name = type(self).__name__
-        if method not in ("mcmc", "map"):
+        if method not in _FIT_METHODS:
             raise InvalidDataError(f"{name}: method={method!r}: use 'mcmc' or 'map'.")
         for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
             if not _is_integer(value) or value < low:
@@ -369,15 +413,7 @@ class BayesianModel:
             )
         if not _is_real(target_accept) or not 0 < target_accept < 1:
             raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
-        _check_interval(self.hdi_prob, "hdi_prob")
-        draws_limit = self.prediction_draws
-        if draws_limit is not None and (
-            not isinstance(draws_limit, int | np.integer) or draws_limit < 1
-        ):
-            raise InvalidDataError(
-                f"{name}: prediction_draws={draws_limit!r}: a whole number >= 1, or None "
-                "for every posterior draw."
-            )
+        self._check_settings()  # unknown parameters or bad priors fail before any work
 
     def _sample(self, model, initvals, *, draws, tune, chains, cores, random_seed, sampler,
                 target_accept, progressbar, log_covariance=None) -> Any:  # fmt: skip
@@ -500,8 +536,7 @@ class BayesianModel:
         names = list(self.param_names)
         self.idata_ = idata
         self.method_ = method
-        self.params_ = pd.Series(samples.mean(axis=0), index=names, name="estimate")
-        self.covariance_ = pd.DataFrame(np.cov(samples, rowvar=False), index=names, columns=names)
+        self.params_, self.covariance_ = _posterior_moments(samples, names)
         self.mle_params_ = mle
         twin = self._twin_class()()
         arrays, weights = self._patterns_fitted
@@ -549,7 +584,7 @@ class BayesianModel:
         for name in cls.param_names:
             values = np.asarray(samples[name], dtype=np.float64)
             values = values[None, :] if values.ndim == 1 else values
-            if values.ndim != 2 or not np.all(np.isfinite(values) & (values > 0)):
+            if values.ndim != 2 or not np.all(cls._in_support(values)):
                 raise InvalidDataError(
                     f"{cls.__name__}.from_samples: {name} must be positive, finite draws "
                     "of shape (chains, draws) or (draws,)."
@@ -559,13 +594,9 @@ class BayesianModel:
         model.method_ = "samples"
         model.fit_settings_ = {"method": "samples"}
         model.mle_params_ = None
-        posterior = model._posterior_matrix()
-        names = list(cls.param_names)
-        model.params_ = pd.Series(posterior.mean(axis=0), index=names, name="estimate")
-        model.covariance_ = pd.DataFrame(
-            np.cov(posterior, rowvar=False) if len(posterior) > 1 else np.zeros((len(names),) * 2),
-            index=names, columns=names,
-        )  # fmt: skip
+        model.params_, model.covariance_ = _posterior_moments(
+            model._posterior_matrix(), list(cls.param_names)
+        )
         model.converged_ = True
         if time_unit is not None:
             model.time_unit_ = time_unit
@@ -921,7 +952,7 @@ class BayesianModel:
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
         state = {
-            "format": _FORMAT, "format_version": 1, "package_version": __version__,
+            "format": _FORMAT, "format_version": _FORMAT_VERSION, "package_version": __version__,
             "kind": self.kind, "class": type(self).__name__,
             "settings": {"priors": {k: [d, p] for k, (d, p) in self.prior_specs().items()},
                          "hdi_prob": self.hdi_prob, "columns": self.columns,
@@ -1009,7 +1040,33 @@ def compare(models: Mapping[str, BayesianModel]) -> pd.DataFrame:
 
 
 def load(path: str | Path) -> BayesianModel:
-    """Load a Bayesian model written by ``save``.
+    """Load a Bayesian model written by ``save``, after checking the file.
+
+    Nothing reaches the model before the file is checked: it must be netCDF that
+    ArviZ reads, with the settings ``save`` writes in its attribute ``clvmodels``
+    (strict JSON: ``format``, ``format_version`` 1, the only version so far, newer
+    ones needing a newer clvmodels; known keys only, none missing; the model class;
+    settings and priors as ``fit`` checks them; estimates in the support of the
+    parameters), a ``posterior`` group holding every parameter with dimensions
+    (chain, draw) and draws in the support, and, when the file keeps the per-pattern
+    log-likelihood, the groups LOO reads with matching dimensions.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by a Bayesian model's ``save``.
+
+    Returns
+    -------
+    BayesianModel
+        The fitted model, of the class that saved it.
+
+    Raises
+    ------
+    InvalidDataError
+        There is no such file, it is not netCDF, not a saved Bayesian model, damaged,
+        or written by a newer clvmodels; the message names the file, the key or
+        variable, and what to do.
 
     Examples
     --------
@@ -1023,38 +1080,143 @@ def load(path: str | Path) -> BayesianModel:
     """
     from . import models as bayes_models
 
+    refuse = _Refusal(path, "a model saved by clvmodels.bayes")
     idata = _read_netcdf(path)
-    try:
-        state = json.loads(idata.attrs["clvmodels"])
-        assert state["format"] == _FORMAT
-        cls = getattr(bayes_models, state["class"])
-    except Exception:
-        raise InvalidDataError(
-            f"{path} is not a model saved by clvmodels.bayes (save() writes netCDF with the "
-            "settings in its attributes)."
-        ) from None
-    settings = state["settings"]
-    priors = {k: (d, p) for k, (d, p) in settings["priors"].items()}
-    model = cls(priors=priors, hdi_prob=settings["hdi_prob"], columns=settings["columns"],
-                prediction_draws=settings.get("prediction_draws", 1000),
-                **state.get("extra", {}))  # fmt: skip
-    mle = state["mle_params"]
+    text = idata.attrs.get("clvmodels")
+    if not isinstance(text, str):
+        raise refuse("it has no settings in its attribute 'clvmodels' (save() writes netCDF "
+                     "with the settings there)")  # fmt: skip
+    where = "the attribute 'clvmodels'"
+    state = _parse_json(text, refuse, where)
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise refuse(f"does not say format {_FORMAT!r}", where)
+    _check_format_version(state, _FORMAT_VERSION, path, refuse)
+    _check_keys(state, _STATE_KEYS, _LATER_STATE_KEYS, where, refuse)
+    name = state["class"]
+    if not (isinstance(name, str) and name in bayes_models.__all__):
+        raise refuse(f"{_shown(name)} is not a Bayesian model (those are "
+                     f"{', '.join(bayes_models.__all__)})", "class")  # fmt: skip
+    cls = getattr(bayes_models, name)
+    if state["kind"] != cls.kind:
+        raise refuse(f"{_shown(state['kind'])} is not the kind of {name}, {cls.kind!r}",
+                     "kind")  # fmt: skip
+    model = _saved_bayes_settings(cls, state, refuse)
+    _check_posterior(idata, cls, refuse)
+    _check_pointwise_groups(idata, refuse)
+    mle, mode = state["mle_params"], state.get("map_params")
+    mle = None if mle is None else _saved_parameters(cls, mle, "mle_params", refuse)
+    mode = None if mode is None else _saved_parameters(cls, mode, "map_params", refuse)
+    if state["method"] not in _METHODS:
+        raise refuse(f"{_shown(state['method'])} is not one of {', '.join(_METHODS)}",
+                     "method")  # fmt: skip
+    fit_settings = state["fit_settings"]
+    if not isinstance(fit_settings, dict):
+        raise refuse(f"is {_shown(fit_settings)}, not a JSON object", "fit_settings")
+    for key, value in fit_settings.items():
+        number = _finite_number(value)
+        if not (value is None or isinstance(value, str | bool) or number is not None):
+            raise refuse(f"is {_shown(value)}, not a number or text", f"fit_settings[{key!r}]")
+    _check_counts(state, refuse, optional=True)
+    _check_time_unit(state["time_unit"], "time_unit", refuse)
+    if not isinstance(state["package_version"], str):
+        raise refuse(f"is {_shown(state['package_version'])}, not a version string",
+                     "package_version")  # fmt: skip
+
+    names = list(cls.param_names)
     model._patterns_fitted = None
     model.idata_ = idata
     model.method_ = state["method"]
-    model.fit_settings_ = state["fit_settings"]
-    model.mle_params_ = None if mle is None else pd.Series(mle, name="estimate")
-    samples = model._posterior_matrix()
-    names = list(cls.param_names)
-    model.params_ = pd.Series(samples.mean(axis=0), index=names, name="estimate")
-    model.covariance_ = pd.DataFrame(np.cov(samples, rowvar=False), index=names, columns=names)
+    model.fit_settings_ = fit_settings
+    model.mle_params_ = None if mle is None else pd.Series(mle, index=names, name="estimate")
+    model.params_, model.covariance_ = _posterior_moments(model._posterior_matrix(), names)
     model.converged_ = True
-    if state.get("map_params") is not None:
-        model.map_params_ = pd.Series(state["map_params"], name="mode")
+    if mode is not None:
+        model.map_params_ = pd.Series(mode, index=names, name="mode")
     for key in ("n_customers", "n_patterns", "time_unit"):
-        if state.get(key) is not None:
+        if state[key] is not None:
             setattr(model, f"{key}_", state[key])
     return model
+
+
+def _saved_bayes_settings(cls: type, state: dict[str, Any], refuse: _Refusal) -> BayesianModel:
+    """An unfitted ``cls`` with the saved settings and ``extra`` (the settings only
+    some models have), checked as ``fit`` checks them."""
+    settings, extra = state["settings"], state["extra"]
+    _check_keys(settings, _SETTINGS_KEYS, _LATER_SETTINGS_KEYS, "settings", refuse)
+    own = sorted(set(cls._setting_names()) - {*_SETTINGS_KEYS, *_LATER_SETTINGS_KEYS})
+    _check_keys(extra, (), own, "extra", refuse)
+    priors = settings["priors"]
+    _check_keys(priors, (), cls.param_names, "settings['priors']", refuse)
+    # saved as [distribution, parameters]; anything else is refused by the check of
+    # the priors in _saved_settings
+    priors = {k: tuple(v) if isinstance(v, list) else v for k, v in priors.items()}
+    return _saved_settings(cls, {**settings, "priors": priors, **extra}, refuse)
+
+
+def _check_posterior(idata: Any, cls: type, refuse: _Refusal) -> None:
+    """The ``posterior`` group has every parameter of ``cls``, with dimensions (chain,
+    draw) and draws in the support."""
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None:
+        raise refuse("is missing", "the group 'posterior'")
+    for name in cls.param_names:
+        where = f"the posterior variable {name!r}"
+        if name not in posterior.data_vars:
+            raise refuse("is missing", where)
+        variable = posterior[name]
+        if tuple(variable.dims) != ("chain", "draw"):
+            raise refuse(f"has dimensions {_shown(tuple(variable.dims))}, not ('chain', 'draw')",
+                         where)  # fmt: skip
+        if variable.size == 0:
+            raise refuse("has no draws", where)
+        if variable.dtype.kind not in "iuf":  # (numpy would read numeric text too)
+            raise refuse(f"holds {variable.dtype}, not numbers", where)
+        if not np.all(cls._in_support(variable.values)):
+            raise refuse(f"has a draw that is not {cls.param_support}", where)
+
+
+def _check_pointwise_groups(idata: Any, refuse: _Refusal) -> None:
+    """The per-pattern log-likelihood that LOO reads, when the file keeps it: draws of
+    the posterior's (chain, draw) per pattern, and a weight per pattern."""
+    group = getattr(idata, "log_likelihood", None)
+    if group is None or "patterns" not in group.data_vars:
+        return  # not kept (too many patterns x draws): loo() says so
+    chains, draws = _chain_draw_shape(idata)
+    table = group["patterns"]
+    where = "the log_likelihood variable 'patterns'"
+    if tuple(table.dims) != ("chain", "draw", "pattern"):
+        raise refuse(f"has dimensions {_shown(tuple(table.dims))}, not ('chain', 'draw', "
+                     "'pattern')", where)  # fmt: skip
+    if table.shape[:2] != (chains, draws):
+        raise refuse(f"has {table.shape[0]} chains x {table.shape[1]} draws; the posterior "
+                     f"has {chains} x {draws}", where)  # fmt: skip
+    constant = getattr(idata, "constant_data", None)
+    if constant is None or "pattern_weight" not in constant.data_vars:
+        raise refuse("is missing (the weight of each pattern, which LOO needs)",
+                     "the constant_data variable 'pattern_weight'")  # fmt: skip
+    for name in constant.data_vars:
+        variable = constant[name]
+        where = f"the constant_data variable {str(name)!r}"
+        if str(name).startswith("pattern_") and variable.dims != ("pattern",):
+            raise refuse(f"has dimensions {_shown(tuple(variable.dims))}, not ('pattern',)",
+                         where)  # fmt: skip
+    weights = constant["pattern_weight"]
+    if weights.shape != (table.shape[2],):
+        raise refuse(f"has {weights.size} weights for {table.shape[2]} patterns",
+                     "the constant_data variable 'pattern_weight'")  # fmt: skip
+    values = weights.values
+    if weights.dtype.kind not in "iuf" or not np.all(np.isfinite(values) & (values >= 0)):
+        raise refuse("has weights that are not finite numbers >= 0",
+                     "the constant_data variable 'pattern_weight'")  # fmt: skip
+
+
+def _posterior_moments(samples: np.ndarray, names: list[str]) -> tuple[pd.Series, pd.DataFrame]:
+    """``params_`` and ``covariance_`` of a posterior: mean and covariance of the draws
+    (zero covariance for a single draw, a point mass)."""
+    mean = pd.Series(samples.mean(axis=0), index=names, name="estimate")
+    k = len(names)
+    cov = np.cov(samples, rowvar=False) if len(samples) > 1 else np.zeros((k, k))
+    return mean, pd.DataFrame(cov, index=names, columns=names)
 
 
 # ---------------------------------------------------------------- helpers
@@ -1112,7 +1274,7 @@ def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
         raise InvalidDataError(f"priors[{name!r}]={value!r}: a name and a dict of parameters.")
     try:
         parameters = {str(k): float(v) for k, v in parameters.items()}
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidDataError(f"priors[{name!r}]: parameters must be numbers.") from None
     if not all(np.isfinite(v) for v in parameters.values()):
         raise InvalidDataError(f"priors[{name!r}]: parameters must be finite numbers.")
@@ -1226,4 +1388,8 @@ def _read_netcdf(path: str | Path) -> Any:
     try:
         return az.from_netcdf(str(path))
     except Exception as error:
-        raise InvalidDataError(f"{path}: cannot read it as netCDF ({error}).") from None
+        detail = _clipped(str(error) or type(error).__name__, 200)
+        raise InvalidDataError(
+            f"{path}: cannot read it as netCDF ({detail}); bayes.load reads the files a "
+            "Bayesian model's save() writes."
+        ) from None

@@ -21,6 +21,7 @@ import json
 import numbers
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +44,34 @@ __all__ = ["BaseModel", "IdentificationWarning", "load"]
 
 _REGISTRY: dict[str, type[BaseModel]] = {}
 _FORMAT = "clvmodels-model"
+# The format_version save writes. 1 is the only version there has been (the keys below
+# have not changed since the first release), so load has no older format to convert;
+# it refuses newer versions, which only a newer clvmodels can read.
+_FORMAT_VERSION = 1
+# Every key of a saved model; each is required.
+_STATE_KEYS = (
+    "format", "format_version", "package_version", "kind", "settings", "params",
+    "covariance", "log_likelihood", "n_customers", "n_patterns", "converged", "extra",
+)  # fmt: skip
+# Largest model file load reads. A saved model takes a few kilobytes; the limit stops a
+# wrong path (a data file, a log) from being read into memory before it is refused.
+_MAX_FILE_BYTES = 50 * 2**20
+# Deepest nesting of lists and objects load accepts. A saved state nests at most 5 deep
+# (a Bayesian prior: state, settings, priors, [name, parameters]), so deeper is damage;
+# refused right after parsing, it reaches none of the recursive code after it.
+_MAX_JSON_DEPTH = 32
+# Intervals and parameter draws are exp(log(theta) + z * se), se the standard error of
+# log(theta). fit keeps, and load accepts, only a covariance under which they stay
+# finite and non-zero out to this many standard errors (beyond the z of any interval
+# level below 1 - 1e-20 and any normal draw numpy makes): |log(theta)| + 10 se at most
+# log(largest float), 709.78. That bounds the variance of log(theta) by 5,038 for
+# theta near 1, and by less for parameters far from 1.
+_INTERVAL_REACH = 10.0
+_LOG_FLOAT_MAX = float(np.log(np.finfo(np.float64).max))
+# Relative tolerances of the covariance of log(theta): asymmetry, to its largest entry;
+# a negative eigenvalue, to its largest eigenvalue (rounding leaves about 1e-16).
+_SYMMETRY_TOLERANCE = 1e-8
+_EIGENVALUE_TOLERANCE = 1e-10
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -66,6 +95,11 @@ class BaseModel:
     data_columns: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = ""
     discrete_time: ClassVar[bool] = False
+    #: every parameter's support, in words (``_in_support`` tests it)
+    param_support: ClassVar[str] = "a positive finite number"
+    # fitted attributes besides the estimates that save keeps, under "extra" (each
+    # saved as ``name`` and restored as ``name_``)
+    _EXTRA_STATE: ClassVar[tuple[str, ...]] = ("time_unit",)
 
     def __init__(
         self,
@@ -86,6 +120,13 @@ class BaseModel:
         super().__init_subclass__(**kwargs)
         if cls.kind:
             _REGISTRY[cls.kind] = cls
+
+    @classmethod
+    def _in_support(cls, values: Any) -> np.ndarray:
+        """Which of ``values`` are possible parameter values (``param_support``): every
+        parameter of these models is positive (so the fit can work on ``log(params)``)."""
+        values = np.asarray(values, dtype=np.float64)
+        return np.isfinite(values) & (values > 0)
 
     # ------------------------------------------------------------ settings protocol
 
@@ -126,13 +167,14 @@ class BaseModel:
     def _check_settings(self) -> None:
         """Validate the constructor settings (called by ``fit``, not the constructor)."""
         name = type(self).__name__
-        penalizer = self.penalizer
-        if not _is_real(penalizer) or not np.isfinite(penalizer) or penalizer < 0:
+        penalizer = _finite_number(self.penalizer)
+        if penalizer is None or penalizer < 0:
             raise InvalidDataError(
-                f"{name}: penalizer={penalizer!r}: give a finite number >= 0 (0 for no "
+                f"{name}: penalizer={self.penalizer!r}: give a finite number >= 0 (0 for no "
                 "penalty; a small value such as 0.001 regularises)."
             )
-        if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol <= 0:
+        tol = _finite_number(self.tol)
+        if tol is None or tol <= 0:
             raise InvalidDataError(
                 f"{name}: tol={self.tol!r}: give a finite number > 0, e.g. 1e-9."
             )
@@ -142,6 +184,7 @@ class BaseModel:
             )
         if self.initial_params is not None:
             self._check_initial_params()
+        self._check_columns()
 
     def _check_initial_params(self) -> None:
         name = type(self).__name__
@@ -165,10 +208,11 @@ class BaseModel:
                 f"{name}: initial_params lacks {missing}; give all of {expected}."
             )
         for key, value in start.items():
-            if not _is_real(value) or not np.isfinite(value) or value <= 0:
+            number = _finite_number(value)
+            if number is None or not self._in_support(number):
                 raise InvalidDataError(
-                    f"{name}: initial_params[{key!r}]={value!r}: start values must be "
-                    "positive finite numbers."
+                    f"{name}: initial_params[{key!r}]={value!r}: a start value must be "
+                    f"{self.param_support}."
                 )
 
     def _reset(self) -> None:
@@ -181,22 +225,8 @@ class BaseModel:
     def _column_names(self, frame: Any) -> dict[str, str]:
         """Role -> column: explicit ``columns``, else all roles from one family: the
         plain names, or their ``_cal`` forms when the plain ones are missing."""
-        columns = self.columns
-        if columns is not None and (
-            not isinstance(columns, Mapping)
-            or not all(isinstance(v, str) for v in columns.values())
-        ):
-            raise InvalidDataError(
-                f"{type(self).__name__}: columns={columns!r}: give a dict from role to "
-                f"column name, e.g. {self._columns_hint()}."
-            )
-        explicit = dict(columns or {})
-        unknown = set(explicit) - set(self.data_columns)
-        if unknown:
-            raise InvalidDataError(
-                f"columns= names unknown roles {sorted(unknown)}; {type(self).__name__} "
-                f"reads {', '.join(self.data_columns)}."
-            )
+        self._check_columns()
+        explicit = dict(self.columns or {})
         available = {str(c) for c in frame.columns}
         implicit = [role for role in self.data_columns if role not in explicit]
         plain = [role for role in implicit if role in available]
@@ -220,6 +250,24 @@ class BaseModel:
             suffix = "" if len(plain) >= len(cal) else "_cal"
         names = {role: explicit.get(role, f"{role}{suffix}") for role in self.data_columns}
         return names
+
+    def _check_columns(self) -> None:
+        """The ``columns`` setting: None, or a dict from known roles to names."""
+        columns = self.columns
+        if columns is not None and (
+            not isinstance(columns, Mapping)
+            or not all(isinstance(v, str) for v in columns.values())
+        ):
+            raise InvalidDataError(
+                f"{type(self).__name__}: columns={columns!r}: give a dict from role to "
+                f"column name, e.g. {self._columns_hint()}."
+            )
+        unknown = set(columns or {}) - set(self.data_columns)
+        if unknown:
+            raise InvalidDataError(
+                f"columns= names unknown roles {sorted(unknown)}; {type(self).__name__} "
+                f"reads {', '.join(self.data_columns)}."
+            )
 
     def _columns_hint(self) -> str:
         return "columns={" + ", ".join(f"'{r}': ..." for r in self.data_columns) + "}"
@@ -540,8 +588,13 @@ class BaseModel:
             cov_log = np.full((k, k), np.nan)
         if not np.all(np.isfinite(cov_log)) or np.any(np.diag(cov_log) <= 0):
             cov_log = np.full((k, k), np.nan)
-        cov = cov_log * np.outer(params, params)
+        with np.errstate(over="ignore"):
+            cov = cov_log * np.outer(params, params)
         cov = (cov + cov.T) / 2
+        if _covariance_problem(self.param_names, params, cov) is not None:
+            # Intervals drawn from it would be garbage (an indefinite matrix) or
+            # overflow, and load would refuse the saved model: no covariance instead.
+            cov = np.full((k, k), np.nan)
         return pd.DataFrame(cov, index=list(self.param_names), columns=list(self.param_names))
 
     def _warn_identification(self) -> None:
@@ -694,7 +747,7 @@ class BaseModel:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
         state = {
             "format": _FORMAT,
-            "format_version": 1,
+            "format_version": _FORMAT_VERSION,
             "package_version": __version__,
             "kind": self.kind,
             "settings": {k: _plain(v) for k, v in self.get_params().items()},
@@ -719,21 +772,38 @@ class BaseModel:
         return path
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"time_unit": getattr(self, "time_unit_", None)}
+        return {key: getattr(self, f"{key}_", None) for key in self._EXTRA_STATE}
 
     @classmethod
-    def _from_state(cls, state: dict[str, Any]) -> BaseModel:
-        model = cls(**state["settings"])
+    def _from_state(cls, state: Any, refuse: _Refusal | None = None) -> BaseModel:
+        """The fitted model a saved state describes, every entry checked first.
+
+        ``refuse`` makes the errors (naming the file); ``load`` has checked ``format``,
+        ``format_version`` and ``kind`` already.
+        """
+        refuse = refuse or _Refusal("the saved state", "a clvmodels model")
+        _check_keys(state, _STATE_KEYS, (), "the file", refuse)
+        model = _saved_settings(cls, state["settings"], refuse)
         names = list(cls.param_names)
-        params = np.array([state["params"][n] for n in names], dtype=np.float64)
-        if set(state["params"]) != set(names) or not np.all(np.isfinite(params) & (params > 0)):
-            raise ValueError(f"parameters {state['params']!r} are not those of {cls.__name__}")
-        cov = np.array(
-            [[np.nan if v is None else v for v in row] for row in state["covariance"]],
-            dtype=np.float64,
-        )
-        if cov.shape != (len(names), len(names)):
-            raise ValueError(f"the covariance has shape {cov.shape}")
+        params = _saved_parameters(cls, state["params"], "params", refuse)
+        cov = _saved_covariance(state["covariance"], len(names), refuse)
+        if not np.all(np.isnan(cov)):  # all NaN: the fit could not estimate it
+            problem = _covariance_problem(names, params, cov)
+            if problem is not None:
+                raise refuse(problem, "covariance")
+        if _finite_number(state["log_likelihood"]) is None:
+            raise refuse(f"is {_shown(state['log_likelihood'])}, not a finite number",
+                         "log_likelihood")  # fmt: skip
+        _check_counts(state, refuse, optional=False)
+        if not isinstance(state["converged"], bool):
+            raise refuse(f"is {_shown(state['converged'])}, not true or false", "converged")
+        if not isinstance(state["package_version"], str):
+            raise refuse(f"is {_shown(state['package_version'])}, not a version string",
+                         "package_version")  # fmt: skip
+        extra = state["extra"]
+        _check_keys(extra, (), cls._EXTRA_STATE, "extra", refuse)
+        _check_time_unit(extra.get("time_unit"), "extra['time_unit']", refuse)
+
         model.params_ = pd.Series(params, index=names, name="estimate")
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
         model.log_likelihood_ = state["log_likelihood"]
@@ -743,8 +813,8 @@ class BaseModel:
         k = len(names)
         model.aic_ = 2 * k - 2 * model.log_likelihood_
         model.bic_ = k * np.log(model.n_customers_) - 2 * model.log_likelihood_
-        for key, value in state.get("extra", {}).items():
-            setattr(model, f"{key}_", value)
+        for key in cls._EXTRA_STATE:
+            setattr(model, f"{key}_", extra.get(key))
         return model
 
 
@@ -766,6 +836,18 @@ def _is_real(value: Any) -> bool:
 def _is_integer(value: Any) -> bool:
     """A whole number (Python or numpy int), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _finite_number(value: Any) -> float | None:
+    """``value`` as a float if it is a finite real number (not a bool), else None (a
+    Python int too large for a float included)."""
+    if not _is_real(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
 
 
 def quantiles(values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
@@ -963,8 +1045,286 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+# ----------------------------------------------------------- checks of saved models
+
+
+class _Refusal:
+    """Makes the errors of a file that ``load`` refuses: one line naming the file, the
+    key (``where``), what is wrong and what to do."""
+
+    def __init__(self, path: Any, what: str) -> None:
+        self.path = path
+        self.what = what
+
+    def __call__(self, problem: str, where: str | None = None) -> InvalidDataError:
+        place = f"{where} " if where else ""
+        return InvalidDataError(
+            f"{self.path} is not {self.what}, or damaged: {place}{problem}. Restore the "
+            "file from a copy, or fit and save the model again."
+        )
+
+
+def _clipped(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters: a message quotes a file, never
+    copies it."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    return _clipped(repr(value), width)
+
+
+def _listed(names: Sequence[Any], most: int = 10) -> str:
+    shown = ", ".join(_shown(str(n), 40) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+class _UnreadableJSON(ValueError):
+    """JSON that ``json`` would accept but a saved model never contains."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) < len(pairs):  # json would keep the last one, silently
+        counts = Counter(key for key, _ in pairs)
+        repeated = sorted(key for key, count in counts.items() if count > 1)
+        raise _UnreadableJSON(f"the key {_listed(repeated)} appears twice in one object")
+    return mapping
+
+
+def _json_constant(name: str) -> Any:
+    raise _UnreadableJSON(f"{name} is not a JSON number")
+
+
+def _json_integer(text: str) -> int:
+    # Larger integers do not fit a float (json would take up to 4,300 digits).
+    if len(text.lstrip("-")) > 308:
+        raise _UnreadableJSON(f"an integer of {len(text):,} digits is not a number of a model")
+    return int(text)
+
+
+def _parse_json(text: str, refuse: _Refusal, where: str | None = None) -> Any:
+    """``text`` parsed as strict JSON: no NaN or Infinity, no repeated keys, integers a
+    float can hold, nesting at most _MAX_JSON_DEPTH deep."""
+    too_deep = "is nested too deeply to be a saved model"
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_json_object, parse_constant=_json_constant,
+            parse_int=_json_integer,
+        )  # fmt: skip
+    except RecursionError:
+        raise refuse(too_deep, where) from None
+    except ValueError as err:  # JSONDecodeError and _UnreadableJSON among them
+        detail = _clipped(str(err) or type(err).__name__, 120)
+        raise refuse(f"is not valid JSON ({detail})", where) from None
+    if _too_deep(value):
+        raise refuse(too_deep, where)
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and objects more than _MAX_JSON_DEPTH deep (walked
+    without recursion)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _read_json_file(path: str | Path, refuse: _Refusal) -> Any:
+    """The JSON in ``path``, refused without parsing when larger than _MAX_FILE_BYTES."""
+    too_large = (
+        f"is larger than {_MAX_FILE_BYTES // 2**20} MiB, the most load reads (a saved "
+        "model takes a few kilobytes)"
+    )
+    if os.stat(path).st_size > _MAX_FILE_BYTES:
+        raise refuse(too_large, "it")
+    with open(path, "rb") as file:  # a device or pipe can be larger than it says
+        raw = file.read(_MAX_FILE_BYTES + 1)
+    if len(raw) > _MAX_FILE_BYTES:
+        raise refuse(too_large, "it")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("is not text (UTF-8), as the JSON of a saved model is", "it") from None
+    return _parse_json(text, refuse, "it")
+
+
+def _check_format_version(state: dict[str, Any], current: int, path: Any,
+                          refuse: _Refusal) -> None:  # fmt: skip
+    """``format_version`` is a version this clvmodels reads: 1 to ``current``."""
+    if "format_version" not in state:
+        raise refuse("is missing", "format_version")
+    version = state["format_version"]
+    if not _is_integer(version):
+        raise refuse(f"is {_shown(version)}, not a whole number", "format_version")
+    if version > current:
+        raise InvalidDataError(
+            f"{path} was written by a newer clvmodels (format_version {_shown(version)}; "
+            f"clvmodels {__version__} reads format_version {current} and older): upgrade "
+            "clvmodels to load it (pip install --upgrade clvmodels)."
+        )
+    if version < 1:
+        raise refuse(f"is {version}; versions start at 1", "format_version")
+
+
+def _check_keys(mapping: Any, required: Sequence[str], optional: Sequence[str], where: str,
+                refuse: _Refusal) -> None:  # fmt: skip
+    """``mapping`` is a JSON object with every ``required`` key and no key that is not
+    ``required`` or ``optional``."""
+    if not isinstance(mapping, dict):
+        raise refuse(f"is {_shown(mapping)}, not a JSON object", where)
+    unknown = sorted(set(mapping) - set(required) - set(optional))
+    if unknown:
+        known = _listed([*required, *optional]) if required or optional else "none"
+        raise refuse(f"has unknown keys {_listed(unknown)} (known: {known})", where)
+    missing = [key for key in required if key not in mapping]
+    if missing:
+        raise refuse(f"lacks the keys {_listed(missing)}", where)
+
+
+def _saved_settings(cls: type[BaseModel], settings: Any, refuse: _Refusal) -> BaseModel:
+    """An unfitted ``cls`` with the saved constructor settings, checked as ``fit``
+    checks them. Keys left out take their defaults."""
+    _check_keys(settings, (), cls._setting_names(), "settings", refuse)
+    model = cls(**settings)
+    try:
+        model._check_settings()
+    except InvalidDataError as err:
+        raise refuse(f"are not valid: {_clipped(str(err), 200).rstrip('.')}",
+                     "settings") from None  # fmt: skip
+    return model
+
+
+def _saved_parameters(cls: type[BaseModel], values: Any, where: str,
+                      refuse: _Refusal) -> np.ndarray:  # fmt: skip
+    """The parameters saved as ``{name: value}``, in the order of ``cls.param_names``,
+    each in the support."""
+    _check_keys(values, cls.param_names, (), where, refuse)
+    params = np.empty(len(cls.param_names))
+    for i, name in enumerate(cls.param_names):
+        number = _finite_number(values[name])
+        if number is None or not cls._in_support(number):
+            raise refuse(f"is {_shown(values[name])}; a parameter of {cls.__name__} is "
+                         f"{cls.param_support}", f"{where}[{name!r}]")  # fmt: skip
+        params[i] = number
+    return params
+
+
+def _saved_covariance(value: Any, k: int, refuse: _Refusal) -> np.ndarray:
+    """The saved covariance as a (k, k) array: finite numbers, or null everywhere (what
+    ``save`` writes where the fit could not estimate it), which becomes NaN."""
+    if not (isinstance(value, list) and all(isinstance(row, list) for row in value)):
+        raise refuse(f"is {_shown(value)}, not a list of rows", "covariance")
+    lengths = sorted({len(row) for row in value})
+    if len(value) != k or lengths != [k]:
+        columns = lengths[0] if len(lengths) == 1 else "/".join(map(str, lengths))
+        raise refuse(f"has shape ({len(value)}, {columns}); {k} parameters need ({k}, {k})",
+                     "covariance")  # fmt: skip
+    entries = [entry for row in value for entry in row]
+    if all(entry is None for entry in entries):
+        return np.full((k, k), np.nan)
+    numbers = [_finite_number(entry) for entry in entries]
+    for entry, number in zip(entries, numbers, strict=True):
+        if number is None:
+            raise refuse(f"has the entry {_shown(entry)}; entries are finite numbers (or all "
+                         "null where the fit could not estimate them)", "covariance")  # fmt: skip
+    return np.array(numbers, dtype=np.float64).reshape(k, k)
+
+
+def _covariance_problem(names: Sequence[str], params: np.ndarray,
+                        covariance: np.ndarray) -> str | None:  # fmt: skip
+    """What makes ``covariance`` (of ``params``, natural scale) unusable for intervals,
+    or None.
+
+    Checked as intervals and draws use it, on the log scale: finite, symmetric, no
+    negative variance, positive semi-definite, and small enough that no interval
+    overflows (``_INTERVAL_REACH``).
+    """
+    k = len(names)
+    if covariance.shape != (k, k):
+        return f"has shape {covariance.shape}; {k} parameters need ({k}, {k})"
+    if not np.all(np.isfinite(covariance)):
+        return "has entries that are not finite numbers"
+    with np.errstate(all="ignore"):
+        log_cov = covariance / np.outer(params, params)
+    if not np.all(np.isfinite(log_cov)):
+        return "is not finite on the log scale of the parameters"
+    largest = float(np.max(np.abs(log_cov)))
+    if np.any(np.abs(log_cov - log_cov.T) > _SYMMETRY_TOLERANCE * largest):
+        return "is not symmetric"
+    variances = np.diag(log_cov)
+    if np.any(variances < 0):
+        i = int(np.argmin(variances))
+        return f"gives {names[i]} a negative variance ({covariance[i, i]:.3g})"
+    try:
+        eigenvalues = np.linalg.eigvalsh(log_cov)
+    except np.linalg.LinAlgError:
+        return "has no eigenvalues numpy can compute"
+    if eigenvalues[0] < -_EIGENVALUE_TOLERANCE * max(abs(eigenvalues[-1]), abs(eigenvalues[0])):
+        return (f"is not positive semi-definite (the covariance of the log parameters has "
+                f"the eigenvalue {eigenvalues[0]:.3g})")  # fmt: skip
+    limits = np.clip((_LOG_FLOAT_MAX - np.abs(np.log(params))) / _INTERVAL_REACH, 0, None) ** 2
+    if np.any(variances > limits):
+        i = int(np.argmax(variances - limits))
+        return (f"gives log({names[i]}) a variance of {variances[i]:.3g}, more than "
+                f"{limits[i]:.4g}, beyond which its intervals overflow")  # fmt: skip
+    return None
+
+
+def _check_counts(state: dict[str, Any], refuse: _Refusal, *, optional: bool) -> None:
+    """``n_customers`` (a sum of weights: positive) and ``n_patterns`` (rows: a whole
+    number >= 1); both may be null if ``optional``."""
+    customers, patterns = state["n_customers"], state["n_patterns"]
+    if not (optional and customers is None):
+        number = _finite_number(customers)
+        if number is None or number <= 0:
+            raise refuse(f"is {_shown(customers)}, not a positive number", "n_customers")
+    if not (optional and patterns is None) and not (_is_integer(patterns) and patterns >= 1):
+        raise refuse(f"is {_shown(patterns)}, not a whole number >= 1", "n_patterns")
+
+
+def _check_time_unit(value: Any, where: str, refuse: _Refusal) -> None:
+    # Any text: a unit load cannot read was recorded as given, and check_time_units
+    # skips it.
+    if value is not None and not isinstance(value, str):
+        raise refuse(f"is {_shown(value)}, not a time unit such as 'W' (or null)", where)
+
+
 def load(path: str | Path) -> BaseModel:
-    """Load a model written by ``save``.
+    """Load a model written by ``save``, after checking the file.
+
+    Nothing reaches the model before the whole file is checked: its size (at most
+    50 MiB; a saved model takes a few kilobytes), strict JSON (no NaN, repeated keys
+    or nesting too deep for the parser), ``format``, ``format_version`` (1, the only
+    version so far; newer versions need a newer clvmodels), the model ``kind``, every
+    key (known keys only, none missing), the settings (as ``fit`` checks them), each
+    parameter (present and in its support, ``param_support``) and the covariance
+    (shape, finite, symmetric, positive semi-definite, and small enough that no
+    interval overflows; null throughout where the fit could not estimate it).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by ``save``.
+
+    Returns
+    -------
+    BaseModel
+        The fitted model, of the class that saved it.
+
+    Raises
+    ------
+    InvalidDataError
+        The file is not a saved model, is damaged, or was written by a newer
+        clvmodels; the message names the file, the key and what to do.
+    OSError
+        The file cannot be opened (FileNotFoundError if there is none).
 
     Examples
     --------
@@ -978,23 +1338,18 @@ def load(path: str | Path) -> BaseModel:
     """
     from . import _registry_complete  # noqa: F401  (imports every model module)
 
-    damaged = f"{path} is not a clvmodels model file, or damaged"
-    try:
-        state = json.loads(Path(path).read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidDataError(f"{damaged}: {err}.") from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise InvalidDataError(f"{damaged}: it does not say format {_FORMAT!r}.")
+    refuse = _Refusal(path, "a clvmodels model file")
+    state = _read_json_file(path, refuse)
+    if not isinstance(state, dict):
+        raise refuse(f"holds {_shown(state)}, not a JSON object", "it")
+    if state.get("format") != _FORMAT:
+        raise refuse(f"it does not say format {_FORMAT!r}")
+    _check_format_version(state, _FORMAT_VERSION, path, refuse)
     kind = state.get("kind")
-    if kind not in _REGISTRY:
-        raise InvalidDataError(
-            f"{damaged}: unknown model kind {kind!r}; known: {', '.join(sorted(_REGISTRY))}."
-        )
-    try:
-        return _REGISTRY[kind]._from_state(state)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
-        detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
-        raise InvalidDataError(f"{damaged}: {detail}.") from None
+    if not isinstance(kind, str) or kind not in _REGISTRY:
+        raise refuse(f"{_shown(kind)} is unknown (the model kinds are "
+                     f"{', '.join(sorted(_REGISTRY))})", "kind")  # fmt: skip
+    return _REGISTRY[kind]._from_state(state, refuse)
 
 
 def as_array(value: Any, name: str) -> np.ndarray:
