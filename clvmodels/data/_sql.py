@@ -237,9 +237,12 @@ def discover(
         f"max({src.try_cast(src.extract(text, FIRST_FIELD), 'BIGINT')}) AS max_first",
         f"max({src.try_cast(src.extract(text, SECOND_FIELD), 'BIGINT')}) AS max_second",
         "min(d) AS example",
-        f"sum(CASE WHEN {id_text} IS NOT NULL AND NOT {src.full_match(id_text, INTEGER_TEXT)}"
-        " THEN 1 ELSE 0 END) AS not_integer",
     ]
+    if need_ids:  # only a text column can be matched against a regular expression
+        parts.append(
+            f"sum(CASE WHEN {id_text} IS NOT NULL AND NOT "
+            f"{src.full_match(id_text, INTEGER_TEXT)} THEN 1 ELSE 0 END) AS not_integer"
+        )
     rows = src.fetch(
         f"SELECT {', '.join(parts)} FROM (SELECT *, {text} AS d FROM {src.view}) AS s "
         "GROUP BY 1"

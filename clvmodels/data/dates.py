@@ -173,14 +173,16 @@ def strip_text(values: pd.Series, strip_offset: bool = True) -> pd.Series:
     return values
 
 
-def shape_profile(text: pd.Series) -> list[Shape]:
-    """The :class:`Shape` profile of stripped text values (distinct values suffice)."""
+def shape_profile(text: pd.Series, rows: np.ndarray | None = None) -> list[Shape]:
+    """The :class:`Shape` profile of stripped text values; ``rows`` counts the rows
+    each value stands for (distinct values suffice to profile a column)."""
     shapes = text.str.replace("[0-9]", "0", regex=True)
     first = pd.to_numeric(text.str.extract(FIRST_FIELD, expand=False), errors="coerce")
     second = pd.to_numeric(text.str.extract(SECOND_FIELD, expand=False), errors="coerce")
-    frame = pd.DataFrame({"shape": shapes, "first": first, "second": second, "text": text})
+    frame = pd.DataFrame({"shape": shapes, "first": first, "second": second, "text": text,
+                          "rows": np.ones(len(text)) if rows is None else rows})  # fmt: skip
     grouped = frame.groupby("shape", sort=True).agg(
-        n=("text", "size"), max_first=("first", "max"), max_second=("second", "max"),
+        n=("rows", "sum"), max_first=("first", "max"), max_second=("second", "max"),
         example=("text", "min"),
     )  # fmt: skip
     return [
@@ -203,7 +205,8 @@ def _parse_text(series: pd.Series, column: str, date_format: str | None) -> pd.S
         formats = {fmt: np.ones(len(text), dtype=bool)}
     else:
         text = strip_text(unique)
-        chosen = choose_formats(shape_profile(text), column)
+        rows = np.bincount(codes, minlength=len(unique))
+        chosen = choose_formats(shape_profile(text, rows), column)
         shape_of = text.str.replace("[0-9]", "0", regex=True).to_numpy()
         formats = {}
         for shape, fmt in chosen.items():

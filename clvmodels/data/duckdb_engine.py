@@ -116,6 +116,7 @@ _KINDS = {
     "TIMESTAMP": "timestamp", "TIMESTAMP_NS": "timestamp", "TIMESTAMP_MS": "timestamp",
     "TIMESTAMP_S": "timestamp", "DATETIME": "timestamp",
     "TIMESTAMP WITH TIME ZONE": "timestamp_tz", "TIMESTAMPTZ": "timestamp_tz",
+    "TIMESTAMPTZ_NS": "timestamp_tz", "TIMESTAMP_NS WITH TIME ZONE": "timestamp_tz",
     "DATE": "date", "VARCHAR": "string",
     "TINYINT": "integer", "SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer",
     "HUGEINT": "integer", "UTINYINT": "integer", "USMALLINT": "integer",
