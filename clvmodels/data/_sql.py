@@ -339,6 +339,7 @@ class Plan:
     amount_column: str | None
     granularity: Granularity
     integer_ids: bool = False  # text ids of an untyped source, read as integers
+    date_format: str | None = None  # as given
 
 
 def plan_transactions(
@@ -378,7 +379,8 @@ def plan_transactions(
         f"{ts} AS ts, {raw_amount} AS raw_amount, {amount_sql} AS amount "
         f"FROM {src.view}) AS typed"
     )
-    return Plan(src, normalised, customer_id, date, amount, granularity, integer_ids)
+    return Plan(src, normalised, customer_id, date, amount, granularity, integer_ids,
+                date_format)  # fmt: skip
 
 
 def _count(condition: str) -> str:
@@ -402,7 +404,8 @@ def check_transactions(
          "Fix or drop these rows."),
         (plan.date_column, "raw_date IS NOT NULL AND ts IS NULL",
          "are not dates that can be parsed",
-         "Fix or drop these rows, or pass date_format= (e.g. '%Y-%m-%d')."),
+         "Fix or drop these rows"
+         + ("" if plan.date_format else ", or pass date_format= (e.g. '%Y-%m-%d')") + "."),
         (plan.date_column, "ts IS NOT NULL AND NOT in_range",
          f"are outside {DATE_RANGE}, the dates that can be used",
          "Placeholder dates such as 9999-12-31 or 0001-01-01 are not purchase times: "
