@@ -245,7 +245,7 @@ def discover(
         )
     rows = src.fetch(
         f"SELECT {', '.join(parts)} FROM (SELECT *, {text} AS d FROM {src.view}) AS s "
-        "GROUP BY 1"
+        "GROUP BY 1 ORDER BY 1"  # in shape order, as pandas groups them
     )
     n = len(rows["n"])
     shapes = [
@@ -278,6 +278,8 @@ def _time_expression(
         return src.session_wall_time(q)  # already times: a date_format has nothing to do
     if column.kind in ("timestamp", "date"):
         return f"CAST({q} AS {timestamp})" if column.kind == "date" else q
+    if column.sql_type.strip('"').upper() in ("NULL", "VOID"):  # nothing but missing values
+        return f"CAST(NULL AS {timestamp})"
     if column.kind == "timestamp_tz":
         zone = src.zone_of(column.name)
         if zone is not None:
@@ -708,11 +710,11 @@ def plan_summary(
     end = None if observation_end is None else parse_end(observation_end, "observation_end")
     plan = _prepare(src, customer_id, date, amount, granularity, date_format)
     checked = check_transactions(plan, end_ns=None if end is None else end.last_ns)
+    found = apply_duplicates(plan, checked["n_rows"], duplicates)  # warned first, as in pandas
     if end is None:
         end = EndDate(None, checked["max_ns"], time_label(checked["max_ns"]))
     else:
         warn_if_end_after_data("observation_end", end, checked["min_ns"], checked["max_ns"])
-    found = apply_duplicates(plan, checked["n_rows"], duplicates)
     if checked.get("n_after"):
         if after_end == "raise":
             _after_end_error(plan, checked, "observation_end", observation_end)
@@ -745,8 +747,13 @@ def plan_calibration_holdout(
     unit_ns = time_unit_nanoseconds(time_unit)
     cal, hold = parse_period_ends(calibration_end, holdout_end)
     plan = _prepare(src, customer_id, date, amount, granularity, date_format)
-    cal_window, hold_window = period_windows(cal, hold, plan.granularity, granularity)
+    # the checks in the in-memory engine's order: the data, its duplicates, the periods'
+    # windows, the holdout against the data, rows after the end, the calibration period
     checked = check_transactions(plan, end_ns=hold.last_ns, split_ns=cal.last_ns)
+    found = apply_duplicates(plan, checked["n_rows"], duplicates)
+    cal_window, hold_window = period_windows(cal, hold, plan.granularity, granularity)
+    check_holdout_within_data(cal, hold, checked["min_ns"], checked["max_ns"],
+                              holdout_past_data)  # fmt: skip
     if checked["n_after"] and after_end == "raise":
         _after_end_error(plan, checked, "holdout_end", holdout_end)
     if not checked["n_through_split"]:
@@ -754,9 +761,6 @@ def plan_calibration_holdout(
             f"no transactions on or before calibration_end={calibration_end!r}; check "
             "the date."
         )
-    check_holdout_within_data(cal, hold, checked["min_ns"], checked["max_ns"],
-                              holdout_past_data)  # fmt: skip
-    found = apply_duplicates(plan, checked["n_rows"], duplicates)
     with_amount = amount is not None
     sql = aggregate_sql(plan, end_ns=hold.last_ns, split_ns=cal.last_ns,
                         with_amount=with_amount, ordered=ordered)  # fmt: skip

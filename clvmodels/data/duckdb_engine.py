@@ -126,20 +126,35 @@ _KINDS = {
 
 
 def _wall_times(data: Any) -> Any:
-    """A pandas frame with its tz-aware columns as naive local wall times (a shallow
-    copy; the caller's frame is not changed), so DuckDB reads them as the pandas
-    engine does; other data as they are."""
+    """A pandas or polars frame with its tz-aware columns as naive local wall times (a
+    new frame; the caller's is not changed), so DuckDB reads them as the pandas engine
+    does; other data as they are."""
     import pandas as pd
 
+    if type(data).__module__.split(".")[0] == "polars":
+        import polars as pl
+
+        zoned = [name for name, dtype in data.schema.items()
+                 if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None]  # fmt: skip
+        # replace_time_zone(None) keeps each value's wall clock and drops the zone
+        return data.with_columns([pl.col(c).dt.replace_time_zone(None) for c in zoned])
     if not isinstance(data, pd.DataFrame):
         return data
-    zoned = [c for c in data.columns if isinstance(data[c].dtype, pd.DatetimeTZDtype)]
+    zoned = [c for c in data.columns if _zoned(data[c].dtype)]
     if not zoned:
         return data
     data = data.copy(deep=False)
     for column in zoned:
         data[column] = data[column].dt.tz_localize(None)
     return data
+
+
+def _zoned(dtype: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return True
+    return isinstance(dtype, pd.ArrowDtype) and getattr(dtype.pyarrow_dtype, "tz", None) is not None
 
 
 def _parquet_zones(connection: Any, paths: list[str]) -> dict[str, str]:

@@ -161,6 +161,7 @@ def summarize(
         granularity=granularity, date_format=date_format, after_end=after_end,
         duplicates=duplicates,
     )  # fmt: skip
+    policy = duplicates
     transactions, sql_engine, duplicates = _engine_input(
         transactions, engine, engine_options, Columns(customer_id, date, amount),
         date_format, duplicates,
@@ -174,7 +175,7 @@ def summarize(
         granularity=granularity, date_format=date_format, duplicates=duplicates,
     )  # fmt: skip
     last_ns = int(tx.time_ns.max())
-    rows = row_counts(len(tx.codes) + tx.dropped_rows, tx.duplicate_rows, duplicates, 0)
+    rows = _row_counts(transactions, tx, policy, 0)
     if end is None:
         end = EndDate(None, last_ns, time_label(last_ns))
     else:
@@ -279,8 +280,7 @@ def calibration_holdout(
     cal_window, hold_window = period_windows(cal, hold, tx.granularity, granularity)
     check_holdout_within_data(cal, hold, int(tx.time_ns.min()), int(tx.time_ns.max()),
                               holdout_past_data)  # fmt: skip
-    rows = row_counts(len(tx.codes) + tx.dropped_rows, tx.duplicate_rows, duplicates,
-                      int((tx.time_ns > hold.last_ns).sum()))  # fmt: skip
+    rows = _row_counts(transactions, tx, duplicates, int((tx.time_ns > hold.last_ns).sum()))
     tx = split_after(tx, hold, "holdout_end", after_end)
     in_calibration = tx.time_ns <= cal.last_ns
     tx = acquired_by_calibration_end(tx, in_calibration, calibration_end)
@@ -310,6 +310,16 @@ def calibration_holdout(
     )  # fmt: skip
     calibration.attrs.update(rows)
     return calibration
+
+
+def _row_counts(transactions: Any, tx: Any, policy: str, after_end: int) -> dict[str, Any]:
+    """``attrs["clvmodels_rows"]`` of an in-memory summary; a file read for it by an
+    engine (``engine="pandas"``) had its duplicates counted (and dropped) there."""
+    found = tx.duplicate_rows
+    if isinstance(transactions, pd.DataFrame) and "duplicate_rows" in transactions.attrs:
+        found = int(transactions.attrs["duplicate_rows"])
+    dropped = found if policy == "drop" else 0
+    return row_counts(len(tx.codes) + dropped, found, policy, after_end)
 
 
 def _engine_input(
