@@ -268,12 +268,17 @@ class DuckDBSource(SqlSource):
         if file_format == "parquet":
             self._zones = _parquet_zones(self._connection, paths)
             return self._connection.read_parquet(target)
-        relation = self._connection.read_csv(target)
+        # RFC 4180 quoting (what pandas, Excel and Spark write): left to the sniffer, an
+        # apostrophe at the start of a field can be taken for the quote character
+        quoting = {"quotechar": '"', "escapechar": '"'}
+        relation = self._connection.read_csv(target, **quoting)
         present = [c for c in text_columns if c in relation.columns]
         if not present:
             return relation
         self.untyped = text_columns[0] in present  # the id column: typed by clvmodels
-        return self._connection.read_csv(target, dtype={c: "VARCHAR" for c in present})
+        return self._connection.read_csv(
+            target, dtype={c: "VARCHAR" for c in present}, **quoting
+        )
 
     def zone_of(self, column: str) -> str | None:
         # Parquet stores zoned times as UTC instants; pandas records the zone they came
