@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 import clvmodels
+
+# CI runs the property tests on the same examples every time (a failure there is then
+# one a developer can reproduce); elsewhere hypothesis explores new ones on each run.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -267,7 +267,9 @@ class DuckDBSource(SqlSource):
         assert self._connection is not None
         if file_format == "parquet":
             self._zones = _parquet_zones(self._connection, paths)
-            return self._connection.read_parquet(target)
+            # union_by_name: files whose column types differ (a part whose dates are all
+            # missing is typed NULL) are read as one table, not refused
+            return self._connection.read_parquet(target, union_by_name=True)
         # RFC 4180 quoting (what pandas, Excel and Spark write): left to the sniffer, an
         # apostrophe at the start of a field can be taken for the quote character
         quoting = {"quotechar": '"', "escapechar": '"'}
