@@ -72,6 +72,9 @@ from .timeunits import NS_PER_DAY, Granularity, parse_granularity, time_unit_nan
 # The representable times of the summary semantics (int64 ns), as SQL timestamp literals.
 _LOWEST_TIME = "1678-01-01 00:00:00"
 _HIGHEST_TIME = "2262-04-11 23:47:16.854775"
+#: the attrs key under which a frame typed by an engine records the duplicates it found
+#: (private, so that a caller's own attrs are never taken for it)
+TYPED_DUPLICATES = "_clvmodels_typed_duplicates"
 #: a CSV id read as text is an integer when every value is one (at most 18 digits)
 INTEGER_TEXT = "-?(0|[1-9][0-9]{0,17})"
 
@@ -631,7 +634,7 @@ def plan_typed_rows(
         frame[date] = frame[date].astype("datetime64[ns]")
     else:  # engines without a native datetime result give Python datetimes
         frame[date] = pd.to_datetime(frame[date])
-    frame.attrs["duplicate_rows"] = found
+    frame.attrs[TYPED_DUPLICATES] = found
     return frame
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .._validation import as_pandas, bad_rows_error
 from ..exceptions import InvalidDataError
+from ._sql import TYPED_DUPLICATES
 from .dates import dates_to_ns
 from .semantics import (
     TimeOrder,
@@ -285,7 +286,7 @@ def read_log(
     else:
         frame = typed_frame(data, names, date_format=date_format,
                             engine_options=engine_options, duplicates=duplicates)  # fmt: skip
-        found = int(frame.attrs.get("duplicate_rows", 0))
+        found = int(frame.attrs.get(TYPED_DUPLICATES, 0))
         dropped = found if duplicates == "drop" else 0
         rows = len(frame) + dropped
     frame.attrs = {"clvmodels_read": {"rows": rows, "duplicate_rows": found,

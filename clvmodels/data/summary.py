@@ -23,6 +23,7 @@ from .._validation import (
     validate_summary,
 )
 from ..exceptions import InvalidDataError
+from ._sql import TYPED_DUPLICATES
 from .engines import resolve_engine
 from .reader import Columns, is_in_memory, prepare_transactions, typed_frame
 from .semantics import (
@@ -316,8 +317,8 @@ def _row_counts(transactions: Any, tx: Any, policy: str, after_end: int) -> dict
     """``attrs["clvmodels_rows"]`` of an in-memory summary; a file read for it by an
     engine (``engine="pandas"``) had its duplicates counted (and dropped) there."""
     found = tx.duplicate_rows
-    if isinstance(transactions, pd.DataFrame) and "duplicate_rows" in transactions.attrs:
-        found = int(transactions.attrs["duplicate_rows"])
+    if isinstance(transactions, pd.DataFrame) and TYPED_DUPLICATES in transactions.attrs:
+        found = int(transactions.attrs[TYPED_DUPLICATES])
     dropped = found if policy == "drop" else 0
     return row_counts(len(tx.codes) + dropped, found, policy, after_end)
 
