@@ -9,8 +9,9 @@
     clvmodels report RUN_DIR
     clvmodels datasets
 
-Exit codes: 0 success; 2 a wrong configuration, option or input (one line naming the
-field, the value and what is expected); 1 any other failure (e.g. a fit that does not
+Exit codes: 0 success; 2 a wrong configuration, option or input, or a file that cannot
+be read or written (one line naming the field, option or file, the value and what is
+expected); 1 any other failure (e.g. a fit that does not
 converge); 130 interrupted. ``--debug`` shows the traceback.
 """
 
@@ -142,6 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"clvmodels: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as error:  # a file the user named: missing, a folder, not permitted
+        if args.debug:
+            raise
+        print(f"clvmodels: error: {_os_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as error:  # a bug, or an environment problem: say so, briefly
         if args.debug:
             raise
@@ -165,6 +171,15 @@ def _data_warnings_on_one_line(show: Any) -> Any:
             show(message, category, *args, **kwargs)
 
     return showwarning
+
+
+def _os_error(error: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x.csv'`` as ``x.csv: permission denied`` and what
+    to check."""
+    reason = (error.strerror or _one_line(error)).rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    where = error.filename if error.filename is not None else "a file"
+    return f"{where}: {reason}; check the path and its permissions"
 
 
 def _one_line(error: BaseException) -> str:
@@ -276,8 +291,20 @@ def _output_path(path: str, overwrite: bool) -> Path:
     out = Path(path)
     if data_format(out) is None:
         raise ConfigError(f"--out {path}: use a .csv or .parquet file name")
+    # checked before any work, so that a long summary is not lost at the last step
+    folder = out.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--out {path}: the folder {str(folder)!r} does not exist; create it first"
+        )
+    if out.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name inside it")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out {path} exists; pass --overwrite to replace it")
+    import os
+
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--out {path}: the folder {str(folder)!r} is not writable")
     return out
 
 
@@ -289,15 +316,21 @@ def _read_table(path: str, option: str, id_column: str | None = None) -> Any:
     from .exceptions import ConfigError
     from .experiments.config import data_format
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{option} {path}: no such file")
+    file = _input_file(path, option)
     kind = data_format(file)
     if kind is None:
         raise ConfigError(f"{option} {path}: use a .csv or .parquet file")
+    from .data.duckdb_engine import check_readable
+
+    check_readable(str(file), kind)
     if kind == "csv":
         text = {id_column: str} if id_column is not None else None
-        frame = pd.read_csv(file, dtype=text)
+        try:
+            frame = pd.read_csv(file, dtype=text)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            raise ConfigError(
+                f"{option} {path}: not a readable UTF-8 CSV file ({_one_line(error)})"
+            ) from None
         if id_column is not None and id_column in frame.columns:
             from .data.reader import ids_from_text
 
@@ -305,7 +338,22 @@ def _read_table(path: str, option: str, id_column: str | None = None) -> Any:
         return frame
     import duckdb
 
-    return duckdb.read_parquet(str(file)).df()
+    try:
+        return duckdb.read_parquet(str(file)).df()
+    except duckdb.Error as error:
+        raise ConfigError(f"{option} {path}: not a readable Parquet file ({error})") from None
+
+
+def _input_file(path: str, option: str) -> Path:
+    """``path`` as an existing file; a folder or a missing file is named as such."""
+    from .exceptions import ConfigError
+
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file")
+    if not file.is_file():
+        raise ConfigError(f"{option} {path}: no such file")
+    return file
 
 
 def _write_table(frame: Any, out: Path) -> None:
@@ -369,8 +417,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .scoring import score, score_frame
 
     out = _output_path(args.out, args.overwrite)
-    if not Path(args.model).is_file():
-        raise ConfigError(f"--model {args.model}: no such file")
+    _input_file(args.model, "--model")
+    _input_file(args.data, "--data")
     model = load(args.model)
     if model.kind == "sbg":
         raise ConfigError("--model: an sBG model describes a cohort, not customers to score")
@@ -382,11 +430,18 @@ def _predict(args: argparse.Namespace) -> int:
     settings = {"horizon": args.horizon, "interval": args.interval, "random_state": args.seed}
     if data_format(out) == "parquet" and data_format(Path(args.data)) == "parquet":
         # streamed by DuckDB in chunks: memory does not grow with the customers
-        if not Path(args.data).is_file():
-            raise ConfigError(f"--data {args.data}: no such file")
         import duckdb
 
-        _require_id_column(args, duckdb.read_parquet(str(args.data)).columns)
+        from .data.duckdb_engine import check_readable
+
+        check_readable(args.data, "parquet")
+        try:
+            columns = duckdb.read_parquet(str(args.data)).columns
+        except duckdb.Error as error:
+            raise ConfigError(
+                f"--data {args.data}: not a readable Parquet file ({error})"
+            ) from None
+        _require_id_column(args, columns)
         score(model, args.data, id_column=args.id_column, out=out, overwrite=True, **settings)
         count = duckdb.read_parquet(str(out)).shape[0]
     else:

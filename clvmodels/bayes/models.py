@@ -143,6 +143,9 @@ class GammaGamma(BayesianModel, gammagamma.GammaGamma):
     default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
         "p": _SHAPE, "q": _SHAPE, "gamma": _SCALE,
     }  # fmt: skip
+    # the likelihood samples the patterns the maximum-likelihood fit saw, and the prior
+    # on gamma is in currency units: both need the values unscaled
+    _rescaled_fit: ClassVar[bool] = False
 
     def __init__(
         self,

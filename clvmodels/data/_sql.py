@@ -48,6 +48,7 @@ from .dates import (
     Shape,
     choose_formats,
     split_zone,
+    unparsed_dates_fix,
 )
 from .semantics import (
     NAT,
@@ -409,8 +410,7 @@ def check_transactions(
          "Fix or drop these rows."),
         (plan.date_column, "raw_date IS NOT NULL AND ts IS NULL",
          "are not dates that can be parsed",
-         "Fix or drop these rows"
-         + ("" if plan.date_format else ", or pass date_format= (e.g. '%Y-%m-%d')") + "."),
+         unparsed_dates_fix(plan.date_format)),
         (plan.date_column, "ts IS NOT NULL AND NOT in_range",
          f"are outside {DATE_RANGE}, the dates that can be used",
          "Placeholder dates such as 9999-12-31 or 0001-01-01 are not purchase times: "

@@ -242,17 +242,21 @@ def _naive(parsed: pd.Series) -> pd.Series:
     return parsed.dt.tz_localize(None) if isinstance(parsed.dtype, pd.DatetimeTZDtype) else parsed
 
 
+def unparsed_dates_fix(date_format: str | None) -> str:
+    """What to do about dates that do not parse (every engine says the same)."""
+    if date_format:
+        return (f"They do not match date_format={date_format!r}: correct the format, or "
+                "fix or drop these rows.")  # fmt: skip
+    return "Fix or drop these rows, or pass date_format= (e.g. '%Y-%m-%d')."
+
+
 def dates_to_ns(series: pd.Series, column: str, ids: Any, date_format: str | None) -> np.ndarray:
     """Timestamps as int64 ns since the epoch, in local wall time.
 
     ``ids`` maps a row position to its customer id (for error messages). Times outside
     the int64 ns range are an error, not a wrap-around.
     """
-    fix = (
-        "Fix or drop these rows"
-        + ("" if date_format else ", or pass date_format= (e.g. '%Y-%m-%d')")
-        + "."
-    )
+    fix = unparsed_dates_fix(date_format)
     missing = series.isna().to_numpy()
     if missing.any():
         raise bad_rows_error(

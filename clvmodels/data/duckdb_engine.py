@@ -21,7 +21,7 @@ import numpy as np
 from ..exceptions import InvalidDataError
 from ._sql import Column, SqlSource
 
-__all__ = ["DuckDBSource", "default_memory_limit", "is_path_like"]
+__all__ = ["DuckDBSource", "check_readable", "default_memory_limit", "is_path_like"]
 
 #: The smallest memory_limit clvmodels picks by itself; a cap of this size keeps a
 #: 10M-row summary under 1 GB of process memory (BENCHMARKS.md, "Scale").
@@ -104,12 +104,65 @@ def _expand(data: Any) -> tuple[list[str], str]:
                     f"{os.path.join(item, '*.parquet')!r}."
                 )
             raise InvalidDataError(f"no file matches {item!r}; check the path.")
-        formats.update(_file_format(m) for m in matches)
+        for match in matches:
+            formats.add(_file_format(match))
+            check_readable(match, _file_format(match))
     if len(formats) > 1:
         raise InvalidDataError(
             f"{items!r} mixes CSV and Parquet files; pass files of one format."
         )
     return items, formats.pop()
+
+
+# First bytes of files that are often saved or renamed as .csv, and what they are.
+_SIGNATURES = (
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or OpenDocument file?)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel (.xls) or other Office file"),
+    (b"PAR1", "a Parquet file"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+    (b"%PDF", "a PDF document"),
+)
+_PARQUET_MAGIC = b"PAR1"
+
+
+def check_readable(path: str, file_format: str) -> None:
+    """Refuse, by name, a file that cannot be read or is not of its format (empty, not
+    permitted, binary in a .csv, no Parquet magic), before DuckDB reports it in its own
+    terms or reads binary bytes as column names."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        raise InvalidDataError(
+            f"{path!r} cannot be read: {error.strerror or error}. Check the file's "
+            "permissions and path."
+        ) from None
+    if not head:
+        raise InvalidDataError(f"{path!r} is empty (0 bytes); check the export that wrote it.")
+    compressed = path.lower().endswith(_COMPRESSED)
+    if file_format == "parquet":
+        if not head.startswith(_PARQUET_MAGIC):
+            raise InvalidDataError(
+                f"{path!r} is not a Parquet file (it does not start with the Parquet "
+                f"magic bytes{_looks_like(head)}). Check the file, or rename it if it is CSV."
+            )
+        return
+    if compressed:
+        return  # DuckDB decompresses; the text is checked as it is read
+    kind = _looks_like(head)
+    if kind or b"\x00" in head:
+        raise InvalidDataError(
+            f"{path!r} is not CSV text{kind or ' (it holds binary bytes)'}. Export the "
+            "table as CSV (UTF-8) or Parquet, or read it yourself and pass a DataFrame."
+        )
+
+
+def _looks_like(head: bytes) -> str:
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return f": it is {what}"
+    return ""
 
 
 _KINDS = {
@@ -250,7 +303,13 @@ class DuckDBSource(SqlSource):
             self._connection.execute("SET enable_progress_bar = false")
         except duckdb.Error as error:
             self.close()
-            raise InvalidDataError(f"DuckDB settings refused: {error}") from None
+            given = {"memory_limit": memory_limit, "threads": threads}
+            named = ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
+            raise InvalidDataError(
+                f"DuckDB refused the engine options{' ' + named if named else ''}: "
+                f"{error}. Give memory_limit as an amount such as '4GB' or '80%' and "
+                "threads as a whole number."
+            ) from None
         if is_path_like(data):
             paths, file_format = _expand(data)
             try:

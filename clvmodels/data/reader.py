@@ -172,6 +172,17 @@ class Columns:
     date: str
     amount: str | None = None
 
+    def __post_init__(self) -> None:
+        roles = {"customer_id": self.customer_id, "date": self.date, "amount": self.amount}
+        given = [(role, name) for role, name in roles.items() if name is not None]
+        for i, (role, name) in enumerate(given):
+            for other, other_name in given[i + 1:]:
+                if name == other_name:
+                    raise InvalidDataError(
+                        f"{role}={name!r} and {other}={other_name!r} name the same column; "
+                        "each role needs its own column."
+                    )
+
     def names(self) -> list[str]:
         return [self.customer_id, self.date] + ([self.amount] if self.amount else [])
 

@@ -116,7 +116,15 @@ def duration_in_units(duration: str, time_unit: str) -> float:
     >>> round(duration_in_units("1Y", "W"), 4)
     52.1786
     """
-    return time_unit_nanoseconds(duration) / time_unit_nanoseconds(time_unit)
+    if not _SPEC.match(str(duration)):
+        # blamed as a duration: a bare number would otherwise read as a bad time unit
+        raise InvalidDataError(
+            f"horizon={duration!r} is not a duration: give a number and a unit, such as "
+            "'12M', '52W', '90D' or '1Y'."
+        )
+    multiple, unit = _split(duration, "horizon")
+    ns = multiple * (_FIXED_NS.get(unit) or _AVERAGE_NS[unit])
+    return ns / time_unit_nanoseconds(time_unit)
 
 
 @dataclass(frozen=True)

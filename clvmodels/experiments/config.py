@@ -465,9 +465,13 @@ class ClvConfig(_Strict):
         None, description="Name of the gamma_gamma model; default the only one."
     )
 
-    @field_validator("horizon")
+    @field_validator("horizon", mode="before")
     @classmethod
-    def _horizon(cls, value: str) -> str:
+    def _horizon(cls, value: Any) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f"{value!r} has no unit: give a duration such as '12M', '52W' or '1Y'"
+            )
         parse_duration(value)
         return value
 
@@ -728,6 +732,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give the experiment's YAML file")
     if not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
     try:

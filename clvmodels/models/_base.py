@@ -529,8 +529,14 @@ class BaseModel:
         converged = bool(result.success) or grad_norm < 1e-5
         if not np.all(np.isfinite(log_params)) or not np.isfinite(result.fun) or not converged:
             reached = np.round(np.exp(log_params), 6).tolist()
+            finite = np.all(np.isfinite(log_params)) and np.isfinite(result.fun)
+            # scipy may call a stop at a non-finite point a success: say what happened
+            why = result.message if finite else (
+                "the log-likelihood is not finite at the parameters reached; values this "
+                "large or small may need other units"
+            )  # fmt: skip
             raise ConvergenceError(
-                f"{type(self).__name__} did not converge: {result.message} (largest "
+                f"{type(self).__name__} did not converge: {why} (largest "
                 f"gradient {grad_norm:.2g} after {result.nit} iterations, parameters "
                 f"{dict(zip(self.param_names, reached, strict=True))})."
             )

@@ -27,6 +27,11 @@ from ._base import BaseModel, _label, user_stacklevel, weighted_sum
 __all__ = ["GammaGamma", "expected_spend", "log_likelihood", "mean_spend"]
 
 
+# Mean values between these scales fit; beyond, gamma's variance (about scale squared)
+# leaves the range of float64.
+_VALUE_SCALES = (1e-100, 1e100)
+
+
 def log_likelihood(x, z, p, q, gamma, gradient: bool = False):
     """Log density of the mean value ``z`` of ``x`` transactions and its gradient.
 
@@ -117,6 +122,8 @@ class GammaGamma(BaseModel):
     """
 
     kind = "gamma_gamma"
+    # fit on values divided by their scale (see _value_scale)
+    _rescaled_fit: ClassVar[bool] = True
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
     data_columns: ClassVar[tuple[str, ...]] = ("frequency", "monetary_value")
 
@@ -232,7 +239,57 @@ class GammaGamma(BaseModel):
         arrays, index = self._read(data)
         repeat = self._repeat_buyers(data, arrays, index)
         weights = self._weights(data, weights)
-        return super().fit(data.loc[repeat], weights=weights[repeat])
+        fitted, fitted_weights = data.loc[repeat], weights[repeat]
+        column = self._column_names(data)["monetary_value"]
+        scale = self._value_scale(arrays["monetary_value"][repeat], fitted_weights)
+        if not _VALUE_SCALES[0] <= scale <= _VALUE_SCALES[1]:
+            raise InvalidDataError(
+                f"GammaGamma: {column} of repeat buyers is about {scale:.3g} on average; "
+                "beyond 1e-100 to 1e100 the variance of gamma cannot be represented in "
+                "floating point. Express the amounts in other units (e.g. thousands or "
+                "cents) so that they are nearer 1."
+            )
+        if scale == 1.0:
+            return super().fit(fitted, weights=fitted_weights)
+        fitted = fitted.assign(**{column: fitted[column] / scale})
+        super().fit(fitted, weights=fitted_weights)
+        self._unscale(scale, float(np.sum(fitted_weights)))
+        return self
+
+    def _value_scale(self, values: np.ndarray, weights: np.ndarray) -> float:
+        """The power of two nearest the values' mean, by which ``fit`` divides them.
+
+        The model is scale-equivariant (values times c: gamma times c, p and q the
+        same, Fader & Hardie 2013 eq. 3), so fitting in units near 1 changes nothing
+        but the floating point: amounts in millions or of 1e300 would otherwise
+        overflow the start values, or push gamma past the range in which the fit
+        warns about identification. A power of two divides exactly. Not used with a
+        penalizer or start values (both are in the data's units), nor by the Bayesian
+        twin, whose priors on gamma are.
+        """
+        shares = weights / float(np.sum(weights))
+        mean = float(np.sum(shares * values))
+        if not np.isfinite(mean) or mean <= 0:
+            return 1.0
+        scale = float(2.0 ** np.round(np.log2(mean)))
+        if not _VALUE_SCALES[0] <= scale <= _VALUE_SCALES[1]:
+            return scale  # refused by fit, whoever fits
+        if not self._rescaled_fit or self.penalizer != 0 or self.initial_params is not None:
+            return 1.0
+        return scale
+
+    def _unscale(self, scale: float, n_weighted: float) -> None:
+        """Fitted attributes of values divided by ``scale`` expressed in the data's units."""
+        names = list(self.param_names)
+        factor = np.where(np.array(names) == "gamma", scale, 1.0)
+        self.params_ = self.params_ * factor
+        covariance = self.covariance_.to_numpy() * np.outer(factor, factor)
+        self.covariance_ = pd.DataFrame(covariance, index=names, columns=names)
+        # each customer's mean value z has density f(z / c) / c
+        self.log_likelihood_ -= n_weighted * np.log(scale)
+        k = len(names)
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(self.n_customers_) - 2 * self.log_likelihood_
 
     def _loglik(self, params, data, gradient):
         return log_likelihood(
@@ -243,7 +300,8 @@ class GammaGamma(BaseModel):
     def _initial_values(self, data, weights):
         # Moment-style start: p = 1, q = 2 and gamma matching the mean value, so that
         # p * gamma / (q - 1) equals the observed mean.
-        mean = weighted_sum(weights, data["monetary_value"]) / float(weights.sum())
+        # shares first: a sum of huge values would overflow where their mean does not
+        mean = weighted_sum(weights / float(weights.sum()), data["monetary_value"])
         return np.array([1.0, 2.0, max(mean, 1e-6)])
 
     def expected_spend(

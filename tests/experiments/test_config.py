@@ -509,8 +509,8 @@ def test_parse_config_refuses_a_non_mapping() -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "nope.yaml")
-    with pytest.raises(ConfigError, match="no such configuration file"):
-        load_config(tmp_path)  # a directory
+    with pytest.raises(ConfigError, match="is a folder; give the experiment's YAML file"):
+        load_config(tmp_path)
 
 
 def test_file_that_is_not_utf8(tmp_path: Path) -> None:

@@ -156,3 +156,35 @@ def test_drop_zero_values(cdnow_master) -> None:
     only_zero = pd.DataFrame({"frequency": [1, 0], "monetary_value": [0.0, 5.0]})
     with pytest.warns(UserWarning), pytest.raises(InvalidDataError, match="nothing to fit"):
         clvmodels.GammaGamma(drop_zero_values=True).fit(only_zero)
+
+
+@pytest.mark.parametrize("factor", [1e-80, 1e-3, 1e6, 1e80])
+def test_fit_is_scale_equivariant(model, cdnow_calibration, factor) -> None:
+    # Amounts in other units (cents, millions of a small currency) give the same fit in
+    # those units: gamma times the factor, p, q and standard errors of p, q unchanged,
+    # and no IdentificationWarning from the size of gamma (pytest turns it into an error).
+    scaled = cdnow_calibration.assign(
+        monetary_value_cal=cdnow_calibration["monetary_value_cal"] * factor
+    )
+    fitted = clvmodels.GammaGamma().fit(scaled)
+    expected = model.params_ * np.array([1.0, 1.0, factor])
+    np.testing.assert_allclose(fitted.params_, expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.sqrt(np.diag(fitted.covariance_)) / expected,
+        np.sqrt(np.diag(model.covariance_)) / model.params_, rtol=1e-3,
+    )  # fmt: skip
+    # each mean value's density is divided by the factor
+    shift = model.n_customers_ * np.log(factor)
+    assert fitted.log_likelihood_ == pytest.approx(model.log_likelihood_ - shift, rel=1e-8)
+    spend = fitted.expected_spend(scaled, interval=0.9).to_numpy() / factor
+    reference = model.expected_spend(cdnow_calibration, interval=0.9).to_numpy()
+    np.testing.assert_allclose(spend, reference, rtol=1e-4)
+
+
+@pytest.mark.parametrize("factor", [1e-150, 1e150])
+def test_values_beyond_the_float_range_of_gamma_are_refused(cdnow_calibration, factor) -> None:
+    scaled = cdnow_calibration.assign(
+        monetary_value_cal=cdnow_calibration["monetary_value_cal"] * factor
+    )
+    with pytest.raises(InvalidDataError, match=r"monetary_value_cal of repeat buyers.*units"):
+        clvmodels.GammaGamma().fit(scaled)
