@@ -377,7 +377,7 @@ def test_unreadable_file_is_named_by_the_reader(
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", refusing_open)
-    with pytest.raises(InvalidDataError, match=r"locked\.csv.*cannot be read: Permission"):
+    with pytest.raises(InvalidDataError, match=r"cannot read .*locked\.csv.: Permission"):
         duckdb_engine.check_readable(str(locked), "csv")
 
 

@@ -135,16 +135,18 @@ def check_readable(path: str, file_format: str) -> None:
             head = handle.read(4096)
     except OSError as error:
         raise InvalidDataError(
-            f"{path!r} cannot be read: {error.strerror or error}. Check the file's "
+            f"cannot read {path!r}: {error.strerror or error}. Check the file's "
             "permissions and path."
         ) from None
     if not head:
-        raise InvalidDataError(f"{path!r} is empty (0 bytes); check the export that wrote it.")
+        raise InvalidDataError(
+            f"cannot read {path!r}: it is empty (0 bytes); check the export that wrote it."
+        )
     compressed = path.lower().endswith(_COMPRESSED)
     if file_format == "parquet":
         if not head.startswith(_PARQUET_MAGIC):
             raise InvalidDataError(
-                f"{path!r} is not a Parquet file (it does not start with the Parquet "
+                f"cannot read {path!r}: not a Parquet file (it does not start with the Parquet "
                 f"magic bytes{_looks_like(head)}). Check the file, or rename it if it is CSV."
             )
         return
@@ -153,7 +155,7 @@ def check_readable(path: str, file_format: str) -> None:
     kind = _looks_like(head)
     if kind or b"\x00" in head:
         raise InvalidDataError(
-            f"{path!r} is not CSV text{kind or ' (it holds binary bytes)'}. Export the "
+            f"cannot read {path!r}: not CSV text{kind or ' (it holds binary bytes)'}. Export the "
             "table as CSV (UTF-8) or Parquet, or read it yourself and pass a DataFrame."
         )
 
