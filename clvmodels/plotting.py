@@ -13,6 +13,7 @@ the fitted ``params_``.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,24 @@ _DENSITY_EPS = 1e-6  # probability left out at each end of a density curve
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _for_people(value: float) -> str:
+    """A duration as people write it: whole numbers bare, others to one decimal below
+    100 (``38.857`` weeks reads ``38.9``), two significant digits below 1.
+
+    Examples
+    --------
+    >>> [_for_people(v) for v in (39.0, 38.857142, 0.25, 1.0, 104.43, 2.96)]
+    ['39', '38.9', '0.25', '1', '104', '3']
+    """
+    value = float(value)
+    if abs(value) < 1:
+        return f"{value:.2g}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    text = f"{value:.1f}"
+    return text.removesuffix(".0")
 
 
 def _pyplot() -> Any:
@@ -230,7 +249,7 @@ def plot_tracking(table: pd.DataFrame, *, cumulative: bool = False, ax: Axes | N
     if boundary is not None:
         ax.axvline(
             boundary, color="dimgray", linestyle="--", linewidth=1,
-            label=f"end of calibration ({boundary:g} {_unit_name(unit, boundary)})",
+            label=f"end of calibration ({_for_people(boundary)} {_unit_name(unit, boundary)})",
         )  # fmt: skip
         transform = ax.get_xaxis_transform()
         style = {"transform": transform, "va": "top", "fontsize": "small", "color": "dimgray"}
@@ -463,7 +482,8 @@ def _matrix_plot(
     colorbar.set_label(label)
     unit = _model_unit(model)
     ax.set_title(
-        f"{title}\ncustomers observed for {T:g} {_model_unit(model, T)} (grey: impossible)"
+        f"{title}\ncustomers observed for {_for_people(T)} {_model_unit(model, T)} "
+        "(grey: impossible)"
     )
     if getattr(type(model), "discrete_time", False):
         ax.set_xlabel("recency: opportunity of the last repeat transaction")
@@ -524,7 +544,8 @@ def plot_frequency_recency_matrix(
     unit = _model_unit(model, float(t))
     return _matrix_plot(
         model, values, frequency, recency, valid, ax,
-        f"Expected purchases in the next {float(t):g} {unit}", "expected purchases", float(T),
+        f"Expected purchases in the next {_for_people(t)} {unit}", "expected purchases",
+        float(T),
         vmin=0.0,
     )  # fmt: skip
 
@@ -688,7 +709,8 @@ def _draw_density(ax: Axes, dist: Any, title: str, xlabel: str, support: str) ->
             transform=ax.transAxes, ha=ha, va="top", fontsize="small", color="dimgray",
         )  # fmt: skip
     ax.set_title(title, fontsize="medium")
-    ax.set_xlabel(xlabel)
+    # a panel is about 60 characters wide: a longer label would run past the figure
+    ax.set_xlabel(textwrap.fill(xlabel, 60))
     ax.set_ylabel("density across customers")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")

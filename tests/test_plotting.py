@@ -245,6 +245,13 @@ def test_probability_alive_matrix(paretonbd, tmp_path) -> None:
     assert ax.get_title().startswith("Probability that a customer is alive")
 
 
+def test_matrix_titles_round_durations_for_people(paretonbd) -> None:
+    ax = plot_probability_alive_matrix(paretonbd, T=272 / 7, max_frequency=3)
+    assert "customers observed for 38.9 weeks" in ax.get_title()
+    ax = plot_frequency_recency_matrix(paretonbd, T=39, t=365.25 / 7, max_frequency=3)
+    assert ax.get_title().startswith("Expected purchases in the next 52.2 weeks\n")
+
+
 def test_matrices_of_bgbb(bgbb) -> None:
     ax = plot_frequency_recency_matrix(bgbb, T=6, t=5)
     image = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)

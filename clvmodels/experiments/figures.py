@@ -23,8 +23,13 @@ def _figure(width: float = 7.0, height: float = 4.5) -> Any:
 
 def _save(figure: Any, out: Path, name: str) -> str:
     relative = f"plots/{name}.png"
-    # no "Software" stamp: the same run gives the same bytes
-    figure.savefig(out / relative, dpi=_DPI, metadata={"Software": None})
+    # no "Software" stamp: the same run gives the same bytes. The saved area grows to
+    # hold every label: constrained layout cannot shrink a label wider than its panel,
+    # and the report shows the image as it is, so nothing may fall off its edges.
+    figure.savefig(
+        out / relative, dpi=_DPI, metadata={"Software": None}, bbox_inches="tight",
+        pad_inches=0.08,
+    )  # fmt: skip
     return relative
 
 

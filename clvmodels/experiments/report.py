@@ -1,30 +1,44 @@
 """Self-contained HTML report of an experiment run, rebuilt from the run directory alone.
 
-A run writes ``RUN_DIR/manifest.json`` with a title, scalar metadata and a list of
-sections; each section has an ``id``, a ``title``, plain ``text`` and the CSV tables
-(written by ``DataFrame.to_csv``) and PNG plots it shows, as paths relative to
-``RUN_DIR``::
+A run writes ``RUN_DIR/manifest.json`` with a title, when it ran, the package versions,
+scalar metadata, the time each step took and a list of sections; each section has an
+``id``, a ``title``, plain ``text`` and the CSV tables (written by ``DataFrame.to_csv``)
+and PNG plots it shows, as paths relative to ``RUN_DIR``::
 
     {
       "title": "cdnow: CLV experiment",
-      "metadata": {"seed": 42, "timings_seconds": {"data": 0.41, "fit bgnbd": 0.02}},
+      "run_date": "2024-05-01T09:30:00+00:00",
+      "versions": [["clvmodels", "0.1.0"], ["Python", "3.11.7"]],
+      "metadata": {"seed": 42, "data_fingerprint": "sha256:..."},
+      "timings": [{"step": "data", "seconds": 0.41}, {"step": "fit bgnbd", "seconds": 0.02}],
       "sections": [
         {"id": "data", "title": "Data", "text": "Paragraph one.\\n\\nParagraph two.",
-         "tables": [{"file": "tables/data_summary.csv", "caption": "...", "max_rows": 20}],
+         "tables": [{"file": "tables/data_summary.csv", "caption": "...", "max_rows": 20},
+                    {"file": "tables/top.csv", "caption": "...", "sorted_by": "clv"}],
          "plots": [{"file": "plots/tracking.png", "caption": "..."}]}
       ]
     }
 
+``run_date``, ``versions`` and ``timings`` are optional. ``versions`` and ``timings`` are
+lists, not objects, because their order is what the reader sees: versions as listed,
+steps in the order they ran. A table's optional ``sorted_by`` names the column its rows
+are ordered by (``"descending": false`` for lowest first): the page shows that column
+right after the first (id) column and marks it as the sort key.
+
 :func:`render_report` turns it into one HTML page: inline CSS, images embedded as
-``data:`` URIs, no external URL and no JavaScript, every text escaped. The output depends
-only on the run directory, so rebuilding it gives the same bytes. :func:`build_report`
-writes the page to ``RUN_DIR/report.html`` atomically.
+``data:`` URIs, no external URL and no JavaScript, every text escaped. The page is laid
+out for screens from phones to wide monitors: a table wider than the page scrolls
+sideways in its own box and images shrink to the page width, so the page itself never
+scrolls sideways. The output depends only on the run directory, so rebuilding it gives
+the same bytes. :func:`build_report` writes the page to ``RUN_DIR/report.html``
+atomically.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import html
 import json
 import math
@@ -54,19 +68,26 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 _CSS = """\
 :root { --fg: #1d2329; --muted: #56616b; --line: #d5dbe1; --head: #eef2f6;
-        --stripe: #f8fafb; --accent: #1f5f99; }
+        --stripe: #f8fafb; --accent: #1f5f99; --bg: #fff; }
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
-body { margin: 0 auto; max-width: 72rem; padding: 1.5rem 1rem 3rem; color: var(--fg);
-       background: #fff; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto,
+body { margin: 0 auto; max-width: 78rem; padding: 1.5rem 1.25rem 3rem; color: var(--fg);
+       background: var(--bg); overflow-wrap: break-word;
+       font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto,
        "Helvetica Neue", Arial, sans-serif; }
-h1 { font-size: 1.8rem; line-height: 1.25; margin: 0 0 1.2rem; }
+h1 { font-size: 1.8rem; line-height: 1.25; margin: 0 0 .6rem; }
 h2 { font-size: 1.35rem; line-height: 1.3; margin: 2.2rem 0 .8rem; padding-bottom: .25rem;
      border-bottom: 1px solid var(--line); }
+h3 { font-size: 1rem; margin: 1.4rem 0 .4rem; }
 a { color: var(--accent); }
 p { margin: .6rem 0; max-width: 48rem; }
 nav ol { margin: .3rem 0; padding-left: 1.6rem; }
 nav li { margin: .15rem 0; }
+dl.run-info { display: grid; grid-template-columns: max-content minmax(0, 1fr);
+              gap: .1rem 1rem; margin: 0 0 1.2rem; color: var(--muted); font-size: .95rem; }
+dl.run-info dt { font-weight: 600; }
+dl.run-info dd { margin: 0; }
+dl.run-info .version { white-space: nowrap; }
 dl.metadata { display: grid; grid-template-columns: max-content minmax(0, 1fr);
               gap: .25rem 1.2rem; margin: .5rem 0; }
 dl.metadata dt { font-weight: 600; color: var(--muted); }
@@ -75,33 +96,44 @@ dl.metadata dl { display: grid; grid-template-columns: max-content minmax(0, 1fr
                  gap: 0 1rem; margin: 0; }
 dl.metadata dl dt { font-weight: 400; }
 .table-scroll { overflow-x: auto; max-width: 100%; margin: 1.2rem 0 .3rem; }
-table { border-collapse: collapse; font-size: .9rem; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding: 0 0 .4rem; }
-th, td { padding: .3rem .65rem; border-bottom: 1px solid var(--line); text-align: left;
-         vertical-align: top; white-space: nowrap; }
-thead th { background: var(--head); border-bottom: 2px solid #a9b4bf; }
+.table-scroll:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+table { border-collapse: separate; border-spacing: 0; font-size: .9rem;
+        font-variant-numeric: tabular-nums; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding: 0 0 .4rem;
+          max-width: 48rem; }
+th, td { padding: .3rem .5rem; border-bottom: 1px solid var(--line); text-align: left;
+         vertical-align: top; white-space: nowrap; background: var(--bg); }
+thead th { background: var(--head); border-bottom: 2px solid #a9b4bf; vertical-align: bottom;
+           white-space: normal; }
 tbody th { font-weight: 600; }
-tbody tr:nth-child(even) { background: var(--stripe); }
+tbody tr:nth-child(even) > * { background: var(--stripe); }
+tr > :first-child { position: sticky; left: 0; z-index: 1;
+                    box-shadow: inset -1px 0 var(--line); }
+th[aria-sort] { color: var(--accent); }
+th[aria-sort="descending"]::after { content: " \\2193"; }
+th[aria-sort="ascending"]::after { content: " \\2191"; }
 .num { text-align: right; }
 .note { color: var(--muted); font-size: .85rem; margin: .2rem 0 1rem; }
+table.timings td:first-child { white-space: normal; }
 figure { margin: 1.5rem 0; }
 figure img { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .4rem; max-width: 48rem; }
 @media (max-width: 40rem) {
   body { padding: 1rem .75rem 2rem; }
-  dl.metadata { grid-template-columns: minmax(0, 1fr); gap: 0; }
-  dl.metadata dd { margin-bottom: .5rem; }
+  dl.metadata, dl.run-info { grid-template-columns: minmax(0, 1fr); gap: 0; }
+  dl.metadata dd, dl.run-info dd { margin-bottom: .5rem; }
 }
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   a { color: inherit; text-decoration: none; }
   .table-scroll { overflow: visible; }
   th, td { white-space: normal; }
+  tr > :first-child { position: static; box-shadow: none; }
   thead { display: table-header-group; }
   tr, figure { break-inside: avoid; }
   h2 { break-after: avoid; }
-  tbody tr:nth-child(even), thead th { -webkit-print-color-adjust: exact;
-                                       print-color-adjust: exact; }
+  tbody tr:nth-child(even) > *, thead th { -webkit-print-color-adjust: exact;
+                                           print-color-adjust: exact; }
 }
 """
 
@@ -272,6 +304,20 @@ def _validate_manifest(path: Path, manifest: Any) -> None:
         raise _invalid(path, "'title' must be a string")
     if not isinstance(manifest.get("metadata", {}), dict):
         raise _invalid(path, "'metadata' must be an object of key/value pairs")
+    if not isinstance(manifest.get("run_date", ""), str):
+        raise _invalid(path, "'run_date' must be a string (ISO 8601 date and time)")
+    versions = manifest.get("versions", [])
+    if not isinstance(versions, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+        for pair in versions
+    ):
+        raise _invalid(path, "'versions' must be a list of [name, version] string pairs")
+    timings = manifest.get("timings", [])
+    if not isinstance(timings, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("step"), str) and _is_number(t.get("seconds"))
+        for t in timings
+    ):
+        raise _invalid(path, "'timings' must be a list of objects with 'step' and 'seconds'")
     sections = manifest.get("sections")
     if not isinstance(sections, list):
         raise _invalid(path, "'sections' must be a list")
@@ -307,6 +353,14 @@ def _validate_manifest(path: Path, manifest: Any) -> None:
                     isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
                 ):
                     raise _invalid(path, f"{label} field 'max_rows' must be a positive integer")
+                if kind == "tables" and not isinstance(entry.get("sorted_by", ""), str):
+                    raise _invalid(path, f"{label} field 'sorted_by' must be a column name")
+                if kind == "tables" and not isinstance(entry.get("descending", True), bool):
+                    raise _invalid(path, f"{label} field 'descending' must be true or false")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _json_kind(value: Any) -> str:
@@ -365,6 +419,7 @@ def _render(run_dir: Path, manifest_path: Path, manifest: dict[str, Any]) -> str
         "<body>",
         "<header>",
         f"<h1>{_esc(title)}</h1>",
+        _render_run_info(manifest.get("run_date"), manifest.get("versions", [])),
         "</header>",
         f'<nav id="{_CONTENTS_ID}" aria-label="Contents">',
         "<h2>Contents</h2>",
@@ -377,11 +432,83 @@ def _render(run_dir: Path, manifest_path: Path, manifest: dict[str, Any]) -> str
     out.append(f'<section id="{_METADATA_ID}">')
     out.append("<h2>Run metadata</h2>")
     out.append(_render_mapping(manifest.get("metadata", {}), css_class="metadata"))
+    if manifest.get("timings"):
+        out.append(_render_timings(manifest["timings"]))
     out.append("</section>")
     for section in sections:
         out.append(_render_section(run_dir, manifest_path, section))
     out += ["</main>", "</body>", "</html>", ""]
     return "\n".join(out)
+
+
+def _render_run_info(run_date: str | None, versions: list[list[str]]) -> str:
+    """When the run was made and with which packages, right under the title."""
+    if not run_date and not versions:
+        return ""
+    parts = ['<dl class="run-info">']
+    if run_date:
+        parts.append("<dt>Run date</dt>")
+        parts.append(f'<dd><time datetime="{_esc(run_date)}">{_esc(_format_date(run_date))}'
+                     "</time></dd>")  # fmt: skip
+    if versions:
+        # each "name version" stays on one line; the list wraps between packages
+        shown = ", ".join(
+            f'<span class="version">{_esc(name)} {_esc(version)}</span>'
+            for name, version in versions
+        )
+        parts.append(f"<dt>Versions</dt><dd>{shown}</dd>")
+    parts.append("</dl>")
+    return "".join(parts)
+
+
+def _format_date(text: str) -> str:
+    """An ISO 8601 time as ``2024-05-01 09:30 UTC``; other text as written.
+
+    Seconds are left out: a reader wants the day and roughly the hour. A time with an
+    offset is shown in UTC, so that two runs compare at a glance.
+    """
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if len(text.strip()) == len("2024-05-01"):  # a day without a time
+        return when.strftime("%Y-%m-%d")
+    if when.tzinfo is None:
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _format_duration(seconds: float) -> str:
+    """A duration rounded for people: ``< 0.1 s``, ``2.3 s``, ``42 s``, ``3 min 5 s``."""
+    if not math.isfinite(seconds):
+        return ""
+    if seconds < 0.05:
+        return "< 0.1 s"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _render_timings(timings: list[dict[str, Any]]) -> str:
+    """The steps' durations in the order the steps ran (the manifest's order)."""
+    parts = ['<div class="table-scroll" tabindex="0" role="region" aria-label="Timings">',
+             '<table class="timings">', "<caption>Time per step, in the order the steps ran"
+             "</caption>",
+             '<thead><tr><th scope="col">step</th><th scope="col" class="num">time</th>'
+             "</tr></thead>", "<tbody>"]  # fmt: skip
+    for timing in timings:
+        parts.append(
+            f"<tr><td>{_esc(timing['step'])}</td>"
+            f'<td class="num">{_esc(_format_duration(float(timing["seconds"])))}</td></tr>'
+        )
+    parts += ["</tbody>", "</table>", "</div>"]
+    return "\n".join(parts)
 
 
 def _section_title(section: dict[str, Any]) -> str:
@@ -424,7 +551,10 @@ def _render_section(run_dir: Path, manifest_path: Path, section: dict[str, Any])
     for entry in section.get("tables", []):
         path = _listed_file(run_dir, manifest_path, sid, "Table", entry["file"])
         caption = entry.get("caption") or entry["file"]
-        parts.append(_render_table(path, caption, entry.get("max_rows", DEFAULT_MAX_ROWS)))
+        parts.append(_render_table(
+            path, caption, entry.get("max_rows", DEFAULT_MAX_ROWS),
+            sorted_by=entry.get("sorted_by"), descending=entry.get("descending", True),
+        ))  # fmt: skip
     for entry in section.get("plots", []):
         path = _listed_file(run_dir, manifest_path, sid, "Plot", entry["file"])
         caption = entry.get("caption") or ""
@@ -446,8 +576,15 @@ def _read_table(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def _render_table(path: Path, caption: str, max_rows: int) -> str:
+def _render_table(
+    path: Path, caption: str, max_rows: int, sorted_by: str | None = None,
+    descending: bool = True,
+) -> str:  # fmt: skip
     frame = _read_table(path)
+    sort_at = None
+    if sorted_by:
+        frame = _sorted_after_id(path, frame, sorted_by, descending)
+        sort_at = 1
     n_rows = len(frame)
     shown = frame.head(max_rows)
     headers = ["" if _UNNAMED_COLUMN.match(str(c)) else str(c) for c in frame.columns]
@@ -457,11 +594,19 @@ def _render_table(path: Path, caption: str, max_rows: int) -> str:
     ]
     # A first column without a name is the index written by to_csv: label rows with it.
     row_labels = len(headers) > 1 and headers[0] == ""
-    parts = ['<div class="table-scroll">', "<table>", f"<caption>{_esc(caption)}</caption>"]
+    # The box, not the page, scrolls sideways when the table is wide; as a focusable
+    # region it can be scrolled with the keyboard too.
+    parts = [
+        f'<div class="table-scroll" tabindex="0" role="region" aria-label="{_esc(caption)}">',
+        "<table>", f"<caption>{_esc(caption)}</caption>",
+    ]  # fmt: skip
     parts.append("<thead><tr>")
-    for header, is_num in zip(headers, numeric, strict=True):
+    for k, (header, is_num) in enumerate(zip(headers, numeric, strict=True)):
         cls = ' class="num"' if is_num else ""
-        parts.append(f'<th scope="col"{cls}>{_esc(header)}</th>')
+        sort = ""
+        if k == sort_at:
+            sort = f' aria-sort="{"descending" if descending else "ascending"}"'
+        parts.append(f'<th scope="col"{cls}{sort}>{_breakable(header)}</th>')
     parts.append("</tr></thead>")
     parts.append("<tbody>")
     for row in shown.itertuples(index=False, name=None):
@@ -479,6 +624,34 @@ def _render_table(path: Path, caption: str, max_rows: int) -> str:
     elif n_rows == 0:
         parts.append('<p class="note">no rows</p>')
     return "\n".join(parts)
+
+
+def _sorted_after_id(
+    path: Path, frame: pd.DataFrame, column: str, descending: bool
+) -> pd.DataFrame:
+    """Rows ordered by ``column`` (missing values last), shown right after the id column.
+
+    The first column identifies the rows (a customer id, or the index ``to_csv`` wrote),
+    so the value the rows are ranked by comes next, where a reader looks first, even
+    when the table is too wide for the page.
+    """
+    names = [str(c) for c in frame.columns]
+    if column not in names or names.index(column) == 0:
+        listed = ", ".join(names[1:13]) + (", ..." if len(names) > 13 else "")
+        raise InvalidDataError(
+            f"Table file {path} has no column {column!r} after its id column to sort by "
+            f"(the columns after it: {listed}); fix 'sorted_by' in the manifest or remove it."
+        )
+    key = frame.columns[names.index(column)]
+    ordered = frame.sort_values(key, ascending=not descending, kind="stable", na_position="last")
+    rest = [c for c in frame.columns[1:] if c != key]
+    return ordered[[frame.columns[0], key, *rest]]
+
+
+def _breakable(header: str) -> str:
+    """Escaped header text that may wrap after an underscore (``value_<wbr>mae``), so a
+    table of long snake_case names narrows its header row instead of the page."""
+    return "_<wbr>".join(_esc(part) for part in header.split("_"))
 
 
 def _format_cell(value: Any) -> str:

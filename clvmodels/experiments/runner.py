@@ -23,6 +23,7 @@ Layout of a run directory::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -76,7 +77,8 @@ class _Log:
     def __init__(self, emit: Callable[[str], None] | None) -> None:
         self.emit = emit
         self.start = time.perf_counter()
-        self.timings: dict[str, float] = {}
+        self.started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.timings: dict[str, float] = {}  # in the order the steps ran
 
     def line(self, message: str) -> None:
         if self.emit is not None:
@@ -977,7 +979,13 @@ def _top_customers(config: ExperimentConfig, predictions: pd.DataFrame) -> pd.Da
     name = _primary_clv(config, predictions)
     if name is None:
         return None
-    columns = [c for c in predictions.columns if c.startswith(f"{name}_")] + [
+    # the CLV the rows are ranked by comes first (right after the customer id), then
+    # its uncertainty, then the model's other predictions and the customer's history
+    clv = [f"{name}_clv", *(f"{name}_clv_{part}" for part in ("sd", "lower", "upper"))]
+    columns = [c for c in clv if c in predictions.columns]
+    columns += [
+        c for c in predictions.columns if c.startswith(f"{name}_") and c not in columns
+    ] + [
         c for c in ("frequency", "recency", "T", "monetary_value", "historical_clv")
         if c in predictions.columns
     ]  # fmt: skip
@@ -996,22 +1004,46 @@ def _comparison(config: ExperimentConfig, predictions: pd.DataFrame) -> Any:
     )  # fmt: skip
 
 
+def _package_versions(config: ExperimentConfig) -> dict[str, str]:
+    """Versions of the packages the run's numbers and plots came from, by package name
+    (read from the installed metadata, so nothing is imported for it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["numpy", "scipy", "pandas", "duckdb"]
+    if config.output.plots:
+        names.append("matplotlib")
+    if any(spec.method != "mle" for spec in config.models):
+        names += ["pymc", "arviz"]
+        samplers = {spec.sampler.sampler for spec in config.models if spec.sampler}
+        names += sorted(samplers & {"nutpie", "numpyro"})
+    if config.data.engine == "spark":
+        names.append("pyspark")
+    found = {}
+    for name in names:
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
 def _write_run_metadata(
     config: ExperimentConfig, out: Path, log: _Log, digest: str, counts: dict[str, Any]
 ) -> dict[str, Any]:
-    import scipy
-
     metadata = {
         "experiment": config.name,
+        "run_date": log.started.isoformat(),
         "clvmodels_version": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pd.__version__,
+        **_package_versions(config),
         "seed": config.seed,
         "data_fingerprint": digest,
         "data": counts,
         "command": " ".join(sys.argv) if sys.argv else None,
-        "timings_seconds": dict(log.timings),
+        # a list, not an object: run.json is written with sorted keys, and the steps
+        # are read in the order they ran
+        "timings_seconds": [
+            {"step": step, "seconds": seconds} for step, seconds in log.timings.items()
+        ],
     }  # fmt: skip
     write_json(out / "run.json", metadata)
     return metadata
@@ -1022,6 +1054,21 @@ def _write_run_metadata(
 _UNIT_NAMES = {
     "h": "hours", "D": "days", "W": "weeks", "M": "months", "Q": "quarters", "Y": "years",
 }
+
+
+def _duration_text(duration: str) -> str:
+    """A configured duration for people: ``"12M"`` reads as ``12 months``.
+
+    Examples
+    --------
+    >>> _duration_text("12M"), _duration_text("1Y"), _duration_text("1.5Y"), _duration_text("52W")
+    ('12 months', '1 year', '1.5 years', '52 weeks')
+    """
+    from .config import parse_duration
+
+    count, unit = parse_duration(duration)
+    name = _UNIT_NAMES[unit]
+    return f"{count:g} {name[:-1] if count == 1 else name}"
 
 
 def _table(file: str, caption: str, max_rows: int = 50) -> dict[str, Any]:
@@ -1117,14 +1164,17 @@ def write_manifest(
     sections.append({
         "id": "predictions", "title": "Predictions and predictive CLV",
         "text": (
-            f"Per customer over the next {clv.horizon}: expected purchases, P(alive)"
+            f"Per customer over the next {_duration_text(clv.horizon)}: expected "
+            "purchases, P(alive)"
             + (", expected spend and CLV" if primary else "")
             + f"{interval} (predictions.csv / predictions.parquet). CLV discounts at "
             f"{clv.discount_rate:.1%} a year (annual effective) with a margin of "
             f"{clv.margin:.0%}; intervals reflect parameter uncertainty of both models."
         ),
-        "tables": [_table("tables/top_customers.csv", f"Top customers by {primary} CLV", 20)]
-        if primary else [],
+        "tables": [{
+            **_table("tables/top_customers.csv", f"Top customers by {primary} CLV", 20),
+            "sorted_by": f"{primary}_clv",
+        }] if primary else [],
         "plots": _plot(plots, "probability_alive", "P(alive) by frequency and recency"),
     })  # fmt: skip
     comparison = result["comparison"]
@@ -1140,17 +1190,19 @@ def write_manifest(
             "tables": [_table("tables/clv_segments.csv", "Quadrants and segments")],
             "plots": _plot(plots, "clv_comparison", "Historical vs predicted CLV"),
         })  # fmt: skip
+    versions = [["clvmodels", metadata["clvmodels_version"]], ["Python", metadata["python"]]]
+    versions += [[name, metadata[name]] for name in _package_versions(config) if name in metadata]
     manifest = {
         "title": f"{config.name}: CLV experiment",
+        "run_date": metadata["run_date"],
+        "versions": versions,
         "metadata": {
             "experiment": config.name,
-            "clvmodels_version": metadata["clvmodels_version"],
-            "python": metadata["python"],
             "seed": config.seed,
             "data_fingerprint": metadata["data_fingerprint"],
             "config_file": "config.yaml",
-            "timings_seconds": metadata["timings_seconds"],
         },
+        "timings": metadata["timings_seconds"],
         "sections": sections,
     }
     write_json(out / "manifest.json", manifest)

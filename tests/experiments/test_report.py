@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
+import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from clvmodels.exceptions import InvalidDataError
+from clvmodels.experiments import report
 from clvmodels.experiments.report import build_report, render_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -254,6 +257,164 @@ def test_empty_sections_and_metadata(tmp_path: Path) -> None:
     assert "Nothing yet" in "".join(doc.text)
 
 
+# ---------------------------------------------------------------------------- run info
+
+
+def test_run_date_and_versions_head_the_page(run_dir: Path) -> None:
+    manifest = read_manifest(run_dir)
+    manifest["run_date"] = "2024-05-01T11:30:05+02:00"
+    manifest["versions"] = [["clvmodels", "0.1.0"], ["Python", "3.11.7"], ["numpy", "2.0.1"]]
+    write_manifest(run_dir, manifest)
+    page = render_report(run_dir)
+    doc = parse(page)
+    assert doc.nesting_errors == []
+    header = page[page.index("<header>") : page.index("</header>")]
+    # shown in UTC, without seconds; the exact time stays in the datetime attribute
+    assert '<time datetime="2024-05-01T11:30:05+02:00">2024-05-01 09:30 UTC</time>' in header
+    text = re.sub(r"<[^>]+>", "", header)
+    assert "clvmodels 0.1.0, Python 3.11.7, numpy 2.0.1" in text
+    assert page.index("</header>") < page.index('<nav id="report-contents"')
+
+
+def test_without_run_date_or_versions_the_header_is_the_title(run_dir: Path) -> None:
+    page = render_report(run_dir)
+    assert 'class="run-info"' not in page
+    assert "<time" not in page
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("2024-05-01T09:30:59+00:00", "2024-05-01 09:30 UTC"),
+        ("2024-12-31T23:30:00-02:00", "2025-01-01 01:30 UTC"),
+        ("2024-05-01T09:30:00", "2024-05-01 09:30"),  # no offset: as written
+        ("2024-05-01", "2024-05-01"),
+        ("last Tuesday", "last Tuesday"),
+    ],
+)
+def test_run_date_is_shown_for_people(written: str, shown: str) -> None:
+    assert report._format_date(written) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.0, "< 0.1 s"),
+        (0.049, "< 0.1 s"),
+        (0.072, "0.1 s"),
+        (2.193, "2.2 s"),
+        (9.96, "10 s"),
+        (38.857, "39 s"),
+        (59.6, "1 min"),
+        (125.2, "2 min 5 s"),
+        (3600.0, "1 h"),
+        (5000.0, "1 h 23 min"),
+    ],
+)
+def test_durations_are_rounded_for_people(seconds: float, shown: str) -> None:
+    assert report._format_duration(seconds) == shown
+
+
+def test_timings_are_shown_in_the_order_the_steps_ran(run_dir: Path) -> None:
+    manifest = read_manifest(run_dir)
+    # not alphabetical: the page must keep this order
+    steps = [("data", 0.41), ("fit bgnbd", 0.004), ("CLV bgnbd x gg", 12.6), ("plots", 125.2)]
+    manifest["timings"] = [{"step": step, "seconds": seconds} for step, seconds in steps]
+    write_manifest(run_dir, manifest)
+    page = render_report(run_dir)
+    timings = _table_html(page, "Time per step, in the order the steps ran")
+    rows = re.findall(r'<tr><td>([^<]*)</td><td class="num">([^<]*)</td></tr>', timings)
+    assert rows == [
+        ("data", "0.4 s"), ("fit bgnbd", "&lt; 0.1 s"), ("CLV bgnbd x gg", "13 s"),
+        ("plots", "2 min 5 s"),
+    ]  # fmt: skip
+    metadata = page[page.index('id="report-metadata"') : page.index('id="data"')]
+    assert timings in metadata  # with the run metadata
+
+
+# ---------------------------------------------------------------------------- wide tables
+
+
+def _headers(table_html: str) -> list[str]:
+    cells = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", table_html)
+    return [html_text(cell) for cell in cells]
+
+
+def html_text(fragment: str) -> str:
+    return re.sub(r"<[^>]+>", "", fragment)
+
+
+def _table_html(page: str, caption: str) -> str:
+    at = page.index(f"<caption>{caption}</caption>")
+    return page[page.rindex("<table", 0, at) : page.index("</table>", at)]
+
+
+def test_sorted_column_comes_right_after_the_id_column(tmp_path: Path) -> None:
+    top = pd.DataFrame({
+        "customer_id": [11, 12, 13, 14, 15],
+        "bgnbd_expected_purchases": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "bgnbd_probability_alive": [0.5, 0.6, 0.7, 0.8, 0.9],
+        "bgnbd_clv": [20.0, np.nan, 50.0, 10.0, 40.0],
+        "frequency": [1, 2, 3, 4, 5],
+    })  # fmt: skip
+    top.to_csv(tmp_path / "top.csv", index=False)
+    table = {"file": "top.csv", "caption": "Top", "max_rows": 3, "sorted_by": "bgnbd_clv"}
+    write_manifest(tmp_path, {"title": "t", "sections": [{"id": "p", "tables": [table]}]})
+    page = render_report(tmp_path)
+    html_table = _table_html(page, "Top")
+    assert _headers(html_table) == [
+        "customer_id", "bgnbd_clv", "bgnbd_expected_purchases", "bgnbd_probability_alive",
+        "frequency",
+    ]  # fmt: skip
+    assert '<th scope="col" class="num" aria-sort="descending">bgnbd_<wbr>clv</th>' in html_table
+    assert html_table.count("aria-sort") == 1
+    # highest first, a missing value last; the row limit keeps the top rows
+    ids = re.findall(r"<tr><td class=\"num\">(\d+)</td>", html_table)
+    assert ids == ["13", "15", "11"]
+    assert "showing 3 of 5 rows" in page
+
+    table["descending"] = False
+    table["max_rows"] = 5
+    write_manifest(tmp_path, {"title": "t", "sections": [{"id": "p", "tables": [table]}]})
+    html_table = _table_html(render_report(tmp_path), "Top")
+    assert 'aria-sort="ascending"' in html_table
+    assert re.findall(r"<tr><td class=\"num\">(\d+)</td>", html_table) == [
+        "14", "11", "15", "13", "12"
+    ]  # fmt: skip
+
+
+def test_sorted_by_a_missing_column_is_an_error(run_dir: Path) -> None:
+    manifest = read_manifest(run_dir)
+    manifest["sections"][1]["tables"][0]["sorted_by"] = "value"
+    write_manifest(run_dir, manifest)
+    with pytest.raises(InvalidDataError, match=r"clv\.csv has no column 'value'") as info:
+        render_report(run_dir)
+    assert "the columns after it: clv)" in str(info.value)
+    manifest["sections"][1]["tables"][0]["sorted_by"] = "customer"  # the id column itself
+    write_manifest(run_dir, manifest)
+    with pytest.raises(InvalidDataError, match="after its id column"):
+        render_report(run_dir)
+
+
+def test_every_table_scrolls_in_its_own_box(run_dir: Path) -> None:
+    page = render_report(run_dir)
+    n_tables = page.count("<table")
+    boxes = re.findall(r'<div class="table-scroll" tabindex="0" role="region" '
+                       r'aria-label="[^"]*">\n<table', page)  # fmt: skip
+    assert n_tables == 3 and len(boxes) == n_tables
+    css = page[page.index("<style>") : page.index("</style>")]
+    assert re.search(r"\.table-scroll \{[^}]*overflow-x: auto", css)
+    assert re.search(r"figure img \{[^}]*max-width: 100%", css)
+
+
+def test_long_headers_may_wrap_after_underscores(run_dir: Path) -> None:
+    page = render_report(run_dir)
+    # the header row of a wide table can narrow; cells of numbers never wrap
+    assert '<th scope="col" class="num">mean_<wbr>frequency</th>' in page
+    assert "total_<wbr>value" in page
+    assert "mean_frequency" in "".join(parse(page).text)
+
+
 # ---------------------------------------------------------------------------- errors
 
 
@@ -332,6 +493,21 @@ def test_missing_manifest(tmp_path: Path) -> None:
             '{"title": "x", "sections": [{"id": "a", "tables": [{"file": "t.csv", '
             '"max_rows": 0}]}]}',
             "'max_rows' must be a positive integer",
+        ),
+        ('{"title": "x", "run_date": 20240501, "sections": []}', "'run_date' must be a string"),
+        ('{"title": "x", "versions": {"numpy": "2.0"}, "sections": []}', "'versions' must be"),
+        ('{"title": "x", "versions": [["numpy"]], "sections": []}', "'versions' must be"),
+        ('{"title": "x", "timings": {"data": 0.4}, "sections": []}', "'timings' must be"),
+        ('{"title": "x", "timings": [{"step": "data"}], "sections": []}', "'timings' must be"),
+        (
+            '{"title": "x", "sections": [{"id": "a", "tables": [{"file": "t.csv", '
+            '"sorted_by": 3}]}]}',
+            "'sorted_by' must be a column name",
+        ),
+        (
+            '{"title": "x", "sections": [{"id": "a", "tables": [{"file": "t.csv", '
+            '"sorted_by": "clv", "descending": "yes"}]}]}',
+            "'descending' must be true or false",
         ),
     ],
 )
@@ -441,3 +617,111 @@ def test_browser_check_sees_a_broken_image(run_dir: Path, browser_counts, tmp_pa
     path.write_text(broken, encoding="utf-8")
     counts = browser_counts(path)
     assert counts["images"] == 2 and counts["images_decoded"] == 1
+
+
+# ---------------------------------------------------------------------------- 1280 px
+
+
+def _png_width(path: Path) -> int:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR"
+    return struct.unpack(">I", data[16:20])[0]
+
+
+@pytest.fixture
+def wide_run(tmp_path: Path) -> Path:
+    """A run directory shaped like a Bayesian cdnow run, with everything that once made
+    the page wider than a laptop screen: a 15-column table of long snake_case names, a
+    13-column metrics table, a plot wider than the window, long unbroken strings."""
+    run = tmp_path / "wide"
+    (run / "tables").mkdir(parents=True)
+    (run / "plots").mkdir()
+    rng = np.random.default_rng(7)
+    n = 40
+    top = pd.DataFrame({"customer_id": np.arange(1000, 1000 + n)})
+    for part in ("expected_purchases", "clv"):
+        for suffix in ("", "_sd", "_lower", "_upper"):
+            top[f"bgnbd_{part}{suffix}"] = rng.gamma(2.0, 300.0, n).round(4)
+        if part == "expected_purchases":
+            top["bgnbd_probability_alive"] = rng.uniform(0, 1, n)
+    for column in ("frequency", "recency", "T", "monetary_value", "historical_clv"):
+        top[column] = rng.gamma(2.0, 20.0, n)
+    top.to_csv(run / "tables" / "top_customers.csv", index=False)
+    metrics = pd.DataFrame(
+        rng.uniform(-20, 200, (5, 12)),
+        index=pd.Index(["bgnbd", "pareto_nbd", "mbgnbd", "naive", "gradient_boosting"],
+                       name="model"),
+        columns=["mae", "rmse", "total_error_pct", "spearman", "top10_share", "top20_share",
+                 "brier", "calibration_error", "value_mae", "value_rmse", "value_spearman",
+                 "value_gini"],
+    )  # fmt: skip
+    metrics.to_csv(run / "tables" / "metrics.csv")
+    _png(run / "plots" / "wide.png", width=36.0)  # 1800 px: wider than the window
+    _png(run / "plots" / "small.png")
+    manifest = {
+        "title": "cdnow_bayes_with_a_rather_long_experiment_name_" + "that_does_not_break" * 4,
+        "run_date": "2024-05-01T09:30:00+00:00",
+        "versions": [["clvmodels", "0.1.0"], ["Python", "3.11.7"], ["numpy", "2.0.1"],
+                     ["scipy", "1.14.0"], ["pandas", "2.2.2"], ["duckdb", "1.1.0"],
+                     ["matplotlib", "3.9.1"], ["pymc", "5.16.2"], ["arviz", "0.19.0"]],
+        "metadata": {
+            "experiment": "cdnow_bayes",
+            "seed": 42,
+            "data_fingerprint": "sha256:" + "1f7172591bc5bab29e4fb4abcaeb6569" * 2,
+            "config_file": "x" * 400,  # no place to break at all
+        },
+        "timings": [{"step": f"step {i} " + "y" * (60 * (i == 2)), "seconds": 1.5 * i}
+                    for i in range(6)],
+        "sections": [
+            {"id": "holdout", "title": "Holdout evaluation", "text": "z" * 300,
+             "tables": [{"file": "tables/metrics.csv", "caption": "Holdout metrics"}],
+             "plots": [{"file": "plots/wide.png", "caption": "A wide plot"},
+                       {"file": "plots/small.png", "caption": "A small plot"}]},
+            {"id": "predictions", "title": "Predictions",
+             "tables": [{"file": "tables/top_customers.csv", "max_rows": 20,
+                         "caption": "Top customers by bgnbd CLV", "sorted_by": "bgnbd_clv"}]},
+        ],
+    }  # fmt: skip
+    write_manifest(run, manifest)
+    return run
+
+
+def assert_fits_the_window(probe: dict) -> None:
+    """No sideways scrolling of the page: only the tables' own boxes may scroll."""
+    layout = probe["layout"]
+    where = f"(screenshot: {probe.get('screenshot')})"
+    assert layout["inner_width"] == 1280, where
+    assert layout["scroll_width"] <= layout["inner_width"], where
+    assert layout["scroll_width"] <= layout["client_width"], where  # not even under the bar
+    assert layout["too_wide"] == [], where
+
+
+def test_report_fits_a_1280px_window(wide_run: Path, browser_probe) -> None:
+    path = build_report(wide_run)
+    probe = browser_probe(path, screenshot="report-1280x900.png")
+    assert_fits_the_window(probe)
+    assert probe["images_decoded"] == probe["images"] == 2
+    boxes = {box["label"]: box for box in probe["layout"]["scroll_boxes"]}
+    # the widest table scrolls inside its box, which stays within the page
+    top = boxes["Top customers by bgnbd CLV"]
+    assert top["scroll_width"] > top["client_width"]
+    assert all(box["client_width"] < 1280 for box in boxes.values())
+    # the metrics table fits without scrolling once its headers wrap at underscores
+    assert boxes["Holdout metrics"]["scroll_width"] <= boxes["Holdout metrics"]["client_width"]
+    shot = Path(probe["screenshot"])
+    assert shot.is_file() and _png_width(shot) == 1280
+
+
+def test_layout_check_sees_a_page_wider_than_the_window(
+    wide_run: Path, browser_probe, tmp_path: Path
+) -> None:
+    page = render_report(wide_run)
+    # without the scroll boxes and the image limit the page would overflow
+    page = page.replace('class="table-scroll"', 'class="plain"')
+    page = page.replace("figure img { display: block; max-width: 100%;", "figure img {")
+    path = tmp_path / "overflowing.html"
+    path.write_text(page, encoding="utf-8")
+    layout = browser_probe(path)["layout"]
+    assert layout["scroll_width"] > layout["inner_width"]
+    wide = " ".join(item["element"] for item in layout["too_wide"])
+    assert "img" in wide and "table" in wide

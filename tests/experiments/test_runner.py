@@ -9,6 +9,7 @@ configuration (one purchase model, no plots, few draws).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import sys
@@ -236,27 +237,50 @@ def test_same_config_gives_identical_outputs(cdnow_run: Run, tmp_path: Path) -> 
     assert pq.read_table(cdnow_run.dir / "predictions.parquet").equals(
         pq.read_table(again.output_dir / "predictions.parquet")
     )
-    # only the timings (run.json, and the report that shows them) may differ
+    # only the run date and the timings (run.json, and the report that shows them) differ
     differ = sorted(name for name in first if first[name] != second[name])
     assert set(differ) <= {"run.json", "manifest.json", "report.html"}, differ
 
     def without_timings(data: bytes) -> dict[str, Any]:
         record = json.loads(data)
-        record.pop("timings_seconds", None)
-        record.get("metadata", {}).pop("timings_seconds", None)
+        for key in ("timings_seconds", "timings", "run_date"):
+            record.pop(key, None)
         return record
 
     for name in ("run.json", "manifest.json"):
         assert without_timings(first[name]) == without_timings(second[name]), name
 
 
-def test_report_renders_in_a_browser(cdnow_run: Run, browser_counts) -> None:
-    counts = browser_counts(cdnow_run.dir / "report.html")
+def test_report_renders_in_a_browser(cdnow_run: Run, browser_probe) -> None:
+    counts = browser_probe(cdnow_run.dir / "report.html", screenshot="cdnow-1280x900.png")
     n_plots = len(list((cdnow_run.dir / "plots").glob("*.png")))
     assert counts["tables"] > 5
     assert counts["tables_with_rows"] == counts["tables"]
     assert counts["images"] == n_plots >= 8
     assert counts["images_decoded"] == counts["images"]
+    # at 1280 px nothing is wider than the window, and the tables fit their boxes
+    layout = counts["layout"]
+    assert layout["scroll_width"] <= layout["client_width"] <= layout["inner_width"] == 1280
+    assert layout["too_wide"] == []
+    assert all(b["scroll_width"] <= b["client_width"] for b in layout["scroll_boxes"]), layout
+
+
+def test_report_shows_when_the_run_was_made_and_in_run_order(cdnow_run: Run) -> None:
+    run = json.loads((cdnow_run.dir / "run.json").read_text())
+    assert dt.datetime.fromisoformat(run["run_date"]).tzinfo is not None
+    steps = [timing["step"] for timing in run["timings_seconds"]]
+    assert steps == list(cdnow_run.result.timings)[: len(steps)]  # the order they ran
+    assert steps[:2] == ["data", "fit bgnbd (BG/NBD, mle)"] and steps[-1] == "plots"
+    manifest = json.loads((cdnow_run.dir / "manifest.json").read_text())
+    assert manifest["run_date"] == run["run_date"]
+    assert [name for name, _ in manifest["versions"]][:3] == ["clvmodels", "Python", "numpy"]
+    assert manifest["timings"] == run["timings_seconds"]
+    top = pd.read_csv(cdnow_run.dir / "tables" / "top_customers.csv")
+    assert list(top.columns[:4]) == ["customer_id", "bgnbd_clv", "bgnbd_clv_lower",
+                                     "bgnbd_clv_upper"]  # fmt: skip
+    assert top["bgnbd_clv"].is_monotonic_decreasing
+    page = (cdnow_run.dir / "report.html").read_text(encoding="utf-8")
+    assert "over the next 12 months" in page
 
 
 def test_log_lines(tmp_path: Path) -> None:
