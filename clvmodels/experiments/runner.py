@@ -46,7 +46,7 @@ import pandas as pd
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
 from ..models._base import point_estimate
-from .config import PURCHASE_KINDS, ExperimentConfig, data_format
+from .config import PURCHASE_KINDS, ExperimentConfig, SamplerConfig, data_format
 
 __all__ = ["RunResult", "run_experiment"]
 
@@ -1079,6 +1079,42 @@ def _plot(plots: dict[str, str], key: str, caption: str) -> list[dict[str, str]]
     return [{"file": plots[key], "caption": caption}] if key in plots else []
 
 
+def _summary_kind(spec: Any) -> str:
+    """What a model's parameter table holds, by how it was fitted."""
+    if spec.method == "mle":
+        return "estimates, standard errors and 95 % intervals"
+    hdi = (spec.sampler or SamplerConfig()).hdi_prob
+    return f"posterior means, standard deviations and {hdi:.0%} highest-density intervals"
+
+
+def _fit_description(spec: Any, stats: dict[str, Any]) -> str:
+    """One sentence on how ``spec`` was fitted: the method, for MCMC the sampler, its
+    settings and diagnostics (``stats`` from :func:`model_summary`)."""
+    if spec.method == "mle":
+        return (
+            f"{spec.name}: maximum likelihood; intervals from the inverse Hessian (delta "
+            "method on the log scale)."
+        )
+    sampler = spec.sampler or SamplerConfig()
+    priors = "the priors given in the configuration" if spec.priors else "default priors"
+    if spec.method == "map":
+        return (
+            f"{spec.name}: posterior mode under {priors}, with a Laplace approximation "
+            f"({sampler.draws:,} draws) for the intervals."
+        )
+    text = (
+        f"{spec.name}: posterior under {priors}, sampled by NUTS (sampler "
+        f"{sampler.sampler!r}, {sampler.chains} chains of {sampler.tune:,} warm-up and "
+        f"{sampler.draws:,} kept draws, target acceptance {sampler.target_accept:g})"
+    )
+    if "max_r_hat" in stats:
+        text += (
+            f"; largest r_hat {stats['max_r_hat']:.3f}, smallest bulk ESS "
+            f"{stats['min_ess_bulk']:,.0f}, {stats['divergences']:,} divergent transitions"
+        )
+    return text + "."
+
+
 def write_manifest(
     config: ExperimentConfig, out: Path, result: dict[str, Any], metadata: dict[str, Any]
 ) -> None:
@@ -1110,23 +1146,28 @@ def write_manifest(
         "tables": [_table("tables/data.csv", "Data and periods")],
         "plots": [],
     }]  # fmt: skip
-    model_tables = [_table("tables/fit.csv", "Fit statistics (maximum likelihood)")]
+    methods = {spec.method for spec in config.models}
+    fit_title = "Fit statistics" + (" (maximum likelihood)" if methods == {"mle"} else "")
+    model_tables = [_table("tables/fit.csv", fit_title)]
     model_plots = []
     for spec in config.models:
         label = MODEL_CLASSES[spec.kind][2]
         model_tables.append(_table(
-            f"tables/parameters_{spec.name}.csv",
-            f"{spec.name} ({label}): estimates, standard errors and 95 % intervals",
+            f"tables/parameters_{spec.name}.csv", f"{spec.name} ({label}): {_summary_kind(spec)}",
         ))  # fmt: skip
         model_plots += _plot(
             plots, f"heterogeneity_{spec.name}", f"{spec.name}: how customers differ"
         )
+    fitted = result["models"]
+    described = " ".join(
+        _fit_description(spec, model_summary(fitted[spec.name])[1] if spec.name in fitted else {})
+        for spec in config.models
+    )
     sections.append({
         "id": "models", "title": "Models",
         "text": (
-            "Each model is fitted by maximum likelihood on the calibration summary; intervals "
-            "come from the inverse Hessian (delta method on the log scale). The curves show "
-            "the fitted mixing distributions."
+            f"Every model is fitted on the calibration summary. {described} The curves show "
+            "the fitted mixing distributions (at the estimates, or the posterior means)."
         ),
         "tables": model_tables, "plots": model_plots,
     })  # fmt: skip

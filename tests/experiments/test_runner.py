@@ -625,6 +625,26 @@ def test_bayesian_models_in_an_experiment(tmp_path: Path) -> None:
     for name, value in BGNBD.items():
         assert result.models["bgnbd"].params_[name] == pytest.approx(value, rel=0.1)
     assert np.isfinite(result.metrics.loc["bgnbd", "mae"])
+    # the manifest (and so the report) says how each model was fitted
+    manifest = json.loads((out / "manifest.json").read_text())
+    models = next(section for section in manifest["sections"] if section["id"] == "models")
+    assert "inverse Hessian" not in models["text"] and "maximum likelihood" not in models["text"]
+    assert "bgnbd: posterior mode under default priors, with a Laplace" in models["text"]
+    assert "gg: posterior under default priors, sampled by NUTS (sampler 'clvmodels', 2 " \
+        "chains of 200 warm-up and 200 kept draws" in models["text"]
+    r_hat = fit["gg"]["max_r_hat"]
+    assert f"largest r_hat {r_hat:.3f}" in models["text"]
+    titles = [table["caption"] for table in models["tables"]]
+    assert titles[0] == "Fit statistics"
+    assert "posterior means, standard deviations and 90% highest-density" in titles[2]
+
+
+def test_manifest_of_a_maximum_likelihood_run_names_the_method(small_run: Run) -> None:
+    manifest = json.loads((small_run.dir / "manifest.json").read_text())
+    models = next(section for section in manifest["sections"] if section["id"] == "models")
+    assert "bgnbd: maximum likelihood; intervals from the inverse Hessian" in models["text"]
+    assert models["tables"][0]["caption"] == "Fit statistics (maximum likelihood)"
+    assert "estimates, standard errors and 95 % intervals" in models["tables"][1]["caption"]
 
 
 # ---------------------------------------------------------------- MLflow
