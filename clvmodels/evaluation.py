@@ -251,11 +251,13 @@ class GradientBoostingBaseline:
                 "GradientBoostingBaseline: the calibration period is too short to split."
             )
         split = end - pd.Timedelta(round(window * unit_ns), "ns")
-        # Rows after calibration_end are dropped unread: the holdout stays unseen.
+        # Rows after calibration_end are dropped unread: the holdout stays unseen. The log
+        # is read again with the caller's duplicates rule (already warned about above).
         training = calibration_holdout(
             transactions, calibration_end=split, holdout_end=end, customer_id=customer_id,
             date=date, amount=amount, time_unit=time_unit, granularity=granularity,
             date_format=date_format, after_end="drop",
+            duplicates="keep" if duplicates == "warn" else duplicates,
         )  # fmt: skip
         defaults = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8}
         self.regressor_ = GradientBoostingRegressor(

@@ -4,13 +4,15 @@ the holdout."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import clvmodels
 from clvmodels import evaluation
-from clvmodels.exceptions import InvalidDataError, NotFittedError
+from clvmodels.exceptions import DuplicateRowsWarning, InvalidDataError, NotFittedError
 
 CAL, HOLD = "1997-09-30", "1998-06-30"
 
@@ -130,6 +132,26 @@ def test_ml_baseline_never_sees_the_holdout(cdnow_sample, cdnow_calibration) -> 
     assert baseline.split_ <= pd.Timestamp(CAL) - pd.Timedelta(weeks=19)
     with pytest.raises(NotFittedError, match="fit"):
         evaluation.GradientBoostingBaseline().expected_purchases(cdnow_calibration, 39.0)
+
+
+def test_ml_baseline_follows_the_duplicates_setting(cdnow_sample, cdnow_calibration) -> None:
+    # CDNOW holds 21 exact duplicate rows; the training split reads the log again, with
+    # the caller's rule: "keep" is silent, "warn" warns once, "drop" trains without them
+    # (rows are duplicates only with their amounts)
+    settings = {"calibration_end": CAL, "window": 39.0, "time_unit": "W", "amount": "amount"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DuplicateRowsWarning)
+        evaluation.GradientBoostingBaseline().fit(cdnow_sample, duplicates="keep", **settings)
+    with pytest.warns(DuplicateRowsWarning) as record:
+        evaluation.GradientBoostingBaseline().fit(cdnow_sample, **settings)
+    assert sum(issubclass(w.category, DuplicateRowsWarning) for w in record) == 1
+    dropped = evaluation.GradientBoostingBaseline().fit(cdnow_sample, duplicates="drop", **settings)
+    unique = cdnow_sample.drop_duplicates(["customer_id", "date", "amount"])
+    clean = evaluation.GradientBoostingBaseline().fit(unique, duplicates="error", **settings)
+    pd.testing.assert_series_equal(
+        dropped.expected_purchases(cdnow_calibration, 39.0),
+        clean.expected_purchases(cdnow_calibration, 39.0),
+    )
 
 
 def test_evaluate_needs_transactions_for_the_ml_baseline(models, cdnow_calibration) -> None:
