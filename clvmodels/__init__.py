@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import registry as _registry
 from ._version import __version__
 
 # public name -> module that defines it
@@ -25,13 +26,7 @@ _LAZY: dict[str, str] = {
     "calibration_holdout_opportunities": "clvmodels.data.opportunities",
     "duration_in_units": "clvmodels.data.timeunits",
     "time_unit_nanoseconds": "clvmodels.data.timeunits",
-    "BGNBD": "clvmodels.models.bgnbd",
-    "MBGNBD": "clvmodels.models.mbgnbd",
     "load": "clvmodels.models._base",
-    "ParetoNBD": "clvmodels.models.paretonbd",
-    "GammaGamma": "clvmodels.models.gammagamma",
-    "BGBB": "clvmodels.models.bgbb",
-    "ShiftedBetaGeometric": "clvmodels.models.sbg",
     "predictive_clv": "clvmodels.clv",
     "historical_clv": "clvmodels.historical",
     "cohort_table": "clvmodels.historical",
@@ -42,9 +37,11 @@ _LAZY: dict[str, str] = {
     "score": "clvmodels.scoring",
     "score_frame": "clvmodels.scoring",
 }
+# the model classes, where the registry declares them
+_LAZY.update({spec.class_name: spec.module for spec in _registry.MODELS.values()})
 _SUBMODULES = {
     "clv", "data", "datasets", "evaluation", "exceptions", "experiments", "historical",
-    "models", "plotting", "scoring", "simulate",
+    "models", "plotting", "registry", "scoring", "simulate",
 }
 
 __all__ = [
@@ -75,6 +72,7 @@ __all__ = [
     "models",
     "plotting",
     "predictive_clv",
+    "registry",
     "score",
     "score_frame",
     "scoring",

@@ -420,9 +420,12 @@ def _predict(args: argparse.Namespace) -> int:
     _input_file(args.model, "--model")
     _input_file(args.data, "--data")
     model = load(args.model)
-    if model.kind == "sbg":
+    from . import registry
+
+    role = registry.get(model.kind).role
+    if role == "retention":
         raise ConfigError("--model: an sBG model describes a cohort, not customers to score")
-    if model.kind != "gamma_gamma" and getattr(model, "time_unit_", None) is None:
+    if role == "purchase" and getattr(model, "time_unit_", None) is None:
         raise ConfigError(
             f"--model {args.model}: the model does not record its time unit, so "
             f"--horizon {args.horizon} cannot be converted; refit it on a summary"

@@ -35,8 +35,10 @@ from .models._base import (
     _check_interval,
     _is_integer,
     _is_real,
+    check_draws,
     check_time_units,
     data_time_unit,
+    draw_blocks,
     quantiles,
 )
 from .models.gammagamma import expected_spend
@@ -111,11 +113,12 @@ def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws
     p_draws = p_draws[:, None, :]
     s_draws = None if s_draws is None else s_draws[:, None, :]
     out = np.empty((n_rows, 4))
-    block = max(1, 10_000_000 // count)  # bounded memory: one (draws x block) array
-    for start in range(0, n_rows, block):
-        rows = slice(start, start + block)
-        values = np.asarray(value(p_draws, s_draws, rows), dtype=np.float64)
-        values = np.broadcast_to(values, (count, values.shape[-1]))
+
+    def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+        return value(p_draws[chosen], None if s_draws is None else s_draws[chosen], rows)
+
+    # bounded memory, however many draws and customers (draw_blocks)
+    for rows, values in draw_blocks(evaluate, count, n_rows):
         out[rows, 0], out[rows, 1] = summarize_draws(values)
         out[rows, 2], out[rows, 3] = hdi_bounds(values, prob)
     frame = pd.DataFrame(out, columns=["mean", "sd", "hdi_lower", "hdi_upper"])
@@ -276,12 +279,10 @@ def predictive_clv(
             f"quadrature_nodes={quadrature_nodes!r}: give a whole number >= 1 (the default "
             "24 is exact to about 1e-10)."
         )
-    if interval is not None:
-        _check_interval(interval)
-        if not _is_integer(n_draws) or n_draws < 1:
-            raise InvalidDataError(
-                f"n_draws={n_draws!r}: give a whole number of parameter draws >= 1, e.g. 500."
-            )
+    if interval is not None or _is_bayesian(purchase_model) or _is_bayesian(spend_model):
+        if interval is not None:
+            _check_interval(interval)
+        check_draws(n_draws, len(purchase_model.param_names) + 3)
     unit = _model_time_unit(purchase_model, time_unit)
     check_time_units(
         data_time_unit(data), "data.attrs['clvmodels']['time_unit']", unit,
@@ -372,10 +373,13 @@ def predictive_clv(
         s_draws = spend_model.parameter_draws(n_draws, rng)[:, None, :]
     lower = np.empty(len(estimate))
     upper = np.empty(len(estimate))
-    chunk = max(1, 2_000_000 // max(n_draws, 1))
-    for start in range(0, len(estimate), chunk):
-        rows = slice(start, start + chunk)
-        values = value(p_draws, s_draws, rows, **schedule)
+
+    def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+        spend = None if s_draws is None else s_draws[chosen]
+        return value(p_draws[chosen], spend, rows, **schedule)
+
+    # bounded memory, however many draws and customers (draw_blocks)
+    for rows, values in draw_blocks(evaluate, n_draws, len(estimate)):
         lower[rows], upper[rows] = quantiles(values, interval)
     return pd.DataFrame(
         {"estimate": estimate[expand], "lower": lower[expand], "upper": upper[expand]},

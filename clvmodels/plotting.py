@@ -597,7 +597,9 @@ def _panels(model: Any) -> list[tuple[Any, str, str, str]]:
     from scipy import stats
 
     kind = getattr(type(model), "kind", "")
-    if kind not in ("bgnbd", "mbgnbd", "pnbd", "bgbb", "gamma_gamma", "sbg"):
+    from . import registry
+
+    if kind not in registry.MODELS:
         raise InvalidDataError(
             f"plot_heterogeneity does not know models of kind {kind!r} "
             f"({type(model).__name__}); it draws BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, "

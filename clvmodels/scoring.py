@@ -109,10 +109,13 @@ def _predictions(model: Any, horizon: Any, interval: float | None,
     are checked here, before any data is read, so that a Spark input can be refused
     on the driver and its output schema known without computing it."""
     draws = {"interval": interval, "random_state": random_state}
-    kind = getattr(model, "kind", None)
-    if kind == "gamma_gamma":
+    from . import registry
+
+    spec = registry.MODELS.get(getattr(model, "kind", None))
+    role = spec.role if spec is not None else None
+    if role == "spend":
         return {"expected_spend": (lambda frame: model.expected_spend(frame, **draws), True)}
-    if kind == "bgbb":
+    if role == "purchase" and spec.discrete:
         n = horizon if isinstance(horizon, (int, np.integer)) else None
         if n is None or n < 0:
             raise InvalidDataError(
@@ -120,7 +123,7 @@ def _predictions(model: Any, horizon: Any, interval: float | None,
                 "whole number of future periods."
             )
         t: float = int(n)
-    elif kind in ("bgnbd", "mbgnbd", "pnbd"):
+    elif role == "purchase":
         t = _horizon_in_model_units(model, horizon)
     else:
         raise InvalidDataError(

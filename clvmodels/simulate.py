@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from . import registry
 from .data.timeunits import time_unit_nanoseconds
 from .exceptions import InvalidDataError
 
@@ -58,10 +59,9 @@ _MAX_POISSON_MEAN = 1e15
 # GB and the caller almost certainly mixed up the time unit or the parameters.
 _MAX_TRANSACTIONS = 500_000_000
 
+# the continuous-time purchase models simulate_transactions draws, by registry kind
 _MODEL_PARAMS: dict[str, tuple[str, ...]] = {
-    "bgnbd": ("r", "alpha", "a", "b"),
-    "pareto_nbd": ("r", "alpha", "s", "beta"),
-    "mbgnbd": ("r", "alpha", "a", "b"),
+    spec.kind: spec.parameters for spec in registry.MODELS.values() if spec.continuous_purchase
 }
 
 
@@ -838,7 +838,7 @@ def _sorted_uniforms(rng: np.random.Generator, counts: np.ndarray) -> tuple[np.n
 
 
 def simulate_transactions(
-    model: Literal["bgnbd", "pareto_nbd", "mbgnbd"],
+    model: Literal["bgnbd", "pnbd", "mbgnbd"],
     n_customers: int,
     *,
     params: Mapping[str, float],
@@ -860,8 +860,8 @@ def simulate_transactions(
 
     Parameters
     ----------
-    model : {"bgnbd", "pareto_nbd", "mbgnbd"}
-        The purchase model.
+    model : {"bgnbd", "pnbd", "mbgnbd"}
+        The purchase model, by its kind in :mod:`clvmodels.registry`.
     n_customers : int
         Number of customers, >= 1.
     params : mapping
@@ -953,7 +953,7 @@ def simulate_transactions(
         first_ns += np.floor(rng.random(n) * (acquisition_ns - start_ns)).astype(np.int64)
     # May be 0 for a customer acquired at observation_end: no repeat purchases then.
     lengths = (end_ns - first_ns) / unit_ns
-    if model == "pareto_nbd":
+    if model == "pnbd":
         draws = _draw_pareto_nbd(rng, lengths, **values)
     else:
         draws = _draw_bgnbd(rng, lengths, **values, dropout_at_zero=model == "mbgnbd")

@@ -199,3 +199,22 @@ def test_clv_settings_are_checked(weekly, cdnow_calibration) -> None:
     result = clvmodels.predictive_clv(bgnbd, spend, frame, interval=np.float32(0.9),
                                       n_draws=np.int64(50), **kwargs)  # fmt: skip
     assert list(result.columns) == ["estimate", "lower", "upper"]
+
+
+def test_clv_refuses_absurd_draws_and_blocks_the_rest(weekly, cdnow_calibration,
+                                                       monkeypatch) -> None:  # fmt: skip
+    """n_draws above MAX_DRAWS is refused at once (it used to allocate 176 GiB for
+    10,000,000 draws on CDNOW); below, blocks bound the memory without changing the
+    interval."""
+    from clvmodels.models import _base
+
+    bgnbd, spend = weekly
+    options = {"horizon": "52W", "discount_rate": 0.1, "interval": 0.9}
+    with pytest.raises(InvalidDataError, match=r"n_draws=10,000,000: at most 1,000,000"):
+        clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, n_draws=10_000_000, **options)
+    rows = cdnow_calibration.iloc[:40]
+    whole = clvmodels.predictive_clv(bgnbd, spend, rows, n_draws=200, **options)
+    monkeypatch.setattr(_base, "_HELD_ELEMENTS", 500)
+    monkeypatch.setattr(_base, "_STEP_ELEMENTS", 64)
+    blocked = clvmodels.predictive_clv(bgnbd, spend, rows, n_draws=200, **options)
+    pd.testing.assert_frame_equal(blocked, whole, rtol=1e-12)

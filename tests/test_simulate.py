@@ -591,9 +591,9 @@ def test_transaction_amounts_follow_gamma_gamma(bgnbd_log):
     assert stats.kstest(first, law.cdf).pvalue > P_MIN
 
 
-@pytest.mark.parametrize("model", ["pareto_nbd", "mbgnbd"])
+@pytest.mark.parametrize("model", ["pnbd", "mbgnbd"])
 def test_transactions_of_other_models(model):
-    params = PARETO if model == "pareto_nbd" else BGNBD
+    params = PARETO if model == "pnbd" else BGNBD
     tx = simulate_transactions(
         model,
         N_BIG,
@@ -606,7 +606,7 @@ def test_transactions_of_other_models(model):
     assert list(tx.columns) == ["customer_id", "date"]
     repeats = tx.groupby("customer_id").size() - 1
     assert repeats.size == N_BIG
-    if model == "pareto_nbd":
+    if model == "pnbd":
         assert_mean(repeats, pareto_expected(30.0, **PARETO), "E[X(T)]")
     else:
         assert_mean(repeats, mbgnbd_expected(30.0, **BGNBD), "E[X(T)]")
@@ -615,7 +615,7 @@ def test_transactions_of_other_models(model):
 
 def test_transactions_with_staggered_acquisition():
     tx = simulate_transactions(
-        "pareto_nbd",
+        "pnbd",
         5000,
         params=PARETO,
         start="2021-01-01",
@@ -691,7 +691,7 @@ BAD_CALLS = {
         "params",
     ),
     "extra param": (
-        lambda: simulate_transactions("pareto_nbd", 5, params={**PARETO, "a": 1}),
+        lambda: simulate_transactions("pnbd", 5, params={**PARETO, "a": 1}),
         "params",
     ),
     "negative param": (

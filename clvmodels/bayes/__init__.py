@@ -20,13 +20,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .. import registry as _registry
+
 _LAZY = {
-    "BGBB": "clvmodels.bayes.models",
-    "BGNBD": "clvmodels.bayes.models",
-    "GammaGamma": "clvmodels.bayes.models",
-    "MBGNBD": "clvmodels.bayes.models",
-    "ParetoNBD": "clvmodels.bayes.models",
-    "ShiftedBetaGeometric": "clvmodels.bayes.models",
+    # the Bayesian twin of every model the registry declares
+    **{spec.class_name: "clvmodels.bayes.models" for spec in _registry.MODELS.values()},
     "BayesianModel": "clvmodels.bayes._base",
     "compare": "clvmodels.bayes._base",
     "hdi_bounds": "clvmodels.bayes._base",

@@ -52,6 +52,8 @@ from ..models._base import (
     _saved_settings,
     _shown,
     data_time_unit,
+    draw_blocks,
+    format_bytes,
     user_stacklevel,
 )
 
@@ -76,9 +78,19 @@ _LATER_SETTINGS_KEYS = ("prediction_draws",)
 # How a posterior can be obtained: fit's methods, and from_samples.
 _FIT_METHODS = ("mcmc", "map")
 _METHODS = (*_FIT_METHODS, "samples")
-# Elements of one (draws x customers) block of a posterior prediction: bounds memory
-# whatever the number of customers (about 80 MB of float64, plus the sort).
-_BLOCK_ELEMENTS = 10_000_000
+# Most (draws x customers) values return_draws=True returns in one array (2 GiB of
+# float64); summaries have no such limit (they are computed in blocks, draw_blocks).
+_MAX_RETURNED_DRAWS = 2**28
+# Upper bounds of fit's sampler settings (and of sampler: in an experiment file). More
+# chains than this only repeat the convergence check that 4 already make, and each costs
+# its own warm-up (100,000 chains validated and then ran for ever without a line);
+# chains run in parallel on at most os.cpu_count() processes anyway. Draws and warm-up
+# per chain: far above the 1,000-10,000 that summaries need. The posterior (chains x
+# draws x parameters, plus per-draw statistics and the pointwise log-likelihood) is
+# kept in memory, hence the bound on chains x draws (about 1.5 GiB with statistics).
+MAX_CHAINS = 64
+MAX_SAMPLER_DRAWS = 1_000_000
+MAX_POSTERIOR_DRAWS = 10_000_000
 # Largest (samples x patterns) log-likelihood table kept in idata_ for LOO / WAIC.
 _MAX_LOG_LIKELIHOOD = 50_000_000
 
@@ -305,7 +317,10 @@ class BayesianModel:
             NUTS step-size target; raise it (0.9, 0.95) after divergences.
         progressbar : bool, default False
             Show the sampler's progress bar (PyMC, nutpie, numpyro; clvmodels' own
-            sampler has none).
+            sampler has none). Every sampler also says what it runs on the logger
+            ``clvmodels.bayes`` (level INFO), and clvmodels' own how far it is, once a
+            run has taken 5 s, at each further tenth (``logging.basicConfig(level=
+            logging.INFO)`` shows them; ``clvmodels run`` does on its log).
 
         Returns
         -------
@@ -407,6 +422,23 @@ class BayesianModel:
         for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
             if not _is_integer(value) or value < low:
                 raise InvalidDataError(f"{name}: {label}={value!r}: give a whole number >= {low}.")
+        for label, value, high, why in (
+            ("chains", chains, MAX_CHAINS, "the chains only check convergence (4 is usual)"),
+            ("draws", draws, MAX_SAMPLER_DRAWS, "1,000 to 10,000 draws per chain are usual"),
+            ("tune", tune, MAX_SAMPLER_DRAWS, "1,000 warm-up iterations are usual"),
+        ):
+            if value > high:
+                raise InvalidDataError(
+                    f"{name}: {label}={value:,}: at most {high:,} ({why}; more would run "
+                    "for days without output that improves the estimates)."
+                )
+        if method == "mcmc" and chains * draws > MAX_POSTERIOR_DRAWS:
+            raise InvalidDataError(
+                f"{name}: chains x draws = {chains:,} x {draws:,} = {chains * draws:,} "
+                f"posterior draws would keep "
+                f"{format_bytes(8 * chains * draws * (len(self.param_names) + 8))} with "
+                f"their statistics; at most {MAX_POSTERIOR_DRAWS:,}: use fewer draws."
+            )
         if sampler not in SAMPLERS:
             raise InvalidDataError(
                 f"{name}: sampler={sampler!r}: use 'clvmodels', 'pymc', 'nutpie' or 'numpyro'."
@@ -428,6 +460,14 @@ class BayesianModel:
                 random_seed=random_seed, target_accept=target_accept,
                 log_covariance=log_covariance,
             )  # fmt: skip
+        import logging
+
+        # the other samplers' own progress shows only as a bar (progressbar=True): say at
+        # least what runs, for logs written off a terminal (clvmodels' sampler says more)
+        logging.getLogger("clvmodels.bayes").info(
+            "NUTS (%s): %d chain%s of %s warm-up + %s draws", sampler, chains,
+            "s" if chains > 1 else "", f"{tune:,}", f"{draws:,}",
+        )  # fmt: skip
         if sampler != "pymc":
             _require_sampler(sampler)
             from ._samplers import sample_external
@@ -447,8 +487,6 @@ class BayesianModel:
             kwargs["init"] = "jitter+adapt_full"
             kwargs["initvals"] = initvals
             kwargs["target_accept"] = target_accept
-        import logging
-
         pymc_logger = logging.getLogger("pymc")
         level = pymc_logger.level
         if not progressbar:  # its "Initializing NUTS ..." lines are progress too
@@ -657,13 +695,27 @@ class BayesianModel:
         that no (draws x customers) array larger than one block is ever allocated."""
         self._check_fitted()
         samples = self._prediction_samples()
-        params = self._param_dict(samples[:, None, :])
         prob = self.hdi_prob if interval is None else interval
         n = len(index)
         if getattr(self, "_return_draws", False):
             samples = self.posterior_samples()  # every draw, in (chain, draw) order
-            params = self._param_dict(samples[:, None, :])
-            values = np.broadcast_to(func(**arrays, **params, **kwargs), (len(samples), n))
+            if len(samples) * n > _MAX_RETURNED_DRAWS:
+                raise InvalidDataError(
+                    f"{type(self).__name__}.{name}: return_draws=True for {len(samples):,} "
+                    f"posterior draws x {n:,} customers would need "
+                    f"{format_bytes(8 * len(samples) * n)}, more than the "
+                    f"{format_bytes(8 * _MAX_RETURNED_DRAWS)} it returns at most; leave "
+                    "return_draws out for the summary (mean, sd, HDI; any size), or pass "
+                    "fewer customers at a time."
+                )
+            values = np.empty((len(samples), n))
+
+            def each(rows: slice, chosen: slice) -> np.ndarray:
+                part = {k: v[rows] for k, v in arrays.items()}
+                return func(**part, **self._param_dict(samples[chosen, None, :]), **kwargs)
+
+            for rows, block in draw_blocks(each, len(samples), n):
+                values[:, rows] = block
             return self._as_draws(values, index, name)
         # identical customers have identical posteriors: one evaluation per pattern
         expand = np.arange(n)
@@ -674,14 +726,16 @@ class BayesianModel:
             expand = expand.ravel()
             arrays = {k: rows[:, i] for i, k in enumerate(arrays)}
         n_rows = len(next(iter(arrays.values()))) if arrays else n
-        block = chunk_size or max(1, _BLOCK_ELEMENTS // len(samples))
         out = np.empty((n_rows, 4))
-        for start in range(0, n_rows, block):
-            part = {k: v[start : start + block] for k, v in arrays.items()}
-            size = len(next(iter(part.values()))) if part else n_rows
-            values = np.broadcast_to(func(**part, **params, **kwargs), (len(samples), size))
-            out[start : start + size, 0], out[start : start + size, 1] = summarize_draws(values)
-            out[start : start + size, 2], out[start : start + size, 3] = hdi_bounds(values, prob)
+
+        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+            part = {k: v[rows] for k, v in arrays.items()}
+            return func(**part, **self._param_dict(samples[chosen, None, :]), **kwargs)
+
+        # blocks of customers and draws of bounded memory, however many of either
+        for rows, values in draw_blocks(evaluate, len(samples), n_rows, chunk_size):
+            out[rows, 0], out[rows, 1] = summarize_draws(values)
+            out[rows, 2], out[rows, 3] = hdi_bounds(values, prob)
         frame = pd.DataFrame(
             out[expand], index=index, columns=["mean", "sd", "hdi_lower", "hdi_upper"]
         )
@@ -711,13 +765,18 @@ class BayesianModel:
         self._refuse_draws(name)
         samples = self._prediction_samples()
         grid = np.asarray(values, dtype=np.float64)
-        shaped = samples if grid.ndim == 0 else samples[:, None, :]
-        draws = np.asarray(func(grid, **self._param_dict(shaped)), dtype=np.float64)
-        draws = np.broadcast_to(draws, (len(samples), *grid.shape)).reshape(len(samples), -1)
+        flat = grid.reshape(-1)
         prob = self.hdi_prob if interval is None else interval
-        lower, upper = hdi_bounds(draws, prob)
-        mean, sd = summarize_draws(draws)
-        table = pd.DataFrame({"mean": mean, "sd": sd, "hdi_lower": lower, "hdi_upper": upper})
+        out = np.empty((flat.size, 4))
+
+        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+            return func(flat[rows], **self._param_dict(samples[chosen, None, :]))
+
+        # grid points and draws in blocks of bounded memory (draw_blocks)
+        for rows, draws in draw_blocks(evaluate, len(samples), flat.size):
+            out[rows, 0], out[rows, 1] = summarize_draws(draws)
+            out[rows, 2], out[rows, 3] = hdi_bounds(draws, prob)
+        table = pd.DataFrame(out, columns=["mean", "sd", "hdi_lower", "hdi_upper"])
         if grid.ndim == 0:
             return table.iloc[0].rename(name)
         labels = grid.astype(np.int64) if np.all(grid == np.floor(grid)) else grid
@@ -1078,7 +1137,7 @@ def load(path: str | Path) -> BayesianModel:
     >>> bool((bayes.load(path).params_ == model.params_).all())
     True
     """
-    from . import models as bayes_models
+    from .. import registry
 
     refuse = _Refusal(path, "a model saved by clvmodels.bayes")
     idata = _read_netcdf(path)
@@ -1093,10 +1152,11 @@ def load(path: str | Path) -> BayesianModel:
     _check_format_version(state, _FORMAT_VERSION, path, refuse)
     _check_keys(state, _STATE_KEYS, _LATER_STATE_KEYS, where, refuse)
     name = state["class"]
-    if not (isinstance(name, str) and name in bayes_models.__all__):
+    kinds = {spec.class_name: spec.kind for spec in registry.MODELS.values()}
+    if not (isinstance(name, str) and name in kinds):
         raise refuse(f"{_shown(name)} is not a Bayesian model (those are "
-                     f"{', '.join(bayes_models.__all__)})", "class")  # fmt: skip
-    cls = getattr(bayes_models, name)
+                     f"{', '.join(sorted(kinds))})", "class")  # fmt: skip
+    cls = registry.model_class(kinds[name], bayesian=True)
     if state["kind"] != cls.kind:
         raise refuse(f"{_shown(state['kind'])} is not the kind of {name}, {cls.kind!r}",
                      "kind")  # fmt: skip
@@ -1296,10 +1356,6 @@ def _log_scale_covariance(covariance: pd.DataFrame, params: np.ndarray) -> np.nd
     return cov
 
 
-# Chains start at normal draws around the estimate with this many times its standard
-# errors: dispersed enough for r_hat to mean something, close enough that no tuning is
-# spent walking in from far away.
-_START_SPREAD = 2.0
 # How many draws' worth of confidence the adaptive mass matrix gives its starting value
 # (PyMC's adapt_full gives its identity start 10).
 _START_WEIGHT = 10
@@ -1319,13 +1375,13 @@ def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_
     import pymc as pm
     from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
 
+    from ._samplers import dispersed_starts
+
     names = list(initvals)
     mean = np.log([initvals[name] for name in names])
     rng = np.random.default_rng([random_seed, 7])
-    offsets = _START_SPREAD * rng.multivariate_normal(
-        np.zeros(mean.size), log_covariance, size=chains
-    )
-    starts = [dict(zip(names, np.exp(mean + row).tolist(), strict=True)) for row in offsets]
+    rows = dispersed_starts(mean, log_covariance, chains, rng)
+    starts = [dict(zip(names, np.exp(row).tolist(), strict=True)) for row in rows]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*experimental feature.*")
         potential = QuadPotentialFullAdapt(mean.size, mean, log_covariance, _START_WEIGHT)

@@ -36,17 +36,28 @@ The algorithm is Stan's (Stan Reference Manual, "MCMC sampling"; Betancourt 2017
 
 Chains are independent: each has its own generator seeded from (seed, chain), so the
 draws do not depend on how many processes run them.
+
+Progress goes to the logger ``clvmodels.bayes`` at level INFO (nothing is printed
+unless logging is set up; ``clvmodels run`` forwards it to its log, on a terminal or
+not): one line when sampling starts, then one at each further tenth of all
+iterations once the run has taken ``_PROGRESS_AFTER`` seconds, so a long run says how
+far it is and a short one (tests) stays quiet. Chains in forked processes report to
+the parent through a queue.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
+import queue as queue_module
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -57,6 +68,11 @@ LogDensity = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 _MAX_DELTA_H = 1000.0
 _LOG_08 = math.log(0.8)
+_LOG = logging.getLogger("clvmodels.bayes")
+# Progress lines start once a run has taken this many seconds (see the module docstring);
+# chains report every hundredth of their iterations.
+_PROGRESS_AFTER = 5.0
+_REPORTS_PER_CHAIN = 100
 
 
 @dataclass
@@ -310,20 +326,24 @@ def _regularised(samples: np.ndarray) -> np.ndarray:
 
 
 def run_chain(logp_grad: LogDensity, start: np.ndarray, *, draws: int, tune: int, seed: Any,
-              covariance: np.ndarray | None, target_accept: float,
-              max_treedepth: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
-    """One chain: ``tune`` warm-up iterations (not kept), then ``draws``."""
+              covariance: np.ndarray | None, target_accept: float, max_treedepth: int,
+              report: Callable[[int], None] | None = None,
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    """One chain: ``tune`` warm-up iterations (not kept), then ``draws``; ``report``
+    (if given) is called with the iterations done, every hundredth of them."""
     dim = start.size
     rng = np.random.default_rng(seed)
     chain = _Chain(logp_grad, rng, np.eye(dim) if covariance is None else covariance,
                    max_treedepth)  # fmt: skip
     with np.errstate(all="ignore"):  # far-out trial steps overflow; they count as divergent
         return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept,
-                    windows=_windows(tune, informed=covariance is not None))  # fmt: skip
+                    windows=_windows(tune, informed=covariance is not None),
+                    report=report)  # fmt: skip
 
 
 def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_accept: float,
-         windows: tuple[int, set[int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+         windows: tuple[int, set[int]], report: Callable[[int], None] | None = None,
+         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
     dim = start.size
     q = np.asarray(start, dtype=np.float64).copy()
     logp, grad = chain.evaluate(q)
@@ -337,7 +357,10 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_acce
     names = ("diverging", "tree_depth", "n_steps", "acceptance_rate", "energy", "step_size")
     stats = {name: np.empty(draws) for name in names}
     stats["lp"] = np.empty(draws)
+    every = max(1, (tune + draws) // _REPORTS_PER_CHAIN)
     for iteration in range(tune + draws):
+        if report is not None and iteration % every == 0 and iteration:
+            report(iteration)
         result = chain.transition(q, logp, grad)
         point = result["point"]
         q, logp, grad = point.q, point.logp, point.grad
@@ -355,6 +378,8 @@ def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_acce
         for name in names:
             stats[name][k] = result[name]
         stats["lp"][k] = logp
+    if report is not None:
+        report(tune + draws)
     stats["diverging"] = stats["diverging"].astype(bool)
     stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
     stats["n_steps"] = stats["n_steps"].astype(np.int64)
@@ -373,8 +398,48 @@ def _set_task(task: dict[str, Any]) -> None:
 
 def _chain_in_child(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     task = _TASK
+    channel = task.get("progress")
+    report = None if channel is None else (lambda done: channel.put((chain, done)))
     return run_chain(task["logp_grad"], task["starts"][chain], seed=task["seeds"][chain],
-                     **task["settings"])  # fmt: skip
+                     report=report, **task["settings"])  # fmt: skip
+
+
+class _Progress:
+    """Progress lines of a run on the logger ``clvmodels.bayes`` (module docstring)."""
+
+    def __init__(self, chains: int, per_chain: int, processes: int, tune: int) -> None:
+        self.done = [0] * chains
+        self.per_chain = max(per_chain, 1)
+        self.total = chains * self.per_chain
+        self.start = time.perf_counter()
+        self.reported = 0  # tenths of all iterations already said
+        where = f"in {processes} processes" if processes > 1 else "one after another"
+        _LOG.info("NUTS: %d chain%s of %s warm-up + %s draws, %s", chains,
+                  "s" if chains > 1 else "", f"{tune:,}", f"{per_chain - tune:,}", where)
+
+    def update(self, chain: int, done: int) -> None:
+        self.done[chain] = done
+        total_done = sum(self.done)
+        tenth = 10 * total_done // self.total
+        elapsed = time.perf_counter() - self.start
+        if tenth <= self.reported or elapsed < _PROGRESS_AFTER:
+            return
+        self.reported = tenth
+        finished = sum(d >= self.per_chain for d in self.done)
+        left = elapsed * (self.total - total_done) / max(total_done, 1)
+        _LOG.info("NUTS: %d %% of %s iterations after %.0f s, about %.0f s left (%d of %d "
+                  "chains finished)", 10 * tenth, f"{self.total:,}", elapsed, left, finished,
+                  len(self.done))  # fmt: skip
+
+
+def _drain(channel: Any, progress: _Progress) -> None:
+    """Pass every report waiting in ``channel`` to ``progress``."""
+    while True:
+        try:
+            chain, done = channel.get_nowait()
+        except queue_module.Empty:
+            return
+        progress.update(chain, done)
 
 
 def _fork_refusal() -> str | None:
@@ -393,7 +458,8 @@ def _fork_refusal() -> str | None:
     return None
 
 
-def _forked(task: dict[str, Any], chains: int, cores: int) -> list | None:
+def _forked(task: dict[str, Any], chains: int, cores: int,
+            progress: _Progress | None = None) -> list | None:  # fmt: skip
     """Run the chains in ``cores`` forked processes; None where that is not possible.
     Only on Linux (macOS's system libraries are not fork-safe; Windows cannot fork);
     there, a refusal (:func:`_fork_refusal`) is said in a warning."""
@@ -411,12 +477,20 @@ def _forked(task: dict[str, Any], chains: int, cores: int) -> list | None:
         # Python threads (see _fork_refusal)
         warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork",
                                 category=DeprecationWarning)  # fmt: skip
+        channel = context.Queue() if progress is not None else None
         try:
-            pool = context.Pool(processes=cores, initializer=_set_task, initargs=(task,))
+            pool = context.Pool(processes=cores, initializer=_set_task,
+                                initargs=({**task, "progress": channel},))  # fmt: skip
         except OSError:  # no processes to be had (limits, memory): run serially
             return None
     with pool:
-        return pool.map(_chain_in_child, range(chains), chunksize=1)
+        pending = pool.map_async(_chain_in_child, range(chains), chunksize=1)
+        if channel is not None and progress is not None:
+            while not pending.ready():
+                pending.wait(0.25)
+                _drain(channel, progress)
+            _drain(channel, progress)
+        return pending.get()
 
 
 def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: int,
@@ -449,9 +523,12 @@ def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: 
                 "target_accept": target_accept, "max_treedepth": max_treedepth}  # fmt: skip
     cores = max(1, min(int(cores), chains))
     task = {"logp_grad": logp_grad, "starts": starts, "seeds": seeds, "settings": settings}
-    results = _forked(task, chains, cores) if cores > 1 else None
+    progress = (_Progress(chains, tune + draws, cores, tune)
+                if _LOG.isEnabledFor(logging.INFO) else None)  # fmt: skip
+    results = _forked(task, chains, cores, progress) if cores > 1 else None
     if results is None:
-        results = [run_chain(logp_grad, starts[c], seed=seeds[c], **settings)
+        results = [run_chain(logp_grad, starts[c], seed=seeds[c], **settings,
+                             report=None if progress is None else partial(progress.update, c))
                    for c in range(chains)]  # fmt: skip
     draws_array = np.stack([r[0] for r in results])
     stats = {name: np.stack([r[1][name] for r in results]) for name in results[0][1]}

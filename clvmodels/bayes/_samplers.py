@@ -307,6 +307,20 @@ def _sample_numpyro(model, initvals, *, draws, tune, chains, cores, random_seed,
 # ---------------------------------------------------------------- clvmodels
 
 
+# Chains start at normal draws around the estimate with this many times its standard
+# errors: dispersed enough for r_hat to mean something, close enough that no tuning is
+# spent walking in from far away.
+START_SPREAD = 2.0
+
+
+def dispersed_starts(center: np.ndarray, log_covariance: np.ndarray, chains: int,
+                     rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """One start per chain (rows), on the log scale: ``center`` plus normal draws with
+    ``START_SPREAD`` times the standard errors of ``log_covariance``."""
+    offsets = rng.multivariate_normal(np.zeros(center.size), log_covariance, size=chains)
+    return center + START_SPREAD * offsets
+
+
 def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: int, chains: int,
                   cores: int, random_seed: Any, target_accept: float,
                   log_covariance: np.ndarray | None) -> Any:  # fmt: skip
@@ -317,7 +331,6 @@ def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: i
     twice its standard errors on the log scale, the metric at that covariance, where
     they are known; else jittered by +-1 around the start, with the identity metric.
     """
-    from ._base import _START_SPREAD
     from ._compat import inference_data
     from ._nuts import sample_nuts
 
@@ -328,9 +341,7 @@ def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: i
     rng = np.random.default_rng([seed, 7])
     if log_scale:
         center = np.log([initvals[name] for name in density.names])
-        starts = center + _START_SPREAD * rng.multivariate_normal(
-            np.zeros(center.size), log_covariance, size=chains
-        )
+        starts = dispersed_starts(center, log_covariance, chains, rng)
         for chain in range(chains):  # (the estimate itself where a draw is not finite)
             if not _finite_logp(logp, starts[chain]):
                 starts[chain] = center

@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import simulate
+from .. import registry, simulate
 from ..models import bgbb, bgnbd, gammagamma, mbgnbd, paretonbd, sbg
+from ..registry import Prior
 from ._base import BayesianModel, purchase_statistics
 
 
@@ -28,8 +29,6 @@ def _simulated_purchases(simulator, params, arrays, rng) -> dict[str, float]:
 
 __all__ = ["BGBB", "BGNBD", "MBGNBD", "GammaGamma", "ParetoNBD", "ShiftedBetaGeometric"]
 
-_SHAPE = ("LogNormal", {"mu": 0.0, "sigma": 2.0})
-_SCALE = ("LogNormal", {"mu": 0.0, "sigma": 3.0})
 
 
 class BGNBD(BayesianModel, bgnbd.BGNBD):
@@ -60,9 +59,7 @@ class BGNBD(BayesianModel, bgnbd.BGNBD):
     ['mean', 'sd', 'hdi_lower', 'hdi_upper']
     """
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "r": _SHAPE, "alpha": _SCALE, "a": _SHAPE, "b": _SHAPE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("bgnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_bgnbd, params, arrays, rng)
@@ -71,9 +68,7 @@ class BGNBD(BayesianModel, bgnbd.BGNBD):
 class MBGNBD(BayesianModel, mbgnbd.MBGNBD):
     """MBG/NBD (Batislam, Denizel & Filiztekin 2007) with priors; as :class:`BGNBD`."""
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "r": _SHAPE, "alpha": _SCALE, "a": _SHAPE, "b": _SHAPE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("mbgnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_mbgnbd, params, arrays, rng)
@@ -83,9 +78,7 @@ class ParetoNBD(BayesianModel, paretonbd.ParetoNBD):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987) with priors: LogNormal(0, 2) on
     the shapes ``r``, ``s`` and LogNormal(0, 3) on the scales ``alpha``, ``beta``."""
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "r": _SHAPE, "alpha": _SCALE, "s": _SHAPE, "beta": _SCALE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("pnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_pareto_nbd, params, arrays, rng)
@@ -95,9 +88,7 @@ class BGBB(BayesianModel, bgbb.BGBB):
     """BG/BB (Fader, Hardie & Shang 2010) with priors: LogNormal(0, 2) on all four
     Beta parameters (``alpha``, ``beta``, ``gamma``, ``delta``)."""
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "alpha": _SHAPE, "beta": _SHAPE, "gamma": _SHAPE, "delta": _SHAPE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("bgbb").priors
 
     def _statistics(self, arrays):
         return purchase_statistics(arrays["frequency"], arrays["recency"], arrays["n_periods"])
@@ -121,9 +112,7 @@ class ShiftedBetaGeometric(BayesianModel, sbg.ShiftedBetaGeometric):
     """Shifted beta-geometric (Fader & Hardie 2007) with LogNormal(0, 2) priors on the
     Beta parameters ``alpha``, ``beta``."""
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "alpha": _SHAPE, "beta": _SHAPE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("sbg").priors
 
     def _statistics(self, arrays):
         return _retention_statistics(arrays)
@@ -140,9 +129,7 @@ class GammaGamma(BayesianModel, gammagamma.GammaGamma):
     ``drop_zero_values`` as in the maximum-likelihood model.
     """
 
-    default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {
-        "p": _SHAPE, "q": _SHAPE, "gamma": _SCALE,
-    }  # fmt: skip
+    default_priors: ClassVar[dict[str, Prior]] = registry.get("gamma_gamma").priors
     # the likelihood samples the patterns the maximum-likelihood fit saw, and the prior
     # on gamma is in currency units: both need the values unscaled
     _rescaled_fit: ClassVar[bool] = False

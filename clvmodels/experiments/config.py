@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from .. import registry
 from ..exceptions import ConfigError
 
 __all__ = [
@@ -52,8 +53,8 @@ __all__ = [
     "parse_config",
 ]
 
-MODEL_KINDS = ("bgnbd", "pnbd", "mbgnbd", "bgbb", "gamma_gamma", "sbg")
-PURCHASE_KINDS = ("bgnbd", "pnbd", "mbgnbd", "bgbb")
+MODEL_KINDS = registry.kinds()
+PURCHASE_KINDS = tuple(spec.kind for spec in registry.purchase_models())
 TRANSACTION_DATASETS = ("cdnow_sample", "cdnow_master")
 METRICS = (
     "mae", "rmse", "total_error_pct", "spearman", "top10_share", "top20_share", "brier",
@@ -337,26 +338,34 @@ class SamplerConfig(_Strict):
     """NUTS settings (method ``mcmc``); ``draws`` is also the number of Laplace draws
     of method ``map``."""
 
-    draws: int = Field(1000, ge=1)
-    tune: int = Field(1000, ge=0)
-    chains: int = Field(4, ge=1)
+    # Upper bounds: those of BayesianModel.fit (clvmodels.bayes._base: MAX_CHAINS,
+    # MAX_SAMPLER_DRAWS, MAX_POSTERIOR_DRAWS), checked here so that a file asking for,
+    # say, 100,000 chains is refused by `clvmodels validate` instead of running for ever
+    # without output: more than 64 chains only repeat the convergence check 4 make, and
+    # more than 1e6 draws per chain or 1e7 in all improve no summary.
+    draws: int = Field(1000, ge=1, le=1_000_000)
+    tune: int = Field(1000, ge=0, le=1_000_000)
+    chains: int = Field(4, ge=1, le=64, description="At most 64 (4 is usual).")
     sampler: Literal["clvmodels", "pymc", "nutpie", "numpyro"] = "clvmodels"
     target_accept: float = Field(0.8, gt=0, lt=1)
     hdi_prob: float = Field(0.94, gt=0, lt=1, description="Probability of the HDIs.")
 
-
-PARAM_NAMES = {
-    "bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"),
-    "pnbd": ("r", "alpha", "s", "beta"), "bgbb": ("alpha", "beta", "gamma", "delta"),
-    "gamma_gamma": ("p", "q", "gamma"), "sbg": ("alpha", "beta"),
-}  # fmt: skip
+    @model_validator(mode="after")
+    def _posterior_size(self) -> SamplerConfig:
+        if self.chains * self.draws > 10_000_000:
+            raise _FieldError(
+                "draws",
+                f"chains x draws = {self.chains * self.draws:,} posterior draws; at most "
+                "10,000,000 (the posterior and its statistics are kept in memory)",
+            )
+        return self
 
 
 class ModelConfig(_Strict):
     """One model of the experiment."""
 
     name: Annotated[str, Field(pattern=_NAME, description="Unique name; names output files.")]
-    kind: Literal["bgnbd", "pnbd", "mbgnbd", "bgbb", "gamma_gamma", "sbg"]
+    kind: Literal[MODEL_KINDS]  # type: ignore[valid-type]
     method: Literal["mle", "map", "mcmc"] = "mle"
     penalizer: float = Field(0.0, ge=0, description="L2 penalty on the parameters (MLE).")
     initial_params: dict[str, float] | None = None
@@ -393,11 +402,12 @@ class ModelConfig(_Strict):
         if self.method == "mle" and self.sampler is not None:
             raise _FieldError("sampler", "sampler settings apply to method map or mcmc only")
         for name in self.priors or {}:
-            if name not in PARAM_NAMES[self.kind]:
+            parameters = registry.get(self.kind).parameters
+            if name not in parameters:
                 raise _FieldError(
                     f"priors.{name}",
                     f"{self.kind} has no parameter {name!r}; its parameters are "
-                    f"{', '.join(PARAM_NAMES[self.kind])}",
+                    f"{', '.join(parameters)}",
                 )
         if self.method != "mle" and (self.penalizer or self.initial_params):
             raise _FieldError(
@@ -405,7 +415,7 @@ class ModelConfig(_Strict):
                 "penalizer and initial_params belong to method mle; a Bayesian model is "
                 "regularised by its priors",
             )
-        if self.kind == "sbg":
+        if not registry.get(self.kind).in_experiments:
             raise _FieldError(
                 "kind",
                 "kind 'sbg' is a contractual model fitted on retention counts, not on a "
@@ -457,7 +467,23 @@ class ClvConfig(_Strict):
     interval: float | None = Field(
         0.9, gt=0, lt=1, description="Level of prediction intervals; null for none."
     )
-    n_draws: int = Field(500, ge=10, description="Parameter draws behind the intervals.")
+    # At most clvmodels.models._base.MAX_DRAWS: memory is bounded anyway (intervals are
+    # computed in blocks), but 10,000,000 draws would take 76 MiB per customer at a time
+    # and hours, for bounds no better than from 10,000.
+    n_draws: int = Field(
+        500, ge=10, description="Parameter draws behind the intervals (at most 1,000,000)."
+    )
+
+    @field_validator("n_draws")
+    @classmethod
+    def _n_draws(cls, value: int) -> int:
+        if value > 1_000_000:
+            raise ValueError(
+                f"{value:,} is more than 1,000,000 draws ({value * 8 / 2**20:,.0f} MiB per "
+                "customer while its interval is computed, for bounds no better than from "
+                "10,000); 500 to 10,000 is plenty"
+            )
+        return value
     purchase_models: list[str] | None = Field(
         None, description="Names of the purchase models to value; default all."
     )

@@ -43,22 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import registry
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
 from ..models._base import point_estimate
 from .config import PURCHASE_KINDS, ExperimentConfig, SamplerConfig, data_format
 
 __all__ = ["RunResult", "run_experiment"]
-
-MODEL_CLASSES = {
-    "bgnbd": ("clvmodels.models.bgnbd", "BGNBD", "BG/NBD"),
-    "pnbd": ("clvmodels.models.paretonbd", "ParetoNBD", "Pareto/NBD"),
-    "mbgnbd": ("clvmodels.models.mbgnbd", "MBGNBD", "MBG/NBD"),
-    "bgbb": ("clvmodels.models.bgbb", "BGBB", "BG/BB"),
-    "gamma_gamma": ("clvmodels.models.gammagamma", "GammaGamma", "Gamma-Gamma"),
-    "sbg": ("clvmodels.models.sbg", "ShiftedBetaGeometric", "shifted beta-geometric"),
-}
-
 
 @dataclass
 class RunResult:
@@ -90,6 +81,31 @@ class _Log:
         self.line(f"{name} ...")
         yield
         self.timings[name] = round(time.perf_counter() - begin, 3)
+
+    @contextmanager
+    def forwarding(self, logger_name: str) -> Iterator[None]:
+        """INFO records of the logger ``logger_name`` as lines of this log while the
+        block runs (a long MCMC run's progress, on a terminal or not)."""
+        import logging
+
+        if self.emit is None:
+            yield
+            return
+        log = self
+
+        class Forward(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                log.line(f"  {record.getMessage()}")
+
+        logger = logging.getLogger(logger_name)
+        handler, level = Forward(logging.INFO), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 # ------------------------------------------------------------------ data
@@ -299,14 +315,9 @@ def model_frames(
 
 
 def _new_model(spec: Any) -> Any:
-    import importlib
-
-    module, name, _ = MODEL_CLASSES[spec.kind]
     if spec.method == "mle":
-        return getattr(importlib.import_module(module), name)(**spec.settings())
-    from ..bayes import models as bayes_models
-
-    return getattr(bayes_models, name)(**spec.bayes_settings())
+        return registry.model_class(spec.kind)(**spec.settings())
+    return registry.model_class(spec.kind, bayesian=True)(**spec.bayes_settings())
 
 
 def _check_model_data(config: ExperimentConfig, frames: dict[str, pd.DataFrame]) -> None:
@@ -326,16 +337,17 @@ def _fit_models(
 
     models = {}
     for spec in config.models:
-        with log.step(f"fit {spec.name} ({MODEL_CLASSES[spec.kind][2]}, {spec.method})"):
+        with log.step(f"fit {spec.name} ({registry.get(spec.kind).label}, {spec.method})"):
             model = _new_model(spec)
             try:
                 if spec.method == "mle":
                     model.fit(frames[spec.name])
                 else:
-                    model.fit(
-                        frames[spec.name], progressbar=progressbar,
-                        **spec.fit_options(config.seed),
-                    )  # fmt: skip
+                    with log.forwarding("clvmodels.bayes"):  # the sampler's progress lines
+                        model.fit(
+                            frames[spec.name], progressbar=progressbar,
+                            **spec.fit_options(config.seed),
+                        )  # fmt: skip
             except ConvergenceError as error:
                 raise ConvergenceError(f"model {spec.name!r}: {error}") from None
             except InvalidDataError as error:
@@ -493,8 +505,9 @@ def _evaluation(
 ) -> dict[str, pd.DataFrame]:  # fmt: skip
     from ..evaluation import conditional_expectations, evaluate, tracking
 
-    continuous = [s.name for s in config.models if s.kind in ("bgnbd", "pnbd", "mbgnbd")]
-    discrete = [s.name for s in config.models if s.kind == "bgbb"]
+    specs = {s.name: registry.get(s.kind) for s in config.models}
+    continuous = [name for name, spec in specs.items() if spec.continuous_purchase]
+    discrete = [name for name, spec in specs.items() if spec.role == "purchase" and spec.discrete]
     purchase = {name: models[name] for name in continuous}
     if not (continuous or discrete) or not config.periods.has_holdout:
         return {}
@@ -1151,7 +1164,7 @@ def write_manifest(
     model_tables = [_table("tables/fit.csv", fit_title)]
     model_plots = []
     for spec in config.models:
-        label = MODEL_CLASSES[spec.kind][2]
+        label = registry.get(spec.kind).label
         model_tables.append(_table(
             f"tables/parameters_{spec.name}.csv", f"{spec.name} ({label}): {_summary_kind(spec)}",
         ))  # fmt: skip

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
-from ._special import beta_expectation, hyp2f1_series
+from ._special import _CHUNK, beta_expectation
 from .bgbb import digamma_difference, log_rising
 
 __all__ = [
@@ -41,11 +41,29 @@ __all__ = [
 # through a = 1 - 2h, 1 - h, 1 + h, 1 + 2h (see expected_purchases).
 _A_ONE = 1e-3
 _A_NODES = (-2.0, -1.0, 1.0, 2.0)
-# Terms of the 2F1 series tried where scipy's hyp2f1 fails, before the quadrature.
-_SERIES_TERMS = 100_000
+# From this a + b' on (b' = b + x + shift, the posterior Beta of the dropout
+# probability), the expectations over that probability are summed as the series of
+# positive terms of _nb_series instead of through scipy's hyp2f1. The first parameter of
+# the 2F1s below is about a, and their series needs about a w terms: at a = b = 1e12 (a
+# fit that ran to the boundary) scipy fails, and the fallbacks took about 3 s per 1,000
+# customers, already 0.1 s at a = b = 1,000. The cost of _nb_series does not depend on a
+# or b'. Below the threshold scipy is exact and faster; across it the two agree to about
+# 1e-14 (tests/models/test_bgnbd.py).
+_LARGE = 500.0
+# Most terms _nb_series sums for one row (about the negative binomial's mean
+# R w / (1 - w) plus 40 / (1 - w)); a row that would need more (w near 1: a horizon
+# long next to alpha + T, or thousands of purchases) is integrated instead, which costs
+# about as much as 2,000 terms whatever the parameters.
+_NB_TERMS = 2048
+# Where the posterior Beta of the dropout probability is this concentrated, the
+# expectations over it are the limit model's closed forms plus their first corrections
+# (_moment_form): eps = (R + 3)^2 sigma^2 m2 <= 1e-8 bounds the first neglected term by
+# about eps^2 / 6 < 2e-17 of the value. That covers fits at the boundary (a, b ~ 1e12)
+# at the cost of a closed form; the series (_nb_series) does the rest.
+_MOMENT_EPS = 1e-8
 # Below this, 1 - tail in the closed form of the expected purchases has lost too many
-# digits to cancellation and the quadrature is used instead.
-_CANCELLED = 1e-6
+# digits to cancellation (more than four) and the series is used instead.
+_CANCELLED = 1e-4
 
 
 def _logaddexp(a, b):
@@ -281,11 +299,15 @@ def probability_alive(x, t_x, T, r, alpha, a, b, *, shift: int, t=0.0):
     turns its large negative argument into w = t / (alpha + T + t) in [0, 1):
     ((alpha + T) / (alpha + T + t))^a 2F1(a, a + b + shift - r; a + b + x + shift; w).
 
-    Where scipy's ``hyp2f1`` fails (NaN in corners such as c - b tiny with w near 1, or
-    huge parameters) the series is summed (:func:`~._special.hyp2f1_series`). Where
-    that fails too, or either result lies outside the range the expectation must lie in,
-    [(1 + s)^-(r + x), 1] (a sign of rounding error with huge parameters), the
-    expectation is integrated numerically (:func:`~._special.beta_expectation`).
+    That 2F1 is scipy's ``hyp2f1`` while a + b + x + shift < ``_LARGE``. From there on
+    the Beta is concentrated: where it is enough so (``_MOMENT_EPS``) the expectation is
+    the limit model's closed form with its first corrections (:func:`_moment_form`),
+    elsewhere, and where scipy fails (NaN in corners such as c - b tiny with w near 1)
+    or its result lies outside the range the expectation must lie in,
+    [(1 + s)^-(r + x), 1], the series of positive terms of :func:`_nb_series` (Pfaff's
+    other transformation, DLMF 15.8.1), whose cost does not depend on a and b. Where
+    that would need more than ``_NB_TERMS`` terms, the expectation is integrated
+    numerically (:func:`~._special.beta_expectation`).
     """
     alive_now = expit(-_dead_log_odds(x, t_x, T, r, alpha, a, b, shift))
     t = np.asarray(t, dtype=np.float64)
@@ -298,22 +320,182 @@ def probability_alive(x, t_x, T, r, alpha, a, b, *, shift: int, t=0.0):
     log_power = a * np.log1p(-w)
     c = a + b_post
     args = np.broadcast_arrays(a, c - R, c, w, log_power, s, R, b_post)
-    with np.errstate(invalid="ignore", over="ignore"):
-        survive = np.array(np.broadcast_to(np.exp(log_power) * hyp2f1(a, c - R, c, w),
-                                           args[0].shape))  # fmt: skip
-    lowest = np.exp(-args[6] * np.log1p(args[5]))  # all survive at p = 1
+    a_, b_, c_, w_, log_power_, s_, R_, b_post_ = args
+    survive = np.full(a_.shape, np.nan)
+    small = c_ < _LARGE
+    if np.any(small):
+        with np.errstate(invalid="ignore", over="ignore"):
+            survive[small] = np.exp(log_power_[small]) * hyp2f1(
+                a_[small], b_[small], c_[small], w_[small]
+            )
+    lowest = np.exp(-R_ * np.log1p(s_))  # all survive at p = 1
+    large = ~small
+    if np.any(large):
+        survive[large] = _moment_form(s_[large], R_[large], a_[large], b_post_[large],
+                                      expected=False)  # fmt: skip
     bad = ~_within(survive, lowest, 1.0)
     if np.any(bad):
-        a_, b_, c_, w_, log_power_ = (arg[bad] for arg in args[:5])
-        survive[bad] = hyp2f1_series(a_, b_, c_, w_, log_scale=log_power_,
-                                     max_terms=_SERIES_TERMS)  # fmt: skip
+        survive[bad] = _nb_series(w_[bad], R_[bad], a_[bad], b_post_[bad], expected=False)
         hard = ~_within(survive, lowest, 1.0)
         if np.any(hard):
-            a_, s_, R_, b_post_ = (args[i][hard] for i in (0, 5, 6, 7))
             survive[hard] = beta_expectation(
-                _log_survival, a_, b_post_, scale=R_ * s_, args=(R_, s_)
-            )
+                _log_survival, a_[hard], b_post_[hard], scale=R_[hard] * s_[hard],
+                args=(R_[hard], s_[hard]),
+            )  # fmt: skip
     return alive_now * np.clip(survive, lowest, 1.0)
+
+
+def _nb_series(w, R, a, b_post, *, expected: bool, rtol: float = 1e-15,
+               max_terms: int = _NB_TERMS, count_terms: bool = False):  # fmt: skip
+    """E[(1 - p)^N] or, with ``expected``, E[min(N, K)], by series of positive terms.
+
+    For a customer alive at T: N is the number of purchases in (T, T + t] if they never
+    dropped out, negative binomial under the posterior lambda ~ Gamma(R, alpha + T)
+    (R = r + x; the Poisson-gamma mixture of FHL 2005, sec. 3):
+    P(N = n) = (R)_n / n! w^n (1 - w)^R, w = t / (alpha + T + t). After each purchase
+    they drop out with probability p ~ Beta(a, b'), so they survive k purchases with
+    probability v_k = E[(1 - p)^k] = (b')_k / (a + b')_k.
+
+    * P(alive at T + t | alive at T) = E[(1 - p)^N] = sum_n P(N = n) v_n
+      = (1 - w)^R 2F1(R, b'; a + b'; w): Pfaff's transformation (DLMF 15.8.1) of
+      E[(1 + p s)^-R] = 2F1(R, a; a + b'; -s) (see :func:`probability_alive`) on its
+      first parameter, where the one used there acts on the second.
+    * E[X(T, T + t) | alive at T] = E[min(N, K)], K the purchase after which the
+      customer drops out (P(K > k) = v_k), = sum_k P(N > k) v_k = sum_n P(N = n) V_n,
+      V_n = sum_{k<n} v_k. For a > 1 this is c / (a - 1) (1 - tail) of
+      :func:`_expected_if_alive` term by term (1 = (1 - w)^R sum_n (R)_n w^n / n!,
+      DLMF 15.4.6), without its 1 - tail cancellation or its 0 / 0 at a = 1.
+
+    Every term is positive and kept as a logarithm, v_k through
+    log1p(-a / (a + b' + j)) (exact for any a, b'), so nothing cancels. The terms follow
+    the negative binomial: about R w / (1 - w) + 40 / (1 - w) of them, whatever a and b'
+    (as a, b' -> infinity with a / (a + b') -> mu it tends to the fixed-dropout limit
+    model, (1 + mu s)^-R and (1 - (1 + mu s)^-R) / mu, at no extra cost).
+
+    Tail bound: P(N = j + 1) / P(N = j) = w (R + j) / (j + 1); v_k decreases in k, so
+    v_{j+1} <= v_j and V_{j+1} / V_j <= (j + 1) / j. After term m every later ratio of
+    summands is at most rho = w max(1, (R + m) / (m + 1)) (first series) or
+    w (R + m) / m (second), and the rest at most term_m rho / (1 - rho); summing stops
+    once that is below ``rtol`` times the sum. NaN where ``max_terms`` terms would not
+    suffice (judged beforehand from the negative binomial's mean and spread, and
+    checked). With ``count_terms``, also the number of terms each element took.
+    """
+    arrays = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (w, R, a, b_post))
+    )
+    shape = arrays[0].shape
+    w, R, a, b_post = (v.ravel() for v in arrays)
+    result = np.full(w.size, np.nan)
+    used = np.zeros(w.size, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_w = np.log(w)
+        # the negative binomial's mean, plus 10 standard deviations, plus the geometric
+        # tail at rate w: about the terms a row needs
+        spread = R * w
+        need = (spread + 10 * np.sqrt(spread) + 40) / (1 - w)
+    rows = np.flatnonzero(need <= max_terms)
+    log_pmf = R[rows] * np.log1p(-w[rows])  # log P(N = n), n = 0
+    log_v = np.zeros(rows.size)  # log v_n
+    big_v = np.zeros(rows.size)  # V_n
+    ref = np.full(rows.size, -np.inf)  # the sum is kept divided by exp(ref)
+    total = np.zeros(rows.size)
+    n = 0
+    block = 16
+    while rows.size and n < max_terms:
+        k = n + np.arange(block, dtype=np.float64)
+        wr, Rr, ar, br = (v[rows, None] for v in (log_w, R, a, b_post))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step_pmf = np.log(Rr + k) - np.log1p(k) + wr  # log P(N=k+1) - log P(N=k)
+            step_v = np.log1p(-ar / (ar + br + k))  # log v_(k+1) - log v_k
+            logs_pmf = log_pmf[:, None] + _exclusive_cumsum(step_pmf)
+            logs_v = log_v[:, None] + _exclusive_cumsum(step_v)
+            if expected:
+                # V_k = V_n + sum_(n <= j < k) v_j (0 < v_j <= 1, so V_k <= k: no
+                # overflow, and a v_j that underflows is negligible next to V_k)
+                v_k = np.exp(logs_v)
+                big_v_k = big_v[:, None] + _exclusive_cumsum(v_k)
+                logs = logs_pmf + np.log(big_v_k)
+                big_v = big_v_k[:, -1] + v_k[:, -1]
+            else:
+                logs = logs_pmf + logs_v
+            log_pmf = logs_pmf[:, -1] + step_pmf[:, -1]
+            log_v = logs_v[:, -1] + step_v[:, -1]
+            new_ref = np.fmax(ref, np.max(logs, axis=1))
+            rescale = np.where(ref == new_ref, 1.0, np.exp(ref - new_ref))
+            total = total * rescale + np.exp(logs - new_ref[:, None]).sum(axis=1)
+            ref = new_ref
+        n += block
+        last = n - 1.0
+        w_now, R_now = w[rows], R[rows]
+        if expected:
+            rho = w_now * (R_now + last) / last
+        else:
+            rho = w_now * np.maximum(1.0, (R_now + last) / (last + 1))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            rest = np.exp(logs[:, -1] - ref) * rho / (1 - rho)
+            done = (logs[:, -1] == -np.inf) | ((rho < 1) & (rest <= rtol * total))
+        if done.any():
+            finished = rows[done]
+            with np.errstate(divide="ignore"):
+                result[finished] = np.exp(np.log(total[done]) + ref[done])
+            used[finished] = n
+            keep = ~done
+            rows, log_pmf, log_v, big_v, ref, total = (
+                v[keep] for v in (rows, log_pmf, log_v, big_v, ref, total)
+            )
+        block = int(min(2 * block, 512, max(16, _CHUNK // max(rows.size, 1))))
+    if count_terms:
+        return result.reshape(shape), used.reshape(shape)
+    return result.reshape(shape)
+
+
+def _moment_form(s, R, a, b_post, *, expected: bool, eps_max: float = _MOMENT_EPS):
+    """E[(1 + p s)^-R] (or, with ``expected``, E[X(T, T + t) | alive at T]) over
+    p ~ Beta(a, b') by Taylor's expansion about the mean to the third central moment;
+    NaN where the Beta is not concentrated enough for it (``eps_max``).
+
+    The limit of a, b' -> infinity with a / (a + b') -> mu is the model whose dropout
+    probability is mu for everyone: E[g(p)] -> g(mu). With N = a + b', nu = 1 - mu =
+    b' / N, m2 = mu nu / (N + 1) and m3 = 2 mu nu (nu - mu) / ((N + 1)(N + 2)) (the
+    central moments of the Beta), and g(p) = (1 + p s)^-R, whose k-th derivative is
+    g(mu) (-1)^k (R)_k sigma^k, sigma = s / (1 + mu s):
+
+        E[g(p)] = g(mu) [1 + (R)_2 sigma^2 m2 / 2 - (R)_3 sigma^3 m3 / 6 + ...].
+
+    The next term is (R)_4 sigma^4 m4 / 24 with m4 ~ 3 m2^2 (the Beta is nearly normal
+    there), under eps^2 / 6 for eps = (R + 3)^2 sigma^2 m2, and each later one is
+    smaller by about a factor eps; g is analytic within 1 / sigma of mu, which lies
+    beyond 1 / sqrt(eps) >= 1e4 standard deviations of p, so the mass outside the
+    expansion's reach is negligible. Used where eps <= ``eps_max`` (1e-8: the omitted
+    terms below 2e-17 of the value).
+
+    E[X | alive] = E[(1 - g(p)) / p] = c / (a - 1) E'[1 - g(p)], E' over
+    Beta(a - 1, b') and c = a + b' - 1 (B(a - 1, b') / B(a, b') = c / (a - 1)), and
+    E'[1 - g(p)] = (1 - g(mu')) - g(mu') [corrections]: the leading part by expm1, so
+    nothing cancels however short the horizon (a >= 2 here).
+    """
+    if expected:
+        a = a - 1.0
+    n = a + b_post
+    mu, nu = a / n, b_post / n
+    sigma = s / (1 + mu * s)
+    m2 = mu * nu / (n + 1)
+    m3 = 2 * mu * nu * (nu - mu) / ((n + 1) * (n + 2))
+    log_g = -R * np.log1p(mu * s)
+    correction = R * (R + 1) * sigma**2 * (m2 / 2 - (R + 2) * sigma * m3 / 6)
+    eps = (R + 3) ** 2 * sigma**2 * m2
+    if expected:
+        value = (n / a) * (-np.expm1(log_g) - np.exp(log_g) * correction)
+    else:
+        value = np.exp(log_g) * (1 + correction)
+    return np.where(eps <= eps_max, value, np.nan)
+
+
+def _exclusive_cumsum(steps: np.ndarray) -> np.ndarray:
+    """Along the last axis: 0, s_0, s_0 + s_1, ... (one fewer step than entries)."""
+    out = np.zeros_like(steps)
+    np.cumsum(steps[:, :-1], axis=1, out=out[:, 1:])
+    return out
 
 
 def _within(value, low, high, slack=1e-12):
@@ -338,41 +520,54 @@ def _expected_if_alive(s, q, R, a, b_post):
     """E[X(T, T + t) | alive at T] for a != 1: (c / (a - 1)) (1 - tail), c = a + b' - 1,
     tail = (1 - q)^(a - 1) 2F1(c - R, a - 1; c; q) (see :func:`expected_purchases`).
 
-    Where scipy's ``hyp2f1`` fails the series is summed instead. Where that fails too,
-    where 1 - tail has cancelled to below 1e-6 (short horizons and extreme parameters:
-    more than six digits of the 2F1 lost), or where the result lies outside the range
-    the expectation must lie in (below), the expectation is integrated numerically. An
-    alive customer with dropout probability p, who would make N purchases ahead if they
-    never dropped out, makes min(N, K) of them, K ~ Geometric(p), so
+    That 2F1 is scipy's ``hyp2f1`` while a + b' < ``_LARGE``. From there on it is the
+    limit model's closed form with its first corrections where the Beta is concentrated
+    enough (:func:`_moment_form`); elsewhere, and where scipy fails, where 1 - tail has
+    cancelled to below ``_CANCELLED`` (short horizons: more than four digits of the 2F1
+    lost), or where the result lies outside the range the expectation must lie in
+    (below), the expectation is the series of positive terms of :func:`_nb_series`,
+    whose cost does not depend on a and b'. Where that would need
+    more than ``_NB_TERMS`` terms it is integrated numerically: an alive customer with
+    dropout probability p, who would make N purchases ahead if they never dropped out,
+    makes min(N, K) of them, K ~ Geometric(p), so
     E[X | alive] = E[(1 - (1 - p)^N) / p] = E[(1 - (1 + p s)^-R) / p] over
     p ~ Beta(a, b'), s = t / (alpha + T) (:func:`~._special.beta_expectation`). The
-    integrand decreases in p from R s to 1 - (1 + s)^-R, which bounds the result. This
-    also covers c = 0 (a + b' = 1), where the closed form is a removable 0 * inf.
+    integrand decreases in p from R s to 1 - (1 + s)^-R, which bounds the result. The
+    series and the integral also cover c <= 0 (a + b' <= 1), where the closed form is a
+    removable 0 * inf or has no meaning.
     """
     c = a + b_post - 1
     log_power = (a - 1) * np.log1p(-q)
     args = np.broadcast_arrays(s, q, R, a, b_post, c, log_power)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        tail = np.array(np.broadcast_to(np.exp(log_power) * hyp2f1(c - R, a - 1, c, q),
-                                        args[0].shape))  # fmt: skip
-        failed = ~np.isfinite(tail)
-        if np.any(failed):
-            s_, q_, R_, a_, b_post_, c_, log_power_ = (arg[failed] for arg in args)
-            tail[failed] = hyp2f1_series(c_ - R_, a_ - 1, c_, q_, log_scale=log_power_,
-                                         max_terms=_SERIES_TERMS)  # fmt: skip
-        expected = c / (a - 1) * (1 - tail)
+    s, q, R, a, b_post, c, log_power = args
+    expected = np.full(s.shape, np.nan)
+    small = (c + 1 < _LARGE) & (c > 0)
+    if np.any(small):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            tail = np.exp(log_power[small]) * hyp2f1(
+                c[small] - R[small], a[small] - 1, c[small], q[small]
+            )
+            closed = c[small] / (a[small] - 1) * (1 - tail)
+        expected[small] = np.where(np.abs(1 - tail) < _CANCELLED, np.nan, closed)
     # E[g(p)] for g decreasing from g(0) = R s to g(1) = 1 - (1 + s)^-R
-    s, R = args[0], args[2]
     highest = R * s
     lowest = -np.expm1(-R * np.log1p(s))
     moving = s > 0  # nothing happens in no time
-    expected = np.where(moving, expected, 0.0)
-    hard = moving & (~_within(expected, lowest, highest) | (np.abs(1 - tail) < _CANCELLED))
-    if np.any(hard):
-        s_, q_, R_, a_, b_post_ = (arg[hard] for arg in args[:5])
-        expected[hard] = beta_expectation(
-            _log_expected_given_p, a_, b_post_, scale=(R_ + 1) * s_, args=(R_, s_)
-        )
+    large = (c + 1 >= _LARGE) & (a >= 2)
+    if np.any(large):
+        expected[large] = _moment_form(s[large], R[large], a[large], b_post[large],
+                                       expected=True)  # fmt: skip
+    retry = moving & ~_within(expected, lowest, highest)
+    if np.any(retry):
+        expected[retry] = _nb_series(q[retry], R[retry], a[retry], b_post[retry],
+                                     expected=True)  # fmt: skip
+        hard = moving & ~_within(expected, lowest, highest)
+        if np.any(hard):
+            s_, R_ = s[hard], R[hard]
+            expected[hard] = beta_expectation(
+                _log_expected_given_p, a[hard], b_post[hard], scale=(R_ + 1) * s_,
+                args=(R_, s_),
+            )  # fmt: skip
     return np.where(moving, np.clip(expected, lowest, highest), 0.0)
 
 

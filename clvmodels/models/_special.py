@@ -1,7 +1,9 @@
 """Special-function helpers shared by the models (numpy/scipy only).
 
 * :func:`hyp2f1_series` sums Gauss's series for 2F1 with a rigorous bound on the
-  remaining tail; it is the fallback where scipy's ``hyp2f1`` returns NaN.
+  remaining tail (BG/NBD and MBG/NBD now fall back on the series of positive terms of
+  :func:`clvmodels.models._betageo._nb_series` instead, whose cost does not grow with
+  the parameters).
 * :func:`beta_expectation` integrates E[g(p)] over p ~ Beta(a, b) numerically, for the
   corners where neither converges in reasonable time (e.g. 2F1 at arguments very near 1).
 """

@@ -43,7 +43,14 @@ from scipy.special import digamma, exprel, gammaln, polygamma
 
 from .._validation import bad_rows_error
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, _check_interval, as_array, data_time_unit, weighted_sum
+from ._base import (
+    BaseModel,
+    _check_interval,
+    as_array,
+    data_time_unit,
+    draw_blocks,
+    weighted_sum,
+)
 
 __all__ = [
     "BGBB",
@@ -430,10 +437,16 @@ def _predict_curve(
     estimate = np.asarray(func(grid, **model._param_dict(params)), dtype=np.float64)
     if interval is not None:
         draws = model.parameter_draws(n_draws, random_state)
-        shaped = draws if grid.ndim == 0 else draws[:, None, :]
-        samples = np.asarray(func(grid, **model._param_dict(shaped)), dtype=np.float64)
-        samples = np.broadcast_to(samples, (n_draws, *grid.shape))
-        lower, upper = _quantiles(samples, interval)
+        flat = grid.reshape(-1)
+        lower, upper = np.empty(flat.size), np.empty(flat.size)
+
+        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+            return func(flat[rows], **model._param_dict(draws[chosen, None, :]))
+
+        # values and draws in blocks of bounded memory, however long the grid
+        for rows, samples in draw_blocks(evaluate, n_draws, flat.size):
+            lower[rows], upper[rows] = _quantiles(samples, interval)
+        lower, upper = lower.reshape(grid.shape), upper.reshape(grid.shape)
     if grid.ndim == 0:
         if interval is None:
             return float(estimate)

@@ -210,7 +210,7 @@ def _quadrature(m, b, z, eps, gradient):
     return out
 
 
-def _log_tail_block(p, q, t, alpha, beta, gradient):
+def _log_tail_block(p, q, t, alpha, beta, gradient, ref=None):
     swap = alpha < beta
     big, small = np.where(swap, beta, alpha), np.where(swap, alpha, beta)
     a, b = np.where(swap, q, p), np.where(swap, p, q)
@@ -245,7 +245,12 @@ def _log_tail_block(p, q, t, alpha, beta, gradient):
             parts = [np.log(hyp2f1(a_, 1.0, m_ + 1.0, z_))]
         else:
             parts = _series(a_, m_, z_, gradient)
-        log_j[sel] = -a_ * la + (1.0 - b_) * lb - np.log(m_) + parts[0]
+        if ref is None:
+            log_j[sel] = -a_ * la + (1.0 - b_) * lb - np.log(m_) + parts[0]
+        else:  # see _log_tail: a log((A+T)/(A+t)) + b log((B+T)/(B+t)) + log(B+t)
+            gap = ref[sel] - t[sel]
+            log_j[sel] = (a_ * np.log1p(gap / at[sel]) + b_ * np.log1p(gap / bt[sel]) + lb
+                          - np.log(m_) + parts[0])  # fmt: skip
         if gradient:
             at_, bt_ = at[sel], bt[sel]
             ds_a, ds_m, ds_z = parts[1], parts[2], parts[3]
@@ -258,7 +263,17 @@ def _log_tail_block(p, q, t, alpha, beta, gradient):
         # J = (A+t)^-m Q(m, b, z)
         m_, b_, la = m[sel], b[sel], log_at[sel]
         parts = _quadrature(m_, b_, z[sel], eps[sel], gradient)
-        log_j[sel] = -m_ * la + parts[0]
+        if ref is None:
+            log_j[sel] = -m_ * la + parts[0]
+        else:  # a log((A+T)/(A+t)) + b log((B+T)/(A+t)) + log(A+t)
+            gap, a_ = ref[sel] - t[sel], a[sel]
+            # (B+T)/(A+t) near 1: log1p of its exact excess; elsewhere a difference of
+            # logs, which then does not cancel (log1p near -1 would)
+            excess = (small[sel] - big[sel] + gap) / at[sel]
+            with np.errstate(divide="ignore"):
+                lift = np.where(np.abs(excess) < 0.5, np.log1p(excess),
+                                np.log(small[sel] + ref[sel]) - la)  # fmt: skip
+            log_j[sel] = a_ * np.log1p(gap / at[sel]) + b_ * lift + la + parts[0]
         if gradient:
             at_, bt_ = at[sel], bt[sel]
             dq_m, dq_b, dq_z = parts[1], parts[2], parts[3]
@@ -273,12 +288,21 @@ def _log_tail_block(p, q, t, alpha, beta, gradient):
     return log_j, (d_p, d_q, d_alpha, d_beta)
 
 
-def _log_tail(p, q, t, alpha, beta, gradient=False):
+def _log_tail(p, q, t, alpha, beta, gradient=False, ref=None):
     """log J(p, q; t) and, with ``gradient``, its derivatives in (p, q, alpha, beta).
+
+    With ``ref`` (a time T >= t; values only), log of J(p, q; t) (alpha+T)^p (beta+T)^q
+    instead. Written as p log((alpha+T)/(alpha+t)) + q log((beta+T)/(beta+t)) plus terms
+    of the size of log(beta+t), each ratio by log1p of its exact excess over 1, it keeps
+    its precision when p or q is huge; log J alone is about -q log(beta+t), and adding
+    q log(beta+T) to it afterwards would lose everything but about 1e-16 q log(beta+t)
+    (a 1e-3 relative error in P(alive) at s = 1e12, beta = 1e13, where a Pareto/NBD fit
+    runs to the boundary, and everything at s = 1e14).
 
     Broadcasts its arguments; works through blocks of ``_BLOCK`` elements.
     """
-    args = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (p, q, t, alpha, beta)))
+    values = (p, q, t, alpha, beta) if ref is None else (p, q, t, alpha, beta, ref)
+    args = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
     shape = args[0].shape
     flat = [v.reshape(-1) for v in args]
     size = flat[0].size
@@ -286,7 +310,8 @@ def _log_tail(p, q, t, alpha, beta, gradient=False):
     grads = np.empty((4, size)) if gradient else None
     for start in range(0, size, _BLOCK):
         sl = slice(start, start + _BLOCK)
-        value, grad = _log_tail_block(*(v[sl] for v in flat), gradient)
+        value, grad = _log_tail_block(*(v[sl] for v in flat[:5]), gradient,
+                                      None if ref is None else flat[5][sl])  # fmt: skip
         log_j[sl] = value
         if gradient:
             grads[:, sl] = grad
@@ -374,9 +399,15 @@ def _log_alive(x, t_x, T, r, alpha, s, beta):
     (FH 2005 section 5; FH 2024 eq. 9); the constant cancels against L.
     """
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    log_dead, log_alive, _, _ = _log_terms(x, t_x, T, r, alpha, s, beta, False)
-    log_p = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    log_p = log_p - np.logaddexp(log_dead, log_alive)
+    # Divided through by the numerator: 1 / P(alive) = s J(r+x, s+1; t_x) (alpha+T)^(r+x)
+    # (beta+T)^s + (r+x) J(r+x+1, s; T) (alpha+T)^(r+x) (beta+T)^s, each term relative to
+    # T (_log_tail with ref), so that no s log(beta+T) is subtracted from a number of its
+    # size: exact for s and beta to 1e15 and beyond.
+    log_dead, _ = _log_tail(r + x, s + 1.0, t_x, alpha, beta, ref=T)
+    log_alive, _ = _log_tail(r + x + 1.0, s, T, alpha, beta, ref=T)
+    log_dead = np.log(s) + log_dead - np.log(beta + T)
+    log_alive = np.log(r + x) + log_alive - np.log(alpha + T)
+    log_p = -np.logaddexp(log_dead, log_alive)
     # A purchase at T proves the customer alive: log_p = 0 then, up to rounding of the
     # logs (about 1e-16 of (r+x) log(alpha+T)); make it exact.
     return np.where(t_x >= T, 0.0, np.minimum(log_p, 0.0))

@@ -80,6 +80,8 @@ def patterns(model_data):
             twin = getattr(bayes, name)._twin_class()()
             seen: dict[str, object] = {}
             twin._fitted_patterns = lambda arrays, weights: seen.update(a=arrays, w=weights)
+            # as the Bayesian model fits it: Gamma-Gamma values in the data's units
+            twin._rescaled_fit = False
             twin.fit(model_data(name))
             cache[name] = (seen["a"], seen["w"])
         return cache[name]

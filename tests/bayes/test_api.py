@@ -372,7 +372,9 @@ def test_chunked_predictions_are_identical(cdnow_calibration, map_bgnbd, monkeyp
     pd.testing.assert_frame_equal(whole, chunks)
     rows = frame.iloc[:300]
     several = map_bgnbd.probability_purchases(rows, 39, [0, 2])
-    monkeypatch.setattr(_base, "_BLOCK_ELEMENTS", 1)  # one pattern per block
+    from clvmodels.models import _base as ml_base
+
+    monkeypatch.setattr(ml_base, "_HELD_ELEMENTS", 1)  # one pattern per block
     pd.testing.assert_frame_equal(whole.iloc[:300], map_bgnbd.expected_purchases(rows, 39))
     pd.testing.assert_frame_equal(several, map_bgnbd.probability_purchases(rows, 39, [0, 2]))
 
@@ -582,3 +584,36 @@ def test_compare_pairs_the_customers() -> None:
     half = bayes.BGNBD().fit(frame.iloc[: len(frame) // 2], method="map", draws=300)
     with pytest.raises(InvalidDataError, match="same customers"):
         bayes.compare({"bg": bg, "half": half})
+
+
+# ------------------------------------------------------------------ bounded work
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"chains": 100_000}, "chains=100,000: at most 64"),
+        ({"draws": 2_000_000}, "draws=2,000,000: at most 1,000,000"),
+        ({"tune": 2_000_000}, "tune=2,000,000: at most 1,000,000"),
+        ({"chains": 64, "draws": 500_000}, "32,000,000 posterior draws"),
+    ],
+)
+def test_absurd_sampler_settings_are_refused_before_any_work(small, settings, words) -> None:
+    with pytest.raises(InvalidDataError, match=words):
+        bayes.BGNBD().fit(small, **settings)
+
+
+def test_return_draws_refuses_arrays_beyond_the_limit(cdnow_calibration, map_bgnbd,
+                                                      monkeypatch) -> None:  # fmt: skip
+    rows = cdnow_calibration.iloc[:30]
+    draws = len(map_bgnbd.posterior_samples())
+    monkeypatch.setattr(_base, "_MAX_RETURNED_DRAWS", draws * 30 - 1)
+    with pytest.raises(InvalidDataError, match=r"return_draws=True for .* would need"):
+        map_bgnbd.expected_purchases(rows, 39, return_draws=True)
+    # the summary is computed in blocks: no limit, and the same in small blocks
+    whole = map_bgnbd.expected_purchases(rows, 39)
+    from clvmodels.models import _base as ml_base
+
+    monkeypatch.setattr(ml_base, "_HELD_ELEMENTS", 3 * draws)
+    monkeypatch.setattr(ml_base, "_STEP_ELEMENTS", 100)
+    pd.testing.assert_frame_equal(map_bgnbd.expected_purchases(rows, 39), whole, rtol=1e-12)

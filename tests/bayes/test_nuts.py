@@ -309,3 +309,36 @@ def test_a_start_outside_the_support_is_refused():
     with pytest.raises(FloatingPointError, match="not finite at the start"):
         run_chain(half_line, np.array([-1.0]), draws=5, tune=5, seed=0, covariance=None,
                   target_accept=0.8, max_treedepth=10)  # fmt: skip
+
+
+# ------------------------------------------------------------------ progress lines
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_progress_lines_go_to_the_log(cores, caplog, monkeypatch) -> None:
+    """A run says how far it is on the logger clvmodels.bayes (INFO), chains in forked
+    processes included, whether or not anything is a terminal; nothing is printed."""
+    import logging
+
+    monkeypatch.setattr(_nuts, "_PROGRESS_AFTER", 0.0)  # long runs only, normally
+    with caplog.at_level(logging.INFO, logger="clvmodels.bayes"):
+        _nuts.sample_nuts(standard_normal, np.zeros((2, 3)), draws=200, tune=100,
+                          random_seed=1, cores=cores)  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if r.name == "clvmodels.bayes"]
+    where = "in 2 processes" if cores == 2 else "one after another"
+    assert lines[0] == f"NUTS: 2 chains of 100 warm-up + 200 draws, {where}"
+    percents = [int(line.split()[1]) for line in lines[1:]]
+    assert percents == sorted(set(percents)) and percents[-1] == 100 and len(percents) >= 5
+    assert lines[-1].endswith("(2 of 2 chains finished)")
+
+
+def test_no_progress_work_without_a_listener(monkeypatch) -> None:
+    """Without INFO logging (the default) no progress is tracked at all."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("progress tracked")
+
+    monkeypatch.setattr(_nuts, "_Progress", refuse)
+    result = sample_nuts(standard_normal, np.zeros((2, 2)), draws=20, tune=20,
+                         random_seed=0, cores=2)
+    assert result.draws.shape == (2, 20, 2)

@@ -687,3 +687,57 @@ def test_json_schema() -> None:
     assert "bgnbd" in kinds and "gamma_gamma" in kinds
     # descriptions for the user
     assert definitions["PeriodsConfig"]["properties"]["holdout_length"]["description"]
+
+
+# ------------------------------------------------------------------ bounded work
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"clv": {"n_draws": 10_000_000}}, "clv.n_draws", "76 MiB per customer"),
+        ({"models": [{"name": "b", "kind": "bgnbd", "method": "mcmc",
+                      "sampler": {"chains": 100_000}}]}, "models[0].sampler.chains", "64"),
+        ({"models": [{"name": "b", "kind": "bgnbd", "method": "mcmc",
+                      "sampler": {"draws": 2_000_000}}]}, "models[0].sampler.draws", "1000000"),
+        ({"models": [{"name": "b", "kind": "bgnbd", "method": "mcmc",
+                      "sampler": {"chains": 64, "draws": 500_000}}]},
+         "models[0].sampler.draws", "10,000,000"),
+    ],
+)  # fmt: skip
+def test_absurd_amounts_of_work_are_refused_naming_the_setting(changes, field, words) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(minimal(**changes))
+    assert str(error.value).startswith(f"config: {field}: ")
+    assert words in str(error.value)
+
+
+def test_limits_match_the_api() -> None:
+    from clvmodels.bayes import _base as bayes_base
+    from clvmodels.experiments.config import SamplerConfig
+    from clvmodels.models._base import MAX_DRAWS
+
+    def upper(name: str) -> int:
+        return next(m.le for m in SamplerConfig.model_fields[name].metadata if hasattr(m, "le"))
+
+    assert upper("chains") == bayes_base.MAX_CHAINS
+    assert upper("draws") == upper("tune") == bayes_base.MAX_SAMPLER_DRAWS
+    SamplerConfig(chains=20, draws=bayes_base.MAX_POSTERIOR_DRAWS // 20)
+    with pytest.raises(ValueError, match="10,000,000"):
+        SamplerConfig(chains=20, draws=bayes_base.MAX_POSTERIOR_DRAWS // 20 + 1)
+    parse_config(minimal(clv={"n_draws": MAX_DRAWS}))
+    with pytest.raises(ConfigError, match=r"clv\.n_draws"):
+        parse_config(minimal(clv={"n_draws": MAX_DRAWS + 1}))
+
+
+def test_cli_refuses_absurd_settings_in_one_line(tmp_path, capsys) -> None:
+    from clvmodels.cli import main
+
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "name: big\ndata: {dataset: cdnow_sample}\nmodels:\n"
+        "  - {name: b, kind: bgnbd, method: mcmc, sampler: {chains: 100000}}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "models[0].sampler.chains" in err

@@ -887,3 +887,24 @@ def test_a_model_data_problem_stops_the_run_before_the_first_fit(tmp_path: Path)
         run_experiment(parse_config(raw), output_dir=tmp_path / "run", log=lines.append)
     assert not any("fit " in line for line in lines), lines
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mcmc_progress_reaches_the_log_off_a_terminal(tmp_path: Path, monkeypatch) -> None:
+    """The sampler's progress lines (logger clvmodels.bayes) go to the run's log, which
+    is what `clvmodels run` prints on stderr, terminal or not."""
+    from clvmodels.bayes import _nuts
+
+    monkeypatch.setattr(_nuts, "_PROGRESS_AFTER", 0.0)  # normally only runs beyond 5 s
+    raw = small(models=[
+        {"name": "gg", "kind": "gamma_gamma", "method": "mcmc",
+         "sampler": {"chains": 2, "tune": 100, "draws": 100}},
+    ], output={"plots": False})  # fmt: skip
+    lines: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", clvmodels.exceptions.SamplingWarning)  # short run
+        run_experiment(parse_config(raw), output_dir=tmp_path / "run", log=lines.append)
+    progress = [line for line in lines if "NUTS:" in line]
+    assert "]   NUTS: 2 chains of 100 warm-up + 100 draws, " in progress[0]
+    assert "100 % of 400 iterations" in progress[-1]
+    fit = next(i for i, line in enumerate(lines) if "fit gg" in line)
+    assert fit < lines.index(progress[0])

@@ -297,3 +297,51 @@ def test_load_refuses_damaged_files(cdnow_calibration, tmp_path) -> None:
     with pytest.raises(InvalidDataError, match="not a clvmodels model file, or damaged"):
         clvmodels.load(path)
     clvmodels.load(model.save(path, overwrite=True))  # intact
+
+
+# ------------------------------------------------------------------ bounded work
+
+
+def test_too_many_draws_are_refused_before_any_work(cdnow_calibration) -> None:
+    from clvmodels.models._base import MAX_DRAWS
+
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    with pytest.raises(InvalidDataError, match=r"n_draws=10,000,000: at most 1,000,000.*MiB"):
+        model.expected_purchases(cdnow_calibration, 39, interval=0.9, n_draws=10_000_000)
+    with pytest.raises(InvalidDataError, match="n_draws"):
+        model.parameter_draws(MAX_DRAWS + 1)
+    assert model.parameter_draws(5).shape == (5, 4)
+
+
+def test_intervals_in_small_blocks_equal_those_in_one(cdnow_calibration, monkeypatch) -> None:
+    """Blocks of customers and of draws (draw_blocks) change the memory, not the result."""
+    from clvmodels.models import _base
+
+    model = clvmodels.BGNBD().fit(cdnow_calibration)
+    rows = cdnow_calibration.iloc[:50]
+    whole = model.expected_purchases(rows, 39, interval=0.9, n_draws=300)
+    calls = []
+    original = _base.draw_blocks
+
+    def counting(evaluate, *args, **kwargs):
+        def each(rows, chosen):
+            calls.append((rows, chosen))
+            return evaluate(rows, chosen)
+
+        return original(each, *args, **kwargs)
+
+    monkeypatch.setattr(_base, "draw_blocks", counting)
+    monkeypatch.setattr(_base, "_HELD_ELEMENTS", 700)  # 2 customers of 300 draws at a time
+    monkeypatch.setattr(_base, "_STEP_ELEMENTS", 128)  # 64 draws of 2 customers per call
+    blocked = model.expected_purchases(rows, 39, interval=0.9, n_draws=300)
+    pd.testing.assert_frame_equal(blocked, whole, rtol=1e-12)
+    assert len(calls) == 25 * 5
+    assert all(c[0].stop - c[0].start <= 2 and c[1].stop - c[1].start <= 64 for c in calls)
+
+
+def test_format_bytes() -> None:
+    from clvmodels.models._base import format_bytes
+
+    assert format_bytes(8 * 10_000_000 * 2357) == "176 GiB"
+    assert format_bytes(1000) == "1000 bytes"
+    assert format_bytes(2**20) == "1 MiB"

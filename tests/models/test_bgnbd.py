@@ -498,3 +498,170 @@ def test_objective_refuses_parameters_that_under_or_overflow(shift: int) -> None
                        [-1.0, -800.0, 0.0, 0.0], [-1.0, 1.5, -800.0, -800.0]):  # fmt: skip
         value, gradient = model._objective(np.array(log_params), patterns, total)
         assert value == np.inf and np.all(gradient == 0.0)
+
+
+# ------------------------------------------------------------- boundary parameters
+# A fit that runs to the boundary (customers who never drop out) ends at a and b of
+# about 1e12 with a / (a + b) fixed. Reference values: mpmath, 40 digits, of
+# P(alive at T) c / (a - 1) (1 - (1 - w)^R 2F1(R, b'; c; w)) and
+# P(alive at T) (1 - w)^R 2F1(R, b'; a + b'; w) (see _betageo._nb_series), r = 0.5,
+# alpha = 5, t = 39, for the customers (x, t_x, T) below.
+
+BOUNDARY_CUSTOMERS = np.array([(0, 0, 30), (3, 20, 30), (10, 29, 30), (1, 2, 40)], float)
+BOUNDARY_MPMATH = {  # (shift, a, b): (expected purchases, P(alive at T + t))
+    (0, 1e6, 1e6): (
+        [0.3972500863715894, 0.37099044075040255, 0.8408703134708851, 0.04823914777582199],
+        [0.8013749844440898, 0.049979965768426345, 0.004059106965473178, 0.03368590397390149],
+    ),
+    (0, 1e12, 1e12): (
+        [0.3972500695836897, 0.37098943225520575, 0.8408615325268785, 0.04823913586199172],
+        [0.8013749652081827, 0.04997977026918071, 0.004058994008419339, 0.033685893449350836],
+    ),
+    (0, 1e12, 3e12): (
+        [0.4624914868728793, 1.1081887591645287, 2.5462756696241535, 0.15846205146042014],
+        [0.8843771282817946, 0.20320295637675137, 0.05217277316641156, 0.11582970607545309],
+    ),
+    (0, 1e12, 1e16): (
+        [0.5570963048962806, 3.8977570095796303, 11.69092285128595, 1.2977439497585612],
+        [0.9999442959399164, 0.9992856941935083, 0.998695466048164, 0.9982429506150754],
+    ),
+    (1, 1e6, 1e6): (
+        [0.10896249023506707, 0.37099084728679144, 0.8408712025778673, 0.048239202069887584],
+        [0.2198106748791588, 0.04998003527401722, 0.0040591169262338194, 0.033685943350655057],
+    ),
+    (1, 1e12, 1e12): (
+        [0.10896247047299135, 0.3709894322556123, 0.8408615325277676, 0.048239135862046006],
+        [0.2198106499409709, 0.04997977026925022, 0.0040589940084293, 0.033685893449390214],
+    ),
+    (1, 1e12, 3e12): (
+        [0.24575550430276866, 1.1081887591648427, 2.546275669624935, 0.1584620514604734],
+        [0.469934157327445, 0.2032029563768253, 0.05217277316644681, 0.11582970607549344],
+    ),
+    (1, 1e12, 1e16): (
+        [0.5569489500548002, 3.8977570095796303, 11.69092285128595, 1.2977439497585612],
+        [0.9996798055243054, 0.9992856941935083, 0.998695466048164, 0.9982429506150754],
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BOUNDARY_MPMATH))
+def test_predictions_at_boundary_parameters_match_mpmath(key) -> None:
+    shift, a, b = key
+    x, t_x, T = BOUNDARY_CUSTOMERS.T
+    expected, alive = BOUNDARY_MPMATH[key]
+    ours = _betageo.expected_purchases(39.0, x, t_x, T, 0.5, 5.0, a, b, shift=shift)
+    assert _relative(ours, expected) < 1e-13
+    ours = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a, b, shift=shift, t=39.0)
+    assert _relative(ours, alive) < 1e-13
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_boundary_predictions_take_the_cheap_path(shift, monkeypatch) -> None:
+    """At a, b = 1e12 on 1,000 customers neither scipy's hyp2f1 nor the quadrature is
+    called, and the series takes the same (few) terms as at a = b = 1,000: the cost
+    does not depend on how far the fit ran (timings: benchmarks/bench_models.py)."""
+    rng = np.random.default_rng(3)
+    T = rng.uniform(1, 60, 1000)
+    x = rng.poisson(3, 1000).astype(float)
+    t_x = np.where(x > 0, rng.uniform(0, 1, 1000) * T, 0.0)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the slow path was taken")
+
+    def predict(a, b):
+        for t in (0.5, 39.0, 104.0):
+            values = _betageo.expected_purchases(t, x, t_x, T, 0.5, 5.0, a, b, shift=shift)
+            assert np.all(np.isfinite(values) & (values > 0))
+            alive = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a, b, shift=shift, t=t)
+            assert np.all(np.isfinite(alive) & (alive > 0) & (alive <= 1))
+
+    monkeypatch.setattr(_betageo, "beta_expectation", refuse)
+    monkeypatch.setattr(_betageo, "hyp2f1", refuse)
+    predict(1e6, 1e6)  # the series
+    monkeypatch.setattr(_betageo, "_nb_series", refuse)
+    for a, b in [(1e12, 1e12), (1e12, 3e12), (1e12, 1e16)]:
+        predict(a, b)  # the limit model's closed forms with their corrections
+    monkeypatch.undo()
+    # the terms per customer: as many at a + b' = 2e3 as at 2e24
+    w = 39.0 / (5.0 + T + 39.0)
+
+    def terms(a, b, expected):
+        return _betageo._nb_series(w, 0.5 + x, a, b + x + shift, expected=expected,
+                                   count_terms=True)[1]  # fmt: skip
+
+    for expected in (False, True):
+        for small, huge in [((1e3, 1e3), (1e12, 1e12)), ((1e3, 3e3), (1e16, 3e16))]:
+            count = terms(*huge, expected)
+            # about R w / (1 - w) + 40 / (1 - w), summed in blocks of 16, 32, 64, ...
+            assert np.median(count) <= 112 and count.max() <= 496
+            assert count.sum() <= 1.1 * terms(*small, expected).sum()
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_predictions_are_continuous_across_the_series_threshold(shift) -> None:
+    """scipy's hyp2f1 below a + b' = _LARGE, the series from there on: they agree."""
+    x, t_x, T = BOUNDARY_CUSTOMERS.T
+    b = 100.0
+    a_low = _betageo._LARGE - b - shift - x - 1e-9  # a + b' just below the threshold
+    a_high = a_low + 2e-9
+    for t in (0.01, 5.0, 39.0, 300.0):
+        below = _betageo.expected_purchases(t, x, t_x, T, 0.5, 5.0, a_low, b, shift=shift)
+        above = _betageo.expected_purchases(t, x, t_x, T, 0.5, 5.0, a_high, b, shift=shift)
+        assert _relative(below, above) < 1e-10
+        below = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a_low, b, shift=shift, t=t)
+        above = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a_high, b, shift=shift, t=t)
+        assert _relative(below, above) < 1e-10
+
+
+@pytest.mark.parametrize("expected", [False, True])
+def test_moment_form_and_series_agree_at_its_threshold(expected) -> None:
+    """_moment_form is used where eps = (R + 3)^2 sigma^2 m2 <= 1e-8, the series
+    beyond: at the threshold both are exact, so they agree to rounding."""
+    R = np.array([0.5, 3.5, 30.5, 300.5])
+    s = np.array([0.3, 1.0, 2.0, 0.1])
+    mu = 0.3
+    sigma = s / (1 + mu * s)
+    n = (R + 3) ** 2 * sigma**2 * mu * (1 - mu) / _betageo._MOMENT_EPS  # eps at the limit
+    for scale in (1 - 1e-6, 1 + 1e-6):
+        a, b = mu * n * scale + expected, (1 - mu) * n * scale
+        moments = _betageo._moment_form(s, R, a, b, expected=expected)
+        assert np.all(np.isnan(moments)) if scale < 1 else np.all(np.isfinite(moments))
+        series = _betageo._nb_series(s / (1 + s), R, a, b, expected=expected)
+        if scale > 1:
+            assert _relative(moments, series) < 1e-13
+        loose = _betageo._moment_form(s, R, a, b, expected=expected, eps_max=1.1e-8)
+        assert _relative(loose, series) < 1e-13
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_boundary_predictions_tend_to_the_fixed_dropout_limit(shift) -> None:
+    """As a, b -> infinity with a / (a + b) -> mu, the dropout probability is mu for
+    everyone: E[X | alive] -> (1 - (1 + mu s)^-R) / mu and survival -> (1 + mu s)^-R
+    (s = t / (alpha + T)); the error is of order 1 / (a + b)."""
+    x, t_x, T = BOUNDARY_CUSTOMERS.T
+    a, b = 1e15, 3e15
+    mu = a / (a + b)
+    s = 39.0 / (5.0 + T)
+    R = 0.5 + x
+    alive_now = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a, b, shift=shift)
+    limit = alive_now * -np.expm1(-R * np.log1p(mu * s)) / mu
+    ours = _betageo.expected_purchases(39.0, x, t_x, T, 0.5, 5.0, a, b, shift=shift)
+    assert _relative(ours, limit) < 1e-12
+    ours = _betageo.probability_alive(x, t_x, T, 0.5, 5.0, a, b, shift=shift, t=39.0)
+    assert _relative(ours, alive_now * np.exp(-R * np.log1p(mu * s))) < 1e-12
+
+
+def test_boundary_clv_is_cheap_and_finite(monkeypatch) -> None:
+    """predictive_clv of a BG/NBD at the boundary, with an interval: no slow path."""
+    model = clvmodels.BGNBD()
+    model.params_ = pd.Series([0.5, 5.0, 1e12, 3e12], index=list(model.param_names))
+    model.covariance_ = pd.DataFrame(
+        np.diag([0.01, 0.1, 1e22, 9e22]), index=model.param_names, columns=model.param_names
+    )
+    model.time_unit_ = "W"
+    frame = pd.DataFrame(BOUNDARY_CUSTOMERS, columns=["frequency", "recency", "T"])
+    monkeypatch.setattr(_betageo, "beta_expectation", None)  # would fail if called
+    value = clvmodels.predictive_clv(model, None, frame, horizon="52W", discount_rate=0.1,
+                                     interval=0.9, n_draws=200)  # fmt: skip
+    assert np.all(np.isfinite(value.to_numpy()))
+    assert np.all((value["lower"] <= value["estimate"]) & (value["estimate"] <= value["upper"]))
