@@ -6,6 +6,7 @@ shape: the column, how many rows, one example customer id, what to do.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,8 +16,16 @@ import pandas as pd
 from .exceptions import InvalidDataError
 
 __all__ = [
+    "MAX_DRAWS",
+    "as_array",
     "as_pandas",
     "bad_rows_error",
+    "check_draws",
+    "check_interval",
+    "finite_number",
+    "format_bytes",
+    "is_integer",
+    "is_real",
     "require_columns",
     "require_numeric",
     "validate_summary",
@@ -239,3 +248,87 @@ def validate_summary(
         raise bad_rows_error(
             weight, arrays[weight] < 0, ids, "are negative", "Weights count customers."
         )
+
+
+# ------------------------------------------------------- settings and arguments
+
+# Most parameter draws behind an interval (n_draws; clv.n_draws in an experiment file).
+# An interval holds all draws of a customer at once (8 bytes each), and the draws
+# themselves take 8 bytes per parameter: at this limit 8 MiB per customer and 32 MiB,
+# beyond it the quantiles gain nothing (the Monte Carlo error of a 90 % bound from
+# 1e6 draws is about 0.1 % of the posterior spread) while the time grows with n_draws.
+MAX_DRAWS = 1_000_000
+
+
+def check_interval(interval: Any, name: str = "interval") -> None:
+    if not is_real(interval) or not 0 < interval < 1:
+        raise InvalidDataError(
+            f"{name}={interval!r}: give a level strictly between 0 and 1, e.g. 0.9 (not 90)."
+        )
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def is_integer(value: Any) -> bool:
+    """A whole number (Python or numpy int), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float if it is a finite real number (not a bool), else None (a
+    Python int too large for a float included)."""
+    if not is_real(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
+
+
+def check_draws(n_draws: Any, n_params: int = 4, setting: str = "n_draws") -> None:
+    """``n_draws`` is a whole number from 1 to MAX_DRAWS; the error names ``setting``
+    and the memory it would take."""
+    if not is_integer(n_draws) or n_draws < 1:
+        raise InvalidDataError(
+            f"{setting}={n_draws!r}: give a whole number of parameter draws >= 1, e.g. 1000."
+        )
+    if n_draws > MAX_DRAWS:
+        raise InvalidDataError(
+            f"{setting}={n_draws:,}: at most {MAX_DRAWS:,} parameter draws. {n_draws:,} "
+            f"would take {format_bytes(8 * n_draws * n_params)} for the draws and "
+            f"{format_bytes(8 * n_draws)} per customer while its interval is computed, for "
+            "no gain: the bounds from 1,000 to 10,000 draws are stable to about 1 %."
+        )
+
+
+def format_bytes(count: float) -> str:
+    """``count`` bytes in binary units: '76 MiB', '1.5 GiB'.
+
+    Examples
+    --------
+    >>> format_bytes(8 * 10_000_000 * 2357)
+    '176 GiB'
+    """
+    if count < 1024:
+        return f"{int(count)} bytes"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.3g} {unit}"
+    return f"{value / 1024:.3g} PiB"
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """A non-negative finite float array from a scalar or sequence (horizons, n)."""
+    try:
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidDataError(f"{name}={value!r}: use finite numbers >= 0.") from None
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise InvalidDataError(f"{name}={value!r}: use finite values >= 0.")
+    return values

@@ -29,13 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._validation import check_draws, check_interval, is_integer, is_real
 from .data.timeunits import duration_in_units, time_unit_nanoseconds
 from .exceptions import InvalidDataError
 from .models._base import (
-    _check_interval,
-    _is_integer,
-    _is_real,
-    check_draws,
     check_time_units,
     data_time_unit,
     draw_blocks,
@@ -56,7 +53,7 @@ def continuous_discount_rate(annual_rate: float, time_unit: str) -> float:
     >>> round(continuous_discount_rate(0.15, "W"), 5)  # FHL (2005): 0.0027 a week
     0.00268
     """
-    if not _is_real(annual_rate) or not np.isfinite(annual_rate) or annual_rate <= -1:
+    if not is_real(annual_rate) or not np.isfinite(annual_rate) or annual_rate <= -1:
         raise InvalidDataError(f"discount_rate={annual_rate!r}: use an annual rate > -1.")
     return float(np.log1p(annual_rate) * time_unit_nanoseconds(time_unit) / _NS_PER_YEAR)
 
@@ -107,7 +104,7 @@ def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws
 
     bayesian = purchase_model if _is_bayesian(purchase_model) else spend_model
     prob = bayesian.hdi_prob if interval is None else interval
-    _check_interval(prob, "hdi_prob" if interval is None else "interval")
+    check_interval(prob, "hdi_prob" if interval is None else "interval")
     p_draws, s_draws = _paired_draws(purchase_model, spend_model, n_draws, random_state)
     count = len(p_draws)
     p_draws = p_draws[:, None, :]
@@ -272,16 +269,16 @@ def predictive_clv(
     if spend_model is not None:
         spend_model._check_fitted()
         spend_model._require_finite_mean()
-    if not _is_real(margin) or not np.isfinite(margin):
+    if not is_real(margin) or not np.isfinite(margin):
         raise InvalidDataError(f"margin={margin!r} must be a finite number.")
-    if not _is_integer(quadrature_nodes) or quadrature_nodes < 1:
+    if not is_integer(quadrature_nodes) or quadrature_nodes < 1:
         raise InvalidDataError(
             f"quadrature_nodes={quadrature_nodes!r}: give a whole number >= 1 (the default "
             "24 is exact to about 1e-10)."
         )
     if interval is not None or _is_bayesian(purchase_model) or _is_bayesian(spend_model):
         if interval is not None:
-            _check_interval(interval)
+            check_interval(interval)
         check_draws(n_draws, len(purchase_model.param_names) + 3)
     unit = _model_time_unit(purchase_model, time_unit)
     check_time_units(

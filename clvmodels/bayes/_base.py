@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from .._validation import check_interval, finite_number, format_bytes, is_integer, is_real
 from .._version import __version__
 from ..exceptions import (
     ClvModelsError,
@@ -39,13 +40,9 @@ from ..exceptions import (
 from ..models._base import (
     _check_counts,
     _check_format_version,
-    _check_interval,
     _check_keys,
     _check_time_unit,
     _clipped,
-    _finite_number,
-    _is_integer,
-    _is_real,
     _parse_json,
     _Refusal,
     _saved_parameters,
@@ -53,7 +50,6 @@ from ..models._base import (
     _shown,
     data_time_unit,
     draw_blocks,
-    format_bytes,
     user_stacklevel,
 )
 
@@ -404,7 +400,7 @@ class BayesianModel:
         ``prediction_draws`` and the priors (called by ``fit``, ``check_data`` and
         ``load``)."""
         super()._check_settings()  # type: ignore[misc]
-        _check_interval(self.hdi_prob, "hdi_prob")
+        check_interval(self.hdi_prob, "hdi_prob")
         draws_limit = self.prediction_draws
         if draws_limit is not None and (
             not isinstance(draws_limit, int | np.integer) or draws_limit < 1
@@ -420,7 +416,7 @@ class BayesianModel:
         if method not in _FIT_METHODS:
             raise InvalidDataError(f"{name}: method={method!r}: use 'mcmc' or 'map'.")
         for label, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-            if not _is_integer(value) or value < low:
+            if not is_integer(value) or value < low:
                 raise InvalidDataError(f"{name}: {label}={value!r}: give a whole number >= {low}.")
         for label, value, high, why in (
             ("chains", chains, MAX_CHAINS, "the chains only check convergence (4 is usual)"),
@@ -443,7 +439,7 @@ class BayesianModel:
             raise InvalidDataError(
                 f"{name}: sampler={sampler!r}: use 'clvmodels', 'pymc', 'nutpie' or 'numpyro'."
             )
-        if not _is_real(target_accept) or not 0 < target_accept < 1:
+        if not is_real(target_accept) or not 0 < target_accept < 1:
             raise InvalidDataError(f"{name}: target_accept={target_accept!r}: between 0 and 1.")
         self._check_settings()  # unknown parameters or bad priors fail before any work
 
@@ -855,7 +851,7 @@ class BayesianModel:
         self._check_fitted()
         samples = self._posterior_matrix()
         prob = self.hdi_prob if level is None else level
-        _check_interval(prob, "level" if level is not None else "hdi_prob")
+        check_interval(prob, "level" if level is not None else "hdi_prob")
         lower, upper = hdi_bounds(samples, prob)
         table = pd.DataFrame({
             "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1),
@@ -902,7 +898,7 @@ class BayesianModel:
         import pymc as pm
 
         for label, value in (("n_draws", n_draws), ("max_customers", max_customers)):
-            if not _is_integer(value) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise InvalidDataError(f"{label}={value!r}: give a whole number >= 1.")
         frame = self._frame(data, "data", None)
         all_arrays, _ = self._read(frame)
@@ -1173,7 +1169,7 @@ def load(path: str | Path) -> BayesianModel:
     if not isinstance(fit_settings, dict):
         raise refuse(f"is {_shown(fit_settings)}, not a JSON object", "fit_settings")
     for key, value in fit_settings.items():
-        number = _finite_number(value)
+        number = finite_number(value)
         if not (value is None or isinstance(value, str | bool) or number is not None):
             raise refuse(f"is {_shown(value)}, not a number or text", f"fit_settings[{key!r}]")
     _check_counts(state, refuse, optional=True)
@@ -1298,7 +1294,7 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
                 "for the draws) instead of interval= / n_draws=."
             )
         prob = self.hdi_prob if hdi_prob is None else hdi_prob
-        _check_interval(prob, "hdi_prob")
+        check_interval(prob, "hdi_prob")
         self._return_draws = bool(return_draws)
         try:
             return twin_method(self, *args, interval=prob, **kwargs)

@@ -467,7 +467,7 @@ class ClvConfig(_Strict):
     interval: float | None = Field(
         0.9, gt=0, lt=1, description="Level of prediction intervals; null for none."
     )
-    # At most clvmodels.models._base.MAX_DRAWS: memory is bounded anyway (intervals are
+    # At most clvmodels._validation.MAX_DRAWS: memory is bounded anyway (intervals are
     # computed in blocks), but 10,000,000 draws would take 76 MiB per customer at a time
     # and hours, for bounds no better than from 10,000.
     n_draws: int = Field(

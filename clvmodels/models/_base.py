@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import numbers
 import os
 import warnings
 from collections import Counter
@@ -30,7 +29,15 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .._validation import as_pandas, bad_rows_error, require_columns
+from .._validation import (
+    as_pandas,
+    bad_rows_error,
+    check_draws,
+    check_interval,
+    finite_number,
+    is_integer,
+    require_columns,
+)
 from .._version import __version__
 from ..data.timeunits import time_unit_nanoseconds
 from ..exceptions import (
@@ -42,6 +49,10 @@ from ..exceptions import (
 
 __all__ = ["BaseModel", "IdentificationWarning", "load"]
 
+# The optimiser's line search may try absurd parameters (exp of a huge log step); the
+# log-likelihood is evaluated with them clipped to this range, far beyond any estimate,
+# so that no intermediate overflows.
+PARAM_RANGE = (1e-150, 1e150)
 _FORMAT = "clvmodels-model"
 # The format_version save writes. 1 is the only version there has been (the keys below
 # have not changed since the first release), so load has no older format to convert;
@@ -67,12 +78,6 @@ _MAX_JSON_DEPTH = 32
 # theta near 1, and by less for parameters far from 1.
 _INTERVAL_REACH = 10.0
 _LOG_FLOAT_MAX = float(np.log(np.finfo(np.float64).max))
-# Most parameter draws behind an interval (n_draws; clv.n_draws in an experiment file).
-# An interval holds all draws of a customer at once (8 bytes each), and the draws
-# themselves take 8 bytes per parameter: at this limit 8 MiB per customer and 32 MiB,
-# beyond it the quantiles gain nothing (the Monte Carlo error of a 90 % bound from
-# 1e6 draws is about 0.1 % of the posterior spread) while the time grows with n_draws.
-MAX_DRAWS = 1_000_000
 # Elements of the (draws x customers) values one step of an interval holds, and of one
 # call of a prediction function (whose temporaries are of that size, several at once):
 # with at most MAX_DRAWS draws, a few hundred MiB at most, whatever the customers.
@@ -172,18 +177,18 @@ class BaseModel:
     def _check_settings(self) -> None:
         """Validate the constructor settings (called by ``fit``, not the constructor)."""
         name = type(self).__name__
-        penalizer = _finite_number(self.penalizer)
+        penalizer = finite_number(self.penalizer)
         if penalizer is None or penalizer < 0:
             raise InvalidDataError(
                 f"{name}: penalizer={self.penalizer!r}: give a finite number >= 0 (0 for no "
                 "penalty; a small value such as 0.001 regularises)."
             )
-        tol = _finite_number(self.tol)
+        tol = finite_number(self.tol)
         if tol is None or tol <= 0:
             raise InvalidDataError(
                 f"{name}: tol={self.tol!r}: give a finite number > 0, e.g. 1e-9."
             )
-        if not _is_integer(self.max_iter) or self.max_iter < 1:
+        if not is_integer(self.max_iter) or self.max_iter < 1:
             raise InvalidDataError(
                 f"{name}: max_iter={self.max_iter!r}: give a whole number >= 1, e.g. 2000."
             )
@@ -213,7 +218,7 @@ class BaseModel:
                 f"{name}: initial_params lacks {missing}; give all of {expected}."
             )
         for key, value in start.items():
-            number = _finite_number(value)
+            number = finite_number(value)
             if number is None or not self._in_support(number):
                 raise InvalidDataError(
                     f"{name}: initial_params[{key!r}]={value!r}: a start value must be "
@@ -647,7 +652,7 @@ class BaseModel:
             Index: parameters; columns ``estimate``, ``std_error``, ``lower``, ``upper``.
         """
         self._check_fitted()
-        _check_interval(level, "level")
+        check_interval(level, "level")
         estimate = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.covariance_.to_numpy()))
         z = stats.norm.ppf(0.5 + level / 2)
@@ -708,7 +713,7 @@ class BaseModel:
         estimate = np.broadcast_to(estimate, len(index))
         if interval is None:
             return pd.Series(np.array(estimate), index=index, name=name)
-        _check_interval(interval)
+        check_interval(interval)
         draws = self.parameter_draws(n_draws, random_state)
         lower = np.empty(len(index))
         upper = np.empty(len(index))
@@ -732,7 +737,7 @@ class BaseModel:
         estimate = float(func(**self._param_dict(self.params_.to_numpy()), **kwargs))
         if interval is None:
             return estimate
-        _check_interval(interval)
+        check_interval(interval)
         draws = self.parameter_draws(n_draws, random_state)
         values = np.asarray(func(**self._param_dict(draws), **kwargs), dtype=np.float64)
         lower, upper = quantiles(np.ravel(values), interval)
@@ -802,7 +807,7 @@ class BaseModel:
             problem = _covariance_problem(names, params, cov)
             if problem is not None:
                 raise refuse(problem, "covariance")
-        if _finite_number(state["log_likelihood"]) is None:
+        if finite_number(state["log_likelihood"]) is None:
             raise refuse(f"is {_shown(state['log_likelihood'])}, not a finite number",
                          "log_likelihood")  # fmt: skip
         _check_counts(state, refuse, optional=False)
@@ -830,69 +835,6 @@ class BaseModel:
 
 
 _WARM_START_ROWS = 50_000
-
-
-def _check_interval(interval: Any, name: str = "interval") -> None:
-    if not _is_real(interval) or not 0 < interval < 1:
-        raise InvalidDataError(
-            f"{name}={interval!r}: give a level strictly between 0 and 1, e.g. 0.9 (not 90)."
-        )
-
-
-def _is_real(value: Any) -> bool:
-    """A real number (Python or numpy), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
-def _is_integer(value: Any) -> bool:
-    """A whole number (Python or numpy int), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _finite_number(value: Any) -> float | None:
-    """``value`` as a float if it is a finite real number (not a bool), else None (a
-    Python int too large for a float included)."""
-    if not _is_real(value):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if np.isfinite(number) else None
-
-
-def check_draws(n_draws: Any, n_params: int = 4, setting: str = "n_draws") -> None:
-    """``n_draws`` is a whole number from 1 to MAX_DRAWS; the error names ``setting``
-    and the memory it would take."""
-    if not _is_integer(n_draws) or n_draws < 1:
-        raise InvalidDataError(
-            f"{setting}={n_draws!r}: give a whole number of parameter draws >= 1, e.g. 1000."
-        )
-    if n_draws > MAX_DRAWS:
-        raise InvalidDataError(
-            f"{setting}={n_draws:,}: at most {MAX_DRAWS:,} parameter draws. {n_draws:,} "
-            f"would take {format_bytes(8 * n_draws * n_params)} for the draws and "
-            f"{format_bytes(8 * n_draws)} per customer while its interval is computed, for "
-            "no gain: the bounds from 1,000 to 10,000 draws are stable to about 1 %."
-        )
-
-
-def format_bytes(count: float) -> str:
-    """``count`` bytes in binary units: '76 MiB', '1.5 GiB'.
-
-    Examples
-    --------
-    >>> format_bytes(8 * 10_000_000 * 2357)
-    '176 GiB'
-    """
-    if count < 1024:
-        return f"{int(count)} bytes"
-    value = float(count)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.3g} {unit}"
-    return f"{value / 1024:.3g} PiB"
 
 
 def draw_blocks(evaluate: Callable[[slice, slice], np.ndarray], n_draws: int, n_rows: int,
@@ -1232,7 +1174,7 @@ def _check_format_version(state: dict[str, Any], current: int, path: Any,
     if "format_version" not in state:
         raise refuse("is missing", "format_version")
     version = state["format_version"]
-    if not _is_integer(version):
+    if not is_integer(version):
         raise refuse(f"is {_shown(version)}, not a whole number", "format_version")
     if version > current:
         raise InvalidDataError(
@@ -1279,7 +1221,7 @@ def _saved_parameters(cls: type[BaseModel], values: Any, where: str,
     _check_keys(values, cls.param_names, (), where, refuse)
     params = np.empty(len(cls.param_names))
     for i, name in enumerate(cls.param_names):
-        number = _finite_number(values[name])
+        number = finite_number(values[name])
         if number is None or not cls._in_support(number):
             raise refuse(f"is {_shown(values[name])}; a parameter of {cls.__name__} is "
                          f"{cls.param_support}", f"{where}[{name!r}]")  # fmt: skip
@@ -1300,7 +1242,7 @@ def _saved_covariance(value: Any, k: int, refuse: _Refusal) -> np.ndarray:
     entries = [entry for row in value for entry in row]
     if all(entry is None for entry in entries):
         return np.full((k, k), np.nan)
-    numbers = [_finite_number(entry) for entry in entries]
+    numbers = [finite_number(entry) for entry in entries]
     for entry, number in zip(entries, numbers, strict=True):
         if number is None:
             raise refuse(f"has the entry {_shown(entry)}; entries are finite numbers (or all "
@@ -1353,10 +1295,10 @@ def _check_counts(state: dict[str, Any], refuse: _Refusal, *, optional: bool) ->
     number >= 1); both may be null if ``optional``."""
     customers, patterns = state["n_customers"], state["n_patterns"]
     if not (optional and customers is None):
-        number = _finite_number(customers)
+        number = finite_number(customers)
         if number is None or number <= 0:
             raise refuse(f"is {_shown(customers)}, not a positive number", "n_customers")
-    if not (optional and patterns is None) and not (_is_integer(patterns) and patterns >= 1):
+    if not (optional and patterns is None) and not (is_integer(patterns) and patterns >= 1):
         raise refuse(f"is {_shown(patterns)}, not a whole number >= 1", "n_patterns")
 
 
@@ -1421,17 +1363,6 @@ def load(path: str | Path) -> BaseModel:
         raise refuse(f"{_shown(kind)} is unknown (the model kinds are "
                      f"{', '.join(sorted(registry.MODELS))})", "kind")  # fmt: skip
     return registry.model_class(kind)._from_state(state, refuse)
-
-
-def as_array(value: Any, name: str) -> np.ndarray:
-    """A non-negative finite float array from a scalar or sequence (horizons, n)."""
-    try:
-        values = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidDataError(f"{name}={value!r}: use finite numbers >= 0.") from None
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise InvalidDataError(f"{name}={value!r}: use finite values >= 0.")
-    return values
 
 
 def _sequence(value: Any) -> bool:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
-from ._special import _CHUNK, beta_expectation
-from .bgbb import digamma_difference, log_rising
+from ..numerics.special import CHUNK, beta_expectation, digamma_difference, log_rising
+from ._base import weighted_sum
 
 __all__ = [
     "WeightedPatterns",
@@ -195,8 +195,9 @@ def _offset_ratios(u, v, k: np.ndarray) -> np.ndarray:
     """L, U and V of :func:`_ratio_sums` at the whole offsets ``k`` (3 x len(k)).
 
     Long ranges use log (v)_k - log (u+v)_k and differences of digammas written without
-    cancellation (:func:`~.bgbb.log_rising`, :func:`~.bgbb.digamma_difference`); their
-    absolute error is about k log(v) machine epsilons, harmless in a log-likelihood.
+    cancellation (:func:`~clvmodels.numerics.special.log_rising`,
+    :func:`~clvmodels.numerics.special.digamma_difference`); their absolute error is
+    about k log(v) machine epsilons, harmless in a log-likelihood.
     """
     top = int(k.max(initial=0))
     if top <= _PREFIX_LIMIT:
@@ -307,7 +308,7 @@ def probability_alive(x, t_x, T, r, alpha, a, b, *, shift: int, t=0.0):
     [(1 + s)^-(r + x), 1], the series of positive terms of :func:`_nb_series` (Pfaff's
     other transformation, DLMF 15.8.1), whose cost does not depend on a and b. Where
     that would need more than ``_NB_TERMS`` terms, the expectation is integrated
-    numerically (:func:`~._special.beta_expectation`).
+    numerically (:func:`~clvmodels.numerics.special.beta_expectation`).
     """
     alive_now = expit(-_dead_log_odds(x, t_x, T, r, alpha, a, b, shift))
     t = np.asarray(t, dtype=np.float64)
@@ -443,7 +444,7 @@ def _nb_series(w, R, a, b_post, *, expected: bool, rtol: float = 1e-15,
             rows, log_pmf, log_v, big_v, ref, total = (
                 v[keep] for v in (rows, log_pmf, log_v, big_v, ref, total)
             )
-        block = int(min(2 * block, 512, max(16, _CHUNK // max(rows.size, 1))))
+        block = int(min(2 * block, 512, max(16, CHUNK // max(rows.size, 1))))
     if count_terms:
         return result.reshape(shape), used.reshape(shape)
     return result.reshape(shape)
@@ -531,7 +532,7 @@ def _expected_if_alive(s, q, R, a, b_post):
     dropout probability p, who would make N purchases ahead if they never dropped out,
     makes min(N, K) of them, K ~ Geometric(p), so
     E[X | alive] = E[(1 - (1 - p)^N) / p] = E[(1 - (1 + p s)^-R) / p] over
-    p ~ Beta(a, b'), s = t / (alpha + T) (:func:`~._special.beta_expectation`). The
+    p ~ Beta(a, b'), s = t / (alpha + T) (:func:`~clvmodels.numerics.special.beta_expectation`). The
     integrand decreases in p from R s to 1 - (1 + s)^-R, which bounds the result. The
     series and the integral also cover c <= 0 (a + b' <= 1), where the closed form is a
     removable 0 * inf or has no meaning.
@@ -625,7 +626,7 @@ def probability_purchases(t, n, x, t_x, T, r, alpha, a, b, *, shift: int):
     conditioned on the history; for a new customer use x = t_x = T = 0.
 
     The ratios of Gamma and Beta functions are rising factorials, evaluated by
-    :func:`~clvmodels.models.bgbb.log_rising` (a difference of two log Gammas would lose
+    :func:`~clvmodels.numerics.special.log_rising` (a difference of two log Gammas would lose
     about log10(r + x) digits for huge r), and the power by log1p.
     """
     t = np.asarray(t, dtype=np.float64)
@@ -650,3 +651,11 @@ def probability_purchases(t, n, x, t_x, T, r, alpha, a, b, *, shift: int):
     drop_after_nth = np.exp(log_drop) * betainc(n_safe, R, np.exp(log_q))
     alive_part = survive_all + np.where(positive, drop_after_nth, 0.0)
     return alive * alive_part + np.where(positive, 0.0, 1.0 - alive)
+
+
+def start_values(data, weights) -> np.ndarray:
+    """Where BG/NBD and MBG/NBD fits start: r = 1 and alpha matching the observed
+    purchase rate; a = b = 1."""
+    rate = weighted_sum(weights, data["frequency"]) / max(weighted_sum(weights, data["T"]), 1e-12)
+    alpha = 1.0 / max(rate, 1e-6)
+    return np.array([1.0, min(alpha, 1e6), 1.0, 1.0])

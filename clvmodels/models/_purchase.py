@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .._validation import check_summary_arrays
+from .._validation import as_array, check_summary_arrays
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, as_array
+from ._base import BaseModel
 
 __all__ = ["PurchaseModel"]
 

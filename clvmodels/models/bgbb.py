@@ -39,31 +39,27 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, exprel, gammaln, polygamma
+from scipy.special import exprel, gammaln, polygamma
 
-from .._validation import bad_rows_error
+from .._validation import bad_rows_error, check_interval
 from ..exceptions import InvalidDataError
+from ..numerics.special import digamma_difference, log_rising
 from ._base import (
+    PARAM_RANGE,
     BaseModel,
-    _check_interval,
-    as_array,
     data_time_unit,
-    draw_blocks,
     weighted_sum,
 )
+from ._curves import predict_curve, whole_numbers
 
 __all__ = [
     "BGBB",
-    "digamma_difference",
     "expected_purchases",
     "log_likelihood",
-    "log_rising",
     "probability_alive",
     "probability_purchases",
 ]
 
-# Above this the rising factorial uses Stirling's series (truncation error < 1e-17).
-_ASYMPTOTIC = 100.0
 # Elements per block of the opportunity sums: bounds memory whatever the number of rows,
 # parameter draws and opportunities (one block covers the usual compressed data).
 _BLOCK_ELEMENTS = 2**19
@@ -71,58 +67,6 @@ _BLOCK_ELEMENTS = 2**19
 # Taylor series in gamma - 1 (the closed form has a removable 0/0 there).
 _GAMMA_ONE = 1e-3
 _TINY = np.finfo(np.float64).tiny
-# The optimiser's line search may try absurd parameters (exp of a huge log step); the
-# log-likelihood is evaluated with them clipped to this range, far beyond any estimate,
-# so that no intermediate overflows.
-PARAM_RANGE = (1e-150, 1e150)
-
-
-# ------------------------------------------------------------------ special functions
-
-
-def log_rising(a: Any, m: Any) -> np.ndarray:
-    """log (a)_m = log Gamma(a + m) - log Gamma(a), for a > 0, m >= 0 (broadcasting).
-
-    For a >= 100 it uses the difference of Stirling's series for log Gamma (Abramowitz &
-    Stegun 6.1.40) written without cancellation: (a - 1/2) log1p(m / a) + m log(a + m)
-    - m + [1/(12 x) - 1/(360 x^3) + 1/(1260 x^5)] between x = a and x = a + m. The
-    plain difference of two log Gammas would lose about log10(a) digits there.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    m = np.asarray(m, dtype=np.float64)
-    small = a < _ASYMPTOTIC
-    a_small = np.where(small, a, 1.0)
-    direct = gammaln(a_small + m) - gammaln(a_small)
-    x = np.where(small, _ASYMPTOTIC, a)
-    y = x + m
-    r = x / y  # y^-j - x^-j = x^-j (r^j - 1): exactly 0 when m = 0
-    tail = -(m / x) / y / 12 - x**-3 * (r**3 - 1) / 360 + x**-5 * (r**5 - 1) / 1260
-    stirling = (x - 0.5) * np.log1p(m / x) + m * np.log(y) - m + tail
-    return np.where(small, direct, stirling)
-
-
-def digamma_difference(a: Any, m: Any) -> np.ndarray:
-    """psi(a + m) - psi(a) = d/da log (a)_m, for a > 0, m >= 0 (broadcasting).
-
-    For a >= 100 it uses the asymptotic series psi(x) ~ log x - 1/(2x) - 1/(12x^2)
-    + 1/(120x^4) - 1/(252x^6) (A&S 6.3.18), differenced without cancellation.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    m = np.asarray(m, dtype=np.float64)
-    small = a < _ASYMPTOTIC
-    a_small = np.where(small, a, 1.0)
-    direct = digamma(a_small + m) - digamma(a_small)
-    x = np.where(small, _ASYMPTOTIC, a)
-    y = x + m
-    r = x / y
-    series = (
-        np.log1p(m / x)
-        + (m / x) / y / 2
-        + (m / x) / y * ((2 * x + m) / y) / x / 12
-        + x**-4 * (r**4 - 1) / 120
-        - x**-6 * (r**6 - 1) / 252
-    )
-    return np.where(small, direct, series)
 
 
 def _log_binomial(j: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -393,80 +337,6 @@ def _on_patterns(func: Callable[..., Any], x, t_x, n, **kwargs: Any) -> Any:
     return np.asarray(out)[..., inverse.reshape(-1)]
 
 
-# ----------------------------------------------------------------- shared helpers
-
-
-def _whole(value: Any, name: str, what: str) -> np.ndarray:
-    """Whole numbers >= 0 as a float array, or InvalidDataError."""
-    values = as_array(value, name)
-    if np.any(values != np.floor(values)):
-        raise InvalidDataError(f"{name}={value!r}: {what} are whole numbers >= 0.")
-    return values
-
-
-def _quantiles(values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
-    """Central ``interval`` of draws along axis 0 (no interpolation when a draw is inf)."""
-    method = "linear" if np.all(np.isfinite(values)) else "inverted_cdf"
-    levels = [(1 - interval) / 2, (1 + interval) / 2]
-    lower, upper = np.quantile(values, levels, axis=0, method=method)
-    return lower, upper
-
-
-def _predict_curve(
-    model: BaseModel,
-    func: Callable[..., np.ndarray],
-    values: Any,
-    axis_name: str,
-    name: str,
-    interval: float | None,
-    n_draws: int,
-    random_state: Any,
-) -> float | pd.Series | pd.DataFrame:
-    """A population-level prediction ``func(values, **params)``, vectorised over values.
-
-    A scalar ``values`` gives a float (with ``interval``, a Series ``estimate, lower,
-    upper``), as :meth:`BaseModel._predict_scalar`; a 1-d ``values`` gives a Series
-    indexed by them (with ``interval``, a DataFrame). Interval: quantiles over draws of
-    the parameters (:meth:`BaseModel.parameter_draws`), all values at once.
-    """
-    model._check_fitted()
-    if interval is not None:
-        _check_interval(interval)
-    grid = np.asarray(values, dtype=np.float64)
-    params = model.params_.to_numpy()
-    estimate = np.asarray(func(grid, **model._param_dict(params)), dtype=np.float64)
-    if interval is not None:
-        draws = model.parameter_draws(n_draws, random_state)
-        flat = grid.reshape(-1)
-        lower, upper = np.empty(flat.size), np.empty(flat.size)
-
-        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
-            return func(flat[rows], **model._param_dict(draws[chosen, None, :]))
-
-        # values and draws in blocks of bounded memory, however long the grid
-        for rows, samples in draw_blocks(evaluate, n_draws, flat.size):
-            lower[rows], upper[rows] = _quantiles(samples, interval)
-        lower, upper = lower.reshape(grid.shape), upper.reshape(grid.shape)
-    if grid.ndim == 0:
-        if interval is None:
-            return float(estimate)
-        return pd.Series(
-            {"estimate": float(estimate), "lower": float(lower), "upper": float(upper)},
-            name=name,
-        )
-    index = pd.Index(_tidy(values, grid), name=axis_name)
-    if interval is None:
-        return pd.Series(estimate, index=index, name=name)
-    return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
-
-
-def _tidy(values: Any, grid: np.ndarray) -> np.ndarray:
-    """Index labels: integers when the values given were whole numbers."""
-    if np.all(grid == np.floor(grid)) and np.issubdtype(np.asarray(values).dtype, np.integer):
-        return grid.astype(np.int64)
-    return grid
-
-
 def _counts(n: Any) -> np.ndarray:
     counts = np.atleast_1d(np.asarray(n))
     try:
@@ -646,7 +516,7 @@ class BGBB(BaseModel):
 
     def _customer_prediction(self, func, data, name, interval, n_draws, random_state, **kw):
         if interval is not None:
-            _check_interval(interval)
+            check_interval(interval)
         arrays, index = self._read(data)
         return self._predict(
             lambda frequency, recency, n_periods, **params: _on_patterns(
@@ -680,7 +550,7 @@ class BGBB(BaseModel):
             Indexed like ``data``; a DataFrame ``estimate, lower, upper`` with
             ``interval``.
         """
-        t = float(_whole(t, "t", "future transaction opportunities"))
+        t = float(whole_numbers(t, "t", "future transaction opportunities"))
         func = _reorder(expected_purchases, t=t)
         return self._customer_prediction(
             func, data, "expected_purchases", interval, n_draws, random_state
@@ -702,7 +572,7 @@ class BGBB(BaseModel):
         pandas.Series or pandas.DataFrame
             As :meth:`expected_purchases`.
         """
-        t = float(_whole(t, "t", "future transaction opportunities"))
+        t = float(whole_numbers(t, "t", "future transaction opportunities"))
         return self._customer_prediction(
             probability_alive, data, "probability_alive", interval, n_draws, random_state,
             t=t,
@@ -727,7 +597,7 @@ class BGBB(BaseModel):
         -------
         pandas.Series or pandas.DataFrame
         """
-        t = float(_whole(t, "t", "future transaction opportunities"))
+        t = float(whole_numbers(t, "t", "future transaction opportunities"))
         counts = _counts(n)
         parts = {
             int(k): self._customer_prediction(
@@ -743,7 +613,7 @@ class BGBB(BaseModel):
     # ----------------------------------------------------------- new customers
 
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
-        return _predict_curve(self, func, values, axis_name, name, interval, n_draws, random_state)
+        return predict_curve(self, func, values, axis_name, name, interval, n_draws, random_state)
 
     def expected_purchases_new_customer(
         self, t: int | Any, *, interval: float | None = None, n_draws: int = 1000,
@@ -757,7 +627,7 @@ class BGBB(BaseModel):
 
         ``t`` may be a sequence: then a Series (or DataFrame with ``interval``) by ``t``.
         """
-        _whole(t, "t", "transaction opportunities")
+        whole_numbers(t, "t", "transaction opportunities")
         return self._curve(
             lambda v, **p: expected_purchases(v, 0.0, 0.0, 0.0, **p), t, "t",
             "expected_purchases", interval, n_draws, random_state,
@@ -774,7 +644,7 @@ class BGBB(BaseModel):
         + sum_{i=n}^{t-1} C(i, n) B(alpha+n, beta+i-n)/B(alpha,beta)
         B(gamma+1, delta+i)/B(gamma,delta).
         """
-        t = float(_whole(t, "t", "transaction opportunities"))
+        t = float(whole_numbers(t, "t", "transaction opportunities"))
         counts = _counts(n)
         values = counts if np.ndim(n) else counts[0]
         return self._curve(

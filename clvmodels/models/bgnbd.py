@@ -14,10 +14,7 @@ from __future__ import annotations
 from functools import partial
 from typing import ClassVar
 
-import numpy as np
-
 from . import _betageo
-from ._base import weighted_sum
 from ._purchase import PurchaseModel
 
 __all__ = ["BGNBD"]
@@ -79,11 +76,4 @@ class BGNBD(PurchaseModel):
     _f_weighted_log_likelihood = staticmethod(_betageo.weighted_log_likelihood)
 
     def _initial_values(self, data, weights):
-        return _rate_start(data, weights)
-
-
-def _rate_start(data, weights) -> np.ndarray:
-    """r = 1 and alpha matching the observed purchase rate; a = b = 1."""
-    rate = weighted_sum(weights, data["frequency"]) / max(weighted_sum(weights, data["T"]), 1e-12)
-    alpha = 1.0 / max(rate, 1e-6)
-    return np.array([1.0, min(alpha, 1e6), 1.0, 1.0])
+        return _betageo.start_values(data, weights)

@@ -16,7 +16,6 @@ from typing import ClassVar
 
 from . import _betageo
 from ._purchase import PurchaseModel
-from .bgnbd import _rate_start
 
 __all__ = ["MBGNBD"]
 
@@ -49,4 +48,4 @@ class MBGNBD(PurchaseModel):
     _f_weighted_log_likelihood = staticmethod(_betageo.weighted_log_likelihood)
 
     def _initial_values(self, data, weights):
-        return _rate_start(data, weights)
+        return _betageo.start_values(data, weights)

@@ -68,8 +68,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, exprel, gammaln, hyp2f1
 
+from .._validation import as_array
 from ..exceptions import InvalidDataError
-from ._base import as_array, weighted_sum
+from ._base import weighted_sum
 from ._purchase import PurchaseModel
 
 __all__ = [

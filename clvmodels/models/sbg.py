@@ -15,7 +15,7 @@ P(T = t | theta) = theta (1 - theta)^(t-1) and S(t | theta) = P(T > t | theta) =
     S(t)     = B(alpha, beta + t) / B(alpha, beta) = (beta)_t / (alpha + beta)_t,
 
 with (a)_m = Gamma(a + m) / Gamma(a). Everything is evaluated through log (a)_m
-(:func:`clvmodels.models.bgbb.log_rising`), accurate for tiny and huge parameters.
+(:func:`clvmodels.numerics.special.log_rising`), accurate for tiny and huge parameters.
 
 FH 2007 and FH 2010 are cited by name, without equation numbers: P(T = t), S(t), the
 likelihood and the retention rate are those of FH 2007's sBG model, DEL and DERL those
@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
 
-from .._validation import bad_rows_error
+from .._validation import as_array, bad_rows_error
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, as_array
-from ._special import beta_expectation
-from .bgbb import PARAM_RANGE, _predict_curve, _whole, digamma_difference, log_rising
+from ..numerics.special import beta_expectation, digamma_difference, log_rising
+from ._base import PARAM_RANGE, BaseModel
+from ._curves import predict_curve, whole_numbers
 
 __all__ = [
     "ShiftedBetaGeometric",
@@ -152,8 +152,8 @@ def _renewal_sum(alpha, b, discount_rate):
 
         E[1 / (1 - z (1 - theta))] = (1 + d) E[1 / (theta + d)],
 
-    integrated numerically (:func:`~._special.beta_expectation`), at a cost that grows
-    only like log(1/d). At d = 0 (no discounting) Gauss's theorem gives
+    integrated numerically (:func:`~clvmodels.numerics.special.beta_expectation`), at a
+    cost that grows only like log(1/d). At d = 0 (no discounting) Gauss's theorem gives
     (alpha + b - 1) / (alpha - 1) when alpha > 1; otherwise the sum diverges (infinite
     expected lifetime).
     """
@@ -311,7 +311,7 @@ class ShiftedBetaGeometric(BaseModel):
             )  # fmt: skip
 
     def _loglik(self, params, data, gradient):
-        params = np.clip(params, *PARAM_RANGE)  # see clvmodels.models.bgbb.PARAM_RANGE
+        params = np.clip(params, *PARAM_RANGE)  # see clvmodels.models._base.PARAM_RANGE
         return log_likelihood(data["lifetime"], data["censored"], *params, gradient=gradient)
 
     def _initial_values(self, data, weights):
@@ -320,7 +320,7 @@ class ShiftedBetaGeometric(BaseModel):
     # ------------------------------------------------------------ predictions
 
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
-        return _predict_curve(self, func, values, axis_name, name, interval, n_draws, random_state)
+        return predict_curve(self, func, values, axis_name, name, interval, n_draws, random_state)
 
     def survival(
         self, t: int | Any, *, interval: float | None = None, n_draws: int = 1000,
@@ -344,7 +344,7 @@ class ShiftedBetaGeometric(BaseModel):
             upper``); a Series indexed by ``t`` for a sequence (with ``interval``, a
             DataFrame).
         """
-        _whole(t, "t", "periods")
+        whole_numbers(t, "t", "periods")
         return self._curve(survival, t, "t", "survival", interval, n_draws, random_state)
 
     def retention_rate(
@@ -423,7 +423,7 @@ class ShiftedBetaGeometric(BaseModel):
             by ``n_renewals``.
         """
         d = _discount(discount_rate)
-        _whole(n_renewals, "n_renewals", "numbers of renewals")
+        whole_numbers(n_renewals, "n_renewals", "numbers of renewals")
         return self._curve(
             lambda r, alpha, beta: discounted_expected_residual_lifetime(d, r, alpha, beta),
             n_renewals, "n_renewals", "discounted_expected_residual_lifetime", interval,
@@ -432,7 +432,7 @@ class ShiftedBetaGeometric(BaseModel):
 
 
 def _periods(t: Any) -> None:
-    values = _whole(t, "t", "periods")
+    values = whole_numbers(t, "t", "periods")
     if np.any(values < 1):
         raise InvalidDataError(f"t={t!r}: periods start at 1 here; give whole numbers >= 1.")
 

@@ -713,9 +713,9 @@ def test_absurd_amounts_of_work_are_refused_naming_the_setting(changes, field, w
 
 
 def test_limits_match_the_api() -> None:
+    from clvmodels._validation import MAX_DRAWS
     from clvmodels.bayes import _base as bayes_base
     from clvmodels.experiments.config import SamplerConfig
-    from clvmodels.models._base import MAX_DRAWS
 
     def upper(name: str) -> int:
         return next(m.le for m in SamplerConfig.model_fields[name].metadata if hasattr(m, "le"))

@@ -303,7 +303,7 @@ def test_load_refuses_damaged_files(cdnow_calibration, tmp_path) -> None:
 
 
 def test_too_many_draws_are_refused_before_any_work(cdnow_calibration) -> None:
-    from clvmodels.models._base import MAX_DRAWS
+    from clvmodels._validation import MAX_DRAWS
 
     model = clvmodels.BGNBD().fit(cdnow_calibration)
     with pytest.raises(InvalidDataError, match=r"n_draws=10,000,000: at most 1,000,000.*MiB"):
@@ -340,7 +340,7 @@ def test_intervals_in_small_blocks_equal_those_in_one(cdnow_calibration, monkeyp
 
 
 def test_format_bytes() -> None:
-    from clvmodels.models._base import format_bytes
+    from clvmodels._validation import format_bytes
 
     assert format_bytes(8 * 10_000_000 * 2357) == "176 GiB"
     assert format_bytes(1000) == "1000 bytes"

@@ -26,10 +26,8 @@ from clvmodels.exceptions import InvalidDataError
 from clvmodels.models._base import IdentificationWarning
 from clvmodels.models.bgbb import (
     BGBB,
-    digamma_difference,
     expected_purchases,
     log_likelihood,
-    log_rising,
     probability_alive,
     probability_purchases,
 )
@@ -342,15 +340,6 @@ def test_log_likelihood_matches_the_term_by_term_sum():
         params = np.exp(rng.uniform(-3, 3, size=4))
         ours, _ = log_likelihood(float(x), float(t_x), float(n), *params)
         assert ours == pytest.approx(reference_log_likelihood(x, t_x, n, *params), rel=1e-11)
-
-
-def test_special_functions_against_exact_sums():
-    for a in (1e-8, 0.3, 7.5, 99.99, 100.0, 3e3, 1e9):
-        for m in (0, 1, 7, 250):
-            exact = math.fsum(math.log(a + j) for j in range(m))
-            assert log_rising(a, m) == pytest.approx(exact, rel=1e-13, abs=1e-13)
-            exact_d = math.fsum(1 / (a + j) for j in range(m))
-            assert digamma_difference(a, m) == pytest.approx(exact_d, rel=1e-12, abs=1e-300)
 
 
 def test_expected_opportunities_are_continuous_at_gamma_one():

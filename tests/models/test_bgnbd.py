@@ -14,7 +14,7 @@ from scipy.special import gammaln
 
 import clvmodels
 from clvmodels.models import _betageo, _purchase
-from clvmodels.models.bgbb import log_rising
+from clvmodels.numerics.special import log_rising
 from clvmodels.simulate import simulate_bgnbd, simulate_mbgnbd
 
 MODELS = {"bgnbd": clvmodels.BGNBD, "mbgnbd": clvmodels.MBGNBD}

@@ -19,13 +19,13 @@ import pytest
 from clvmodels.datasets import load_sbg_retention
 from clvmodels.exceptions import InvalidDataError
 from clvmodels.models import sbg
-from clvmodels.models.bgbb import log_rising
 from clvmodels.models.sbg import (
     ShiftedBetaGeometric,
     discounted_expected_lifetime,
     discounted_expected_residual_lifetime,
     log_likelihood,
 )
+from clvmodels.numerics.special import log_rising
 from clvmodels.simulate import sbg_lost_per_period, simulate_sbg
 
 SBG = ShiftedBetaGeometric

@@ -1,33 +1,83 @@
-"""Special-function helpers shared by the models (numpy/scipy only).
+"""Special functions the models share, on plain arrays (numpy and scipy only).
 
-* :func:`hyp2f1_series` sums Gauss's series for 2F1 with a rigorous bound on the
-  remaining tail (BG/NBD and MBG/NBD now fall back on the series of positive terms of
-  :func:`clvmodels.models._betageo._nb_series` instead, whose cost does not grow with
-  the parameters).
-* :func:`beta_expectation` integrates E[g(p)] over p ~ Beta(a, b) numerically, for the
-  corners where neither converges in reasonable time (e.g. 2F1 at arguments very near 1).
+* :func:`log_rising` and :func:`digamma_difference`: log (a)_m and its derivative in a,
+  accurate for tiny and huge arguments (every Beta and Gamma ratio of the models goes
+  through them);
+* :func:`log_beta`: log B(a, b) without the digits scipy's ``betaln`` loses when one
+  argument is large and the other tiny;
+* :func:`beta_expectation`: E[g(p)] over p ~ Beta(a, b) by numerical integration, for
+  the corners where no series converges in reasonable time (e.g. 2F1 at arguments very
+  near 1).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln, log_expit
+from scipy.special import digamma, expit, gammaln, log_expit
 
-from .bgbb import log_rising
+__all__ = ["CHUNK", "beta_expectation", "digamma_difference", "log_beta", "log_rising"]
 
-__all__ = ["beta_expectation", "hyp2f1_series", "log_beta"]
+# Above this the rising factorial uses Stirling's series (truncation error < 1e-17).
+_ASYMPTOTIC = 100.0
+CHUNK = 2**20  # array elements per step of the vectorised loops
+_MAX_NODES = 2**17  # per row of beta_expectation; far above what its grids need
 
-_MAX_BLOCK = 4096
-_CHUNK = 2**20  # array elements per step of the vectorised loops
+
+def log_rising(a: Any, m: Any) -> np.ndarray:
+    """log (a)_m = log Gamma(a + m) - log Gamma(a), for a > 0, m >= 0 (broadcasting).
+
+    For a >= 100 it uses the difference of Stirling's series for log Gamma (Abramowitz &
+    Stegun 6.1.40) written without cancellation: (a - 1/2) log1p(m / a) + m log(a + m)
+    - m + [1/(12 x) - 1/(360 x^3) + 1/(1260 x^5)] between x = a and x = a + m. The
+    plain difference of two log Gammas would lose about log10(a) digits there.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    small = a < _ASYMPTOTIC
+    a_small = np.where(small, a, 1.0)
+    direct = gammaln(a_small + m) - gammaln(a_small)
+    x = np.where(small, _ASYMPTOTIC, a)
+    y = x + m
+    r = x / y  # y^-j - x^-j = x^-j (r^j - 1): exactly 0 when m = 0
+    tail = -(m / x) / y / 12 - x**-3 * (r**3 - 1) / 360 + x**-5 * (r**5 - 1) / 1260
+    stirling = (x - 0.5) * np.log1p(m / x) + m * np.log(y) - m + tail
+    return np.where(small, direct, stirling)
+
+
+def digamma_difference(a: Any, m: Any) -> np.ndarray:
+    """psi(a + m) - psi(a) = d/da log (a)_m, for a > 0, m >= 0 (broadcasting).
+
+    For a >= 100 it uses the asymptotic series psi(x) ~ log x - 1/(2x) - 1/(12x^2)
+    + 1/(120x^4) - 1/(252x^6) (A&S 6.3.18), differenced without cancellation.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    small = a < _ASYMPTOTIC
+    a_small = np.where(small, a, 1.0)
+    direct = digamma(a_small + m) - digamma(a_small)
+    x = np.where(small, _ASYMPTOTIC, a)
+    y = x + m
+    r = x / y
+    series = (
+        np.log1p(m / x)
+        + (m / x) / y / 2
+        + (m / x) / y * ((2 * x + m) / y) / x / 12
+        + x**-4 * (r**4 - 1) / 120
+        - x**-6 * (r**6 - 1) / 252
+    )
+    return np.where(small, direct, series)
+
+
 _MAX_NODES = 2**17  # per row of beta_expectation; far above what its grids need
 
 
 def log_beta(a, b) -> np.ndarray:
     """log B(a, b) = log Gamma(s) - log (l)_s with s = min(a, b), l = max(a, b).
 
-    Written through the rising factorial (:func:`clvmodels.models.bgbb.log_rising`, exact
+    Written through the rising factorial (:func:`log_rising`, exact
     to rounding for large l), which keeps the digits that scipy's ``betaln`` loses when
     one argument is large and the other tiny (e.g. a = 1e-8, b = 1e6).
     """
@@ -35,85 +85,6 @@ def log_beta(a, b) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64)
     small, large = np.minimum(a, b), np.maximum(a, b)
     return gammaln(small) - log_rising(large, small)
-
-
-def hyp2f1_series(
-    a, b, c, w, rtol: float = 1e-15, max_terms: int = 1_000_000, *, log_scale=0.0,
-    max_loss: float = 1e6,
-) -> np.ndarray:  # fmt: skip
-    """exp(log_scale) * 2F1(a, b; c; w) for 0 <= w < 1 by Gauss's series (broadcasting).
-
-    A slow but dependable fallback for the corners where scipy's ``hyp2f1`` returns NaN
-    (e.g. c - b tiny with w near 1). Term n + 1 is term n times the ratio
-    rho_n = (a + n)(b + n) / ((c + n)(n + 1)) w (Abramowitz & Stegun 15.1.1). Once
-    n > -a, -b, -c, the factors (a + k) / (k + 1) and (b + k) / (c + k) move
-    monotonically towards 1 for k >= n, so every later ratio is at most
-    rho* = w max(1, (a + n) / (n + 1)) max(1, (b + n) / (c + n)) (or the same with a
-    and b swapped) and the rest of the series is at most |term_n| rho* / (1 - rho*).
-    Summing stops when rho* < 1 and that bound is below ``rtol`` times the sum; near
-    w = 1 (where rho_n tends to w from above or below) a small current term alone
-    says little about the tail, and this bound accounts for it.
-
-    Terms are kept as logarithms and the sum is rescaled as it grows, so neither it
-    nor the prefactor ``exp(log_scale)`` overflows on the way. The result is NaN where
-    the series cannot be trusted: not converged after ``max_terms`` terms, or
-    cancellation between terms of opposite sign (sum of |terms| above ``max_loss``
-    times |sum|, i.e. about log10(max_loss) digits lost).
-    """
-    arrays = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (a, b, c, w, log_scale))
-    )
-    shape = arrays[0].shape
-    a, b, c, w, log_scale = (v.ravel() for v in arrays)
-    result = np.full(a.size, np.nan)
-    rows = np.arange(a.size)
-    log_term = np.zeros(a.size)  # log |term_n|
-    sign = np.ones(a.size)
-    ref = np.zeros(a.size)  # total and absolute are kept divided by exp(ref)
-    total = np.ones(a.size)
-    absolute = np.ones(a.size)
-    n = 0
-    block = 16
-    while rows.size and n < max_terms:
-        k = n + np.arange(block, dtype=np.float64)
-        ar, br, cr, wr = (v[rows, None] for v in (a, b, c, w))
-        ratio = (ar + k) * (br + k) / ((cr + k) * (k + 1)) * wr
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            logs = log_term[:, None] + np.cumsum(np.log(np.abs(ratio)), axis=1)
-            signs = sign[:, None] * np.cumprod(np.sign(ratio), axis=1)
-            new_ref = np.fmax(ref, np.max(logs, axis=1))
-            rescale = np.exp(ref - new_ref)
-            terms = signs * np.exp(logs - new_ref[:, None])
-        ref = new_ref
-        total = total * rescale + terms.sum(axis=1)
-        absolute = absolute * rescale + np.abs(terms).sum(axis=1)
-        log_term, sign = logs[:, -1], signs[:, -1]
-        n += block
-        # bound on the rest of the series (all ratios from n on are at most rho)
-        an, bn, cn = ar[:, 0] + n, br[:, 0] + n, cr[:, 0] + n
-        settled = (np.minimum(an, bn) > 0) & (cn > 0)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            rho = wr[:, 0] * np.minimum(
-                np.maximum(an / (n + 1), 1) * np.maximum(bn / cn, 1),
-                np.maximum(bn / (n + 1), 1) * np.maximum(an / cn, 1),
-            )
-            rest = np.exp(log_term - ref) * rho / (1 - rho)
-        done = (log_term == -np.inf) | (settled & (rho < 1) & (rest <= rtol * np.abs(total)))
-        done |= ~np.isfinite(total)
-        if done.any():
-            finished = rows[done]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                value = np.sign(total[done]) * np.exp(
-                    np.log(np.abs(total[done])) + ref[done] + log_scale[finished]
-                )
-            trusted = absolute[done] <= max_loss * np.abs(total[done])
-            result[finished] = np.where(trusted, value, np.nan)
-            keep = ~done
-            rows, log_term, sign, ref, total, absolute = (
-                v[keep] for v in (rows, log_term, sign, ref, total, absolute)
-            )
-        block = int(min(2 * block, _MAX_BLOCK, max(16, _CHUNK // max(rows.size, 1))))
-    return result.reshape(shape)
 
 
 def beta_expectation(log_g, a, b, *, scale, args=()) -> np.ndarray:
@@ -196,7 +167,7 @@ def _beta_expectation(log_g, a, b, scale, args):
     rows_all = np.arange(a.size)
     lo = np.empty(a.size)
     hi = np.empty(a.size)
-    step_rows = max(1, _CHUNK // (n_coarse + 33))
+    step_rows = max(1, CHUNK // (n_coarse + 33))
     for start in range(0, a.size, step_rows):
         rows = rows_all[start : start + step_rows]
         grid = low[rows, None] + (high - low)[rows, None] * np.linspace(0, 1, n_coarse)
@@ -232,7 +203,7 @@ def _beta_expectation(log_g, a, b, scale, args):
     start = 0
     while start < order.size:
         width = int(nodes[order[start]])
-        rows = order[start : start + max(1, _CHUNK // width)]
+        rows = order[start : start + max(1, CHUNK // width)]
         start += rows.size
         j = np.arange(width)
         valid = j < nodes[rows, None]

@@ -1,65 +1,24 @@
-"""The special-function helpers: the series fallback for 2F1 agrees with scipy where
-scipy is reliable and its stopping rule bounds the whole tail; the Beta expectations
-agree with closed forms and with mpmath."""
+"""The shared special functions: rising factorials and their derivative against exact
+sums, Beta expectations against closed forms and mpmath."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 from scipy.special import gammaln, hyp2f1
 
-from clvmodels.models._special import beta_expectation, hyp2f1_series
-from clvmodels.models.bgbb import log_rising
+from clvmodels.numerics.special import beta_expectation, digamma_difference, log_rising
 
 
-def test_series_is_hyp2f1() -> None:
-    rng = np.random.default_rng(0)
-    a = rng.uniform(0.05, 10, 50)
-    b = rng.uniform(-3, 20, 50)
-    c = a + rng.uniform(0.05, 30, 50)
-    w = rng.uniform(0, 0.99, 50)
-    np.testing.assert_allclose(hyp2f1_series(a, b, c, w), hyp2f1(a, b, c, w), rtol=1e-11)
-
-
-def test_series_where_scipy_fails() -> None:
-    assert np.isnan(hyp2f1(0.001, 1000.0, 1000.001, 0.909))
-    value = float(hyp2f1_series(0.001, 1000.0, 1000.001, 0.909))
-    # 2F1(a, b; b + eps; w) ~ (1 - w)^(-a) for eps -> 0
-    assert value == np.float64(value) and abs(value - (1 - 0.909) ** -0.001) < 1e-5
-
-
-# ------------------------------------------------------------- the stopping rule
-
-
-@pytest.mark.parametrize(
-    "a, b, c",
-    [(1.0, 1.0, 1.5), (2.0, 3.0, 4.5), (0.5, 0.3, 0.9), (1.0, 2.5, 3.0), (3.0, 0.7, 2.0)],
-)
-def test_series_near_one_is_accurate_to_rtol(a, b, c) -> None:
-    # Near w = 1 the terms fall off like w^n: once a term is below rtol times the sum,
-    # the rest can still be 1 / (1 - w) = 1000 times larger. The stopping rule bounds the
-    # whole rest, so the result is within (about) rtol. scipy is reliable here.
-    w = 0.999
-    for rtol in (1e-8, 1e-10, 1e-13):
-        value = float(hyp2f1_series(a, b, c, w, rtol=rtol))
-        assert value == pytest.approx(float(hyp2f1(a, b, c, w)), rel=3 * rtol)
-
-
-def test_series_does_not_overflow_with_a_prefactor() -> None:
-    # 2F1(a, b; b; w) = (1 - w)^-a = 2^2000 here: beyond double range, but times
-    # (1 - w)^a it is 1.
-    a, w = 2000.0, 0.5
-    value = hyp2f1_series(a, 1.5, 1.5, w, log_scale=a * np.log1p(-w))
-    assert float(value) == pytest.approx(1.0, rel=1e-12)
-
-
-def test_series_reports_cancellation_as_nan() -> None:
-    # 2F1(-1000.5, 1; 1; 0.9) = 0.1^1000.5: alternating terms of size 1e400 cancel; no
-    # digit of the result survives, and the series says so rather than return noise.
-    assert np.isnan(hyp2f1_series(-1000.5, 1.0, 1.0, 0.9))
-    # a mild cancellation is fine
-    value = float(hyp2f1_series(-3.5, 1.0, 1.0, 0.9))
-    assert value == pytest.approx(0.1**3.5, rel=1e-9)
+def test_rising_factorials_against_exact_sums():
+    for a in (1e-8, 0.3, 7.5, 99.99, 100.0, 3e3, 1e9):
+        for m in (0, 1, 7, 250):
+            exact = math.fsum(math.log(a + j) for j in range(m))
+            assert log_rising(a, m) == pytest.approx(exact, rel=1e-13, abs=1e-13)
+            exact_d = math.fsum(1 / (a + j) for j in range(m))
+            assert digamma_difference(a, m) == pytest.approx(exact_d, rel=1e-12, abs=1e-300)
 
 
 # -------------------------------------------------------- expectations over a Beta
