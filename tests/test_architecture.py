@@ -1,8 +1,8 @@
 """The package's import graph: layers that only point down, and no cycles.
 
 Imports inside functions count (a lazy import is still a dependency). The layers are
-the ones docs/architecture.md draws; the data layer's own order inside it is checked by
-tests/data/test_layers.py.
+the ones docs/architecture.md draws, for the package and inside ``data``, ``models``
+and ``bayes``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,18 @@ LAYERS = {
     "cli": 11,
     "__main__": 12,
     "__init__": 13,
+}  # fmt: skip
+# inside clvmodels.data: time units and date rules, the summary semantics, the SQL
+# engines' shared part, the engines, the reader, the public API
+DATA_LAYERS = {
+    "timeunits": 0, "dates": 0,
+    "semantics": 1,
+    "_sql": 2,
+    "duckdb_engine": 3, "spark_engine": 3,
+    "engines": 4,
+    "reader": 5,
+    "summary": 6, "opportunities": 6,
+    "__init__": 7,
 }  # fmt: skip
 # inside clvmodels.models: the shared base, then the model families; a model module
 # never imports another model module (what two share lives in a module below them)
@@ -144,10 +156,16 @@ def test_every_part_of_the_package_has_a_layer() -> None:
     assert models == set(MODEL_LAYERS)
     bayes = {_part(m, 2) for m in _graph() if m.startswith("clvmodels.bayes")}
     assert bayes == set(BAYES_LAYERS)
+    data = {_part(m, 2) for m in _graph() if m.startswith("clvmodels.data")}
+    assert data == set(DATA_LAYERS)
 
 
 def test_parts_of_the_package_import_only_lower_layers() -> None:
     assert _upward(_graph(), "clvmodels", LAYERS) == []
+
+
+def test_data_modules_import_only_lower_layers() -> None:
+    assert _upward(_graph(), "clvmodels.data", DATA_LAYERS) == []
 
 
 def test_model_modules_import_only_the_shared_base() -> None:
@@ -156,6 +174,22 @@ def test_model_modules_import_only_the_shared_base() -> None:
 
 def test_bayesian_modules_import_only_lower_layers() -> None:
     assert _upward(_graph(), "clvmodels.bayes", BAYES_LAYERS) == []
+
+
+def test_a_lazy_import_inside_a_function_counts(tmp_path, monkeypatch) -> None:
+    package = tmp_path / "clvmodels"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "__init__.py").write_text("")
+    (package / "data" / "summary.py").write_text("")
+    (package / "data" / "dates.py").write_text(
+        "def f():\n    from .summary import summarize\n    from . import summary\n"
+    )
+    monkeypatch.setitem(globals(), "PACKAGE", package)
+    assert _graph()["clvmodels.data.dates"] == {"clvmodels.data.summary"}
+    assert _upward(_graph(), "clvmodels.data", DATA_LAYERS) == [
+        "clvmodels.data.dates -> clvmodels.data.summary"
+    ]
 
 
 def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
