@@ -35,6 +35,7 @@ from .exceptions import InvalidDataError
 from .models._base import (
     check_time_units,
     data_time_unit,
+    distinct_patterns,
     draw_blocks,
     quantiles,
 )
@@ -85,15 +86,12 @@ def _distinct_rows(
     p_arrays: dict[str, np.ndarray], s_arrays: dict[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """The distinct rows of both models' columns, and the row of each customer."""
-    columns = [*p_arrays.values(), *s_arrays.values()]
-    if len(columns[0]) < 2:
-        return p_arrays, s_arrays, np.arange(len(columns[0]))
-    rows, expand = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-    names = [*p_arrays, *s_arrays]
-    split = len(p_arrays)
-    p_distinct = {name: rows[:, i] for i, name in enumerate(names[:split])}
-    s_distinct = {name: rows[:, split + i] for i, name in enumerate(names[split:])}
-    return p_distinct, s_distinct, expand.ravel()
+    keyed = {**{("p", k): v for k, v in p_arrays.items()},
+             **{("s", k): v for k, v in s_arrays.items()}}  # fmt: skip
+    distinct, expand = distinct_patterns(keyed)  # type: ignore[arg-type]
+    p_distinct = {k: distinct[("p", k)] for k in p_arrays}
+    s_distinct = {k: distinct[("s", k)] for k in s_arrays}
+    return p_distinct, s_distinct, expand
 
 
 def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws, random_state):

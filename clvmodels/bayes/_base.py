@@ -49,6 +49,7 @@ from ..models._base import (
     _saved_settings,
     _shown,
     data_time_unit,
+    distinct_patterns,
     draw_blocks,
     user_stacklevel,
 )
@@ -578,9 +579,7 @@ class BayesianModel:
             ll, _ = twin._loglik(self.params_.to_numpy(), arrays, False)
         self.log_likelihood_ = float(np.asarray(weights) @ np.broadcast_to(ll, weights.shape))
         self.converged_ = True
-        k = len(names)
-        self.aic_ = 2 * k - 2 * self.log_likelihood_
-        self.bic_ = k * np.log(float(np.sum(weights))) - 2 * self.log_likelihood_
+        self._set_information_criteria(float(np.sum(weights)))
         self._patterns_fitted = None
 
     @classmethod
@@ -716,11 +715,7 @@ class BayesianModel:
         # identical customers have identical posteriors: one evaluation per pattern
         expand = np.arange(n)
         if arrays and n > 1:
-            rows, expand = np.unique(
-                np.column_stack(list(arrays.values())), axis=0, return_inverse=True
-            )
-            expand = expand.ravel()
-            arrays = {k: rows[:, i] for i, k in enumerate(arrays)}
+            arrays, expand = distinct_patterns(arrays)
         n_rows = len(next(iter(arrays.values()))) if arrays else n
         out = np.empty((n_rows, 4))
 

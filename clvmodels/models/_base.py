@@ -570,16 +570,22 @@ class BaseModel:
     ) -> None:  # fmt: skip
         ll, _ = self._loglik(params, arrays, False)
         n = float(weights.sum())
-        k = len(params)
         self.params_ = pd.Series(params, index=list(self.param_names), name="estimate")
         self.log_likelihood_ = weighted_sum(weights, ll)
         self.n_customers_ = round(n) if float(n).is_integer() else n
         self.n_patterns_ = len(weights)
         self.converged_ = converged
-        self.aic_ = 2 * k - 2 * self.log_likelihood_
-        self.bic_ = k * np.log(n) - 2 * self.log_likelihood_
+        self._set_information_criteria(n)
         self.covariance_ = self._covariance(params, arrays, weights)
         self._warn_identification()
+
+    def _set_information_criteria(self, n_customers: float) -> None:
+        """``aic_`` and ``bic_`` from ``log_likelihood_``: Akaike (1974) 2k - 2 ln L and
+        Schwarz (1978) k ln n - 2 ln L, k the parameters and n the customers (the
+        weights' sum)."""
+        k = len(self.param_names)
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(float(n_customers)) - 2 * self.log_likelihood_
 
     def _covariance(
         self, params: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray
@@ -826,9 +832,7 @@ class BaseModel:
         model.n_customers_ = state["n_customers"]
         model.n_patterns_ = state["n_patterns"]
         model.converged_ = state["converged"]
-        k = len(names)
-        model.aic_ = 2 * k - 2 * model.log_likelihood_
-        model.bic_ = k * np.log(model.n_customers_) - 2 * model.log_likelihood_
+        model._set_information_criteria(model.n_customers_)
         for key in cls._EXTRA_STATE:
             setattr(model, f"{key}_", extra.get(key))
         return model
@@ -1027,6 +1031,43 @@ def weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
     )
 
 
+def pattern_codes(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Which distinct pattern each row is: ``codes`` (0 .. n_patterns - 1, in order of
+    first appearance) and ``first``, the first row of each pattern.
+
+    The one way clvmodels finds identical rows (fits, predictions, CLV): per-column codes
+    packed into one int64 key, stopping early once every row is distinct; a missing value
+    is a value of its own. Rows whose key cannot be packed stay distinct.
+    """
+    n = len(next(iter(arrays.values()))) if arrays else 0
+    codes = np.zeros(n, dtype=np.int64)
+    n_groups = 1 if n else 0
+    for values in arrays.values():
+        if n_groups == n:
+            break
+        column_codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if n_groups * len(uniques) >= 2**62:  # cannot pack: keep rows as they are
+            codes, n_groups = np.arange(n, dtype=np.int64), n
+            break
+        codes, groups = pd.factorize(codes * len(uniques) + column_codes)
+        n_groups = len(groups)
+    first = np.full(n_groups, n)
+    np.minimum.at(first, codes, np.arange(n))
+    return codes.astype(np.int64, copy=False), first
+
+
+def distinct_patterns(
+    arrays: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The distinct rows of ``arrays`` and, per row, the index of its distinct row:
+    predictions are computed once per pattern and expanded with ``values[inverse]``."""
+    if not arrays or len(next(iter(arrays.values()))) < 2:
+        n = len(next(iter(arrays.values()))) if arrays else 0
+        return arrays, np.arange(n)
+    codes, first = pattern_codes(arrays)
+    return {k: v[first] for k, v in arrays.items()}, codes
+
+
 def _patterns(
     arrays: dict[str, np.ndarray], weights: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -1037,20 +1078,10 @@ def _patterns(
     """
     if len(weights) < 2:
         return arrays, weights
-    # Combine per-column codes into one key; stop early once every row is distinct.
-    codes = np.zeros(len(weights), dtype=np.int64)
-    n_groups = 1
-    for values in arrays.values():
-        column_codes, uniques = pd.factorize(values)
-        if n_groups * len(uniques) >= 2**62:  # cannot pack: keep rows as they are
-            return arrays, weights
-        codes, groups = pd.factorize(codes * len(uniques) + column_codes)
-        n_groups = len(groups)
-        if n_groups == len(weights):
-            return arrays, weights
-    summed = np.bincount(codes, weights=weights, minlength=n_groups)
-    first = np.full(n_groups, len(weights))
-    np.minimum.at(first, codes, np.arange(len(weights)))
+    codes, first = pattern_codes(arrays)
+    if len(first) == len(weights):
+        return arrays, weights
+    summed = np.bincount(codes, weights=weights, minlength=len(first))
     return {k: v[first] for k, v in arrays.items()}, summed
 
 

@@ -287,9 +287,7 @@ class GammaGamma(BaseModel):
         self.covariance_ = pd.DataFrame(covariance, index=names, columns=names)
         # each customer's mean value z has density f(z / c) / c
         self.log_likelihood_ -= n_weighted * np.log(scale)
-        k = len(names)
-        self.aic_ = 2 * k - 2 * self.log_likelihood_
-        self.bic_ = k * np.log(self.n_customers_) - 2 * self.log_likelihood_
+        self._set_information_criteria(self.n_customers_)
 
     def _loglik(self, params, data, gradient):
         return log_likelihood(

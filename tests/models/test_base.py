@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import clvmodels
 from clvmodels.exceptions import ConvergenceError, InvalidDataError
@@ -345,3 +347,31 @@ def test_format_bytes() -> None:
     assert format_bytes(8 * 10_000_000 * 2357) == "176 GiB"
     assert format_bytes(1000) == "1000 bytes"
     assert format_bytes(2**20) == "1 MiB"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 1.0, 2.5, np.nan]), st.integers(0, 3),
+                  st.sampled_from([-1.0, 7.0])),
+        min_size=0, max_size=40,
+    )
+)
+def test_distinct_patterns_rebuild_every_row(rows) -> None:
+    # the one way identical rows are found (fits, predictions, CLV): every row is its
+    # pattern, patterns are distinct, and a missing value is a value of its own
+    from clvmodels.models._base import _patterns, distinct_patterns
+
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+    arrays = {name: np.asarray(col, dtype=np.float64)
+              for name, col in zip(("a", "b", "c"), columns, strict=True)}  # fmt: skip
+    distinct, inverse = distinct_patterns(arrays)
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(distinct[name][inverse], values)
+    keys = {tuple(str(distinct[n][i]) for n in arrays) for i in range(len(distinct["a"]))}
+    assert len(keys) == len(distinct["a"])
+    weights = np.arange(1.0, len(rows) + 1)
+    collapsed, summed = _patterns(arrays, weights)
+    assert summed.sum() == pytest.approx(weights.sum())
+    assert set(collapsed) == set(arrays)
+    assert len(summed) == (len(keys) if len(rows) >= 2 else len(rows))
