@@ -30,13 +30,14 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_draws, check_interval, is_integer, is_real
-from .data.timeunits import duration_in_units, time_unit_nanoseconds
+from .data.timeunits import time_unit_nanoseconds
 from .exceptions import InvalidDataError
 from .models._base import (
     check_time_units,
     data_time_unit,
     distinct_patterns,
     draw_blocks,
+    horizon_in_units,
     quantiles,
 )
 from .models.gammagamma import expected_spend
@@ -139,21 +140,6 @@ def _gauss_legendre_schedule(
     return times, weights
 
 
-def _horizon_in_units(horizon: Any, time_unit: str) -> float:
-    if isinstance(horizon, dt.timedelta | pd.Timedelta):
-        units = pd.Timedelta(horizon).value / time_unit_nanoseconds(time_unit)
-    elif isinstance(horizon, str):
-        units = duration_in_units(horizon, time_unit)
-    else:
-        raise InvalidDataError(
-            f"horizon={horizon!r}: give a calendar duration such as '12M', '52W' or '1Y' "
-            "(a bare number would be ambiguous about its unit)."
-        )
-    if units <= 0:
-        raise InvalidDataError(f"horizon={horizon!r} must be positive.")
-    return float(units)
-
-
 def _check_models(purchase_model: Any, spend_model: Any) -> None:
     """The right kind of model in each argument, with a message saying which is which."""
     roles = (
@@ -200,7 +186,7 @@ def predictive_clv(
     spend_model: Any,
     data: pd.DataFrame,
     *,
-    horizon: str | dt.timedelta,
+    horizon: str | dt.timedelta | float,
     discount_rate: float,
     margin: float = 1.0,
     time_unit: str | None = None,
@@ -226,8 +212,9 @@ def predictive_clv(
     data : pandas.DataFrame
         Customers with the columns both models read (``frequency``, ``recency``, ``T``,
         ``monetary_value`` or their ``_cal`` forms).
-    horizon : str or timedelta
-        Calendar duration, e.g. ``"12M"``, ``"52W"``, ``"1Y"``.
+    horizon : str, timedelta or float
+        Calendar duration, e.g. ``"12M"``, ``"52W"``, ``"1Y"``, or a number of the
+        purchase model's time units (``52`` for a model fitted in weeks).
     discount_rate : float
         Annual effective discount rate (0.1 = 10 % a year).
     margin : float, default 1
@@ -284,7 +271,7 @@ def predictive_clv(
         f"{type(purchase_model).__name__} was fitted on data in" if time_unit is None
         else "time_unit= says the purchase model was fitted on data in",
     )  # fmt: skip
-    length = _horizon_in_units(horizon, unit)
+    length = horizon_in_units(horizon, unit, positive=True)
     delta = continuous_discount_rate(discount_rate, unit)
     if getattr(purchase_model, "discrete_time", False):
         # sum_k e^{-delta k} (E[X(k)] - E[X(k-1)]) = e^{-delta K} E[X(K)]

@@ -23,25 +23,9 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidDataError
+from .models._base import horizon_in_units
 
 __all__ = ["score", "score_frame"]
-
-
-def _horizon_in_model_units(model: Any, horizon: Any) -> float:
-    from .data.timeunits import duration_in_units
-
-    if isinstance(horizon, (int, float, np.integer, np.floating)) and not isinstance(horizon, bool):
-        if not np.isfinite(horizon) or horizon < 0:
-            raise InvalidDataError(f"horizon={horizon!r}: a non-negative number of time units.")
-        return float(horizon)
-    unit = getattr(model, "time_unit_", None)
-    if unit is None:
-        raise InvalidDataError(
-            f"horizon={horizon!r}: the model does not record its time unit, so the horizon "
-            "cannot be converted; pass it as a number in the model's time unit, or fit the "
-            "model on a summary from clvmodels.summarize."
-        )
-    return duration_in_units(str(horizon), unit)
 
 
 def score_frame(
@@ -124,7 +108,7 @@ def _predictions(model: Any, horizon: Any, interval: float | None,
             )
         t: float = int(n)
     elif role == "purchase":
-        t = _horizon_in_model_units(model, horizon)
+        t = horizon_in_units(horizon, getattr(model, "time_unit_", None))
     else:
         raise InvalidDataError(
             f"score: {type(model).__name__} is not a customer-level model to score; use a "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,10 +108,29 @@ def test_clv_interval(weekly, cdnow_calibration) -> None:
     assert (result["estimate"] < result["upper"]).all()
 
 
+def test_horizons_take_the_same_forms_everywhere(weekly, cdnow_calibration) -> None:
+    # a number of the model's time units (weeks here) or a calendar duration, in the
+    # model's methods, predictive_clv and score alike
+    bgnbd, spend = weekly
+    frame = cdnow_calibration.iloc[:300]
+    pd.testing.assert_series_equal(bgnbd.expected_purchases(frame, t="39W"),
+                                   bgnbd.expected_purchases(frame, t=39))  # fmt: skip
+    pd.testing.assert_series_equal(bgnbd.probability_alive(frame, t=dt.timedelta(weeks=13)),
+                                   bgnbd.probability_alive(frame, t=13))  # fmt: skip
+    by_number = clvmodels.predictive_clv(bgnbd, spend, frame, horizon=52, discount_rate=0.1)
+    by_text = clvmodels.predictive_clv(bgnbd, spend, frame, horizon="52W", discount_rate=0.1)
+    pd.testing.assert_series_equal(by_number, by_text)
+    scores = clvmodels.score_frame(bgnbd, frame, horizon="39W")
+    np.testing.assert_array_equal(scores["expected_purchases"],
+                                  bgnbd.expected_purchases(frame, t=39))  # fmt: skip
+    with pytest.raises(InvalidDataError, match="t='next year' is not a duration"):
+        bgnbd.expected_purchases(frame, t="next year")
+
+
 def test_clv_errors(weekly, cdnow_calibration) -> None:
     bgnbd, spend = weekly
-    with pytest.raises(InvalidDataError, match="calendar duration"):
-        clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon=12, discount_rate=0.1)
+    with pytest.raises(InvalidDataError, match="horizon=-12: give a number > 0"):
+        clvmodels.predictive_clv(bgnbd, spend, cdnow_calibration, horizon=-12, discount_rate=0.1)
     unit_less = clvmodels.BGNBD().fit(cdnow_calibration.reset_index(drop=True).copy())
     unit_less.time_unit_ = None
     with pytest.raises(InvalidDataError, match="time unit"):

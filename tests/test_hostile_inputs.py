@@ -449,10 +449,14 @@ API_CASES: dict[str, tuple[Callable[[], object], type[Exception], tuple[str, ...
         lambda: _fitted().expected_purchases(_frame(), t=10, interval=90), InvalidDataError,
         ("interval",),
     ),
-    "clv_horizon_without_unit": (
-        lambda: clvmodels.predictive_clv(_fitted(), None, _frame(), horizon=52,
+    "clv_horizon_negative": (
+        lambda: clvmodels.predictive_clv(_fitted(), None, _frame(), horizon=-52,
                                          discount_rate=0.1),
         InvalidDataError, ("horizon",),
+    ),
+    "prediction_horizon_in_words": (
+        lambda: _fitted().expected_purchases(_frame(), t="next year"), InvalidDataError,
+        ("t=",),
     ),
     "clv_models_swapped": (
         lambda: clvmodels.predictive_clv(clvmodels.GammaGamma(), _fitted(), _frame(),

@@ -108,7 +108,7 @@ def time_unit_nanoseconds(time_unit: str) -> float:
     return multiple * base
 
 
-def duration_in_units(duration: str, time_unit: str) -> float:
+def duration_in_units(duration: str, time_unit: str, setting: str = "horizon") -> float:
     """Express a duration such as ``"12M"`` or ``"52W"`` in ``time_unit``.
 
     Examples
@@ -119,10 +119,10 @@ def duration_in_units(duration: str, time_unit: str) -> float:
     if not _SPEC.match(str(duration)):
         # blamed as a duration: a bare number would otherwise read as a bad time unit
         raise InvalidDataError(
-            f"horizon={duration!r} is not a duration: give a number and a unit, such as "
+            f"{setting}={duration!r} is not a duration: give a number and a unit, such as "
             "'12M', '52W', '90D' or '1Y'."
         )
-    multiple, unit = _split(duration, "horizon")
+    multiple, unit = _split(duration, setting)
     ns = multiple * (_FIXED_NS.get(unit) or _AVERAGE_NS[unit])
     return ns / time_unit_nanoseconds(time_unit)
 

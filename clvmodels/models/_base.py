@@ -16,6 +16,7 @@ differencing the exact gradient, mapped to the natural scale by the delta method
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import json
 import os
@@ -36,10 +37,11 @@ from .._validation import (
     check_interval,
     finite_number,
     is_integer,
+    is_real,
     require_columns,
 )
 from .._version import __version__
-from ..data.timeunits import time_unit_nanoseconds
+from ..data.timeunits import duration_in_units, time_unit_nanoseconds
 from ..exceptions import (
     ConvergenceError,
     IdentificationWarning,
@@ -1029,6 +1031,49 @@ def weighted_gradient(grad: Any, weights: np.ndarray) -> np.ndarray:
         [weighted_sum(weights, np.broadcast_to(g, weights.shape)) for g in grad],
         dtype=np.float64,
     )
+
+
+def horizon_in_units(horizon: Any, time_unit: str | None, *, name: str = "horizon",
+                     positive: bool = False) -> float:  # fmt: skip
+    """A horizon in a model's time unit, from any of the forms every method takes.
+
+    A number is a count of the model's time units (``time_unit``); a calendar duration
+    (``"12M"``, ``"52W"``, ``"90D"``, a ``datetime.timedelta`` or ``pandas.Timedelta``)
+    is converted with the model's ``time_unit`` (months and years at their average
+    length). ``positive`` refuses 0.
+
+    Examples
+    --------
+    >>> horizon_in_units(39, "W"), round(horizon_in_units("12M", "W"), 4)
+    (39.0, 52.1786)
+    """
+    if is_real(horizon) and np.ndim(horizon) == 0:
+        value = finite_number(horizon)
+        if value is None or value < 0 or (positive and value == 0):
+            bound = "> 0" if positive else ">= 0"
+            raise InvalidDataError(
+                f"{name}={horizon!r}: give a number {bound} of the model's time units, or a "
+                "calendar duration such as '12M' or '52W'."
+            )
+        return value
+    if not isinstance(horizon, str | dt.timedelta):
+        raise InvalidDataError(
+            f"{name}={horizon!r}: give one horizon, a number of the model's time units or a "
+            "calendar duration such as '12M' or '52W'."
+        )
+    if time_unit is None:
+        raise InvalidDataError(
+            f"{name}={horizon!r}: the model does not record its time unit, so a calendar "
+            "duration cannot be converted; give a number of its time units, or fit the "
+            "model on a summary from clvmodels.summarize."
+        )
+    if isinstance(horizon, dt.timedelta):
+        value = pd.Timedelta(horizon).value / time_unit_nanoseconds(time_unit)
+    else:
+        value = duration_in_units(horizon, time_unit, name)
+    if value < 0 or (positive and value == 0):
+        raise InvalidDataError(f"{name}={horizon!r} must be positive.")
+    return float(value)
 
 
 def pattern_codes(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

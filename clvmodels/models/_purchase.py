@@ -15,7 +15,7 @@ import pandas as pd
 
 from .._validation import as_array, check_summary_arrays
 from ..exceptions import InvalidDataError
-from ._base import BaseModel
+from ._base import BaseModel, horizon_in_units
 
 __all__ = ["PurchaseModel"]
 
@@ -123,8 +123,9 @@ class PurchaseModel(BaseModel):
         ----------
         data : pandas.DataFrame
             Customers with ``frequency``, ``recency`` and ``T`` (or their ``_cal`` forms).
-        t : float
-            Horizon in the time unit of the data.
+        t : float, str or timedelta
+            Horizon: a number of the model's time units (those of the data it was
+            fitted on), or a calendar duration such as ``"12M"`` or ``"39W"``.
         interval : float, optional
             With e.g. ``0.9``, also return a 90% interval from the asymptotic
             distribution of the estimates (``n_draws`` draws on the log scale).
@@ -137,7 +138,7 @@ class PurchaseModel(BaseModel):
             Indexed like ``data``; a DataFrame ``estimate, lower, upper`` with
             ``interval``.
         """
-        t = _horizon(t)
+        t = _horizon(self, t)
         return self._customer_prediction(
             type(self)._f_expected_purchases, data, "expected_purchases", interval, n_draws,
             random_state, t=t,
@@ -155,7 +156,7 @@ class PurchaseModel(BaseModel):
         pandas.Series or pandas.DataFrame
             As :meth:`expected_purchases`.
         """
-        t = _horizon(t)
+        t = _horizon(self, t)
         return self._customer_prediction(
             type(self)._f_probability_alive, data, "probability_alive", interval, n_draws,
             random_state, t=t,
@@ -178,7 +179,7 @@ class PurchaseModel(BaseModel):
         -------
         pandas.Series or pandas.DataFrame
         """
-        t = _horizon(t)
+        t = _horizon(self, t)
         counts = _counts(n)
         parts = {
             int(k): self._customer_prediction(
@@ -212,7 +213,7 @@ class PurchaseModel(BaseModel):
         random_state: Any = 0,
     ) -> float | pd.Series | pd.DataFrame:  # fmt: skip
         """P(X(t) = n) for a newly acquired customer; ``n`` may be a sequence."""
-        t = _horizon(t)
+        t = _horizon(self, t)
         counts = _counts(n)
         results = {
             int(k): self._new_customer(
@@ -245,14 +246,15 @@ class PurchaseModel(BaseModel):
         return pd.DataFrame(values).T.rename_axis("t")
 
 
-def _horizon(t: Any) -> float:
-    """A single horizon ``t`` >= 0 as a float."""
+def _horizon(model: Any, t: Any) -> float:
+    """A single horizon ``t`` in the model's time unit: a number of its units, or a
+    calendar duration (``"12M"``) converted with the unit it was fitted in."""
     if np.ndim(t) != 0:
         raise InvalidDataError(
             f"t={t!r}: t must be a single horizon; call once per horizon (e.g. "
             "[model.expected_purchases(data, h) for h in horizons])."
         )
-    return float(as_array(t, "t"))
+    return horizon_in_units(t, getattr(model, "time_unit_", None), name="t")
 
 
 def _counts(n: Any) -> np.ndarray:
