@@ -18,6 +18,7 @@ and its prediction methods are the twin's. Only three things change:
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import warnings
@@ -75,6 +76,11 @@ _LATER_SETTINGS_KEYS = ("prediction_draws",)
 # How a posterior can be obtained: fit's methods, and from_samples.
 _FIT_METHODS = ("mcmc", "map")
 _METHODS = (*_FIT_METHODS, "samples")
+# Whether the prediction being computed returns draws (return_draws=True) instead of
+# the posterior summary.
+_RETURN_DRAWS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "clvmodels_return_draws", default=False
+)
 # Most (draws x customers) values return_draws=True returns in one array (2 GiB of
 # float64); summaries have no such limit (they are computed in blocks, draw_blocks).
 _MAX_RETURNED_DRAWS = 2**28
@@ -692,7 +698,7 @@ class BayesianModel:
         samples = self._prediction_samples()
         prob = self.hdi_prob if interval is None else interval
         n = len(index)
-        if getattr(self, "_return_draws", False):
+        if _RETURN_DRAWS.get():
             samples = self.posterior_samples()  # every draw, in (chain, draw) order
             if len(samples) * n > _MAX_RETURNED_DRAWS:
                 raise InvalidDataError(
@@ -775,7 +781,7 @@ class BayesianModel:
         return table
 
     def _refuse_draws(self, name: str) -> None:
-        if getattr(self, "_return_draws", False):
+        if _RETURN_DRAWS.get():
             raise TypeError(
                 f"{type(self).__name__}: return_draws=True gives per-customer draws; "
                 f"{name} is a population-level prediction, so it returns its posterior "
@@ -1290,11 +1296,13 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
             )
         prob = self.hdi_prob if hdi_prob is None else hdi_prob
         check_interval(prob, "hdi_prob")
-        self._return_draws = bool(return_draws)
+        # per call (and per thread or task), never on the instance: overlapping calls
+        # on one model each get what they asked for
+        token = _RETURN_DRAWS.set(bool(return_draws))
         try:
             return twin_method(self, *args, interval=prob, **kwargs)
         finally:
-            self._return_draws = False
+            _RETURN_DRAWS.reset(token)
 
     prediction.__doc__ = (
         f"{(twin_method.__doc__ or '').strip().splitlines()[0] if twin_method.__doc__ else ''}"

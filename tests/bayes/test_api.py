@@ -331,6 +331,36 @@ def test_weights_argument_counts_customers(small, cdnow_calibration):
 # --------------------------------------------------------------------- predictions
 
 
+def test_return_draws_does_not_reach_an_overlapping_call(
+    cdnow_calibration, map_bgnbd, monkeypatch
+):
+    # another thread asking the same model for its summary while a draws call is under
+    # way gets the summary: the choice belongs to the call, not to the model
+    import threading
+
+    samples = map_bgnbd.posterior_samples()[:40]
+    model = bayes.BGNBD.from_samples(
+        {k: samples[:, i].reshape(2, 20) for i, k in enumerate(bayes.BGNBD.param_names)},
+        time_unit="W",
+    )  # fmt: skip
+    rows = cdnow_calibration.iloc[:10]
+    other: dict[str, object] = {}
+    as_draws = type(model)._as_draws
+
+    def overlapped(self, *args, **kwargs):
+        thread = threading.Thread(
+            target=lambda: other.update(summary=model.expected_purchases(rows, 39))
+        )
+        thread.start()
+        thread.join()
+        return as_draws(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "_as_draws", overlapped)
+    draws = model.expected_purchases(rows, 39, return_draws=True)
+    assert draws.dims == ("chain", "draw", "customer")
+    assert list(other["summary"].columns) == ["mean", "sd", "hdi_lower", "hdi_upper"]
+
+
 def test_return_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
     samples = map_bgnbd.posterior_samples()[:120]
     model = bayes.BGNBD.from_samples(
