@@ -96,30 +96,28 @@ def _distinct_rows(
 
 
 def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws, random_state):
-    """CLV over the posterior (``n_draws`` evenly thinned draws): per row mean, sd and
-    highest-density interval (probability ``interval``, by default the Bayesian
-    model's ``hdi_prob``)."""
+    """CLV over the posterior (``n_draws`` evenly thinned draws): per row (mean, HDI
+    lower, HDI upper, sd), the highest-density interval of probability ``interval``
+    (NaN without one)."""
     from .bayes._base import hdi_bounds, summarize_draws
 
-    bayesian = purchase_model if _is_bayesian(purchase_model) else spend_model
-    prob = bayesian.hdi_prob if interval is None else interval
-    check_interval(prob, "hdi_prob" if interval is None else "interval")
+    if interval is not None:
+        check_interval(interval)
     p_draws, s_draws = _paired_draws(purchase_model, spend_model, n_draws, random_state)
     count = len(p_draws)
     p_draws = p_draws[:, None, :]
     s_draws = None if s_draws is None else s_draws[:, None, :]
-    out = np.empty((n_rows, 4))
+    out = np.full((n_rows, 4), np.nan)
 
     def evaluate(rows: slice, chosen: slice) -> np.ndarray:
         return value(p_draws[chosen], None if s_draws is None else s_draws[chosen], rows)
 
     # bounded memory, however many draws and customers (draw_blocks)
     for rows, values in draw_blocks(evaluate, count, n_rows):
-        out[rows, 0], out[rows, 1] = summarize_draws(values)
-        out[rows, 2], out[rows, 3] = hdi_bounds(values, prob)
-    frame = pd.DataFrame(out, columns=["mean", "sd", "hdi_lower", "hdi_upper"])
-    frame.attrs["hdi_prob"] = prob
-    return frame
+        out[rows, 0], out[rows, 3] = summarize_draws(values)
+        if interval is not None:
+            out[rows, 1], out[rows, 2] = hdi_bounds(values, interval)
+    return out
 
 
 def _gauss_legendre_schedule(
@@ -205,10 +203,10 @@ def predictive_clv(
     spend_model : GammaGamma or None
         Fitted spend model; ``None`` values every transaction at 1 (the result is then
         the discounted expected number of transactions). With a Bayesian model on either
-        side, the result is the posterior of CLV: per customer ``mean``, ``sd``,
-        ``hdi_lower``, ``hdi_upper`` over every posterior draw (``interval`` is then the
-        HDI probability, by default the model's ``hdi_prob``; a maximum-likelihood
-        partner contributes as many draws of its asymptotic distribution).
+        side, CLV is computed over the posterior draws: its mean per customer, and with
+        ``interval`` the highest-density interval of that probability and the ``sd`` (a
+        maximum-likelihood partner contributes as many draws of its asymptotic
+        distribution).
     data : pandas.DataFrame
         Customers with the columns both models read (``frequency``, ``recency``, ``T``,
         ``monetary_value`` or their ``_cal`` forms).
@@ -233,8 +231,9 @@ def predictive_clv(
     Returns
     -------
     pandas.Series or pandas.DataFrame
-        CLV per customer, indexed like ``data``; ``estimate, lower, upper`` with
-        ``interval``.
+        CLV per customer, indexed like ``data`` (for a Bayesian model the posterior
+        mean); with ``interval`` a DataFrame ``estimate, lower, upper`` (plus ``sd``
+        for a Bayesian model, whose interval is a highest-density interval).
 
     Examples
     --------
@@ -341,12 +340,14 @@ def predictive_clv(
                 schedule = {"times": fewer_times, "weights": fewer_weights}
                 break
     if bayesian:
-        frame = _posterior_clv(
+        summary = _posterior_clv(
             partial(value, **schedule), purchase_model, spend_model, len(estimate), interval,
             n_draws, random_state,
-        )  # fmt: skip
-        result = pd.DataFrame(frame.to_numpy()[expand], index=index, columns=frame.columns)
-        result.attrs.update(frame.attrs)
+        )[expand]  # fmt: skip
+        if interval is None:
+            return pd.Series(summary[:, 0], index=index, name="clv")
+        result = pd.DataFrame(summary, index=index, columns=["estimate", "lower", "upper", "sd"])
+        result.attrs["hdi_prob"] = interval
         return result
     rng = np.random.default_rng(random_state)
     p_draws = purchase_model.parameter_draws(n_draws, rng)[:, None, :]

@@ -10,8 +10,10 @@ and its prediction methods are the twin's. Only three things change:
   whose likelihood is the twin's own numpy function on the weighted patterns
   (:class:`~clvmodels.bayes._op.WeightedLogLikelihood`);
 - ``_predict`` and ``_predict_scalar`` evaluate the twin's formula at every posterior
-  draw, customers in chunks, and return per customer the posterior ``mean``, ``sd`` and
-  the highest-density interval ``hdi_lower``, ``hdi_upper`` (``hdi_prob``), or the draws;
+  draw, customers in chunks, and return what the twin returns: the posterior mean
+  (a Series, or a float), or with ``interval`` a DataFrame ``estimate, lower, upper,
+  sd`` (a highest-density interval of that probability), or with ``return_draws=True``
+  the draws;
 - ``params_`` is the posterior mean and ``covariance_`` the posterior covariance, so
   code written for the fitted twin (plots, summaries) keeps working.
 """
@@ -81,6 +83,7 @@ _METHODS = (*_FIT_METHODS, "samples")
 _RETURN_DRAWS: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "clvmodels_return_draws", default=False
 )
+_SUMMARY_COLUMNS = ["estimate", "lower", "upper", "sd"]
 # Most (draws x customers) values return_draws=True returns in one array (2 GiB of
 # float64); summaries have no such limit (they are computed in blocks, draw_blocks).
 _MAX_RETURNED_DRAWS = 2**28
@@ -610,7 +613,7 @@ class BayesianModel:
         >>> from clvmodels.bayes import BGNBD
         >>> point = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}
         >>> model = BGNBD.from_samples({k: np.full(10, v) for k, v in point.items()})
-        >>> float(model.expected_purchases_new_customer(39)["sd"])
+        >>> float(model.expected_purchases_new_customer(39, interval=0.9)["sd"])
         0.0
         """
         model = cls(**settings)
@@ -731,13 +734,10 @@ class BayesianModel:
 
         # blocks of customers and draws of bounded memory, however many of either
         for rows, values in draw_blocks(evaluate, len(samples), n_rows, chunk_size):
-            out[rows, 0], out[rows, 1] = summarize_draws(values)
-            out[rows, 2], out[rows, 3] = hdi_bounds(values, prob)
-        frame = pd.DataFrame(
-            out[expand], index=index, columns=["mean", "sd", "hdi_lower", "hdi_upper"]
-        )
-        frame.attrs["hdi_prob"] = prob
-        return frame
+            out[rows, 0], out[rows, 3] = summarize_draws(values)
+            if interval is not None:  # the HDI sorts every draw: only when asked for
+                out[rows, 1], out[rows, 2] = hdi_bounds(values, prob)
+        return _posterior_output(out[expand], index, name, interval)
 
     def _predict_scalar(
         self, func: Callable[..., np.ndarray], name: str, interval: float | None,
@@ -751,10 +751,8 @@ class BayesianModel:
         prob = self.hdi_prob if interval is None else interval
         lower, upper = hdi_bounds(values[:, None], prob)
         mean, sd = summarize_draws(values[:, None])
-        return pd.Series({
-            "mean": float(mean[0]), "sd": float(sd[0]), "hdi_lower": float(lower[0]),
-            "hdi_upper": float(upper[0]),
-        }, name=name)  # fmt: skip
+        row = np.array([[mean[0], lower[0], upper[0], sd[0]]])
+        return _posterior_output(row, None, name, interval)
 
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
         """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
@@ -771,14 +769,12 @@ class BayesianModel:
 
         # grid points and draws in blocks of bounded memory (draw_blocks)
         for rows, draws in draw_blocks(evaluate, len(samples), flat.size):
-            out[rows, 0], out[rows, 1] = summarize_draws(draws)
-            out[rows, 2], out[rows, 3] = hdi_bounds(draws, prob)
-        table = pd.DataFrame(out, columns=["mean", "sd", "hdi_lower", "hdi_upper"])
+            out[rows, 0], out[rows, 3] = summarize_draws(draws)
+            out[rows, 1], out[rows, 2] = hdi_bounds(draws, prob)
         if grid.ndim == 0:
-            return table.iloc[0].rename(name)
+            return _posterior_output(out, None, name, interval)
         labels = grid.astype(np.int64) if np.all(grid == np.floor(grid)) else grid
-        table.index = pd.Index(labels, name=axis_name)
-        return table
+        return _posterior_output(out, pd.Index(labels, name=axis_name), name, interval)
 
     def _refuse_draws(self, name: str) -> None:
         if _RETURN_DRAWS.get():
@@ -1279,41 +1275,63 @@ def _posterior_moments(samples: np.ndarray, names: list[str]) -> tuple[pd.Series
 # ---------------------------------------------------------------- helpers
 
 
+def _posterior_output(summary: np.ndarray, index: pd.Index | None, name: str,
+                      interval: float | None) -> Any:  # fmt: skip
+    """The one output contract, from per-row (mean, HDI lower, HDI upper, sd):
+    without an ``interval`` the posterior means (a Series indexed by ``index``, or a
+    float when ``index`` is None); with one, ``estimate, lower, upper, sd`` (a
+    DataFrame, or a Series for a single value), the interval a highest-density interval
+    of probability ``interval``."""
+    if interval is None:
+        if index is None:
+            return float(summary[0, 0])
+        return pd.Series(summary[:, 0], index=index, name=name)
+    if index is None:
+        return pd.Series(dict(zip(_SUMMARY_COLUMNS, summary[0].tolist(), strict=True)),
+                         name=name)  # fmt: skip
+    frame = pd.DataFrame(summary, index=index, columns=_SUMMARY_COLUMNS)
+    frame.attrs["hdi_prob"] = interval
+    return frame
+
+
 def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a twin's prediction so that it summarises the posterior: ``hdi_prob``
-    replaces ``interval``, and ``return_draws=True`` gives the draws (chain, draw,
-    customer) as an xarray DataArray instead of the summary."""
+    """Wrap a twin's prediction so that it is computed over the posterior and returns
+    what the twin returns: the point prediction (the posterior mean) without
+    ``interval``, ``estimate, lower, upper`` (plus ``sd``) with it, the interval a
+    highest-density interval of probability ``interval``; ``return_draws=True`` gives
+    the draws (chain, draw, customer) as an xarray DataArray instead."""
     import functools
 
     @functools.wraps(twin_method)
-    def prediction(self, *args: Any, hdi_prob: float | None = None,
+    def prediction(self, *args: Any, interval: float | None = None,
                    return_draws: bool = False, **kwargs: Any) -> Any:  # fmt: skip
-        if "interval" in kwargs or "n_draws" in kwargs:
+        if "n_draws" in kwargs or "hdi_prob" in kwargs:
             raise TypeError(
                 f"{type(self).__name__}.{twin_method.__name__}: a Bayesian prediction "
-                "summarises the whole posterior; use hdi_prob= (and return_draws=True "
-                "for the draws) instead of interval= / n_draws=."
+                "uses the posterior draws (prediction_draws= in the constructor); give the "
+                "level of its highest-density interval as interval=, e.g. 0.94."
             )
-        prob = self.hdi_prob if hdi_prob is None else hdi_prob
-        check_interval(prob, "hdi_prob")
+        if interval is not None:
+            check_interval(interval)
         # per call (and per thread or task), never on the instance: overlapping calls
         # on one model each get what they asked for
-        token = _RETURN_DRAWS.set(bool(return_draws))
+        draws = _RETURN_DRAWS.set(bool(return_draws))
         try:
-            return twin_method(self, *args, interval=prob, **kwargs)
+            return twin_method(self, *args, interval=interval, **kwargs)
         finally:
-            _RETURN_DRAWS.reset(token)
+            _RETURN_DRAWS.reset(draws)
 
     prediction.__doc__ = (
         f"{(twin_method.__doc__ or '').strip().splitlines()[0] if twin_method.__doc__ else ''}"
-        "\n\n        Posterior summary per row: ``mean``, ``sd``, ``hdi_lower``, ``hdi_upper``"
-        " (highest-density interval of probability ``hdi_prob``, default the model's),"
-        " computed over every posterior draw in bounded memory; ``return_draws=True``"
-        " returns the draws instead (an xarray DataArray). Other arguments as in the"
-        f" maximum-likelihood :meth:`{twin_method.__qualname__}`.\n"
+        "\n\n        Over the posterior: without ``interval`` the posterior mean (a Series "
+        "per row, or a float); with ``interval`` a DataFrame ``estimate, lower, upper, sd`` "
+        "(the interval a highest-density interval of that probability), as the "
+        "maximum-likelihood twin returns ``estimate, lower, upper``. Computed over the "
+        "posterior draws in bounded memory; ``return_draws=True`` returns the draws "
+        "instead (an xarray DataArray). Other arguments as in the maximum-likelihood "
+        f":meth:`{twin_method.__qualname__}`.\n"
     )
     return prediction
-
 
 
 def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:

@@ -387,17 +387,15 @@ def model_summary(model: Any, level: float = 0.95) -> tuple[pd.DataFrame, dict[s
 
 
 def _with_interval(result: Any, prefix: str) -> dict[str, pd.Series]:
-    if isinstance(result, pd.DataFrame) and "mean" in result.columns:  # a posterior
-        return {
-            prefix: result["mean"], f"{prefix}_sd": result["sd"],
-            f"{prefix}_lower": result["hdi_lower"], f"{prefix}_upper": result["hdi_upper"],
-        }  # fmt: skip
-    if isinstance(result, pd.DataFrame):
-        return {
-            prefix: result["estimate"], f"{prefix}_lower": result["lower"],
-            f"{prefix}_upper": result["upper"],
-        }  # fmt: skip
-    return {prefix: result}
+    """Prediction columns from one output of the contract: a Series, or ``estimate,
+    lower, upper`` (and a posterior's ``sd``)."""
+    if not isinstance(result, pd.DataFrame):
+        return {prefix: result}
+    columns = {prefix: result["estimate"]}
+    if "sd" in result.columns:
+        columns[f"{prefix}_sd"] = result["sd"]
+    columns[f"{prefix}_lower"], columns[f"{prefix}_upper"] = result["lower"], result["upper"]
+    return columns
 
 
 def _horizon_in(config: ExperimentConfig, model: Any) -> float:
@@ -433,8 +431,8 @@ def _predictions(
     for spec in config.models:
         model = models[spec.name]
         data = frames[spec.name]
-        # a Bayesian prediction always summarises its posterior (mean, sd, HDI)
-        options = {} if spec.method != "mle" else draws
+        # a Bayesian prediction's interval is its HDI at the model's hdi_prob
+        options = {"interval": model.hdi_prob} if spec.method != "mle" else draws
         if spec.kind in PURCHASE_KINDS:
             with log.step(f"predict {spec.name}"):
                 columns.update(_with_interval(
@@ -452,12 +450,12 @@ def _predictions(
     if spend_model is not None:
         for name in config.clv_purchase_models:
             with log.step(f"CLV {name} x {spend_name}"):
-                bayesian = hasattr(models[name], "idata_") or hasattr(spend_model, "idata_")
+                bayesian = [m for m in (models[name], spend_model) if hasattr(m, "idata_")]
                 value = predictive_clv(
                     models[name], spend_model, frames[name], horizon=clv.horizon,
                     discount_rate=clv.discount_rate, margin=clv.margin,
-                    interval=None if bayesian else clv.interval, n_draws=clv.n_draws,
-                    random_state=seed,
+                    interval=bayesian[0].hdi_prob if bayesian else clv.interval,
+                    n_draws=clv.n_draws, random_state=seed,
                 )  # fmt: skip
                 columns.update(_with_interval(value, f"{name}_clv"))
     if historical is not None:

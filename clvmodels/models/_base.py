@@ -996,22 +996,16 @@ def _positive_definite(matrix: np.ndarray) -> np.ndarray | None:
 
 
 def point_estimate(value: Any) -> Any:
-    """The point prediction in a model's output: the posterior ``mean`` of a Bayesian
-    summary, the ``estimate`` of one with an interval, else the value itself.
+    """The point prediction in a model's output: the ``estimate`` of one with an
+    interval, else the value itself (a Series or a float, from either family).
 
     Examples
     --------
-    >>> point_estimate(pd.DataFrame({"mean": [1.0], "sd": [0.1]})).tolist()
+    >>> point_estimate(pd.DataFrame({"estimate": [1.0], "lower": [0.5]})).tolist()
     [1.0]
     """
-    if isinstance(value, pd.DataFrame):
-        for column in ("mean", "estimate"):
-            if column in value.columns:
-                return value[column]
-    if isinstance(value, pd.Series) and value.name is not None and {"mean", "sd"} <= set(
-        map(str, value.index)
-    ):
-        return float(value["mean"])
+    if isinstance(value, pd.DataFrame) and "estimate" in value.columns:
+        return value["estimate"]
     return value
 
 

@@ -114,28 +114,33 @@ def test_predictions_summarise_the_posterior(nuts_cdnow, mle_fit, cdnow_calibrat
     model, _ = nuts_cdnow("BGNBD")
     mle = mle_fit("BGNBD")
     frame = cdnow_calibration
-    result = model.expected_purchases(frame, 39)
-    assert list(result.columns) == ["mean", "sd", "hdi_lower", "hdi_upper"]
+    # the contract of the maximum-likelihood twin: a Series of point predictions (the
+    # posterior means), or with interval= estimate, lower, upper (and sd)
+    means = model.expected_purchases(frame, 39)
+    assert isinstance(means, pd.Series) and means.index.equals(frame.index)
+    result = model.expected_purchases(frame, 39, interval=0.94)
+    assert list(result.columns) == ["estimate", "lower", "upper", "sd"]
     assert result.index.equals(frame.index)
     assert result.attrs["hdi_prob"] == 0.94
-    assert (result["hdi_lower"] <= result["mean"]).all()
-    assert (result["mean"] <= result["hdi_upper"]).all()
+    np.testing.assert_array_equal(result["estimate"], means)
+    assert (result["lower"] <= result["estimate"]).all()
+    assert (result["estimate"] <= result["upper"]).all()
     assert (result["sd"] > 0).all()
     point = mle.expected_purchases(frame, 39)
-    inside = (result["hdi_lower"] <= point) & (point <= result["hdi_upper"])
+    inside = (result["lower"] <= point) & (point <= result["upper"])
     assert inside.mean() > 0.99
     # the expected total over the holdout is the maximum-likelihood one (to 1 %)
-    assert result["mean"].sum() == pytest.approx(point.sum(), rel=0.01)
-    narrow = model.expected_purchases(frame, 39, hdi_prob=0.5)
+    assert means.sum() == pytest.approx(point.sum(), rel=0.01)
+    narrow = model.expected_purchases(frame, 39, interval=0.5)
     assert narrow.attrs["hdi_prob"] == 0.5
-    assert (narrow["hdi_upper"] - narrow["hdi_lower"]
-            <= result["hdi_upper"] - result["hdi_lower"]).all()  # fmt: skip
-    np.testing.assert_array_equal(narrow["mean"], result["mean"])
-    alive = model.probability_alive(frame)
-    assert ((alive["hdi_lower"] >= 0) & (alive["hdi_upper"] <= 1)).all()
-    new = model.expected_purchases_new_customer(39)
-    assert list(new.index) == ["mean", "sd", "hdi_lower", "hdi_upper"]
-    assert new["hdi_lower"] < mle.expected_purchases_new_customer(39) < new["hdi_upper"]
+    assert (narrow["upper"] - narrow["lower"] <= result["upper"] - result["lower"]).all()
+    np.testing.assert_array_equal(narrow["estimate"], result["estimate"])
+    alive = model.probability_alive(frame, interval=0.94)
+    assert ((alive["lower"] >= 0) & (alive["upper"] <= 1)).all()
+    new = model.expected_purchases_new_customer(39, interval=0.94)
+    assert list(new.index) == ["estimate", "lower", "upper", "sd"]
+    assert new["lower"] < mle.expected_purchases_new_customer(39) < new["upper"]
+    assert isinstance(model.expected_purchases_new_customer(39), float)
 
 
 def test_predictions_use_prediction_draws_evenly_thinned(nuts_cdnow, cdnow_calibration):
@@ -147,12 +152,12 @@ def test_predictions_use_prediction_draws_evenly_thinned(nuts_cdnow, cdnow_calib
         t=39.0, x=rows["frequency_cal"].to_numpy(), t_x=rows["recency_cal"].to_numpy(),
         T=rows["T_cal"].to_numpy(), **model._param_dict(draws[:, None, :]),
     )  # fmt: skip
-    result = model.expected_purchases(rows, 39)
-    np.testing.assert_allclose(result["mean"], values.mean(axis=0), rtol=1e-12)
+    result = model.expected_purchases(rows, 39, interval=0.94)
+    np.testing.assert_allclose(result["estimate"], values.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(result["sd"], values.std(axis=0, ddof=1), rtol=1e-9)
     low, high = hdi_bounds(values, 0.94)
-    np.testing.assert_array_equal(result["hdi_lower"], low)
-    np.testing.assert_array_equal(result["hdi_upper"], high)
+    np.testing.assert_array_equal(result["lower"], low)
+    np.testing.assert_array_equal(result["upper"], high)
 
 
 def test_predictive_clv_posterior(nuts_cdnow, mle_fit, cdnow_calibration):
@@ -160,9 +165,9 @@ def test_predictive_clv_posterior(nuts_cdnow, mle_fit, cdnow_calibration):
     spend, _ = nuts_cdnow("GammaGamma")
     rows = cdnow_calibration.iloc[:40]
     clv = clvmodels.predictive_clv(
-        purchase, spend, rows, horizon="52W", discount_rate=0.1, n_draws=200
+        purchase, spend, rows, horizon="52W", discount_rate=0.1, n_draws=200, interval=0.94
     )
-    assert list(clv.columns) == ["mean", "sd", "hdi_lower", "hdi_upper"]
+    assert list(clv.columns) == ["estimate", "lower", "upper", "sd"]
     assert clv.index.equals(rows.index)
     assert clv.attrs["hdi_prob"] == 0.94
     # the same from the thinned draws, one maximum-likelihood model per draw
@@ -177,19 +182,23 @@ def test_predictive_clv_posterior(nuts_cdnow, mle_fit, cdnow_calibration):
             point_p, point_s, rows, horizon="52W", discount_rate=0.1
         ).to_numpy())  # fmt: skip
     values = np.array(values)
-    np.testing.assert_allclose(clv["mean"], values.mean(axis=0), rtol=1e-7)
+    np.testing.assert_allclose(clv["estimate"], values.mean(axis=0), rtol=1e-7)
     np.testing.assert_allclose(clv["sd"], values.std(axis=0, ddof=1), rtol=1e-6)
     low, high = hdi_bounds(values, 0.94)
-    np.testing.assert_allclose(clv["hdi_lower"], low, rtol=1e-7)
-    np.testing.assert_allclose(clv["hdi_upper"], high, rtol=1e-7)
+    np.testing.assert_allclose(clv["lower"], low, rtol=1e-7)
+    np.testing.assert_allclose(clv["upper"], high, rtol=1e-7)
+    means = clvmodels.predictive_clv(purchase, spend, rows, horizon="52W", discount_rate=0.1,
+                                     n_draws=200)  # fmt: skip
+    pd.testing.assert_series_equal(means, clv["estimate"].rename("clv"))
     # close to the maximum-likelihood CLV
     point = clvmodels.predictive_clv(
         mle_fit("BGNBD"), mle_fit("GammaGamma"), rows, horizon="52W", discount_rate=0.1
     )
-    assert ((clv["hdi_lower"] <= point) & (point <= clv["hdi_upper"])).all()
+    assert ((clv["lower"] <= point) & (point <= clv["upper"])).all()
     # a maximum-likelihood partner contributes draws of its asymptotic distribution
     mixed = clvmodels.predictive_clv(
-        purchase, mle_fit("GammaGamma"), rows, horizon="52W", discount_rate=0.1, n_draws=200
+        purchase, mle_fit("GammaGamma"), rows, horizon="52W", discount_rate=0.1, n_draws=200,
+        interval=0.94,
     )
     assert list(mixed.columns) == list(clv.columns)
     assert (mixed["sd"] > 0).all()
@@ -201,7 +210,7 @@ def test_predictive_clv_posterior(nuts_cdnow, mle_fit, cdnow_calibration):
 def test_pareto_discounted_expected_transactions(nuts_cdnow, mle_fit, cdnow_calibration):
     model, _ = nuts_cdnow("ParetoNBD")
     rows = cdnow_calibration.iloc[:50]
-    dert = model.discounted_expected_transactions(rows, 0.0027)
+    dert = model.discounted_expected_transactions(rows, 0.0027, interval=0.94)
     point = mle_fit("ParetoNBD").discounted_expected_transactions(rows, 0.0027)
-    assert list(dert.columns) == ["mean", "sd", "hdi_lower", "hdi_upper"]
-    assert ((dert["hdi_lower"] <= point) & (point <= dert["hdi_upper"])).all()
+    assert list(dert.columns) == ["estimate", "lower", "upper", "sd"]
+    assert ((dert["lower"] <= point) & (point <= dert["upper"])).all()

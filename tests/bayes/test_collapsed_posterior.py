@@ -47,9 +47,6 @@ CALLS = {
     },
     "GammaGamma": {"expected_spend": [(True, (), {})], "mean_spend": [(False, (), {})]},
 }
-STATISTICS = ["mean", "sd", "hdi_lower", "hdi_upper"]
-
-
 def _collapsed(mle, chains: int = 2, draws: int = 60):
     """The Bayesian twin of ``mle`` whose every posterior draw is the estimate."""
     cls = getattr(bayes, type(mle).__name__)
@@ -57,30 +54,43 @@ def _collapsed(mle, chains: int = 2, draws: int = 60):
     return cls.from_samples(samples, time_unit=getattr(mle, "time_unit_", None))
 
 
-def _assert_collapsed(bayesian, point) -> None:
-    """``bayesian`` (posterior summary) is ``point`` (the twin's prediction) exactly."""
-    if isinstance(point, float):
-        assert isinstance(bayesian, pd.Series)
-        assert list(bayesian.index) == STATISTICS
-        np.testing.assert_allclose(bayesian["mean"], point, rtol=1e-12, atol=1e-300)
-        if np.isinf(point):  # documented: an unbounded quantity has sd NaN
-            assert np.isnan(bayesian["sd"])
+def _same_shape(bayesian, twin) -> None:
+    """One contract: the Bayesian output has the twin's type and labels, plus ``sd``
+    beside ``estimate, lower, upper``."""
+    assert type(bayesian) is type(twin), (type(bayesian), type(twin))
+    if isinstance(twin, pd.DataFrame):
+        assert bayesian.index.equals(twin.index)
+        if isinstance(twin.columns, pd.MultiIndex):  # several counts n
+            for n in twin.columns.get_level_values(0).unique():
+                _same_shape(bayesian[n], twin[n])
+            return
+        extra = ["sd"] if "estimate" in twin.columns else []
+        assert list(bayesian.columns) == [*twin.columns, *extra]
+    elif isinstance(twin, pd.Series):
+        labels = list(twin.index)
+        if labels == ["estimate", "lower", "upper"]:
+            labels.append("sd")
+            assert list(bayesian.index) == labels
         else:
-            assert bayesian["sd"] == 0
-        assert bayesian["hdi_lower"] == bayesian["mean"] == bayesian["hdi_upper"]
+            assert bayesian.index.equals(twin.index)
+
+
+def _assert_collapsed(plain, summary, point) -> None:
+    """A collapsed posterior's prediction is ``point`` exactly; its interval is that
+    point, with sd 0 (NaN for an unbounded quantity, as documented)."""
+    np.testing.assert_allclose(np.asarray(plain, dtype=float), np.asarray(point, dtype=float),
+                               rtol=1e-12, atol=1e-300)  # fmt: skip
+    if isinstance(summary, pd.DataFrame) and isinstance(summary.columns, pd.MultiIndex):
+        for n in summary.columns.get_level_values(0).unique():
+            _assert_collapsed(plain[n], summary[n], point[n])
         return
-    assert isinstance(bayesian, pd.DataFrame)
-    if isinstance(point, pd.DataFrame):  # several counts n: columns (n, statistic)
-        assert list(bayesian.columns.get_level_values(0).unique()) == list(point.columns)
-        for n in point.columns:
-            _assert_collapsed(bayesian[n], point[n])
-        return
-    assert list(bayesian.columns) == STATISTICS
-    assert bayesian.index.equals(point.index)
-    np.testing.assert_allclose(bayesian["mean"], point.to_numpy(), rtol=1e-12, atol=1e-300)
-    assert (bayesian["sd"] == 0).all()
-    assert (bayesian["hdi_lower"] == bayesian["mean"]).all()
-    assert (bayesian["hdi_upper"] == bayesian["mean"]).all()
+    estimate = np.asarray(summary["estimate"], dtype=float)
+    np.testing.assert_allclose(estimate, np.asarray(point, dtype=float), rtol=1e-12,
+                               atol=1e-300)  # fmt: skip
+    assert np.array_equal(np.asarray(summary["lower"], dtype=float), estimate)
+    assert np.array_equal(np.asarray(summary["upper"], dtype=float), estimate)
+    sd = np.asarray(summary["sd"], dtype=float)
+    assert np.all(np.where(np.isinf(estimate), np.isnan(sd), sd == 0))
 
 
 def test_every_prediction_of_a_collapsed_posterior_is_the_point_prediction(
@@ -96,9 +106,14 @@ def test_every_prediction_of_a_collapsed_posterior_is_the_point_prediction(
     for method, cases in calls.items():
         for per_customer, args, kwargs in cases:
             leading = (data,) if per_customer else ()
+            # the same user code on both families: the same shapes, the same numbers
             point = getattr(mle, method)(*leading, *args, **kwargs)
-            result = getattr(bayesian, method)(*leading, *args, **kwargs)
-            _assert_collapsed(result, point)
+            plain = getattr(bayesian, method)(*leading, *args, **kwargs)
+            _same_shape(plain, point)
+            twin_interval = getattr(mle, method)(*leading, *args, interval=0.9, **kwargs)
+            summary = getattr(bayesian, method)(*leading, *args, interval=0.9, **kwargs)
+            _same_shape(summary, twin_interval)
+            _assert_collapsed(plain, summary, point)
 
 
 PURCHASE_MODELS = ["BGNBD", "MBGNBD", "ParetoNBD", "BGBB"]
@@ -113,16 +128,19 @@ def test_collapsed_predictive_clv_is_the_point_clv(purchase_name, mle_fit, model
     else:
         spend, settings = mle_fit("GammaGamma"), {"horizon": "52W"}
     point = clvmodels.predictive_clv(purchase, spend, data, discount_rate=0.1, **settings)
-    both = clvmodels.predictive_clv(
-        _collapsed(purchase), None if spend is None else _collapsed(spend), data,
-        discount_rate=0.1, **settings,
-    )  # fmt: skip
+    collapsed = (_collapsed(purchase), None if spend is None else _collapsed(spend))
+    plain = clvmodels.predictive_clv(*collapsed, data, discount_rate=0.1, **settings)
+    both = clvmodels.predictive_clv(*collapsed, data, discount_rate=0.1, interval=0.9,
+                                    **settings)  # fmt: skip
+    _same_shape(plain, point)
+    _same_shape(both, clvmodels.predictive_clv(purchase, spend, data, discount_rate=0.1,
+                                               interval=0.9, n_draws=50, **settings))  # fmt: skip
     # the draws may use fewer quadrature nodes, exact to 1e-9 (relative)
-    assert list(both.columns) == STATISTICS
-    assert both.index.equals(point.index)
-    np.testing.assert_allclose(both["mean"], point, rtol=1e-8)
+    np.testing.assert_allclose(plain, point, rtol=1e-8)
+    np.testing.assert_allclose(both["estimate"], point, rtol=1e-8)
     assert (both["sd"] == 0).all()
-    assert (both["hdi_lower"] == both["mean"]).all() and (both["hdi_upper"] == both["mean"]).all()
+    assert (both["lower"] == both["estimate"]).all()
+    assert (both["upper"] == both["estimate"]).all()
 
 
 def test_collapsed_finite_expected_lifetime():
@@ -133,7 +151,7 @@ def test_collapsed_finite_expected_lifetime():
     model = bayes.ShiftedBetaGeometric.from_samples(
         {"alpha": np.full(50, 1.5), "beta": np.full(50, 2.0)}
     )
-    result = model.expected_lifetime()
-    assert result["mean"] == pytest.approx(float(sbg.expected_lifetime(1.5, 2.0)), rel=1e-14)
-    assert result["mean"] == pytest.approx(5.0, rel=1e-14)
-    assert result["sd"] == 0 and result["hdi_lower"] == result["hdi_upper"] == result["mean"]
+    assert model.expected_lifetime() == pytest.approx(5.0, rel=1e-14)
+    result = model.expected_lifetime(interval=0.9)
+    assert result["estimate"] == pytest.approx(float(sbg.expected_lifetime(1.5, 2.0)), rel=1e-14)
+    assert result["sd"] == 0 and result["lower"] == result["upper"] == result["estimate"]
