@@ -207,7 +207,7 @@ def test_score_computes_nothing_until_the_scores_are(spark, spark_transactions, 
 
     refused = [
         ({"id_column": "cust"}, summary, "data has no column 'cust' (columns: 'customer_id', "),
-        ({"horizon": -1}, summary, "horizon=-1: a non-negative number"),
+        ({"horizon": -1}, summary, "horizon=-1: give a number >= 0"),
         ({}, summary.drop("T_cal"), "data: column 'T_cal' not found"),
         ({"id_column": "probability_alive"},
          summary.withColumnRenamed("customer_id", "probability_alive"),
