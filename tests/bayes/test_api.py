@@ -337,11 +337,7 @@ def test_return_draws_does_not_reach_an_overlapping_call(
     # way gets the summary: the choice belongs to the call, not to the model
     import threading
 
-    samples = map_bgnbd.posterior_samples()[:40]
-    model = bayes.BGNBD.from_samples(
-        {k: samples[:, i].reshape(2, 20) for i, k in enumerate(bayes.BGNBD.param_names)},
-        time_unit="W",
-    )  # fmt: skip
+    model, _ = _in_chains(map_bgnbd, chains=2, draws=20)
     rows = cdnow_calibration.iloc[:10]
     other: dict[str, object] = {}
     as_draws = type(model)._as_draws
@@ -360,12 +356,20 @@ def test_return_draws_does_not_reach_an_overlapping_call(
     assert isinstance(other["summary"], pd.Series)
 
 
-def test_return_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
-    samples = map_bgnbd.posterior_samples()[:120]
+def _in_chains(fitted, chains: int, draws: int):
+    """A BG/NBD whose posterior is the first chains x draws of ``fitted``'s draws, laid
+    out in chains, and those draws."""
+    samples = fitted.posterior_samples()[: chains * draws]
     model = bayes.BGNBD.from_samples(
-        {k: samples[:, i].reshape(3, 40) for i, k in enumerate(bayes.BGNBD.param_names)},
+        {k: samples[:, i].reshape(chains, draws)
+         for i, k in enumerate(bayes.BGNBD.param_names)},
         time_unit="W",
     )  # fmt: skip
+    return model, samples
+
+
+def test_return_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
+    model, samples = _in_chains(map_bgnbd, chains=3, draws=40)
     rows = cdnow_calibration.iloc[:30]
     draws = model.expected_purchases(rows, 39, return_draws=True)
     assert draws.dims == ("chain", "draw", "customer")
