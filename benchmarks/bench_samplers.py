@@ -78,9 +78,12 @@ worker (nutpie's threads run in it) and of its largest child process (clvmodels'
 PyMC's chains run in forked children).
 
 Quiet machine: before each case the parent waits (30 s steps, at most ``--max-wait``
-seconds over the whole run) until the 1-minute load average is below ``--max-load``;
-every run records the load average at its start and end and the CPU seconds other
-processes used meanwhile.
+seconds over the whole run) until the 1-minute load average is below ``--max-load``,
+and before each run (at most ``--run-wait`` seconds) until other processes use less
+than a quarter of a CPU over 5 s (the load average still counts the previous run's own
+work); every run records the load average at its start and end and the CPU seconds
+other processes used meanwhile. A sampler whose run took more than ``SLOW_S`` gets
+one warm run only.
 
 How to run
 ----------
@@ -116,6 +119,7 @@ PACKAGES = ("numpy", "scipy", "pytensor", "pymc", "numba", "nutpie", "arviz", "c
 SEED = 20240601
 CORES = 2
 TIMEOUT_S = 2 * 3600
+SLOW_S = 300.0  # a sampler whose run took longer than this gets one warm run only
 SETTINGS = {"chains": 4, "tune": 1000, "draws": 1000}
 SAMPLERS = ("clvmodels", "nutpie-numba", "nutpie-numba-lowrank", "pymc", "clvmodels-nutpie-op")
 PARAMS = {"bgnbd": ("r", "alpha", "a", "b"), "pnbd": ("r", "alpha", "s", "beta")}
@@ -139,59 +143,120 @@ LABELS = {
 # ----------------------------------------------------------------- the likelihoods
 
 
-def _log_rising(u: Any, x_max: int, term: Any) -> Any:
-    """[sum_{j<k} term(u + j) for k = 0 .. x_max] as a PyTensor vector."""
-    import numpy as np
+def _log_rising(u: Any, count: Any, term: Any) -> Any:
+    """[sum_{j<k} term(u + j) for k = 0 .. count] as a PyTensor vector."""
     import pytensor.tensor as pt
 
-    return pt.concatenate([pt.zeros(1), pt.cumsum(term(u + np.arange(x_max, dtype=float)))])
+    return pt.concatenate([pt.zeros(1), pt.cumsum(term(u + pt.arange(count, dtype="float64")))])
 
 
-def bgnbd_loglik(r: Any, alpha: Any, a: Any, b: Any, x: Any, t_x: Any, T: Any) -> Any:
-    """Per-pattern BG/NBD log-likelihood (FHL 2005 eq. 6) as a PyTensor expression.
+def _distinct(values: Any) -> tuple[Any, Any]:
+    import numpy as np
 
-    ``x`` (whole numbers), ``t_x``, ``T`` are numpy arrays; the parameters are scalars.
+    unique, row = np.unique(values, axis=0, return_inverse=True)
+    return unique, row.reshape(-1).astype(np.int64)
+
+
+def layout(model: str, patterns: dict[str, Any]) -> dict[str, Any]:
+    """The patterns arranged for the likelihood graphs (numpy, once per data set): each
+    special function is evaluated at the distinct values it depends on and gathered.
+
+    Both: distinct frequencies ``x_values`` (whole numbers) with their weights
+    ``x_weight``, the total weight. BG/NBD: distinct T with the sums of w and w x over
+    them (the alive term of every row), and for rows with x > 0 (the only ones where
+    dropping out before T is possible) their indices into the distinct x, T and t_x.
+    Pareto/NBD: distinct (x, t_x) and (x, T) pairs, and each row's indices into them.
     """
     import numpy as np
+
+    x, t_x, T, w = (np.asarray(patterns[k], dtype=np.float64)
+                    for k in ("frequency", "recency", "T", "weight"))  # fmt: skip
+    if np.any(x != np.round(x)) or np.any(x < 0):
+        raise ValueError("the graphs need whole-number frequencies")
+    x_values, x_row = _distinct(x)
+    out = {"x_values": x_values, "x_weight": np.bincount(x_row, w, x_values.size),
+           "total_weight": np.array(w.sum())}  # fmt: skip
+    if model == "bgnbd":
+        T_values, T_row = _distinct(T)
+        repeat = x > 0
+        t_values, t_row = _distinct(t_x[repeat])
+        out.update({
+            "T_values": T_values, "T_weight": np.bincount(T_row, w, T_values.size),
+            "T_weight_x": np.bincount(T_row, w * x, T_values.size), "t_values": t_values,
+            "row_x": x[repeat], "row_w": w[repeat], "row_x_index": x_row[repeat],
+            "row_T_index": T_row[repeat], "row_t_index": t_row,
+        })  # fmt: skip
+    else:
+        early, early_row = _distinct(np.column_stack([x, t_x]))
+        late, late_row = _distinct(np.column_stack([x, T]))
+        out.update({"early_x": early[:, 0], "early_t": early[:, 1], "late_x": late[:, 0],
+                    "late_T": late[:, 1], "row_w": w, "row_early": early_row,
+                    "row_late": late_row})  # fmt: skip
+    return out
+
+
+def bgnbd_weighted_loglik(r: Any, alpha: Any, a: Any, b: Any, d: dict[str, Any]) -> Any:
+    """sum_k w_k ln L(x_k, t_x,k, T_k) of BG/NBD (FHL 2005, eq. 6) as a PyTensor scalar.
+
+    ln L = [lnG(r+x) - lnG(r)] + r ln(alpha) + [ln B(a, b+x) - ln B(a, b)]
+    - (r+x) ln(alpha+T) + [x > 0] softplus(ln a - ln(b+x-1) + (r+x) ln((alpha+T)/(alpha+t_x))).
+
+    The bracketed differences are prefix sums over j < x, sum ln(r+j) and
+    -sum log1p(a / (b+j)): as differences of ``gammaln`` they cancel where b is large
+    (0.26 nats wrong at b = 5e12, where a chain wandered and stuck). ``d`` is
+    :func:`layout` (numpy arrays or PyMC data).
+    """
     import pytensor.tensor as pt
 
-    index = x.astype(np.int64)
-    x_max = int(index.max(initial=0))
-    rate = _log_rising(r, x_max, pt.log)[index]  # lnG(r+x) - lnG(r)
-    # ln B(a, b+x) - ln B(a, b) = -sum_{j<x} log1p(a / (b+j))
-    ratio = -_log_rising(b, x_max, lambda v: pt.log1p(a / v))[index]
-    log_t = pt.log(alpha + T)
-    # the dead term relative to the alive one; x >= 1 keeps b + x - 1 > 0 where unused
-    shift = pt.log(a) - pt.log(b + np.maximum(x, 1.0) - 1.0) + (r + x) * (log_t - pt.log(alpha + t_x))
-    return rate + r * pt.log(alpha) + ratio - (r + x) * log_t + pt.switch(x > 0, pt.softplus(shift), 0.0)
+    k = pt.cast(pt.round(d["x_values"]), "int64")
+    count = pt.max(k)
+    rate = _log_rising(r, count, pt.log)[k]  # lnG(r+x) - lnG(r)
+    ratio = -_log_rising(b, count, lambda v: pt.log1p(a / v))[k]  # ln B(a, b+x) - ln B(a, b)
+    log_T = pt.log(alpha + d["T_values"])
+    alive = (pt.sum(d["x_weight"] * (rate + ratio)) + r * pt.log(alpha) * d["total_weight"]
+             - pt.sum((r * d["T_weight"] + d["T_weight_x"]) * log_T))  # fmt: skip
+    # dead relative to alive, rows with x > 0: a / (b+x-1) ((alpha+T) / (alpha+t_x))^(r+x)
+    log_b = pt.log(b + pt.maximum(d["x_values"], 1.0) - 1.0)
+    log_t = pt.log(alpha + d["t_values"])
+    shift = (pt.log(a) - log_b[d["row_x_index"]]
+             + (r + d["row_x"]) * (log_T[d["row_T_index"]] - log_t[d["row_t_index"]]))  # fmt: skip
+    return alive + pt.sum(d["row_w"] * pt.softplus(shift))
 
 
-def pnbd_loglik(r: Any, alpha: Any, s: Any, beta: Any, x: Any, t_x: Any, T: Any) -> Any:
-    """Per-pattern Pareto/NBD log-likelihood (FH 2005 note, section 3) as a sum of two
-    positive terms, each J(p, q; t) through 2F1(a', 1; m+1; z) with 0 <= z < 1."""
-    import numpy as np
+def pnbd_weighted_loglik(r: Any, alpha: Any, s: Any, beta: Any, d: dict[str, Any]) -> Any:
+    """sum_k w_k ln L_k of Pareto/NBD as a PyTensor scalar (FH 2005 note, section 3).
+
+    L = G(r+x) alpha^r beta^s / G(r) [s J(r+x, s+1; t_x) + (r+x) J(r+x+1, s; T)] with
+    J(p, q; t) = int_t^inf (alpha+tau)^-p (beta+tau)^-q dtau: integrating by parts turns
+    FH's (alpha+T)^-(r+x) (beta+T)^-s + s int_{t_x}^T (alpha+tau)^-(r+x) (beta+tau)^-(s+1)
+    dtau into this sum of two positive terms. With (A, p') the larger of (alpha, beta)
+    and its exponent, (B, q') the other, m = p + q - 1 and z = (A - B) / (A + t) in
+    [0, 1), Euler's integral (A&S 15.3.1) and transformation (15.3.3) give
+    J = (A+t)^-p' (B+t)^(1-q') / m 2F1(p', 1; m+1; z) (``pt.hyp2f1``).
+    """
     import pytensor.tensor as pt
 
-    index = x.astype(np.int64)
     alpha_larger = alpha >= beta
     big = pt.switch(alpha_larger, alpha, beta)
     small = pt.switch(alpha_larger, beta, alpha)
 
     def log_j(p: Any, q: Any, t: Any) -> Any:
-        p_big = pt.switch(alpha_larger, p, q)  # exponent of the larger scale
+        p_big = pt.switch(alpha_larger, p, q)  # the exponent of the larger scale
         q_small = pt.switch(alpha_larger, q, p)
         m = p + q - 1.0
         z = (big - small) / (big + t)
         return (-p_big * pt.log(big + t) + (1.0 - q_small) * pt.log(small + t) - pt.log(m)
                 + pt.log(pt.hyp2f1(p_big, 1.0, m + 1.0, z)))  # fmt: skip
 
-    common = _log_rising(r, int(index.max(initial=0)), pt.log)[index] + r * pt.log(alpha) + s * pt.log(beta)
-    alive_to_t = pt.log(s) + log_j(r + x, s + 1.0, t_x)
-    beyond_T = pt.log(r + x) + log_j(r + x + 1.0, s, T)
-    return common + pt.logaddexp(alive_to_t, beyond_T)
+    k = pt.cast(pt.round(d["x_values"]), "int64")
+    common = (pt.sum(d["x_weight"] * _log_rising(r, pt.max(k), pt.log)[k])
+              + (r * pt.log(alpha) + s * pt.log(beta)) * d["total_weight"])  # fmt: skip
+    early = pt.log(s) + log_j(r + d["early_x"], s + 1.0, d["early_t"])  # alive until t_x
+    late = pt.log(r + d["late_x"]) + log_j(r + d["late_x"] + 1.0, s, d["late_T"])
+    return common + pt.sum(d["row_w"] * pt.logaddexp(early[d["row_early"]], late[d["row_late"]]))
 
 
-LOGLIK = {"bgnbd": bgnbd_loglik, "pnbd": pnbd_loglik}
+LOGLIK = {"bgnbd": bgnbd_weighted_loglik, "pnbd": pnbd_weighted_loglik}
 
 
 def bayes_class(model: str) -> Any:
@@ -209,15 +274,16 @@ def twin_class(model: str) -> Any:
 def build_model(model: str, patterns: dict[str, Any]) -> Any:
     """The PyMC model: clvmodels' priors and the compiled-graph weighted likelihood."""
     import pymc as pm
-    import pytensor.tensor as pt
 
     specs = bayes_class(model)().prior_specs()
     with pm.Model() as pymc_model:
+        # the data as pm.Data (shared variables): the compiled code, and so the
+        # compilation cache, is the same for any data
+        data = {k: pm.Data(k, v) for k, v in layout(model, patterns).items()}
         params = [getattr(pm, specs[n][0])(n, **specs[n][1]) for n in PARAMS[model]]
-        per_pattern = LOGLIK[model](*params, patterns["frequency"], patterns["recency"],
-                                    patterns["T"])  # fmt: skip
-        pm.Potential("log_likelihood", pt.sum(patterns["weight"] * per_pattern))
+        pm.Potential("log_likelihood", LOGLIK[model](*params, data))
     return pymc_model
+
 
 
 # ----------------------------------------------------------------- worker side
@@ -299,9 +365,7 @@ def worker_check(case: str, path: str, points: int) -> dict[str, Any]:
     fitted = twin_class(model)().fit(frame)
     mle = fitted.params_.to_numpy()
     vector = pt.dvector("params")
-    total = pt.sum(patterns["weight"] * LOGLIK[model](
-        *[vector[k] for k in range(4)], patterns["frequency"], patterns["recency"],
-        patterns["T"]))  # fmt: skip
+    total = LOGLIK[model](*[vector[k] for k in range(4)], layout(model, patterns))
     functions = {backend: pytensor.function([vector], [total, pt.grad(total, vector)], mode=mode)
                  for backend, mode in (("c", "FAST_RUN"), ("numba", "NUMBA"))}  # fmt: skip
     rng = np.random.default_rng(0)
@@ -346,7 +410,7 @@ def _report(model: str, idata: Any) -> dict[str, Any]:
         values = np.asarray(idata.posterior[name].values, dtype=np.float64)
         out["means"][name] = float(values.mean())
         out["sds"][name] = float(values.std(ddof=1))
-        out["mcse_mean"][name] = float(az.mcse(values, method="mean"))
+        out["mcse_mean"][name] = float(np.ravel(az.mcse(values, method="mean"))[0])
         out["ess_bulk"][name] = float(az.ess(values, method="bulk"))
         out["r_hat"][name] = float(az.rhat(values))
     stats = idata.sample_stats
@@ -465,7 +529,7 @@ def worker_fit(sampler: str, case: str, path: str, seed: int, settings: dict[str
     out.update({
         **meter.fields(), **_common.memory_fields(after_import, after_input, peak),
         "child_peak_rss_mib": children / _common.MIB, **_report(model, idata),
-        "phases": phases.seconds,
+        "phases": phases.seconds, "clvmodels_code": bench_bayes._tool_code("clvmodels"),
     })  # fmt: skip
     return out
 
@@ -602,11 +666,16 @@ def _f(value: Any, spec: str) -> str:
 def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]],
              profiles: list[dict[str, Any]]) -> str:  # fmt: skip
     titles = ["case", "sampler", "cold: sampler s (compile s)", "warm runs", "warm sampler s (runs)",
-              "compile s", "sampling s", "end-to-end s", "min bulk ESS", "ESS/s", "steps/draw",
-              "divergences", "max r_hat", "peak RSS main / child MiB", "others' CPU s",
-              "load start->end"]  # fmt: skip
-    lines = _common.markdown_header(titles, "llrrlrrrrrrlrlrl")
+              "compile s", "sampling s", "end-to-end s", "min bulk ESS", "ESS/s",
+              "time / clvmodels'", "ESS/s / clvmodels'", "steps/draw", "divergences",
+              "max r_hat", "peak RSS main / child MiB", "others' CPU s", "load start->end"]  # fmt: skip
+    lines = _common.markdown_header(titles, "llrrlrrrrrrrrlrlrl")
     for r in rows:
+        ref = next((q for q in rows if q["case"] == r["case"] and q["sampler"] == "clvmodels"), {})
+        time_ratio = ess_ratio = None
+        if ref.get("sampler_s") and r["sampler_s"]:
+            time_ratio = r["sampler_s"] / ref["sampler_s"]
+            ess_ratio = r["ess_per_s"] / ref["ess_per_s"]
         runs = ", ".join(f"{s:.2f}" for s in r["all_sampler_s"])
         loads = ", ".join(f"{a:.2f}->{b:.2f}" for a, b in r["load"])
         cold = (f"{r['cold_sampler_s']:.2f} ({r['cold_compile_s']:.2f})"
@@ -616,7 +685,7 @@ def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]],
             f"**{_f(r['sampler_s'], '.2f')}** ({runs})", _f(r["compile_s"], ".2f"),
             _f(r["sampling_s"], ".2f"), _f(r["end_to_end_s"], ".2f"),
             _f(r["min_ess_bulk"], ",.0f"), _f(r["ess_per_s"], ",.0f"),
-            _f(r["mean_n_steps"], ".2f"), "/".join(map(str, r["divergences"])) or "-",
+            _f(time_ratio, ".2f"), _f(ess_ratio, ".2f"), _f(r["mean_n_steps"], ".2f"), "/".join(map(str, r["divergences"])) or "-",
             _f(r["max_r_hat"], ".3f"),
             f"{_f(r['peak_rss_mib'], ',.0f')} / {_f(r['child_peak_rss_mib'], ',.0f')}",
             _f(r["other_cpu_seconds"], ".1f"), loads,
@@ -675,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--max-wait", type=float, default=2400.0,
                         help="seconds of waiting for a quiet machine, over the whole run")
+    parser.add_argument("--run-wait", type=float, default=120.0,
+                        help="before each run wait up to this long for other processes to idle")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -705,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     info["clvmodels_code"] = bench_bayes.code_state(os.path.dirname(clvmodels.__file__))
     _common.print_machine(info)
     quiet = Quiet(args.max_load, args.max_wait)
+    bench_bayes.QUIET["max_wait_s"] = args.run_wait
     data: dict[str, Any] = {}
     results: dict[str, Any] = {"machine": info, "seed": args.seed, "settings": settings,
                                "cores": CORES, "simulation": SIM, "data": data, "checks": [],
@@ -746,8 +818,12 @@ def main(argv: list[str] | None = None) -> int:
             warm: dict[str, list[dict[str, Any]]] = {s: [] for s in samplers}
             plan = ([] if args.no_cold else [(-1, s) for s in samplers])
             plan += [(k, s) for k in range(repeats) for s in samplers]
+            slow: set[str] = set()
             for repeat, sampler in plan:
+                if repeat >= 1 and sampler in slow:
+                    continue
                 seed = args.seed + max(repeat, 0)
+                waited = bench_bayes.wait_for_quiet()  # others idle over 5 s, at most --run-wait
                 try:
                     result = run(["fit", sampler, case, path, str(seed), json.dumps(settings)],
                                  env=cache_env(caches[sampler]))  # fmt: skip
@@ -757,6 +833,9 @@ def main(argv: list[str] | None = None) -> int:
                     results["failures"].append(note)
                     continue
                 result["repeat"], result["cold"] = repeat, repeat < 0
+                result["waited_for_idle_s"] = waited
+                if result["sampler_s"] > SLOW_S:
+                    slow.add(sampler)
                 results["runs"].append(result)
                 _print_run(result, "cold" if repeat < 0 else "warm")
                 if repeat < 0:
