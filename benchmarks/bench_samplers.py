@@ -122,6 +122,8 @@ TIMEOUT_S = 2 * 3600
 SLOW_S = 300.0  # a sampler whose run took longer than this gets one warm run only
 SETTINGS = {"chains": 4, "tune": 1000, "draws": 1000}
 SAMPLERS = ("clvmodels", "nutpie-numba", "nutpie-numba-lowrank", "pymc", "clvmodels-nutpie-op")
+# opt-in (--samplers): the data frozen into the compiled code as constants
+EXTRA_SAMPLERS = ("nutpie-numba-lowrank-frozen",)
 PARAMS = {"bgnbd": ("r", "alpha", "a", "b"), "pnbd": ("r", "alpha", "s", "beta")}
 SIM = {"customers": 1_000_000, "r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43,
        "min_days": 140, "max_days": 364, "random_state": 1}  # fmt: skip
@@ -135,6 +137,7 @@ LABELS = {
     "clvmodels": "clvmodels own NUTS",
     "nutpie-numba": "nutpie, compiled graph (numba)",
     "nutpie-numba-lowrank": "nutpie, compiled graph (numba), low-rank mass matrix",
+    "nutpie-numba-lowrank-frozen": "nutpie, compiled graph (numba), low-rank, data frozen",
     "pymc": "PyMC NUTS, compiled graph (C)",
     "clvmodels-nutpie-op": 'clvmodels sampler="nutpie" (Python Op)',
 }
@@ -504,12 +507,14 @@ def worker_fit(sampler: str, case: str, path: str, seed: int, settings: dict[str
             pymc_model = build_model(model, patterns)
             built = time.perf_counter()
             if sampler.startswith("nutpie"):
-                compiled = nutpie.compile_pymc_model(pymc_model, backend="numba",
-                                                     initial_points=initial)  # fmt: skip
+                compiled = nutpie.compile_pymc_model(
+                    pymc_model, backend="numba", initial_points=initial,
+                    freeze_model=sampler.endswith("frozen"),
+                )  # fmt: skip
                 compiled_at = time.perf_counter()
                 idata = nutpie.sample(
                     compiled, seed=seed, cores=CORES, progress_bar=False, save_warmup=False,
-                    low_rank_modified_mass_matrix=sampler.endswith("lowrank"), **settings,
+                    low_rank_modified_mass_matrix="lowrank" in sampler, **settings,
                 )  # fmt: skip
                 done = time.perf_counter()
                 compile_s, sampling_s = compiled_at - built, done - compiled_at
@@ -728,6 +733,55 @@ def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]],
     return "\n".join(lines)
 
 
+def contended(result: dict[str, Any]) -> bool:
+    """Whether other processes used more than 5 % of the machine (plus 0.5 CPU s)
+    during a run."""
+    return result["other_cpu_seconds"] > 0.05 * result["end_to_end_s"] * CORES + 0.5
+
+
+def _warm_up(sampler: str, case: str, path: str, seed: int, cache: str) -> None:
+    """One short untimed run that fills an empty cache (before warm runs whose cold run
+    was kept from an earlier invocation)."""
+    short = {"chains": 2, "tune": 20, "draws": 20}
+    run(["fit", sampler, case, path, str(seed), json.dumps(short)], env=cache_env(cache))
+    print(f"    {sampler:21s} (untimed warm-up of the cache)", flush=True)
+
+
+def measure(sampler: str, case: str, path: str, repeat: int, args: Any,
+            settings: dict[str, int], cache: str, quiet: Quiet,
+            results: dict[str, Any]) -> dict[str, Any] | None:  # fmt: skip
+    """One run, repeated (up to ``--retries`` times) while other processes took more
+    than 5 % of the machine; a cold run gets a new empty cache each time. The
+    contended attempts are kept in ``results["discarded_runs"]``; if every attempt was
+    contended the last one is used, marked ``contended``."""
+    seed = args.seed + max(repeat, 0)
+    result = None
+    for attempt in range(args.retries + 1):
+        if attempt:
+            quiet.wait(f"{case} {sampler}: retry {attempt} after contention")
+        if repeat < 0:  # cold: empty caches
+            shutil.rmtree(cache, ignore_errors=True)
+            os.makedirs(cache)
+        waited = bench_bayes.wait_for_quiet()  # others idle over 5 s, at most --run-wait
+        try:
+            result = run(["fit", sampler, case, path, str(seed), json.dumps(settings)],
+                         env=cache_env(cache))  # fmt: skip
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            note = f"{case} {sampler} repeat {repeat}: {str(error)[-600:]}"
+            print(f"    FAILED {note}", flush=True)
+            results["failures"].append(note)
+            return None
+        result.update({"repeat": repeat, "cold": repeat < 0, "waited_for_idle_s": waited,
+                       "attempt": attempt, "contended": contended(result)})  # fmt: skip
+        _print_run(result, ("cold" if repeat < 0 else "warm")
+                   + (" (contended)" if result["contended"] else ""))  # fmt: skip
+        if not result["contended"]:
+            break
+        if attempt < args.retries:
+            results["discarded_runs"].append(result)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases")
@@ -746,6 +800,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of waiting for a quiet machine, over the whole run")
     parser.add_argument("--run-wait", type=float, default=120.0,
                         help="before each run wait up to this long for other processes to idle")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="runs repeated while other processes took > 5 %% of the machine")
+    parser.add_argument("--resume", metavar="JSON",
+                        help="keep the uncontended runs of an earlier --json, run the rest")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -766,9 +824,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = [c for c in args.only.split(",") if c]
     samplers = [s for s in args.samplers.split(",") if s]
-    bad = [c for c in cases if c not in CASES] + [s for s in samplers if s not in SAMPLERS]
+    bad = [c for c in cases if c not in CASES] + [
+        s for s in samplers if s not in SAMPLERS + EXTRA_SAMPLERS]
     if bad:
-        parser.error(f"unknown {bad}; cases: {', '.join(CASES)}; samplers: {', '.join(SAMPLERS)}")
+        parser.error(f"unknown {bad}; cases: {', '.join(CASES)}; samplers: "
+                     f"{', '.join(SAMPLERS + EXTRA_SAMPLERS)}")
     settings = {"chains": args.chains, "tune": args.tune, "draws": args.draws}
     info = _common.machine_info(PACKAGES)
     import clvmodels
@@ -781,7 +841,19 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": info, "seed": args.seed, "settings": settings,
                                "cores": CORES, "simulation": SIM, "data": data, "checks": [],
                                "profiles": [], "runs": [], "medians": [], "failures": [],
-                               "quiet": []}  # fmt: skip
+                               "quiet": [], "discarded_runs": []}  # fmt: skip
+    kept: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if args.resume:
+        with open(args.resume) as handle:
+            earlier = json.load(handle)
+        for r in earlier["runs"]:
+            if not r.get("contended", contended(r)):
+                kept[(r["case"], r["sampler"], r["repeat"])] = {**r, "kept_from": args.resume}
+        results["discarded_runs"] = earlier.get("discarded_runs", []) + [
+            r for r in earlier["runs"] if r.get("contended", contended(r))]
+        results["earlier_invocations"] = [*earlier.get("earlier_invocations", []),
+                                          {"machine": earlier["machine"],
+                                           "command": earlier.get("command")}]  # fmt: skip
 
     def save() -> None:
         if args.json:
@@ -819,25 +891,24 @@ def main(argv: list[str] | None = None) -> int:
             plan = ([] if args.no_cold else [(-1, s) for s in samplers])
             plan += [(k, s) for k in range(repeats) for s in samplers]
             slow: set[str] = set()
+            warmed: set[str] = set()  # samplers whose cache this invocation has filled
             for repeat, sampler in plan:
                 if repeat >= 1 and sampler in slow:
                     continue
-                seed = args.seed + max(repeat, 0)
-                waited = bench_bayes.wait_for_quiet()  # others idle over 5 s, at most --run-wait
-                try:
-                    result = run(["fit", sampler, case, path, str(seed), json.dumps(settings)],
-                                 env=cache_env(caches[sampler]))  # fmt: skip
-                except (RuntimeError, subprocess.TimeoutExpired) as error:
-                    note = f"{case} {sampler} repeat {repeat}: {str(error)[-600:]}"
-                    print(f"    FAILED {note}", flush=True)
-                    results["failures"].append(note)
-                    continue
-                result["repeat"], result["cold"] = repeat, repeat < 0
-                result["waited_for_idle_s"] = waited
+                result = kept.pop((case, sampler, repeat), None)
+                if result is not None:
+                    print(f"    (kept from {args.resume}: {sampler} repeat {repeat})", flush=True)
+                else:
+                    if repeat >= 0 and sampler not in warmed:  # a warm run needs a filled cache
+                        _warm_up(sampler, case, path, args.seed, caches[sampler])
+                    result = measure(sampler, case, path, repeat, args, settings,
+                                     caches[sampler], quiet, results)  # fmt: skip
+                    if result is None:
+                        continue
+                warmed.add(sampler)
                 if result["sampler_s"] > SLOW_S:
                     slow.add(sampler)
                 results["runs"].append(result)
-                _print_run(result, "cold" if repeat < 0 else "warm")
                 if repeat < 0:
                     cold[sampler] = result
                 else:
