@@ -563,12 +563,28 @@ def worker_profile(case: str, path: str, evaluations: int) -> dict[str, Any]:
     inputs = graph.value_vars
     gradient = pt.grad(value, inputs)
     values = dict(zip([v.name for v in inputs], point, strict=True))
+    numba_function = None
     for backend, mode in (("graph_c", "FAST_RUN"), ("graph_numba", "NUMBA")):
         begin = time.perf_counter()
         compiled = function(inputs, [value, *gradient], mode=mode)
         out[f"{backend}_compile_s"] = time.perf_counter() - begin
         out[f"{backend}_ms"] = 1e3 * bench_bayes._per_call(
             lambda compiled=compiled: compiled(**values), evaluations)  # fmt: skip
+        numba_function = compiled
+    if model == "pnbd":
+        # out on the (s, beta) ridge: s and beta both k times the estimate (about the same
+        # mean lifetime), where z = (beta - alpha) / (beta + t) nears 1
+        out["ridge"] = []
+        for k in (10.0, 100.0, 1000.0):
+            far = point + np.log([1.0, 1.0, k, k])
+            far_values = dict(zip([v.name for v in inputs], far, strict=True))
+            calls = max(3, evaluations // int(k))
+            out["ridge"].append({
+                "factor": k, "s": float(np.exp(far[2])), "beta": float(np.exp(far[3])),
+                "clvmodels_density_ms": 1e3 * bench_bayes._per_call(lambda far=far: logp(far), calls),
+                "graph_numba_ms": 1e3 * bench_bayes._per_call(
+                    lambda far_values=far_values: numba_function(**far_values), calls),
+            })  # fmt: skip
     return out
 
 
@@ -884,6 +900,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  per call: clvmodels density {profile['clvmodels_density_ms']:.3f} ms, "
                       f"graph C {profile['graph_c_ms']:.3f} ms, numba "
                       f"{profile['graph_numba_ms']:.3f} ms", flush=True)  # fmt: skip
+                for far in profile.get("ridge", []):
+                    print(f"    s, beta x {far['factor']:g}: clvmodels density "
+                          f"{far['clvmodels_density_ms']:.3f} ms, graph numba "
+                          f"{far['graph_numba_ms']:.3f} ms", flush=True)  # fmt: skip
             repeats = args.large_repeats if kind == "sim" else args.repeats
             caches = {s: tempfile.mkdtemp(prefix=f"cache_{s}_", dir=tmp) for s in samplers}
             cold: dict[str, Any] = {}
