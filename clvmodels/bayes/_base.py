@@ -12,15 +12,14 @@ and its prediction methods are the twin's. Only three things change:
 - ``_predict`` and ``_predict_scalar`` evaluate the twin's formula at every posterior
   draw, customers in chunks, and return what the twin returns: the posterior mean
   (a Series, or a float), or with ``interval`` a DataFrame ``estimate, lower, upper,
-  sd`` (a highest-density interval of that probability), or with ``return_draws=True``
-  the draws;
+  sd`` (a highest-density interval of that probability); the draws themselves come
+  from the shared ``draws`` method (all posterior draws, chain by chain);
 - ``params_`` is the posterior mean and ``covariance_`` the posterior covariance, so
   code written for the fitted twin (plots, summaries) keeps working.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import math
 import warnings
@@ -54,6 +53,10 @@ from ..models._base import (
     data_time_unit,
     distinct_patterns,
     draw_blocks,
+    drawing,
+    draws_array,
+    evaluate_draws,
+    refuse_draws,
     user_stacklevel,
 )
 
@@ -78,15 +81,7 @@ _LATER_SETTINGS_KEYS = ("prediction_draws",)
 # How a posterior can be obtained: fit's methods, and from_samples.
 _FIT_METHODS = ("mcmc", "map")
 _METHODS = (*_FIT_METHODS, "samples")
-# Whether the prediction being computed returns draws (return_draws=True) instead of
-# the posterior summary.
-_RETURN_DRAWS: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "clvmodels_return_draws", default=False
-)
 _SUMMARY_COLUMNS = ["estimate", "lower", "upper", "sd"]
-# Most (draws x customers) values return_draws=True returns in one array (2 GiB of
-# float64); summaries have no such limit (they are computed in blocks, draw_blocks).
-_MAX_RETURNED_DRAWS = 2**28
 # Upper bounds of fit's sampler settings (and of sampler: in an experiment file). More
 # chains than this only repeat the convergence check that 4 already make, and each costs
 # its own warm-up (100,000 chains validated and then ran for ever without a line);
@@ -701,26 +696,11 @@ class BayesianModel:
         samples = self._prediction_samples()
         prob = self.hdi_prob if interval is None else interval
         n = len(index)
-        if _RETURN_DRAWS.get():
+        if drawing():
             samples = self.posterior_samples()  # every draw, in (chain, draw) order
-            if len(samples) * n > _MAX_RETURNED_DRAWS:
-                raise InvalidDataError(
-                    f"{type(self).__name__}.{name}: return_draws=True for {len(samples):,} "
-                    f"posterior draws x {n:,} customers would need "
-                    f"{format_bytes(8 * len(samples) * n)}, more than the "
-                    f"{format_bytes(8 * _MAX_RETURNED_DRAWS)} it returns at most; leave "
-                    "return_draws out for the summary (mean, sd, HDI; any size), or pass "
-                    "fewer customers at a time."
-                )
-            values = np.empty((len(samples), n))
-
-            def each(rows: slice, chosen: slice) -> np.ndarray:
-                part = {k: v[rows] for k, v in arrays.items()}
-                return func(**part, **self._param_dict(samples[chosen, None, :]), **kwargs)
-
-            for rows, block in draw_blocks(each, len(samples), n):
-                values[:, rows] = block
-            return self._as_draws(values, index, name)
+            values = evaluate_draws(self, func, arrays, samples, name, n, **kwargs)
+            chains, draws = _chain_draw_shape(self.idata_)
+            return draws_array(values.reshape(chains, draws, n), index, name)
         # identical customers have identical posteriors: one evaluation per pattern
         expand = np.arange(n)
         if arrays and n > 1:
@@ -744,7 +724,7 @@ class BayesianModel:
         n_draws: int | None, random_state: Any, **kwargs: Any,
     ) -> pd.Series:  # fmt: skip
         self._check_fitted()
-        self._refuse_draws(name)
+        refuse_draws(self, name)
         samples = self._prediction_samples()
         values = np.asarray(func(**self._param_dict(samples), **kwargs), dtype=np.float64)
         values = np.broadcast_to(values, (len(samples),))
@@ -757,7 +737,7 @@ class BayesianModel:
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
         """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
         self._check_fitted()
-        self._refuse_draws(name)
+        refuse_draws(self, name)
         samples = self._prediction_samples()
         grid = np.asarray(values, dtype=np.float64)
         flat = grid.reshape(-1)
@@ -775,25 +755,6 @@ class BayesianModel:
             return _posterior_output(out, None, name, interval)
         labels = grid.astype(np.int64) if np.all(grid == np.floor(grid)) else grid
         return _posterior_output(out, pd.Index(labels, name=axis_name), name, interval)
-
-    def _refuse_draws(self, name: str) -> None:
-        if _RETURN_DRAWS.get():
-            raise TypeError(
-                f"{type(self).__name__}: return_draws=True gives per-customer draws; "
-                f"{name} is a population-level prediction, so it returns its posterior "
-                "summary (its draws: the array function at posterior_samples())."
-            )
-
-    def _as_draws(self, values: np.ndarray, index: pd.Index, name: str) -> Any:
-        import xarray as xr
-
-        chains, draws = _chain_draw_shape(self.idata_)
-        return xr.DataArray(
-            np.asarray(values).reshape(chains, draws, -1), dims=("chain", "draw", "customer"),
-            coords={"chain": np.arange(chains), "draw": np.arange(draws),
-                    "customer": np.asarray(index)},
-            name=name,
-        )  # fmt: skip
 
     # ------------------------------------------------------------ diagnostics
 
@@ -1298,28 +1259,27 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
     """Wrap a twin's prediction so that it is computed over the posterior and returns
     what the twin returns: the point prediction (the posterior mean) without
     ``interval``, ``estimate, lower, upper`` (plus ``sd``) with it, the interval a
-    highest-density interval of probability ``interval``; ``return_draws=True`` gives
-    the draws (chain, draw, customer) as an xarray DataArray instead."""
+    highest-density interval of probability ``interval``. (``model.draws(name, ...)``
+    runs the same method to get the draws.)"""
     import functools
 
     @functools.wraps(twin_method)
-    def prediction(self, *args: Any, interval: float | None = None,
-                   return_draws: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+    def prediction(self, *args: Any, interval: float | None = None, **kwargs: Any) -> Any:
         if "n_draws" in kwargs or "hdi_prob" in kwargs:
             raise TypeError(
                 f"{type(self).__name__}.{twin_method.__name__}: a Bayesian prediction "
                 "uses the posterior draws (prediction_draws= in the constructor); give the "
                 "level of its highest-density interval as interval=, e.g. 0.94."
             )
+        if "return_draws" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.{twin_method.__name__}: the posterior draws come "
+                f"from model.draws({twin_method.__name__!r}, ...), an xarray (chain, draw, "
+                "customer)."
+            )
         if interval is not None:
             check_interval(interval)
-        # per call (and per thread or task), never on the instance: overlapping calls
-        # on one model each get what they asked for
-        draws = _RETURN_DRAWS.set(bool(return_draws))
-        try:
-            return twin_method(self, *args, interval=interval, **kwargs)
-        finally:
-            _RETURN_DRAWS.reset(draws)
+        return twin_method(self, *args, interval=interval, **kwargs)
 
     prediction.__doc__ = (
         f"{(twin_method.__doc__ or '').strip().splitlines()[0] if twin_method.__doc__ else ''}"
@@ -1327,8 +1287,8 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
         "per row, or a float); with ``interval`` a DataFrame ``estimate, lower, upper, sd`` "
         "(the interval a highest-density interval of that probability), as the "
         "maximum-likelihood twin returns ``estimate, lower, upper``. Computed over the "
-        "posterior draws in bounded memory; ``return_draws=True`` returns the draws "
-        "instead (an xarray DataArray). Other arguments as in the maximum-likelihood "
+        "posterior draws in bounded memory; the draws themselves come from "
+        ":meth:`draws`. Other arguments as in the maximum-likelihood "
         f":meth:`{twin_method.__qualname__}`.\n"
     )
     return prediction

@@ -16,6 +16,7 @@ differencing the exact gradient, mapped to the natural scale by the delta method
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import inspect
 import json
@@ -36,6 +37,7 @@ from .._validation import (
     check_draws,
     check_interval,
     finite_number,
+    format_bytes,
     is_integer,
     is_real,
     require_columns,
@@ -89,6 +91,18 @@ _STEP_ELEMENTS = 2**20
 # a negative eigenvalue, to its largest eigenvalue (rounding leaves about 1e-16).
 _SYMMETRY_TOLERANCE = 1e-8
 _EIGENVALUE_TOLERANCE = 1e-10
+# Whether the prediction being computed returns its draws (BaseModel.draws) instead of a
+# point prediction or summary: per call (and per thread or task), never on the
+# instance, so overlapping calls on one model each get what they asked for.
+_DRAWS: contextvars.ContextVar[bool] = contextvars.ContextVar("clvmodels_draws", default=False)
+# Most (draws x customers) values draws() returns in one array (2 GiB of float64);
+# summaries and intervals have no such limit (they are computed in blocks, draw_blocks).
+MAX_RETURNED_DRAWS = 2**28
+#: the per-customer predictions whose joint draws :meth:`BaseModel.draws` returns
+CUSTOMER_PREDICTIONS = (
+    "expected_purchases", "probability_alive", "probability_purchases",
+    "discounted_expected_transactions", "expected_spend",
+)  # fmt: skip
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -677,6 +691,54 @@ class BaseModel:
 
     # ----------------------------------------------------------------- predictions
 
+    def draws(self, prediction: str, *args: Any, **kwargs: Any) -> Any:
+        """Joint draws of a per-customer prediction: an xarray DataArray with dimensions
+        ``(chain, draw, customer)``.
+
+        Each draw evaluates the prediction for every customer at one draw of all the
+        parameters, so sums over customers at each draw (a segment's total, say) carry
+        the parameters' joint uncertainty. A maximum-likelihood model draws from the
+        asymptotic normal distribution of its log parameters (one chain of ``n_draws``,
+        seeded by ``random_state``); a Bayesian model returns its posterior draws.
+
+        Parameters
+        ----------
+        prediction : str
+            One of ``expected_purchases``, ``probability_alive``,
+            ``probability_purchases`` (one ``n`` per call),
+            ``discounted_expected_transactions``, ``expected_spend``, where the model
+            has it.
+        *args, **kwargs
+            The prediction's own arguments (data, horizon, ...) and, for a
+            maximum-likelihood model, ``n_draws`` and ``random_state``; ``interval`` is
+            not one (the draws are the whole distribution).
+
+        Returns
+        -------
+        xarray.DataArray
+            Named after the prediction; customers labelled by the index of the data.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> model = clvmodels.BGNBD().fit(frame)
+        >>> draws = model.draws("expected_purchases", frame.head(3), 39, n_draws=200)
+        >>> draws.dims, draws.shape
+        (('chain', 'draw', 'customer'), (1, 200, 3))
+        """
+        method = _draws_method(self, prediction)
+        if "interval" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.draws: no interval= here, the draws are the whole "
+                f"distribution; for an interval call {prediction}(..., interval=0.9)."
+            )
+        token = _DRAWS.set(True)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _DRAWS.reset(token)
+
     def _param_dict(self, values: np.ndarray) -> dict[str, np.ndarray]:
         return {name: values[..., i] for i, name in enumerate(self.param_names)}
 
@@ -717,6 +779,10 @@ class BaseModel:
         quantiles over parameter draws, in blocks of customers and draws of bounded
         memory (:func:`draw_blocks`; ``chunk_size`` customers per block if given)."""
         self._check_fitted()
+        if drawing():
+            samples = self.parameter_draws(n_draws, random_state)
+            values = evaluate_draws(self, func, arrays, samples, name, len(index), **kwargs)
+            return draws_array(values.reshape(1, n_draws, -1), index, name)
         estimate = func(**arrays, **self._param_dict(self.params_.to_numpy()), **kwargs)
         estimate = np.broadcast_to(estimate, len(index))
         if interval is None:
@@ -742,6 +808,7 @@ class BaseModel:
     ) -> float | pd.Series:  # fmt: skip
         """A population-level prediction (no customer data)."""
         self._check_fitted()
+        refuse_draws(self, name)
         estimate = float(func(**self._param_dict(self.params_.to_numpy()), **kwargs))
         if interval is None:
             return estimate
@@ -841,6 +908,84 @@ class BaseModel:
 
 
 _WARM_START_ROWS = 50_000
+
+
+def drawing() -> bool:
+    """Whether the prediction being computed was asked for by :meth:`BaseModel.draws`."""
+    return _DRAWS.get()
+
+
+def refuse_draws(model: Any, name: str) -> None:
+    """Refuse :meth:`BaseModel.draws` of a prediction that is not per customer."""
+    if drawing():
+        raise TypeError(
+            f"{type(model).__name__}.draws: {name} is a population-level prediction, not "
+            "one per customer; draws covers "
+            f"{', '.join(p for p in CUSTOMER_PREDICTIONS if hasattr(model, p))}. Its "
+            "distribution: call it with interval=, or evaluate its function at "
+            "parameter_draws()."
+        )
+
+
+def single_count_for_draws(n: Any) -> None:
+    """Refuse several counts ``n`` in :meth:`BaseModel.draws` of probability_purchases
+    (its draws are one array per count)."""
+    if drawing() and np.ndim(n) != 0:
+        raise InvalidDataError(
+            f"draws('probability_purchases', ..., n={n!r}): one count n per call, e.g. "
+            "[model.draws('probability_purchases', data, t, n=k) for k in counts]."
+        )
+
+
+def _draws_method(model: Any, prediction: Any) -> Callable[..., Any]:
+    if not isinstance(prediction, str) or prediction not in CUSTOMER_PREDICTIONS or not (
+        hasattr(model, prediction)
+    ):
+        offered = [p for p in CUSTOMER_PREDICTIONS if hasattr(model, p)]
+        raise InvalidDataError(
+            f"{type(model).__name__}.draws({prediction!r}): give the name of one of its "
+            f"per-customer predictions: {', '.join(offered)}."
+        )
+    return getattr(model, prediction)
+
+
+def evaluate_draws(
+    model: Any, func: Callable[..., np.ndarray], arrays: dict[str, np.ndarray],
+    samples: np.ndarray, name: str, n: int, /, **kwargs: Any,
+) -> np.ndarray:  # fmt: skip
+    """``func`` for every customer at every parameter draw (rows of ``samples``): an
+    array (draws, customers), refused beyond ``MAX_RETURNED_DRAWS`` values. (Positional
+    parameters: ``kwargs`` are the prediction's, ``n`` among them.)"""
+    if len(samples) * n > MAX_RETURNED_DRAWS:
+        raise InvalidDataError(
+            f"{type(model).__name__}.draws({name!r}) for {len(samples):,} draws x {n:,} "
+            f"customers would need {format_bytes(8 * len(samples) * n)}, more than the "
+            f"{format_bytes(8 * MAX_RETURNED_DRAWS)} it returns at most; pass fewer "
+            "customers at a time, or fewer draws (an interval= summary has no limit)."
+        )
+    values = np.empty((len(samples), n))
+
+    def each(rows: slice, chosen: slice) -> np.ndarray:
+        part = {k: v[rows] for k, v in arrays.items()}
+        # parameters of shape (draws, 1): broadcast over the rows
+        return func(**part, **model._param_dict(samples[chosen, None, :]), **kwargs)
+
+    for rows, block in draw_blocks(each, len(samples), n):
+        values[:, rows] = block
+    return values
+
+
+def draws_array(values: np.ndarray, index: pd.Index, name: str) -> Any:
+    """(chains, draws, customers) values as the DataArray :meth:`BaseModel.draws` returns."""
+    import xarray as xr
+
+    chains, draws, _ = values.shape
+    return xr.DataArray(
+        values, dims=("chain", "draw", "customer"),
+        coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                "customer": np.asarray(index)},
+        name=name,
+    )  # fmt: skip
 
 
 def draw_blocks(evaluate: Callable[[slice, slice], np.ndarray], n_draws: int, n_rows: int,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .._validation import as_array, check_summary_arrays
 from ..exceptions import InvalidDataError
-from ._base import BaseModel, horizon_in_units
+from ._base import BaseModel, horizon_in_units, single_count_for_draws
 
 __all__ = ["PurchaseModel"]
 
@@ -181,6 +181,7 @@ class PurchaseModel(BaseModel):
         """
         t = _horizon(self, t)
         counts = _counts(n)
+        single_count_for_draws(n)
         parts = {
             int(k): self._customer_prediction(
                 type(self)._f_probability_purchases, data, f"probability_{int(k)}_purchases",

@@ -48,6 +48,7 @@ from ._base import (
     PARAM_RANGE,
     BaseModel,
     data_time_unit,
+    single_count_for_draws,
     weighted_sum,
 )
 from ._curves import predict_curve, whole_numbers
@@ -599,6 +600,7 @@ class BGBB(BaseModel):
         """
         t = float(whole_numbers(t, "t", "future transaction opportunities"))
         counts = _counts(n)
+        single_count_for_draws(n)
         parts = {
             int(k): self._customer_prediction(
                 _reorder(probability_purchases, t=t, k=float(k)), data,

@@ -19,6 +19,7 @@ from clvmodels.bayes import _base
 from clvmodels.bayes._base import hdi_bounds, summarize_draws
 from clvmodels.bayes._compat import arviz_major, inference_data
 from clvmodels.exceptions import InvalidDataError, NotFittedError, SamplingWarning
+from clvmodels.models import _base as ml_base
 from clvmodels.simulate import simulate_bgnbd
 
 
@@ -330,9 +331,7 @@ def test_weights_argument_counts_customers(small, cdnow_calibration):
 # --------------------------------------------------------------------- predictions
 
 
-def test_return_draws_does_not_reach_an_overlapping_call(
-    cdnow_calibration, map_bgnbd, monkeypatch
-):
+def test_draws_do_not_reach_an_overlapping_call(cdnow_calibration, map_bgnbd, monkeypatch):
     # another thread asking the same model for its summary while a draws call is under
     # way gets the summary: the choice belongs to the call, not to the model
     import threading
@@ -340,20 +339,21 @@ def test_return_draws_does_not_reach_an_overlapping_call(
     model, _ = _in_chains(map_bgnbd, chains=2, draws=20)
     rows = cdnow_calibration.iloc[:10]
     other: dict[str, object] = {}
-    as_draws = type(model)._as_draws
+    as_draws = _base.draws_array
 
-    def overlapped(self, *args, **kwargs):
+    def overlapped(*args, **kwargs):
         thread = threading.Thread(
             target=lambda: other.update(summary=model.expected_purchases(rows, 39))
         )
         thread.start()
         thread.join()
-        return as_draws(self, *args, **kwargs)
+        return as_draws(*args, **kwargs)
 
-    monkeypatch.setattr(type(model), "_as_draws", overlapped)
-    draws = model.expected_purchases(rows, 39, return_draws=True)
+    monkeypatch.setattr(_base, "draws_array", overlapped)
+    draws = model.draws("expected_purchases", rows, 39)
     assert draws.dims == ("chain", "draw", "customer")
     assert isinstance(other["summary"], pd.Series)
+    assert not ml_base.drawing()
 
 
 def _in_chains(fitted, chains: int, draws: int):
@@ -368,10 +368,10 @@ def _in_chains(fitted, chains: int, draws: int):
     return model, samples
 
 
-def test_return_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
+def test_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
     model, samples = _in_chains(map_bgnbd, chains=3, draws=40)
     rows = cdnow_calibration.iloc[:30]
-    draws = model.expected_purchases(rows, 39, return_draws=True)
+    draws = model.draws("expected_purchases", rows, 39)
     assert draws.dims == ("chain", "draw", "customer")
     assert draws.shape == (3, 40, 30)
     np.testing.assert_array_equal(draws["customer"].values, rows.index.to_numpy())
@@ -382,17 +382,24 @@ def test_return_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
     np.testing.assert_allclose(draws.values.reshape(120, 30), expected, rtol=1e-12)
     summary = model.expected_purchases(rows, 39)
     np.testing.assert_allclose(summary, expected.mean(axis=0), rtol=1e-12)
-    alive = model.probability_alive(rows, return_draws=True)
+    alive = model.draws("probability_alive", rows)
     assert alive.shape == (3, 40, 30) and alive.name == "probability_alive"
-    # the summary again after the draws (the flag does not stick)
+    # the summary again after the draws (the mode does not stick)
     assert isinstance(model.probability_alive(rows), pd.Series)
     # population-level predictions have no customer axis: refused, not ignored
-    with pytest.raises(TypeError, match="per-customer draws"):
-        model.expected_purchases_new_customer(39, return_draws=True)
+    with pytest.raises(InvalidDataError, match="per-customer predictions: expected_purchases"):
+        model.draws("expected_purchases_new_customer", 39)
     sbg = bayes.ShiftedBetaGeometric.from_samples({"alpha": np.ones(5), "beta": np.ones(5)})
-    with pytest.raises(TypeError, match="population-level"):
-        sbg.survival([1, 2], return_draws=True)
+    with pytest.raises(InvalidDataError, match="per-customer predictions"):
+        sbg.draws("survival", [1, 2])
     assert isinstance(sbg.survival([1, 2]), pd.Series)
+    # the old keyword points to the method, and draws take no interval or n_draws
+    with pytest.raises(TypeError, match=r"model.draws\('expected_purchases'"):
+        model.expected_purchases(rows, 39, return_draws=True)
+    with pytest.raises(TypeError, match="no interval= here"):
+        model.draws("expected_purchases", rows, 39, interval=0.9)
+    with pytest.raises(TypeError, match="prediction_draws="):
+        model.draws("expected_purchases", rows, 39, n_draws=10)
 
 
 def test_chunked_predictions_are_identical(cdnow_calibration, map_bgnbd, monkeypatch):
@@ -405,8 +412,6 @@ def test_chunked_predictions_are_identical(cdnow_calibration, map_bgnbd, monkeyp
     pd.testing.assert_series_equal(whole["estimate"].rename("expected_purchases"), chunks)
     rows = frame.iloc[:300]
     several = map_bgnbd.probability_purchases(rows, 39, [0, 2], interval=0.94)
-    from clvmodels.models import _base as ml_base
-
     monkeypatch.setattr(ml_base, "_HELD_ELEMENTS", 1)  # one pattern per block
     pd.testing.assert_frame_equal(
         whole.iloc[:300], map_bgnbd.expected_purchases(rows, 39, interval=0.94)
@@ -568,7 +573,7 @@ def test_save_and_load_nuts_keeps_sample_stats(small, tmp_path):
     assert loaded.method_ == "mcmc"
     assert loaded.divergences() == model.divergences()
     pd.testing.assert_frame_equal(loaded.diagnostics(), model.diagnostics())
-    draws = loaded.expected_purchases(small, 10, return_draws=True)
+    draws = loaded.draws("expected_purchases", small, 10)
     assert draws.shape == (2, 50, 300)
 
 
@@ -641,17 +646,15 @@ def test_absurd_sampler_settings_are_refused_before_any_work(small, settings, wo
         bayes.BGNBD().fit(small, **settings)
 
 
-def test_return_draws_refuses_arrays_beyond_the_limit(cdnow_calibration, map_bgnbd,
-                                                      monkeypatch) -> None:  # fmt: skip
+def test_draws_refuse_arrays_beyond_the_limit(cdnow_calibration, map_bgnbd,
+                                              monkeypatch) -> None:  # fmt: skip
     rows = cdnow_calibration.iloc[:30]
     draws = len(map_bgnbd.posterior_samples())
-    monkeypatch.setattr(_base, "_MAX_RETURNED_DRAWS", draws * 30 - 1)
-    with pytest.raises(InvalidDataError, match=r"return_draws=True for .* would need"):
-        map_bgnbd.expected_purchases(rows, 39, return_draws=True)
+    monkeypatch.setattr(ml_base, "MAX_RETURNED_DRAWS", draws * 30 - 1)
+    with pytest.raises(InvalidDataError, match=r"draws\('expected_purchases'\) for .* would need"):
+        map_bgnbd.draws("expected_purchases", rows, 39)
     # the summary is computed in blocks: no limit, and the same in small blocks
     whole = map_bgnbd.expected_purchases(rows, 39, interval=0.94)
-    from clvmodels.models import _base as ml_base
-
     monkeypatch.setattr(ml_base, "_HELD_ELEMENTS", 3 * draws)
     monkeypatch.setattr(ml_base, "_STEP_ELEMENTS", 100)
     pd.testing.assert_frame_equal(

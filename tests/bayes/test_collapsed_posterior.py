@@ -155,3 +155,42 @@ def test_collapsed_finite_expected_lifetime():
     result = model.expected_lifetime(interval=0.9)
     assert result["estimate"] == pytest.approx(float(sbg.expected_lifetime(1.5, 2.0)), rel=1e-14)
     assert result["sd"] == 0 and result["lower"] == result["upper"] == result["estimate"]
+
+
+def test_draws_have_one_shape_in_both_families(model_name, mle_fit, model_data):
+    """``draws`` of every per-customer prediction: (chain, draw, customer) from both
+    families. A collapsed posterior's draws are the point prediction; the
+    maximum-likelihood draws are the point prediction at each parameter draw."""
+    import copy
+
+    from clvmodels.models._base import CUSTOMER_PREDICTIONS
+
+    mle = mle_fit(model_name)
+    data = model_data(model_name).iloc[:40]
+    bayesian = _collapsed(mle)
+    single = [
+        (method, args, kwargs)
+        for method, cases in CALLS[model_name].items() if method in CUSTOMER_PREDICTIONS
+        for per_customer, args, kwargs in cases
+        if per_customer and all(np.ndim(a) == 0 for a in args)
+    ]  # fmt: skip
+    offered = {p for p in CUSTOMER_PREDICTIONS if hasattr(mle, p)}
+    assert {method for method, _, _ in single} == offered
+    parameter_draws = mle.parameter_draws(5, random_state=3)
+    for method, args, kwargs in single:
+        point = getattr(mle, method)(data, *args, **kwargs)
+        ml = mle.draws(method, data, *args, n_draws=5, random_state=3, **kwargs)
+        posterior = bayesian.draws(method, data, *args, **kwargs)
+        assert ml.dims == posterior.dims == ("chain", "draw", "customer")
+        assert ml.shape == (1, 5, len(data)) and posterior.shape == (2, 60, len(data))
+        assert list(ml["customer"].values) == list(posterior["customer"].values)
+        assert list(ml["customer"].values) == list(data.index)
+        np.testing.assert_allclose(posterior.values, np.broadcast_to(point, posterior.shape),
+                                   rtol=1e-12, atol=1e-300)  # fmt: skip
+        for k in (0, 4):
+            at_draw = copy.deepcopy(mle)
+            at_draw.params_ = pd.Series(parameter_draws[k], index=mle.params_.index)
+            np.testing.assert_allclose(
+                ml.values[0, k], getattr(at_draw, method)(data, *args, **kwargs),
+                rtol=1e-10, atol=1e-300,
+            )
