@@ -511,7 +511,7 @@ def worker_phases(case: str, path: str, settings: dict[str, int], seed: int) -> 
     import pymc.sampling.mcmc as mcmc
 
     from clvmodels.bayes import _base
-    from clvmodels.models import bgnbd, paretonbd
+    from clvmodels.models import bgnbd, pnbd
 
     phases: dict[str, float] = {}
 
@@ -529,7 +529,7 @@ def worker_phases(case: str, path: str, settings: dict[str, int], seed: int) -> 
 
         setattr(owner, name, timed)
 
-    twin = bgnbd.BGNBD if CASES[case]["model"] == "bgnbd" else paretonbd.ParetoNBD
+    twin = bgnbd.BGNBD if CASES[case]["model"] == "bgnbd" else pnbd.ParetoNBD
     wrap(twin, "fit", "maximum-likelihood start")
     wrap(_base, "_positive_support", "prior support checks (in build)")
     wrap(_base.BayesianModel, "_build", "build PyMC model")

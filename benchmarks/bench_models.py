@@ -13,7 +13,7 @@ Four cases (select with ``--only``), each fitted by both tools on the same data:
     The same model and parameters, T uniform(1, 365) continuous and recency kept
     continuous: (almost) every customer is a distinct pattern.
 ``pnbd``
-    Pareto/NBD on 100k customers simulated with ``simulate_pareto_nbd`` (r = 0.55,
+    Pareto/NBD on 100k customers simulated with ``simulate_pnbd`` (r = 0.55,
     alpha = 10.58, s = 0.61, beta = 11.67, per week), T uniform over the whole days
     1 .. 365 and recency floored to whole days, both expressed in weeks (days / 7).
 ``cdnow``
@@ -128,7 +128,7 @@ def simulate_case(case: str, seed: int) -> dict[str, Any]:
     """The customers of a simulated case as arrays frequency, recency, T."""
     import numpy as np
 
-    from clvmodels.simulate import simulate_bgnbd, simulate_pareto_nbd
+    from clvmodels.simulate import simulate_bgnbd, simulate_pnbd
 
     n = CASES[case]["customers"]
     rng = np.random.default_rng(seed)
@@ -142,7 +142,7 @@ def simulate_case(case: str, seed: int) -> dict[str, Any]:
         recency = frame["recency"].to_numpy()
     elif case == "pnbd":
         T_days = rng.integers(1, MAX_DAYS + 1, size=n).astype(np.float64)
-        frame = simulate_pareto_nbd(n, **PNBD_WEEK_PARAMS, T=T_days / 7, random_state=rng)
+        frame = simulate_pnbd(n, **PNBD_WEEK_PARAMS, T=T_days / 7, random_state=rng)
         # whole days, then weeks; floor(recency * 7) <= T_days, so recency <= T holds
         recency = np.minimum(np.floor(frame["recency"].to_numpy() * 7), T_days) / 7
         T = T_days / 7

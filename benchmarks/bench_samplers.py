@@ -269,9 +269,9 @@ def bayes_class(model: str) -> Any:
 
 
 def twin_class(model: str) -> Any:
-    from clvmodels.models import bgnbd, paretonbd
+    from clvmodels.models import bgnbd, pnbd
 
-    return bgnbd.BGNBD if model == "bgnbd" else paretonbd.ParetoNBD
+    return bgnbd.BGNBD if model == "bgnbd" else pnbd.ParetoNBD
 
 
 def build_model(model: str, patterns: dict[str, Any]) -> Any:

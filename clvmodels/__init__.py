@@ -106,9 +106,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .models._base import load
     from .models.bgbb import BGBB
     from .models.bgnbd import BGNBD
-    from .models.gammagamma import GammaGamma
+    from .models.gamma_gamma import GammaGamma
     from .models.mbgnbd import MBGNBD
-    from .models.paretonbd import ParetoNBD
+    from .models.pnbd import ParetoNBD
     from .models.sbg import ShiftedBetaGeometric
     from .scoring import score, score_frame
 

@@ -40,7 +40,7 @@ from .models._base import (
     horizon_in_units,
     quantiles,
 )
-from .models.gammagamma import expected_spend
+from .models.gamma_gamma import expected_spend
 
 __all__ = ["continuous_discount_rate", "predictive_clv"]
 

@@ -108,7 +108,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             kind="pnbd", label="Pareto/NBD", role="purchase",
             parameters=("r", "alpha", "s", "beta"), class_name="ParetoNBD",
-            module="clvmodels.models.paretonbd", simulator="simulate_pareto_nbd",
+            module="clvmodels.models.pnbd", simulator="simulate_pnbd",
             priors={"r": _SHAPE, "alpha": _SCALE, "s": _SHAPE, "beta": _SCALE},
         ),
         ModelSpec(
@@ -126,7 +126,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             kind="gamma_gamma", label="Gamma-Gamma", role="spend",
             parameters=("p", "q", "gamma"), class_name="GammaGamma",
-            module="clvmodels.models.gammagamma", simulator="simulate_gamma_gamma",
+            module="clvmodels.models.gamma_gamma", simulator="simulate_gamma_gamma",
             priors={"p": _SHAPE, "q": _SHAPE, "gamma": _SCALE},
         ),
         ModelSpec(
@@ -180,7 +180,7 @@ def model_class(kind: str, *, bayesian: bool = False) -> Any:
     Examples
     --------
     >>> model_class("gamma_gamma").__module__
-    'clvmodels.models.gammagamma'
+    'clvmodels.models.gamma_gamma'
     """
     spec = get(kind)
     module = importlib.import_module(_BAYES_MODULE if bayesian else spec.module)

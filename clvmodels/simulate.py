@@ -45,7 +45,7 @@ __all__ = [
     "simulate_bgnbd",
     "simulate_gamma_gamma",
     "simulate_mbgnbd",
-    "simulate_pareto_nbd",
+    "simulate_pnbd",
     "simulate_sbg",
     "simulate_transactions",
 ]
@@ -220,7 +220,7 @@ def _draw_bgnbd(
     }
 
 
-def _draw_pareto_nbd(
+def _draw_pnbd(
     rng: np.random.Generator, T: np.ndarray, r: float, alpha: float, s: float, beta: float
 ) -> dict[str, np.ndarray]:
     """Pareto/NBD counts and last-purchase times; ``T`` may contain zeros.
@@ -405,7 +405,7 @@ def simulate_mbgnbd(
     )
 
 
-def simulate_pareto_nbd(
+def simulate_pnbd(
     n_customers: int,
     *,
     r: float,
@@ -459,8 +459,8 @@ def simulate_pareto_nbd(
 
     Examples
     --------
-    >>> from clvmodels.simulate import simulate_pareto_nbd
-    >>> sim = simulate_pareto_nbd(1000, r=0.55, alpha=10.6, s=0.61, beta=11.7, T=39.0,
+    >>> from clvmodels.simulate import simulate_pnbd
+    >>> sim = simulate_pnbd(1000, r=0.55, alpha=10.6, s=0.61, beta=11.7, T=39.0,
     ...                           random_state=2)
     >>> sim["frequency"].dtype
     dtype('int64')
@@ -472,7 +472,7 @@ def simulate_pareto_nbd(
     s, beta = _positive("s", s), _positive("beta", beta)
     lengths = _observation_lengths(T, n)
     rng = _rng(random_state)
-    draws = _draw_pareto_nbd(rng, lengths, r, alpha, s, beta)
+    draws = _draw_pnbd(rng, lengths, r, alpha, s, beta)
     return _summary_frame(
         draws, lengths, ("purchase_rate", "dropout_rate", "lifetime", "alive"), return_latent
     )
@@ -856,7 +856,7 @@ def simulate_transactions(
     with time measured in ``time_unit``: BG/NBD (Fader, Hardie & Lee 2005, section 2),
     Pareto/NBD (Schmittlein, Morrison & Colombo 1987, section 2) or MBG/NBD (Batislam,
     Denizel & Filiztekin 2007, section 2); see :func:`simulate_bgnbd`,
-    :func:`simulate_pareto_nbd` and :func:`simulate_mbgnbd`.
+    :func:`simulate_pnbd` and :func:`simulate_mbgnbd`.
 
     Parameters
     ----------
@@ -954,7 +954,7 @@ def simulate_transactions(
     # May be 0 for a customer acquired at observation_end: no repeat purchases then.
     lengths = (end_ns - first_ns) / unit_ns
     if model == "pnbd":
-        draws = _draw_pareto_nbd(rng, lengths, **values)
+        draws = _draw_pnbd(rng, lengths, **values)
     else:
         draws = _draw_bgnbd(rng, lengths, **values, dropout_at_zero=model == "mbgnbd")
     x, last = draws["frequency"], draws["recency"]
@@ -992,3 +992,18 @@ def simulate_transactions(
         )
         columns["amount"] = rng.gamma(spend_values["p"], 1.0 / nu[customer_id])
     return pd.DataFrame(columns)
+
+
+def __getattr__(name: str) -> Any:
+    # the one spelling of the Pareto/NBD is its kind, "pnbd"; the old name still works
+    # for one release, with a warning
+    if name == "simulate_pareto_nbd":
+        import warnings
+
+        warnings.warn(
+            "clvmodels.simulate.simulate_pareto_nbd is now simulate_pnbd (every name of a "
+            "model follows its kind, 'pnbd'); the old name will be removed.",
+            FutureWarning, stacklevel=2,
+        )  # fmt: skip
+        return simulate_pnbd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

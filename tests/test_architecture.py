@@ -47,7 +47,7 @@ DATA_LAYERS = {
 # never imports another model module (what two share lives in a module below them)
 MODEL_LAYERS = {
     "_base": 0, "_purchase": 1, "_curves": 1, "_betageo": 2,
-    "bgnbd": 3, "mbgnbd": 3, "paretonbd": 3, "bgbb": 3, "gammagamma": 3, "sbg": 3,
+    "bgnbd": 3, "mbgnbd": 3, "pnbd": 3, "bgbb": 3, "gamma_gamma": 3, "sbg": 3,
     "__init__": 4,
 }  # fmt: skip
 # inside clvmodels.bayes: samplers and PyMC glue, the shared model, the models

@@ -51,12 +51,12 @@ def bgnbd(frame: pd.DataFrame):
 
 
 @pytest.fixture(scope="module")
-def paretonbd(frame: pd.DataFrame):
+def pnbd(frame: pd.DataFrame):
     return clvmodels.ParetoNBD().fit(frame)
 
 
 @pytest.fixture(scope="module")
-def gammagamma(frame: pd.DataFrame):
+def gamma_gamma(frame: pd.DataFrame):
     return clvmodels.GammaGamma().fit(frame)
 
 
@@ -118,7 +118,7 @@ def test_import_does_not_load_matplotlib() -> None:
 # ------------------------------------------------------------ conditional expectations
 
 
-def test_conditional_expectations(frame, bgnbd, paretonbd, tmp_path) -> None:
+def test_conditional_expectations(frame, bgnbd, pnbd, tmp_path) -> None:
     bins = frame["frequency_cal"].clip(upper=7).astype(int).astype(str).replace("7", "7+")
     horizon = float(frame["duration_holdout"].iloc[0])
     table = pd.DataFrame(
@@ -126,7 +126,7 @@ def test_conditional_expectations(frame, bgnbd, paretonbd, tmp_path) -> None:
             "customers": bins.value_counts(),
             "actual": frame.groupby(bins)["frequency_holdout"].mean(),
             "BG/NBD": bgnbd.expected_purchases(frame, horizon).groupby(bins).mean(),
-            "Pareto/NBD": paretonbd.expected_purchases(frame, horizon).groupby(bins).mean(),
+            "Pareto/NBD": pnbd.expected_purchases(frame, horizon).groupby(bins).mean(),
         }
     ).sort_index()
     assert table.index.tolist() == ["0", "1", "2", "3", "4", "5", "6", "7+"]
@@ -223,32 +223,32 @@ def test_frequency_recency_matrix(bgnbd, tmp_path) -> None:
     assert len(ax.figure.axes) == 2  # the colorbar
 
 
-def test_frequency_recency_matrix_defaults_and_recency_beyond_T(paretonbd) -> None:
-    ax = plot_frequency_recency_matrix(paretonbd, T=20.5)
+def test_frequency_recency_matrix_defaults_and_recency_beyond_T(pnbd) -> None:
+    ax = plot_frequency_recency_matrix(pnbd, T=20.5)
     image = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
     assert image.shape == (21, 21)  # frequency 0..20, recency 0..20 (whole weeks <= T)
     assert ax.get_title().startswith("Expected purchases in the next 1 week\n")
-    ax = plot_frequency_recency_matrix(paretonbd, T=10, max_frequency=3, max_recency=15)
+    ax = plot_frequency_recency_matrix(pnbd, T=10, max_frequency=3, max_recency=15)
     image = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
     assert image.shape == (4, 16)
     assert np.isnan(image[:, 11:]).all() and np.isfinite(image[1:, 1:11]).all()
 
 
-def test_probability_alive_matrix(paretonbd, tmp_path) -> None:
-    ax = plot_probability_alive_matrix(paretonbd, T=39, max_frequency=10, max_recency=30)
+def test_probability_alive_matrix(pnbd, tmp_path) -> None:
+    ax = plot_probability_alive_matrix(pnbd, T=39, max_frequency=10, max_recency=30)
     _renders(ax, tmp_path)
     image = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
     grid = _grid(39, 10, 30)
-    expected = _matrix(grid, paretonbd.probability_alive(grid), (11, 31))
+    expected = _matrix(grid, pnbd.probability_alive(grid), (11, 31))
     np.testing.assert_allclose(image, expected)
     assert ax.images[0].get_clim() == (0.0, 1.0)
     assert ax.get_title().startswith("Probability that a customer is alive")
 
 
-def test_matrix_titles_round_durations_for_people(paretonbd) -> None:
-    ax = plot_probability_alive_matrix(paretonbd, T=272 / 7, max_frequency=3)
+def test_matrix_titles_round_durations_for_people(pnbd) -> None:
+    ax = plot_probability_alive_matrix(pnbd, T=272 / 7, max_frequency=3)
     assert "customers observed for 38.9 weeks" in ax.get_title()
-    ax = plot_frequency_recency_matrix(paretonbd, T=39, t=365.25 / 7, max_frequency=3)
+    ax = plot_frequency_recency_matrix(pnbd, T=39, t=365.25 / 7, max_frequency=3)
     assert ax.get_title().startswith("Expected purchases in the next 52.2 weeks\n")
 
 
@@ -264,9 +264,9 @@ def test_matrices_of_bgbb(bgbb) -> None:
     np.testing.assert_allclose(image, _matrix(grid, bgbb.probability_alive(grid), (7, 7)))
 
 
-def test_matrix_rejects_models_without_recency(gammagamma) -> None:
+def test_matrix_rejects_models_without_recency(gamma_gamma) -> None:
     with pytest.raises(InvalidDataError, match="purchase model"):
-        plot_frequency_recency_matrix(gammagamma, T=39)
+        plot_frequency_recency_matrix(gamma_gamma, T=39)
     with pytest.raises(NotFittedError):
         plot_probability_alive_matrix(clvmodels.BGNBD(), T=39)
 
@@ -395,27 +395,27 @@ def test_heterogeneity_bgnbd(bgnbd, tmp_path) -> None:
     assert axes[1].get_xlim() == (0.0, 1.0)
 
 
-def test_heterogeneity_paretonbd_on_given_axes(paretonbd) -> None:
+def test_heterogeneity_pnbd_on_given_axes(pnbd) -> None:
     _fig, given = plt.subplots(2, 1)
-    axes = plot_heterogeneity(paretonbd, axes=given)
+    axes = plot_heterogeneity(pnbd, axes=given)
     assert list(axes) == list(given)
-    r, alpha, s, beta = paretonbd.params_
+    r, alpha, s, beta = pnbd.params_
     _check_density(axes[0], stats.gamma(r, scale=1 / alpha))
     _check_density(axes[1], stats.gamma(s, scale=1 / beta))
     assert "Dropout rate μ" in axes[1].get_title()
     with pytest.raises(InvalidDataError, match="needs 2 axes"):
-        plot_heterogeneity(paretonbd, axes=given[0])
+        plot_heterogeneity(pnbd, axes=given[0])
 
 
-def test_heterogeneity_gammagamma(gammagamma) -> None:
-    p, q, gamma = gammagamma.params_
-    axes = plot_heterogeneity(gammagamma)
+def test_heterogeneity_gamma_gamma(gamma_gamma) -> None:
+    p, q, gamma = gamma_gamma.params_
+    axes = plot_heterogeneity(gamma_gamma)
     nu = stats.gamma(q, scale=1 / gamma)
     _check_density(axes[0], nu, mode=(q - 1) / gamma)
     mean_value = stats.invgamma(q, scale=p * gamma)
     _check_density(axes[1], mean_value, mode=p * gamma / (q + 1))
     # the mean of p / nu is the model's population mean transaction value
-    assert axes[1].get_lines()[1].get_xdata()[0] == pytest.approx(gammagamma.mean_spend())
+    assert axes[1].get_lines()[1].get_xdata()[0] == pytest.approx(gamma_gamma.mean_spend())
     assert not axes[0].texts and not axes[1].texts  # bounded densities: no note
 
 
@@ -456,12 +456,12 @@ def test_heterogeneity_mbgnbd_dispatch(bgnbd) -> None:
     assert "incl. the first" in axes[1].get_xlabel()
 
 
-def test_tables_of_the_evaluation_modules_plot(frame, bgnbd, paretonbd) -> None:
+def test_tables_of_the_evaluation_modules_plot(frame, bgnbd, pnbd) -> None:
     """The tables built by clvmodels.evaluation / clvmodels.historical fit the plots."""
     from clvmodels.evaluation import conditional_expectations, tracking
     from clvmodels.historical import compare_clv
 
-    models = {"BG/NBD": bgnbd, "Pareto/NBD": paretonbd}
+    models = {"BG/NBD": bgnbd, "Pareto/NBD": pnbd}
     table = conditional_expectations(models, frame)
     ax = plot_conditional_expectations(table)
     np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), table["Pareto/NBD"])

@@ -42,6 +42,30 @@ def test_the_simulator_takes_the_declared_parameters(spec) -> None:
     assert set(spec.parameters) <= accepted
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.kind)
+def test_one_spelling_per_model(spec) -> None:
+    # the kind names the module, the simulator, its test module and the bundled
+    # experiment files' models
+    from pathlib import Path
+
+    assert spec.module == f"clvmodels.models.{spec.kind}"
+    assert spec.simulator == f"simulate_{spec.kind}"
+    assert (Path(__file__).parent / "models" / f"test_{spec.kind}.py").is_file()
+
+
+def test_bundled_experiment_files_name_models_by_kind() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+        for entry in yaml.safe_load(path.read_text()).get("models", []):
+            if "kind" in entry:
+                assert entry["name"] == entry["kind"] or entry["name"].startswith(
+                    f"{entry['kind']}_"
+                ), (path.name, entry)
+
+
 def test_experiment_files_read_the_registry() -> None:
     schema = config.config_json_schema()
     text = str(schema)

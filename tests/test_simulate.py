@@ -24,7 +24,7 @@ from clvmodels.simulate import (
     simulate_bgnbd,
     simulate_gamma_gamma,
     simulate_mbgnbd,
-    simulate_pareto_nbd,
+    simulate_pnbd,
     simulate_sbg,
     simulate_transactions,
 )
@@ -197,7 +197,7 @@ def assert_same_law(fast: pd.DataFrame, naive: tuple[np.ndarray, np.ndarray]) ->
 SIMULATORS = {
     "bgnbd": lambda n, seed: simulate_bgnbd(n, **BGNBD, T=30.0, random_state=seed),
     "mbgnbd": lambda n, seed: simulate_mbgnbd(n, **BGNBD, T=30.0, random_state=seed),
-    "pareto_nbd": lambda n, seed: simulate_pareto_nbd(n, **PARETO, T=30.0, random_state=seed),
+    "pnbd": lambda n, seed: simulate_pnbd(n, **PARETO, T=30.0, random_state=seed),
     "bgbb": lambda n, seed: simulate_bgbb(n, **BGBB, n_periods=6, random_state=seed),
     "sbg": lambda n, seed: simulate_sbg(n, alpha=0.7, beta=3.8, n_periods=8, random_state=seed),
     "gamma_gamma": lambda n, seed: simulate_gamma_gamma(
@@ -227,7 +227,7 @@ def test_same_seed_same_output_other_seed_differs(name):
 COLUMNS = {
     "bgnbd": {"frequency": "int64", "recency": "float64", "T": "float64"},
     "mbgnbd": {"frequency": "int64", "recency": "float64", "T": "float64"},
-    "pareto_nbd": {"frequency": "int64", "recency": "float64", "T": "float64"},
+    "pnbd": {"frequency": "int64", "recency": "float64", "T": "float64"},
     "bgbb": {"frequency": "int64", "recency": "int64", "n_periods": "int64"},
     "sbg": {"lifetime": "int64", "censored": "bool"},
     "gamma_gamma": {"frequency": "int64", "monetary_value": "float64"},
@@ -247,7 +247,7 @@ def test_columns_dtypes_and_index(name):
     [
         (simulate_bgnbd, BGNBD, ["purchase_rate", "dropout_probability", "alive"]),
         (simulate_mbgnbd, BGNBD, ["purchase_rate", "dropout_probability", "alive"]),
-        (simulate_pareto_nbd, PARETO, ["purchase_rate", "dropout_rate", "lifetime", "alive"]),
+        (simulate_pnbd, PARETO, ["purchase_rate", "dropout_rate", "lifetime", "alive"]),
     ],
 )
 def test_return_latent_adds_columns_without_changing_the_draws(simulate, params, latent):
@@ -314,8 +314,8 @@ def test_bgnbd_invariants(r, alpha, a, b, T, seed, modified):
     T=st.floats(min_value=0.01, max_value=200.0),
     seed=seeds,
 )
-def test_pareto_nbd_invariants(r, alpha, s, beta, T, seed):
-    frame = simulate_pareto_nbd(
+def test_pnbd_invariants(r, alpha, s, beta, T, seed):
+    frame = simulate_pnbd(
         300, r=r, alpha=alpha, s=s, beta=beta, T=T, random_state=seed, return_latent=True
     )
     check_summary_invariants(frame, np.full(300, T))
@@ -418,9 +418,9 @@ def test_mbgnbd_recency_matches_event_by_event_story():
     assert_same_law(fast, naive_bgnbd(20_000, **params, T=25.0, seed=23, dropout_at_zero=True))
 
 
-def test_pareto_nbd_mean_and_survival_match_closed_forms():
+def test_pnbd_mean_and_survival_match_closed_forms():
     t = 40.0
-    frame = simulate_pareto_nbd(N_BIG, **PARETO, T=t, random_state=31, return_latent=True)
+    frame = simulate_pnbd(N_BIG, **PARETO, T=t, random_state=31, return_latent=True)
     _, _, s, beta = PARETO.values()
     assert_mean(frame["frequency"], pareto_expected(t, **PARETO), "E[X(t)]")
     # P(τ > t) = (β / (β + t))^s, the Pareto (Lomax) survival of the lifetime.
@@ -428,9 +428,9 @@ def test_pareto_nbd_mean_and_survival_match_closed_forms():
     assert_mean(frame["dropout_rate"], s / beta, "E[μ]")
 
 
-def test_pareto_nbd_recency_matches_event_by_event_story():
+def test_pnbd_recency_matches_event_by_event_story():
     params = dict(r=1.5, alpha=4.0, s=1.0, beta=20.0)
-    fast = simulate_pareto_nbd(20_000, **params, T=25.0, random_state=32)
+    fast = simulate_pnbd(20_000, **params, T=25.0, random_state=32)
     assert_same_law(fast, naive_pareto(20_000, **params, T=25.0, seed=33))
 
 
@@ -657,12 +657,12 @@ BAD_CALLS = {
     "alpha negative": (lambda: simulate_bgnbd(5, r=1, alpha=-1, a=1, b=1, T=1.0), "alpha"),
     "a nan": (lambda: simulate_mbgnbd(5, r=1, alpha=1, a=np.nan, b=1, T=1.0), "a must"),
     "b string": (lambda: simulate_mbgnbd(5, r=1, alpha=1, a=1, b="x", T=1.0), "b must"),
-    "s inf": (lambda: simulate_pareto_nbd(5, r=1, alpha=1, s=np.inf, beta=1, T=1.0), "s must"),
-    "beta zero": (lambda: simulate_pareto_nbd(5, r=1, alpha=1, s=1, beta=0, T=1.0), "beta"),
+    "s inf": (lambda: simulate_pnbd(5, r=1, alpha=1, s=np.inf, beta=1, T=1.0), "s must"),
+    "beta zero": (lambda: simulate_pnbd(5, r=1, alpha=1, s=1, beta=0, T=1.0), "beta"),
     "T zero": (lambda: simulate_bgnbd(5, **BGNBD, T=0.0), "T must"),
     "T negative entry": (lambda: simulate_bgnbd(3, **BGNBD, T=[1.0, -2.0, 3.0]), "T[1]"),
-    "T wrong length": (lambda: simulate_pareto_nbd(3, **PARETO, T=[1.0, 2.0]), "T must"),
-    "T text": (lambda: simulate_pareto_nbd(3, **PARETO, T="long"), "T must"),
+    "T wrong length": (lambda: simulate_pnbd(3, **PARETO, T=[1.0, 2.0]), "T must"),
+    "T text": (lambda: simulate_pnbd(3, **PARETO, T="long"), "T must"),
     "gamma zero": (
         lambda: simulate_bgbb(5, alpha=1, beta=1, gamma=0, delta=1, n_periods=3),
         "gamma",
@@ -735,3 +735,13 @@ def test_bad_arguments_raise_invalid_data_error(case):
         call()
     assert isinstance(info.value, ValueError)
     assert fragment in str(info.value)
+
+
+def test_the_old_pareto_nbd_name_warns_and_is_the_same_function():
+    import clvmodels.simulate as simulate_module
+
+    with pytest.warns(FutureWarning, match="now simulate_pnbd"):
+        old = simulate_module.simulate_pareto_nbd
+    assert old is simulate_pnbd
+    with pytest.raises(AttributeError):
+        _ = simulate_module.simulate_nothing

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import registry, simulate
-from ..models import bgbb, bgnbd, gammagamma, mbgnbd, paretonbd, sbg
+from ..models import bgbb, bgnbd, gamma_gamma, mbgnbd, pnbd, sbg
 from ..registry import Prior
 from ._base import BayesianModel, purchase_statistics
 
@@ -76,14 +76,14 @@ class MBGNBD(BayesianModel, mbgnbd.MBGNBD):
         return _simulated_purchases(simulate.simulate_mbgnbd, params, arrays, rng)
 
 
-class ParetoNBD(BayesianModel, paretonbd.ParetoNBD):
+class ParetoNBD(BayesianModel, pnbd.ParetoNBD):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987) with priors: LogNormal(0, 2) on
     the shapes ``r``, ``s`` and LogNormal(0, 3) on the scales ``alpha``, ``beta``."""
 
     default_priors: ClassVar[dict[str, Prior]] = registry.get("pnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
-        return _simulated_purchases(simulate.simulate_pareto_nbd, params, arrays, rng)
+        return _simulated_purchases(simulate.simulate_pnbd, params, arrays, rng)
 
 
 class BGBB(BayesianModel, bgbb.BGBB):
@@ -124,7 +124,7 @@ class ShiftedBetaGeometric(BayesianModel, sbg.ShiftedBetaGeometric):
         return {f"survival_{t}": float(v) for t, v in zip(range(1, 5), survival, strict=True)}
 
 
-class GammaGamma(BayesianModel, gammagamma.GammaGamma):
+class GammaGamma(BayesianModel, gamma_gamma.GammaGamma):
     """Gamma-Gamma spend model (Fader & Hardie 2013) with priors: LogNormal(0, 2) on the
     shapes ``p``, ``q`` and LogNormal(0, 3) on the scale ``gamma`` (in currency units).
 

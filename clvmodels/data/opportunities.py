@@ -21,7 +21,7 @@ aligned on the Unix epoch):
 * with ``amount``, ``monetary_value`` is the mean value of the repeat transactions, the
   definition of :func:`~clvmodels.data.summary.summarize`: the amounts of the counted
   windows after period 0, divided by x (0 when x = 0); the first window is excluded, so
-  that :class:`~clvmodels.models.gammagamma.GammaGamma` can be fitted on it.
+  that :class:`~clvmodels.models.gamma_gamma.GammaGamma` can be fitted on it.
 
 Why only complete windows: a window that is still running when observation ends is an
 opportunity whose outcome is not known yet. Counting it would add an opportunity to

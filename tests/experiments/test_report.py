@@ -649,7 +649,7 @@ def wide_run(tmp_path: Path) -> Path:
     top.to_csv(run / "tables" / "top_customers.csv", index=False)
     metrics = pd.DataFrame(
         rng.uniform(-20, 200, (5, 12)),
-        index=pd.Index(["bgnbd", "pareto_nbd", "mbgnbd", "naive", "gradient_boosting"],
+        index=pd.Index(["bgnbd", "pnbd", "mbgnbd", "naive", "gradient_boosting"],
                        name="model"),
         columns=["mae", "rmse", "total_error_pct", "spearman", "top10_share", "top20_share",
                  "brier", "calibration_error", "value_mae", "value_rmse", "value_spearman",

@@ -131,7 +131,7 @@ def test_run_directory_layout(cdnow_run: Run) -> None:
 
 
 def test_published_parameters(cdnow_run: Run) -> None:
-    for name, published in (("bgnbd", BGNBD), ("pareto_nbd", PARETO_NBD),
+    for name, published in (("bgnbd", BGNBD), ("pnbd", PARETO_NBD),
                             ("gamma_gamma", GAMMA_GAMMA)):  # fmt: skip
         summary = json.loads((cdnow_run.dir / "models" / name / "summary.json").read_text())
         estimates = {k: v["estimate"] for k, v in summary["parameters"].items()}
@@ -159,7 +159,7 @@ def test_metrics(cdnow_run: Run) -> None:
         "holdout_end": "1998-06-30",
     }  # fmt: skip
     rows = metrics["metrics"]
-    assert set(rows) == {"bgnbd", "pareto_nbd", "mbgnbd", "naive", "gradient_boosting"}
+    assert set(rows) == {"bgnbd", "pnbd", "mbgnbd", "naive", "gradient_boosting"}
     for name, row in rows.items():
         assert 0 < row["mae"] < row["rmse"], name
         assert -1 <= row["spearman"] <= 1
@@ -201,10 +201,10 @@ def test_predictions_parquet_equals_csv(cdnow_run: Run) -> None:
     result = cdnow_run.result.predictions.reset_index()
     pd.testing.assert_frame_equal(from_parquet, result, check_dtype=False)
     columns = set(from_csv.columns)
-    for name in ("bgnbd", "pareto_nbd", "mbgnbd"):
+    for name in ("bgnbd", "pnbd", "mbgnbd"):
         assert {f"{name}_expected_purchases", f"{name}_expected_purchases_lower",
                 f"{name}_expected_purchases_upper", f"{name}_probability_alive"} <= columns
-    assert {"bgnbd_clv", "pareto_nbd_clv", "gamma_gamma_expected_spend", "historical_clv",
+    assert {"bgnbd_clv", "pnbd_clv", "gamma_gamma_expected_spend", "historical_clv",
             "frequency", "recency", "T", "frequency_holdout"} <= columns  # fmt: skip
     assert "mbgnbd_clv" not in columns  # clv.purchase_models names two models
     assert from_csv["frequency_holdout"].sum() == 1882

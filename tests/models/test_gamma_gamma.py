@@ -10,7 +10,7 @@ import pytest
 
 import clvmodels
 from clvmodels.exceptions import InvalidDataError
-from clvmodels.models import gammagamma
+from clvmodels.models import gamma_gamma
 from clvmodels.simulate import simulate_gamma_gamma
 
 
@@ -53,9 +53,9 @@ def test_gradient_is_exact(numeric_derivative) -> None:
     x = rng.integers(1, 30, 100).astype(float)
     z = rng.gamma(2, 20, 100)
     params = np.array([6.2, 3.7, 15.4])
-    _, grad = gammagamma.log_likelihood(x, z, *params, gradient=True)
+    _, grad = gamma_gamma.log_likelihood(x, z, *params, gradient=True)
     for j in range(3):
-        numeric = numeric_derivative(lambda p: gammagamma.log_likelihood(x, z, *p)[0],
+        numeric = numeric_derivative(lambda p: gamma_gamma.log_likelihood(x, z, *p)[0],
                                         params, j)  # fmt: skip
         np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-7, atol=1e-9)
 
@@ -91,11 +91,11 @@ def _uncertain(model: clvmodels.GammaGamma) -> clvmodels.GammaGamma:
 def test_infinite_means_are_inf_not_negative(model, cdnow_calibration) -> None:
     p = np.array([2.0, 2.0, 2.0])
     q = np.array([0.5, 0.5, 3.0])
-    values = gammagamma.expected_spend(np.array([0.0, 1.0, 0.0]), 10.0, p, q, 5.0)
+    values = gamma_gamma.expected_spend(np.array([0.0, 1.0, 0.0]), 10.0, p, q, 5.0)
     assert values[0] == np.inf  # p x + q - 1 < 0
     assert values[1] == pytest.approx(2 * (5 + 10) / (2 + 0.5 - 1))
     assert values[2] == pytest.approx(2 * 5 / 2)
-    assert gammagamma.mean_spend(2.0, 1.0, 5.0) == np.inf
+    assert gamma_gamma.mean_spend(2.0, 1.0, 5.0) == np.inf
     uncertain = _uncertain(model)
     assert (uncertain.parameter_draws(1000)[:, 1] <= 1).mean() > 0.1
     mean = uncertain.mean_spend(interval=0.9)

@@ -636,7 +636,7 @@ class ParetoNBD(PurchaseModel):
     Notes
     -----
     Schmittlein, Morrison & Colombo (1987); likelihood and predictions as in Fader &
-    Hardie's notes (see :mod:`clvmodels.models.paretonbd`). The gradient used by the
+    Hardie's notes (see :mod:`clvmodels.models.pnbd`). The gradient used by the
     optimiser is exact, including the derivatives in r and s (parameters of the
     hypergeometric function), from the series that evaluates it.
 

@@ -14,9 +14,9 @@ from scipy import integrate, special
 
 import clvmodels
 from clvmodels.exceptions import InvalidDataError
-from clvmodels.models import paretonbd as pnbd
-from clvmodels.models.paretonbd import ParetoNBD
-from clvmodels.simulate import simulate_pareto_nbd
+from clvmodels.models import pnbd as pnbd
+from clvmodels.models.pnbd import ParetoNBD
+from clvmodels.simulate import simulate_pnbd
 
 # CDNOW sample, 39 calibration weeks: the published Pareto/NBD estimates (as quoted in
 # the issue; cf. Fader, Hardie & Lee 2005, "Counting your customers the easy way",
@@ -383,7 +383,7 @@ def test_purchase_distribution_sums_to_one_and_to_the_mean(fitted, cdnow_calibra
 
 def test_new_customer_pmf_matches_simulation(fitted) -> None:
     params = fitted.params_.to_dict()
-    customers = simulate_pareto_nbd(400_000, **params, T=39.0, random_state=4)
+    customers = simulate_pnbd(400_000, **params, T=39.0, random_state=4)
     observed = np.bincount(customers["frequency"].to_numpy(), minlength=6)[:6] / 400_000
     expected = fitted.probability_purchases_new_customer(39.0, np.arange(6)).to_numpy()
     se = np.sqrt(expected * (1 - expected) / 400_000)
@@ -477,7 +477,7 @@ def test_compressed_fit_equals_expanded_fit(cdnow_calibration, fitted) -> None:
 
 def test_parameter_recovery() -> None:
     truth = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}
-    customers = simulate_pareto_nbd(100_000, **truth, T=39.0, random_state=7)
+    customers = simulate_pnbd(100_000, **truth, T=39.0, random_state=7)
     # Whole days (in weeks) keep the number of distinct patterns small. Over seeds 0-11
     # the z-scores of the estimates have mean ~0 and sd ~1 (calibrated intervals).
     customers["recency"] = np.round(customers["recency"] * 7) / 7
