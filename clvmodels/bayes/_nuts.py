@@ -58,7 +58,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -86,10 +86,41 @@ class NutsResult:
 
 @dataclass
 class _Point:
+    """A state of the Hamiltonian system: position, momentum, log density, gradient."""
+
     q: np.ndarray
     p: np.ndarray
     logp: float
     grad: np.ndarray
+
+
+class _Subtree(NamedTuple):
+    """A built subtree of the trajectory (Betancourt 2017, sec. A.3.2)."""
+
+    valid: bool  # False after a divergence or a U-turn inside it
+    edge: _Point  # its last state in the direction of travel
+    proposal: _Point  # the state sampled from it
+    log_weight: float  # log of the sum of exp(-H) over its states, relative to H0
+    rho: np.ndarray  # the sum of its momenta
+    sharp_begin: np.ndarray  # M^-1 p at its first and last states
+    sharp_end: np.ndarray
+    p_begin: np.ndarray  # p at its first and last states
+    p_end: np.ndarray
+
+
+class _Transition(NamedTuple):
+    """One NUTS iteration: the new state and the statistics ArviZ's sample_stats keep."""
+
+    point: _Point
+    diverging: bool
+    tree_depth: int
+    n_steps: int
+    acceptance_rate: float
+    energy: float
+    step_size: float
+
+
+_STATISTICS = ("diverging", "tree_depth", "n_steps", "acceptance_rate", "energy", "step_size")
 
 
 class _Chain:
@@ -118,8 +149,9 @@ class _Chain:
 
     # -------------------------------------------------------------- dynamics
     def evaluate(self, q: np.ndarray) -> tuple[float, np.ndarray]:
-        with np.errstate(all="ignore"):
-            logp, grad = self.logp_grad(q)
+        """The log density and its gradient; -inf (and a zero gradient) where either is
+        not finite. Callers hold ``np.errstate`` for the step they take."""
+        logp, grad = self.logp_grad(q)
         logp = float(logp)
         if not math.isfinite(logp) or not np.all(np.isfinite(grad)):
             return -math.inf, np.zeros_like(q)
@@ -135,96 +167,87 @@ class _Chain:
         return -point.logp + self.kinetic(point.p)
 
     # ------------------------------------------------------------ tree building
-    def build_tree(self, depth: int, edge: _Point, direction: int, h0: float) -> tuple:
-        """Extend the trajectory from ``edge`` by 2**depth steps in ``direction``.
-
-        Returns (valid, new edge, proposal, log of the summed weights, rho,
-        p# at the subtree's first and last states, p at its first and last states).
-        ``valid`` is False after a divergence or a U-turn inside the subtree.
-        """
+    def build_tree(self, depth: int, edge: _Point, direction: int, h0: float) -> _Subtree:
+        """Extend the trajectory from ``edge`` by 2**depth steps in ``direction``."""
         if depth == 0:
-            point = self.leapfrog(edge, direction * self.step_size)
-            self.n_steps += 1
-            h = self.hamiltonian(point)
-            if math.isnan(h):
-                h = math.inf
-            if h - h0 > _MAX_DELTA_H:
-                self.divergent = True
-            delta = h0 - h
-            self.sum_accept += 1.0 if delta > 0 else math.exp(delta)
-            sharp = self.covariance @ point.p
-            return (not self.divergent, point, point, delta, point.p.copy(), sharp, sharp,
-                    point.p, point.p)  # fmt: skip
+            return self._one_step(edge, direction, h0)
         first = self.build_tree(depth - 1, edge, direction, h0)
-        if not first[0]:
+        if not first.valid:
             return first
-        second = self.build_tree(depth - 1, first[1], direction, h0)
-        if not second[0]:
+        second = self.build_tree(depth - 1, first.edge, direction, h0)
+        if not second.valid:
             return second
-        _, _, proposal_1, log_w1, rho_1, sharp_beg_1, sharp_end_1, p_beg_1, p_end_1 = first
-        _, new_edge, proposal_2, log_w2, rho_2, sharp_beg_2, sharp_end_2, p_beg_2, p_end_2 = second
-        log_w = _log_add(log_w1, log_w2)
+        log_w = _log_add(first.log_weight, second.log_weight)
         # uniform multinomial sampling within a subtree
-        proposal = proposal_2 if self.rng.uniform() < math.exp(log_w2 - log_w) else proposal_1
-        rho = rho_1 + rho_2
-        valid = (
-            _no_u_turn(sharp_beg_1, sharp_end_2, rho)
-            and _no_u_turn(sharp_beg_1, sharp_beg_2, rho_1 + p_beg_2)
-            and _no_u_turn(sharp_end_1, sharp_end_2, rho_2 + p_end_1)
-        )
-        return (valid, new_edge, proposal, log_w, rho, sharp_beg_1, sharp_end_2, p_beg_1,
-                p_end_2)  # fmt: skip
+        take_second = self.rng.uniform() < math.exp(second.log_weight - log_w)
+        rho = first.rho + second.rho
+        return _Subtree(
+            valid=_joined_without_u_turn(first, second, rho),
+            edge=second.edge,
+            proposal=second.proposal if take_second else first.proposal,
+            log_weight=log_w, rho=rho,
+            sharp_begin=first.sharp_begin, sharp_end=second.sharp_end,
+            p_begin=first.p_begin, p_end=second.p_end,
+        )  # fmt: skip
 
-    def transition(self, q: np.ndarray, logp: float, grad: np.ndarray) -> dict[str, Any]:
-        """One NUTS iteration from ``q``; the new state and its statistics."""
+    def _one_step(self, edge: _Point, direction: int, h0: float) -> _Subtree:
+        """The subtree of one leapfrog step (depth 0)."""
+        # a step far out may overflow (its position, the density, the kinetic energy):
+        # it then has H = inf and counts as divergent, so its warnings are not news
+        with np.errstate(all="ignore"):
+            point = self.leapfrog(edge, direction * self.step_size)
+            h = self.hamiltonian(point)
+        self.n_steps += 1
+        if math.isnan(h):
+            h = math.inf
+        if h - h0 > _MAX_DELTA_H:
+            self.divergent = True
+        delta = h0 - h
+        self.sum_accept += 1.0 if delta > 0 else math.exp(delta)
+        sharp = self.covariance @ point.p
+        return _Subtree(
+            valid=not self.divergent, edge=point, proposal=point, log_weight=delta,
+            rho=point.p.copy(), sharp_begin=sharp, sharp_end=sharp,
+            p_begin=point.p, p_end=point.p,
+        )  # fmt: skip
+
+    def transition(self, q: np.ndarray, logp: float, grad: np.ndarray) -> _Transition:
+        """One NUTS iteration from ``q``: trees doubled in random directions until a
+        U-turn, a divergence or ``max_treedepth``."""
         p0 = self.draw_momentum()
         start = _Point(q, p0, logp, grad)
         h0 = self.hamiltonian(start)
-        minus = plus = start
         sharp0 = self.covariance @ p0
-        sharp_minus, sharp_plus, p_minus, p_plus = sharp0, sharp0, p0, p0
-        rho = p0.copy()
-        sample, log_w = start, 0.0
+        # the whole trajectory so far, as a subtree whose ends are its two edges
+        minus = plus = _Subtree(True, start, start, 0.0, p0.copy(), sharp0, sharp0, p0, p0)
+        sample, log_w, rho = start, 0.0, p0.copy()
         self.n_steps, self.sum_accept, self.divergent = 0, 0.0, False
         depth = 0
         while depth < self.max_treedepth:
             direction = 1 if self.rng.uniform() < 0.5 else -1
-            edge = plus if direction == 1 else minus
-            (valid, new_edge, proposal, log_w_sub, rho_sub, sharp_beg, sharp_end, p_beg,
-             p_end) = self.build_tree(depth, edge, direction, h0)  # fmt: skip
-            if not valid:
+            grown = self.build_tree(depth, (plus if direction == 1 else minus).edge,
+                                    direction, h0)  # fmt: skip
+            if not grown.valid:
                 break
             depth += 1
             # biased progressive sampling: favour the new subtree
-            if log_w_sub > log_w or self.rng.uniform() < math.exp(log_w_sub - log_w):
-                sample = proposal
-            log_w = _log_add(log_w, log_w_sub)
+            if grown.log_weight > log_w or self.rng.uniform() < math.exp(grown.log_weight - log_w):
+                sample = grown.proposal
+            log_w = _log_add(log_w, grown.log_weight)
             if direction == 1:
-                persist = (
-                    _no_u_turn(sharp_minus, sharp_end, rho + rho_sub)
-                    and _no_u_turn(sharp_minus, sharp_beg, rho + p_beg)
-                    and _no_u_turn(sharp_plus, sharp_end, rho_sub + p_plus)
-                )
-                plus, sharp_plus, p_plus = new_edge, sharp_end, p_end
+                persist = _extended_without_u_turn(minus, plus, grown, rho, forward=True)
+                plus = grown
             else:
-                persist = (
-                    _no_u_turn(sharp_end, sharp_plus, rho + rho_sub)
-                    and _no_u_turn(sharp_beg, sharp_plus, rho + p_beg)
-                    and _no_u_turn(sharp_end, sharp_minus, rho_sub + p_minus)
-                )
-                minus, sharp_minus, p_minus = new_edge, sharp_end, p_end
-            rho = rho + rho_sub
+                persist = _extended_without_u_turn(minus, plus, grown, rho, forward=False)
+                minus = grown
+            rho = rho + grown.rho
             if not persist:
                 break
-        return {
-            "point": sample,
-            "diverging": self.divergent,
-            "tree_depth": depth,
-            "n_steps": self.n_steps,
-            "acceptance_rate": self.sum_accept / max(self.n_steps, 1),
-            "energy": self.hamiltonian(sample),
-            "step_size": self.step_size,
-        }
+        return _Transition(
+            point=sample, diverging=self.divergent, tree_depth=depth, n_steps=self.n_steps,
+            acceptance_rate=self.sum_accept / max(self.n_steps, 1),
+            energy=self.hamiltonian(sample), step_size=self.step_size,
+        )  # fmt: skip
 
     # --------------------------------------------------------------- step size
     def initial_step_size(self, q: np.ndarray, logp: float, grad: np.ndarray) -> None:
@@ -235,7 +258,8 @@ class _Chain:
             p = self.draw_momentum()
             start = _Point(q, p, logp, grad)
             h0 = self.hamiltonian(start)
-            h = self.hamiltonian(self.leapfrog(start, self.step_size))
+            with np.errstate(all="ignore"):  # a trial step may overflow: H = inf
+                h = self.hamiltonian(self.leapfrog(start, self.step_size))
             delta = h0 - h if math.isfinite(h) else -math.inf
             if direction == 0:
                 direction = 1 if delta > _LOG_08 else -1
@@ -281,10 +305,48 @@ def _log_add(a: float, b: float) -> float:
 
 
 def _no_u_turn(sharp_left: np.ndarray, sharp_right: np.ndarray, rho: np.ndarray) -> bool:
+    """The generalised no-U-turn criterion between two ends with summed momentum rho."""
     return float(sharp_right @ rho) > 0.0 and float(sharp_left @ rho) > 0.0
 
 
-def _windows(tune: int, informed: bool = False) -> tuple[int, set[int]]:
+def _joined_without_u_turn(first: _Subtree, second: _Subtree, rho: np.ndarray) -> bool:
+    """No U-turn across two neighbouring subtrees joined into one: over the whole, and
+    (Stan >= 2.26) between each subtree and the first state of the other."""
+    return (
+        _no_u_turn(first.sharp_begin, second.sharp_end, rho)
+        and _no_u_turn(first.sharp_begin, second.sharp_begin, first.rho + second.p_begin)
+        and _no_u_turn(first.sharp_end, second.sharp_end, second.rho + first.p_end)
+    )
+
+
+def _extended_without_u_turn(minus: _Subtree, plus: _Subtree, grown: _Subtree,
+                             rho: np.ndarray, *, forward: bool) -> bool:  # fmt: skip
+    """No U-turn after the trajectory (momentum sum ``rho``) grew by ``grown`` at its
+    forward or backward end. ``minus`` and ``plus`` are the subtrees last added at each
+    end (the start state at first): their ``sharp_end`` and ``p_end`` are the
+    trajectory's outermost states."""
+    total = rho + grown.rho
+    if forward:
+        return (
+            _no_u_turn(minus.sharp_end, grown.sharp_end, total)
+            and _no_u_turn(minus.sharp_end, grown.sharp_begin, rho + grown.p_begin)
+            and _no_u_turn(plus.sharp_end, grown.sharp_end, grown.rho + plus.p_end)
+        )
+    return (
+        _no_u_turn(grown.sharp_end, plus.sharp_end, total)
+        and _no_u_turn(grown.sharp_begin, plus.sharp_end, rho + grown.p_begin)
+        and _no_u_turn(grown.sharp_end, minus.sharp_end, grown.rho + minus.p_end)
+    )
+
+
+class _Windows(NamedTuple):
+    """Where the metric is learnt during warm-up."""
+
+    first: int  # the first iteration of the first window (after the initial buffer)
+    ends: set[int]  # the iterations (0-based) after which the metric is re-estimated
+
+
+def _windows(tune: int, informed: bool = False) -> _Windows:
     """Stan's windowed warm-up: the first iteration of the first window, and the
     iterations (0-based) after which the metric is updated; one window only where the
     metric starts ``informed``.
@@ -294,20 +356,20 @@ def _windows(tune: int, informed: bool = False) -> tuple[int, set[int]]:
     window; here that one shrunk window does update the metric."""
     init, term, window = 75, 50, 25
     if tune < 20:
-        return tune, set()
+        return _Windows(tune, set())
     if init + term + window > tune:
         init, term = int(0.15 * tune), int(0.1 * tune)
         window = tune - init - term
     last = tune - term - 1  # the last iteration of the slow phase
     if informed:
-        return init, {last}
+        return _Windows(init, {last})
     # The first window keeps its base size; each later one doubles, and one that would
     # leave less than twice its own size before the terminal buffer stretches to it.
     ends, end, size = set(), init + window - 1, window
     while True:
         ends.add(end)
         if end == last:
-            return init, ends
+            return _Windows(init, ends)
         size *= 2
         end += size
         if end + 2 * size > last:
@@ -335,48 +397,58 @@ def run_chain(logp_grad: LogDensity, start: np.ndarray, *, draws: int, tune: int
     rng = np.random.default_rng(seed)
     chain = _Chain(logp_grad, rng, np.eye(dim) if covariance is None else covariance,
                    max_treedepth)  # fmt: skip
-    with np.errstate(all="ignore"):  # far-out trial steps overflow; they count as divergent
-        return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept,
-                    windows=_windows(tune, informed=covariance is not None),
-                    report=report)  # fmt: skip
+    return _run(chain, start, draws=draws, tune=tune, target_accept=target_accept,
+                windows=_windows(tune, informed=covariance is not None),
+                report=report)  # fmt: skip
+
+
+class _WarmUp:
+    """Adaptation during warm-up: the step size by dual averaging at every iteration,
+    the metric from the draws of each window as it ends."""
+
+    def __init__(self, chain: _Chain, tune: int, windows: _Windows, target_accept: float,
+                 dim: int) -> None:  # fmt: skip
+        self.chain, self.tune, self.windows = chain, tune, windows
+        self.step_size = _DualAveraging(chain.step_size, target_accept)
+        self.draws = np.empty((tune, dim))
+
+    def adapt(self, iteration: int, result: _Transition) -> None:
+        chain = self.chain
+        self.draws[iteration] = result.point.q
+        chain.step_size = self.step_size.update(result.acceptance_rate)
+        if iteration in self.windows.ends:
+            first = _window_start(self.windows.ends, iteration, self.windows.first)
+            chain.set_metric(_regularised(self.draws[first : iteration + 1]))
+        if iteration == self.tune - 1:
+            chain.step_size = self.step_size.final()
 
 
 def _run(chain: _Chain, start: np.ndarray, *, draws: int, tune: int, target_accept: float,
-         windows: tuple[int, set[int]], report: Callable[[int], None] | None = None,
+         windows: _Windows, report: Callable[[int], None] | None = None,
          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
     dim = start.size
     q = np.asarray(start, dtype=np.float64).copy()
-    logp, grad = chain.evaluate(q)
+    with np.errstate(all="ignore"):  # a start outside the support is refused below
+        logp, grad = chain.evaluate(q)
     if not math.isfinite(logp):
         raise FloatingPointError("the log density is not finite at the start")
     chain.initial_step_size(q, logp, grad)
-    adapter = _DualAveraging(chain.step_size, target_accept)
-    init_buffer, ends = windows
-    warmup = np.empty((tune, dim))
+    warm_up = _WarmUp(chain, tune, windows, target_accept, dim)
     out = np.empty((draws, dim))
-    names = ("diverging", "tree_depth", "n_steps", "acceptance_rate", "energy", "step_size")
-    stats = {name: np.empty(draws) for name in names}
-    stats["lp"] = np.empty(draws)
+    stats = {name: np.empty(draws) for name in (*_STATISTICS, "lp")}
     every = max(1, (tune + draws) // _REPORTS_PER_CHAIN)
     for iteration in range(tune + draws):
         if report is not None and iteration % every == 0 and iteration:
             report(iteration)
         result = chain.transition(q, logp, grad)
-        point = result["point"]
-        q, logp, grad = point.q, point.logp, point.grad
+        q, logp, grad = result.point.q, result.point.logp, result.point.grad
         if iteration < tune:
-            warmup[iteration] = q
-            chain.step_size = adapter.update(result["acceptance_rate"])
-            if iteration in ends:
-                first = _window_start(ends, iteration, init_buffer)
-                chain.set_metric(_regularised(warmup[first : iteration + 1]))
-            if iteration == tune - 1:
-                chain.step_size = adapter.final()
+            warm_up.adapt(iteration, result)
             continue
         k = iteration - tune
         out[k] = q
-        for name in names:
-            stats[name][k] = result[name]
+        for name in _STATISTICS:
+            stats[name][k] = getattr(result, name)
         stats["lp"][k] = logp
     if report is not None:
         report(tune + draws)

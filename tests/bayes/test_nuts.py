@@ -176,7 +176,7 @@ def _transitions(density, start, *, metric, step_size, n, seed, max_treedepth=10
     draws, results = np.empty((n, q.size)), []
     for k in range(n):
         result = chain.transition(q, logp, grad)
-        point = result["point"]
+        point = result.point
         q, logp, grad = point.q, point.logp, point.grad
         draws[k] = q
         results.append(result)
@@ -205,12 +205,12 @@ def test_transitions_leave_the_target_invariant_with_a_wrong_metric():
     np.testing.assert_allclose(np.cov(draws, rowvar=False) / np.outer(sd, sd),
                                covariance / np.outer(sd, sd), atol=0.15)  # fmt: skip
     for result in results:
-        depth, steps = result["tree_depth"], result["n_steps"]
+        depth, steps = result.tree_depth, result.n_steps
         assert 2**depth - 1 <= steps <= 2 ** (depth + 1) - 1
-        assert 0.0 <= result["acceptance_rate"] <= 1.0
+        assert 0.0 <= result.acceptance_rate <= 1.0
     # both ways of ending occur: at a U-turn between subtrees and inside a subtree
-    assert any(r["n_steps"] != 2 ** r["tree_depth"] - 1 for r in results)
-    assert any(r["n_steps"] == 2 ** r["tree_depth"] - 1 for r in results)
+    assert any(r.n_steps != 2 ** r.tree_depth - 1 for r in results)
+    assert any(r.n_steps == 2 ** r.tree_depth - 1 for r in results)
 
 
 def test_a_boundary_inside_the_trajectory():
@@ -225,7 +225,7 @@ def test_a_boundary_inside_the_trajectory():
     draws, results = _transitions(half_normal, [0.5], metric=np.eye(1), step_size=0.5,
                                   n=8000, seed=2)  # fmt: skip
     assert draws.min() >= 0.0
-    assert any(r["diverging"] for r in results)
+    assert any(r.diverging for r in results)
     np.testing.assert_allclose(draws.mean(), math.sqrt(2 / math.pi), atol=0.04)
     np.testing.assert_allclose(draws.var(), 1 - 2 / math.pi, atol=0.06)
 
@@ -245,8 +245,8 @@ def test_acceptance_statistic_of_a_single_step():
         q1 = q0 + step * p_half
         p1 = p_half - 0.5 * step * q1
         h0, h1 = 0.5 * float(q0 @ q0 + p0 @ p0), 0.5 * float(q1 @ q1 + p1 @ p1)
-        assert result["n_steps"] == 1 and result["tree_depth"] <= 1
-        assert result["acceptance_rate"] == pytest.approx(min(1.0, math.exp(h0 - h1)),
+        assert result.n_steps == 1 and result.tree_depth <= 1
+        assert result.acceptance_rate == pytest.approx(min(1.0, math.exp(h0 - h1)),
                                                           rel=1e-12)  # fmt: skip
 
 
