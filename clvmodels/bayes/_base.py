@@ -1,21 +1,23 @@
 """What every Bayesian model shares: priors, sampling, diagnostics, posterior
 predictions in bounded memory, LOO, persistence.
 
-A Bayesian model subclasses its maximum-likelihood twin (``BayesianModel`` first in the
-bases), so it reads data, validates it and compresses it into patterns the same way,
-and its prediction methods are the twin's. Only three things change:
+A Bayesian model composes its maximum-likelihood twin (``twin_class``); it is not one.
+A twin reads the data, validates it and compresses it into patterns, exactly as the
+maximum-likelihood model does; what the Bayesian model adds:
 
-- ``fit`` first fits the twin by maximum likelihood (the start of the sampler and a
-  reference), then samples the posterior with NUTS (or finds the MAP) of a PyMC model
-  whose likelihood is the twin's own numpy function on the weighted patterns
-  (:class:`~clvmodels.bayes._op.WeightedLogLikelihood`);
-- ``_predict`` and ``_predict_scalar`` evaluate the twin's formula at every posterior
-  draw, customers in chunks, and return what the twin returns: the posterior mean
-  (a Series, or a float), or with ``interval`` a DataFrame ``estimate, lower, upper,
-  sd`` (a highest-density interval of that probability); the draws themselves come
-  from the shared ``draws`` method (all posterior draws, chain by chain);
+- ``fit`` first fits a twin by maximum likelihood (the start of the sampler and a
+  reference; the twin keeps the patterns it fitted), then samples the posterior with
+  NUTS (or finds the MAP) of a PyMC model whose likelihood is the twin's own numpy
+  function on the weighted patterns (:class:`~clvmodels.bayes._op.WeightedLogLikelihood`);
+- each prediction runs the twin's method on a twin whose ``_evaluator`` is the
+  Bayesian model: the twin reads and checks the arguments, and ``_predict``,
+  ``_predict_scalar`` and ``_curve`` here evaluate its formula at every posterior draw,
+  customers in chunks, returning what the twin returns: the posterior mean (a Series,
+  or a float), or with ``interval`` a DataFrame ``estimate, lower, upper, sd`` (a
+  highest-density interval of that probability); the draws themselves come from
+  ``draws`` (all posterior draws, chain by chain);
 - ``params_`` is the posterior mean and ``covariance_`` the posterior covariance, so
-  code written for the fitted twin (plots, summaries) keeps working.
+  code written for a fitted model of either family (plots, summaries) keeps working.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from ..exceptions import (
     SamplingWarning,
 )
 from ..models._base import (
+    BaseModel,
+    Estimator,
     _check_counts,
     _check_format_version,
     _check_keys,
@@ -56,7 +60,9 @@ from ..models._base import (
     drawing,
     draws_array,
     evaluate_draws,
+    joint_draws,
     refuse_draws,
+    set_information_criteria,
     user_stacklevel,
 )
 
@@ -186,8 +192,21 @@ def _prior_distribution(name: str, distribution: str, parameters: dict[str, floa
     return factory
 
 
-class BayesianModel:
-    """Mixin that turns a maximum-likelihood model class into a Bayesian one."""
+class BayesianModel(Estimator):
+    """Base of the Bayesian models. Each composes its maximum-likelihood twin
+    (``twin_class``): it reads and checks data through a twin, samples the posterior
+    of the twin's likelihood with priors, and predicts through a twin whose
+    evaluation it takes over (the twin's ``_evaluator``), so arguments, horizons and
+    output shapes are the twin's and only the numbers come from the posterior."""
+
+    #: the maximum-likelihood model this one composes
+    twin_class: ClassVar[type[BaseModel]]
+    # copied from twin_class by __init_subclass__
+    kind: ClassVar[str] = ""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    data_columns: ClassVar[tuple[str, ...]] = ()
+    discrete_time: ClassVar[bool] = False
+    param_support: ClassVar[str] = ""
 
     #: default prior of every parameter: (PyMC distribution, its parameters)
     default_priors: ClassVar[dict[str, tuple[str, dict[str, float]]]] = {}
@@ -202,12 +221,18 @@ class BayesianModel:
     )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Deliberately not BaseModel's: the maximum-likelihood registry (used by
-        # clvmodels.load) keeps the twin class under the shared ``kind``.
+        super().__init_subclass__(**kwargs)
+        twin = cls.__dict__.get("twin_class")
+        if twin is None:
+            return
+        for attribute in ("kind", "param_names", "data_columns", "discrete_time",
+                          "param_support"):  # fmt: skip
+            setattr(cls, attribute, getattr(twin, attribute))
         for name in cls._PREDICTIONS:
-            twin_method = getattr(cls, name, None)
-            if twin_method is not None and name not in cls.__dict__:
-                setattr(cls, name, _posterior_prediction(twin_method))
+            if hasattr(twin, name) and name not in cls.__dict__:
+                setattr(cls, name, _posterior_prediction(name, getattr(twin, name)))
+        if hasattr(twin, "_cumulative_purchases"):  # what CLV asks of a purchase model
+            cls._cumulative_purchases = _cumulative_purchases
 
     def __init__(
         self,
@@ -221,11 +246,81 @@ class BayesianModel:
         self.hdi_prob = hdi_prob
         self.prediction_draws = prediction_draws
         self.columns = columns
-        # settings of the maximum-likelihood fit that starts the sampler
-        self.penalizer = 0.0
-        self.initial_params = None
-        self.tol = 1e-9
-        self.max_iter = 2000
+
+    # ------------------------------------------------------------------ the twin
+
+    def _twin_settings(self) -> dict[str, Any]:
+        """Settings of the twin besides ``columns`` (a model's own, e.g. GammaGamma's)."""
+        return {}
+
+    def _twin(self) -> BaseModel:
+        """A maximum-likelihood twin with this model's settings and, once fitted, its
+        time unit (the twin's checks of prediction data compare them)."""
+        twin = self.twin_class(columns=self.columns, **self._twin_settings())
+        if getattr(self, "time_unit_", None) is not None:
+            twin.time_unit_ = self.time_unit_
+        return twin
+
+    def _fitting_twin(self) -> BaseModel:
+        """The twin whose fit starts the sampler: it keeps the patterns it fitted."""
+        twin = self._twin()
+        twin._keep_patterns = True
+        return twin
+
+    def _predicting_twin(self) -> BaseModel:
+        """A twin that predicts over this model's posterior: its estimates are the
+        posterior means (what its own checks read), its evaluation this model's."""
+        self._check_fitted()
+        twin = self._twin()
+        twin.params_, twin.covariance_ = self.params_, self.covariance_
+        twin._evaluator = self
+        return twin
+
+    @classmethod
+    def _in_support(cls, values: Any) -> np.ndarray:
+        return cls.twin_class._in_support(values)
+
+    def _frame(self, data: Any, what: str = "data", weights: Any = None) -> pd.DataFrame:
+        return self._twin()._frame(data, what, weights)
+
+    def _read(self, data: Any, what: str = "data") -> tuple[dict[str, np.ndarray], pd.Index]:
+        return self._twin()._read(data, what)
+
+    def _weights(self, data: pd.DataFrame, weights: Any) -> np.ndarray:
+        return self._twin()._weights(data, weights)
+
+    def _column_names(self, frame: Any) -> dict[str, str]:
+        return self._twin()._column_names(frame)
+
+    def _param_dict(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: values[..., i] for i, name in enumerate(self.param_names)}
+
+    def _reset(self) -> None:
+        """Forget a previous fit: remove every attribute ending in ``_``."""
+        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attribute)
+
+    def check_data(self, data: Any, *, weights: Any = None) -> None:
+        """Check the settings (priors included) and ``data`` as ``fit`` would, without
+        fitting: an experiment checks every model's data before it fits the first."""
+        self._check_settings()
+        self._twin().check_data(data, weights=weights)
+
+    def draws(self, prediction: str, *args: Any, **kwargs: Any) -> Any:
+        """Posterior draws of a per-customer prediction: an xarray DataArray
+        ``(chain, draw, customer)``, every posterior draw in its chain (see the
+        maximum-likelihood :meth:`~clvmodels.models._base.BaseModel.draws`).
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> from clvmodels.bayes import BGNBD
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> model = BGNBD().fit(frame, method="map", draws=300)
+        >>> model.draws("probability_alive", frame.head(2)).shape
+        (1, 300, 2)
+        """
+        return joint_draws(self, prediction, *args, **kwargs)
 
     # ----------------------------------------------------------------- priors
 
@@ -248,8 +343,7 @@ class BayesianModel:
 
         from ._op import WeightedLogLikelihood
 
-        twin = self._twin_class()()
-        op = WeightedLogLikelihood(twin, arrays, weights)
+        op = WeightedLogLikelihood(self._twin(), arrays, weights)
         with pm.Model() as model:
             variables = []
             for name in self.param_names:
@@ -260,19 +354,7 @@ class BayesianModel:
             pm.Potential("log_likelihood", log_likelihood)
         return model
 
-    @classmethod
-    def _twin_class(cls) -> type:
-        """The maximum-likelihood class this model extends."""
-        for base in cls.__mro__[1:]:
-            if not issubclass(base, BayesianModel) and getattr(base, "kind", ""):
-                return base
-        raise TypeError(f"{cls.__name__} has no maximum-likelihood twin")
-
     # -------------------------------------------------------------- fitting
-
-    def _fitted_patterns(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
-        # called by BaseModel.fit with the prepared patterns
-        self._patterns_fitted = (arrays, weights)
 
     def fit(  # type: ignore[override]
         self,
@@ -290,6 +372,10 @@ class BayesianModel:
         progressbar: bool = False,
     ) -> BayesianModel:
         """Sample the posterior (``method="mcmc"``) or find its mode (``"map"``).
+
+        The twin's maximum-likelihood fit comes first: it reads and checks the data
+        and compresses it into the weighted patterns the posterior's likelihood sums
+        over, and its estimate and covariance start the sampler.
 
         Parameters
         ----------
@@ -331,7 +417,6 @@ class BayesianModel:
 
         self._reset()
         self._check_sampling(method, draws, tune, chains, sampler, target_accept)
-        self._patterns_fitted = None
         # Rows sorted by the model's columns: the patterns (and the twin's estimate,
         # the sampler's start) then come out the same to the last bit whatever the
         # order or compression of the rows, so the same data gives the same draws.
@@ -339,32 +424,28 @@ class BayesianModel:
         if len(frame):  # (an empty frame: the twin's fit says so)
             order = self._canonical_order(frame)
             frame, weights = frame.iloc[order], self._weights(frame, weights)[order]
+        twin = self._fitting_twin()
+        mle = log_covariance = None
         try:
             with warnings.catch_warnings():
                 # the twin's advice to add a penalizer: here the priors regularise
                 warnings.simplefilter("ignore", IdentificationWarning)
-                super().fit(frame, weights=weights)  # type: ignore[misc]
-            start = self.params_.to_numpy()
+                twin.fit(frame, weights=weights)
+            mle = twin.params_.copy()
+            log_covariance = _log_scale_covariance(twin.covariance_, mle.to_numpy())
         except ConvergenceError:
-            start = None  # the priors may still identify what the likelihood cannot
-            unit = data_time_unit(data)
-            if unit is not None:
-                self.time_unit_ = unit
-        if self._patterns_fitted is None:
+            pass  # the priors may still identify what the likelihood cannot
+        if getattr(twin, "_patterns", None) is None:
             raise InvalidDataError(f"{type(self).__name__}: no data to fit.")
-        arrays, pattern_weights = self._patterns_fitted
-        twin_state = {
-            k: getattr(self, k) for k in ("n_customers_", "n_patterns_", "time_unit_")
-            if hasattr(self, k)
-        }  # fmt: skip
-        mle = self.params_.copy() if start is not None else None
-        log_covariance = None if start is None else _log_scale_covariance(self.covariance_, start)
-        self._reset()
-        for key, value in twin_state.items():
-            setattr(self, key, value)
+        arrays, pattern_weights = twin._patterns
+        self._patterns_fitted = twin._patterns
+        for key in ("n_customers_", "n_patterns_", "time_unit_"):
+            if hasattr(twin, key):
+                setattr(self, key, getattr(twin, key))
+        if mle is None and data_time_unit(data) is not None:  # the twin did not get there
+            self.time_unit_ = data_time_unit(data)
         model = self._build(arrays, pattern_weights)
-        if start is None:
-            start = self._start(arrays, pattern_weights)
+        start = twin._start(arrays, pattern_weights) if mle is None else mle.to_numpy()
         initvals = {name: float(v) for name, v in zip(self.param_names, start, strict=True)}
         if method == "map":
             idata = self._laplace(model, initvals, arrays, pattern_weights, draws, random_seed)
@@ -404,7 +485,7 @@ class BayesianModel:
         """The twin's checks of the constructor settings, then ``hdi_prob``,
         ``prediction_draws`` and the priors (called by ``fit``, ``check_data`` and
         ``load``)."""
-        super()._check_settings()  # type: ignore[misc]
+        self._twin()._check_settings()
         check_interval(self.hdi_prob, "hdi_prob")
         draws_limit = self.prediction_draws
         if draws_limit is not None and (
@@ -546,7 +627,7 @@ class BayesianModel:
         samples = self._posterior_matrix(idata)
         if samples.shape[0] * len(weights) > _MAX_LOG_LIKELIHOOD:
             return
-        twin = self._twin_class()()
+        twin = self._twin()
         with np.errstate(all="ignore"):
             rows = [np.asarray(twin._loglik(p, arrays, False)[0], dtype=np.float64)
                     for p in samples]  # fmt: skip
@@ -577,13 +658,12 @@ class BayesianModel:
         self.method_ = method
         self.params_, self.covariance_ = _posterior_moments(samples, names)
         self.mle_params_ = mle
-        twin = self._twin_class()()
         arrays, weights = self._patterns_fitted
         with np.errstate(all="ignore"):
-            ll, _ = twin._loglik(self.params_.to_numpy(), arrays, False)
+            ll, _ = self._twin()._loglik(self.params_.to_numpy(), arrays, False)
         self.log_likelihood_ = float(np.asarray(weights) @ np.broadcast_to(ll, weights.shape))
         self.converged_ = True
-        self._set_information_criteria(float(np.sum(weights)))
+        set_information_criteria(self, float(np.sum(weights)))
         self._patterns_fitted = None
 
     @classmethod
@@ -1255,31 +1335,31 @@ def _posterior_output(summary: np.ndarray, index: pd.Index | None, name: str,
     return frame
 
 
-def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a twin's prediction so that it is computed over the posterior and returns
-    what the twin returns: the point prediction (the posterior mean) without
-    ``interval``, ``estimate, lower, upper`` (plus ``sd``) with it, the interval a
-    highest-density interval of probability ``interval``. (``model.draws(name, ...)``
-    runs the same method to get the draws.)"""
+def _posterior_prediction(name: str, twin_method: Callable[..., Any]) -> Callable[..., Any]:
+    """The Bayesian model's prediction ``name``: the twin's method, run on a twin that
+    evaluates over this model's posterior. It returns what the twin returns: the point
+    prediction (the posterior mean) without ``interval``, ``estimate, lower, upper``
+    (plus ``sd``) with it, the interval a highest-density interval of probability
+    ``interval``. (``model.draws(name, ...)`` runs it for the draws.)"""
     import functools
 
     @functools.wraps(twin_method)
     def prediction(self, *args: Any, interval: float | None = None, **kwargs: Any) -> Any:
         if "n_draws" in kwargs or "hdi_prob" in kwargs:
             raise TypeError(
-                f"{type(self).__name__}.{twin_method.__name__}: a Bayesian prediction "
-                "uses the posterior draws (prediction_draws= in the constructor); give the "
-                "level of its highest-density interval as interval=, e.g. 0.94."
+                f"{type(self).__name__}.{name}: a Bayesian prediction uses the posterior "
+                "draws (prediction_draws= in the constructor); give the level of its "
+                "highest-density interval as interval=, e.g. 0.94."
             )
         if "return_draws" in kwargs:
             raise TypeError(
-                f"{type(self).__name__}.{twin_method.__name__}: the posterior draws come "
-                f"from model.draws({twin_method.__name__!r}, ...), an xarray (chain, draw, "
-                "customer)."
+                f"{type(self).__name__}.{name}: the posterior draws come from "
+                f"model.draws({name!r}, ...), an xarray (chain, draw, customer)."
             )
         if interval is not None:
             check_interval(interval)
-        return twin_method(self, *args, interval=interval, **kwargs)
+        twin = self._predicting_twin()
+        return getattr(twin, name)(*args, interval=interval, **kwargs)
 
     prediction.__doc__ = (
         f"{(twin_method.__doc__ or '').strip().splitlines()[0] if twin_method.__doc__ else ''}"
@@ -1292,6 +1372,13 @@ def _posterior_prediction(twin_method: Callable[..., Any]) -> Callable[..., Any]
         f":meth:`{twin_method.__qualname__}`.\n"
     )
     return prediction
+
+
+def _cumulative_purchases(self: BayesianModel, arrays: dict[str, np.ndarray],
+                          params: dict[str, np.ndarray], t: float) -> np.ndarray:  # fmt: skip
+    """The twin's E[X(T, T + t) | history] at given parameters (what predictive_clv and
+    the evaluation ask of a purchase model)."""
+    return self._twin()._cumulative_purchases(arrays, params, t)
 
 
 def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:

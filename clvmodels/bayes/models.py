@@ -1,4 +1,4 @@
-"""The Bayesian models: each is its maximum-likelihood twin with priors.
+"""The Bayesian models: each composes its maximum-likelihood twin and adds priors.
 
 Default priors are weakly informative and the same rule for every model: LogNormal(0, 2)
 on shape parameters, whose meaning does not depend on units (95 % of the prior mass
@@ -31,7 +31,7 @@ __all__ = ["BGBB", "BGNBD", "MBGNBD", "GammaGamma", "ParetoNBD", "ShiftedBetaGeo
 
 
 
-class BGNBD(BayesianModel, bgnbd.BGNBD):
+class BGNBD(BayesianModel):
     """BG/NBD (Fader, Hardie & Lee 2005) with priors, sampled by NUTS.
 
     Parameters
@@ -61,35 +61,39 @@ class BGNBD(BayesianModel, bgnbd.BGNBD):
     ['estimate', 'lower', 'upper', 'sd']
     """
 
+    twin_class = bgnbd.BGNBD
     default_priors: ClassVar[dict[str, Prior]] = registry.get("bgnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_bgnbd, params, arrays, rng)
 
 
-class MBGNBD(BayesianModel, mbgnbd.MBGNBD):
+class MBGNBD(BayesianModel):
     """MBG/NBD (Batislam, Denizel & Filiztekin 2007) with priors; as :class:`BGNBD`."""
 
+    twin_class = mbgnbd.MBGNBD
     default_priors: ClassVar[dict[str, Prior]] = registry.get("mbgnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_mbgnbd, params, arrays, rng)
 
 
-class ParetoNBD(BayesianModel, pnbd.ParetoNBD):
+class ParetoNBD(BayesianModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987) with priors: LogNormal(0, 2) on
     the shapes ``r``, ``s`` and LogNormal(0, 3) on the scales ``alpha``, ``beta``."""
 
+    twin_class = pnbd.ParetoNBD
     default_priors: ClassVar[dict[str, Prior]] = registry.get("pnbd").priors
 
     def _simulated_statistics(self, params, arrays, rng):
         return _simulated_purchases(simulate.simulate_pnbd, params, arrays, rng)
 
 
-class BGBB(BayesianModel, bgbb.BGBB):
+class BGBB(BayesianModel):
     """BG/BB (Fader, Hardie & Shang 2010) with priors: LogNormal(0, 2) on all four
     Beta parameters (``alpha``, ``beta``, ``gamma``, ``delta``)."""
 
+    twin_class = bgbb.BGBB
     default_priors: ClassVar[dict[str, Prior]] = registry.get("bgbb").priors
 
     def _statistics(self, arrays):
@@ -110,10 +114,11 @@ class BGBB(BayesianModel, bgbb.BGBB):
         )
 
 
-class ShiftedBetaGeometric(BayesianModel, sbg.ShiftedBetaGeometric):
+class ShiftedBetaGeometric(BayesianModel):
     """Shifted beta-geometric (Fader & Hardie 2007) with LogNormal(0, 2) priors on the
     Beta parameters ``alpha``, ``beta``."""
 
+    twin_class = sbg.ShiftedBetaGeometric
     default_priors: ClassVar[dict[str, Prior]] = registry.get("sbg").priors
 
     def _statistics(self, arrays):
@@ -124,17 +129,15 @@ class ShiftedBetaGeometric(BayesianModel, sbg.ShiftedBetaGeometric):
         return {f"survival_{t}": float(v) for t, v in zip(range(1, 5), survival, strict=True)}
 
 
-class GammaGamma(BayesianModel, gamma_gamma.GammaGamma):
+class GammaGamma(BayesianModel):
     """Gamma-Gamma spend model (Fader & Hardie 2013) with priors: LogNormal(0, 2) on the
     shapes ``p``, ``q`` and LogNormal(0, 3) on the scale ``gamma`` (in currency units).
 
     ``drop_zero_values`` as in the maximum-likelihood model.
     """
 
+    twin_class = gamma_gamma.GammaGamma
     default_priors: ClassVar[dict[str, Prior]] = registry.get("gamma_gamma").priors
-    # the likelihood samples the patterns the maximum-likelihood fit saw, and the prior
-    # on gamma is in currency units: both need the values unscaled
-    _rescaled_fit: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -152,6 +155,20 @@ class GammaGamma(BayesianModel, gamma_gamma.GammaGamma):
 
     def _bayes_extra_state(self) -> dict[str, Any]:
         return {"drop_zero_values": self.drop_zero_values}
+
+    def _twin_settings(self) -> dict[str, Any]:
+        return {"drop_zero_values": self.drop_zero_values}
+
+    def _require_finite_mean(self) -> None:
+        """The twin's check (q > 1) at the posterior mean, as the predictions make it."""
+        self._predicting_twin()._require_finite_mean()
+
+    def _fitting_twin(self) -> gamma_gamma.GammaGamma:
+        twin = super()._fitting_twin()
+        # the likelihood samples the patterns the maximum-likelihood fit saw, and the
+        # prior on gamma is in currency units: both need the values unscaled
+        twin._rescaled_fit = False
+        return twin
 
     def _statistics(self, arrays):
         repeat = arrays["frequency"] > 0

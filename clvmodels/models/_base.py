@@ -109,7 +109,47 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LogLikelihood = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 
-class BaseModel:
+class Estimator:
+    """The settings protocol of scikit-learn's estimators, shared by both families: the
+    constructor's keyword arguments are the settings (``get_params`` / ``set_params``,
+    ``repr`` showing those changed from their defaults)."""
+
+    @classmethod
+    def _setting_names(cls) -> list[str]:
+        return [
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor settings, as scikit-learn's ``get_params``.
+
+        ``deep`` is accepted for scikit-learn compatibility (e.g. ``sklearn.base.clone``);
+        no setting is itself an estimator, so it changes nothing.
+        """
+        return {name: getattr(self, name) for name in self._setting_names()}
+
+    def set_params(self, **settings: Any) -> Estimator:
+        """Change constructor settings; returns ``self``."""
+        valid = self.get_params()
+        for name, value in settings.items():
+            if name not in valid:
+                raise InvalidDataError(
+                    f"{type(self).__name__} has no setting {name!r}; settings are "
+                    f"{', '.join(valid)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = {k: v for k, v in self.get_params().items() if not _same(v, defaults[k].default)}
+        inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"{type(self).__name__}({inner})"
+
+
+class BaseModel(Estimator):
     """Base class of the maximum-likelihood models.
 
     Subclasses set ``param_names``, ``data_columns`` (role names of the columns they
@@ -131,6 +171,14 @@ class BaseModel:
     # fitted attributes besides the estimates that save keeps, under "extra" (each
     # saved as ``name`` and restored as ``name_``)
     _EXTRA_STATE: ClassVar[tuple[str, ...]] = ("time_unit",)
+    # Where predictions are evaluated: None, at ``params_`` (intervals from draws of
+    # its asymptotic distribution). A Bayesian model predicts through a twin whose
+    # ``_evaluator`` it is: the twin's prediction methods read and check their
+    # arguments as always, and the evaluation runs over the posterior.
+    _evaluator: Any = None
+    # Whether fit keeps the prepared patterns and weights it fitted as ``_patterns``
+    # (a Bayesian model's twin does: they are the Bayesian likelihood's data).
+    _keep_patterns: bool = False
 
     def __init__(
         self,
@@ -153,42 +201,6 @@ class BaseModel:
         parameter of these models is positive (so the fit can work on ``log(params)``)."""
         values = np.asarray(values, dtype=np.float64)
         return np.isfinite(values) & (values > 0)
-
-    # ------------------------------------------------------------ settings protocol
-
-    @classmethod
-    def _setting_names(cls) -> list[str]:
-        return [
-            p.name
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor settings, as scikit-learn's ``get_params``.
-
-        ``deep`` is accepted for scikit-learn compatibility (e.g. ``sklearn.base.clone``);
-        no setting is itself an estimator, so it changes nothing.
-        """
-        return {name: getattr(self, name) for name in self._setting_names()}
-
-    def set_params(self, **settings: Any) -> BaseModel:
-        """Change constructor settings; returns ``self``."""
-        valid = self.get_params()
-        for name, value in settings.items():
-            if name not in valid:
-                raise InvalidDataError(
-                    f"{type(self).__name__} has no setting {name!r}; settings are "
-                    f"{', '.join(valid)}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = {k: v for k, v in self.get_params().items() if not _same(v, defaults[k].default)}
-        inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-        return f"{type(self).__name__}({inner})"
 
     def _check_settings(self) -> None:
         """Validate the constructor settings (called by ``fit``, not the constructor)."""
@@ -540,7 +552,8 @@ class BaseModel:
                 start = warm.x
                 hess_inv = _positive_definite((warm.hess_inv + warm.hess_inv.T) / 2)
         arrays = self._prepare(arrays)
-        self._fitted_patterns(arrays, w)
+        if self._keep_patterns:
+            self._patterns = (arrays, w)
         options = {"gtol": self.tol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
@@ -569,10 +582,6 @@ class BaseModel:
         self._set_fitted(np.exp(log_params), arrays, w, converged)
         return self
 
-    def _fitted_patterns(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
-        """Hook: the prepared patterns and weights about to be fitted (the Bayesian
-        models keep them for their likelihood)."""
-
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         if self.initial_params is None:
             return np.asarray(self._initial_values(arrays, weights), dtype=np.float64)
@@ -596,12 +605,7 @@ class BaseModel:
         self._warn_identification()
 
     def _set_information_criteria(self, n_customers: float) -> None:
-        """``aic_`` and ``bic_`` from ``log_likelihood_``: Akaike (1974) 2k - 2 ln L and
-        Schwarz (1978) k ln n - 2 ln L, k the parameters and n the customers (the
-        weights' sum)."""
-        k = len(self.param_names)
-        self.aic_ = 2 * k - 2 * self.log_likelihood_
-        self.bic_ = k * np.log(float(n_customers)) - 2 * self.log_likelihood_
+        set_information_criteria(self, n_customers)
 
     def _covariance(
         self, params: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray
@@ -727,17 +731,7 @@ class BaseModel:
         >>> draws.dims, draws.shape
         (('chain', 'draw', 'customer'), (1, 200, 3))
         """
-        method = _draws_method(self, prediction)
-        if "interval" in kwargs:
-            raise TypeError(
-                f"{type(self).__name__}.draws: no interval= here, the draws are the whole "
-                f"distribution; for an interval call {prediction}(..., interval=0.9)."
-            )
-        token = _DRAWS.set(True)
-        try:
-            return method(*args, **kwargs)
-        finally:
-            _DRAWS.reset(token)
+        return joint_draws(self, prediction, *args, **kwargs)
 
     def _param_dict(self, values: np.ndarray) -> dict[str, np.ndarray]:
         return {name: values[..., i] for i, name in enumerate(self.param_names)}
@@ -778,6 +772,9 @@ class BaseModel:
         """Evaluate ``func(**arrays, **params, **kwargs)``; with ``interval``, also its
         quantiles over parameter draws, in blocks of customers and draws of bounded
         memory (:func:`draw_blocks`; ``chunk_size`` customers per block if given)."""
+        if self._evaluator is not None:
+            return self._evaluator._predict(func, arrays, index, name, interval, n_draws,
+                                            random_state, chunk_size, **kwargs)  # fmt: skip
         self._check_fitted()
         if drawing():
             samples = self.parameter_draws(n_draws, random_state)
@@ -807,6 +804,9 @@ class BaseModel:
         n_draws: int, random_state: Any, **kwargs: Any,
     ) -> float | pd.Series:  # fmt: skip
         """A population-level prediction (no customer data)."""
+        if self._evaluator is not None:
+            return self._evaluator._predict_scalar(func, name, interval, n_draws,
+                                                   random_state, **kwargs)  # fmt: skip
         self._check_fitted()
         refuse_draws(self, name)
         estimate = float(func(**self._param_dict(self.params_.to_numpy()), **kwargs))
@@ -910,6 +910,15 @@ class BaseModel:
 _WARM_START_ROWS = 50_000
 
 
+def set_information_criteria(model: Any, n_customers: float) -> None:
+    """``aic_`` and ``bic_`` of a fitted model (either family) from its
+    ``log_likelihood_``: Akaike (1974) 2k - 2 ln L and Schwarz (1978) k ln n - 2 ln L,
+    k the parameters and n the customers (the weights' sum)."""
+    k = len(model.param_names)
+    model.aic_ = 2 * k - 2 * model.log_likelihood_
+    model.bic_ = k * np.log(float(n_customers)) - 2 * model.log_likelihood_
+
+
 def drawing() -> bool:
     """Whether the prediction being computed was asked for by :meth:`BaseModel.draws`."""
     return _DRAWS.get()
@@ -935,6 +944,22 @@ def single_count_for_draws(n: Any) -> None:
             f"draws('probability_purchases', ..., n={n!r}): one count n per call, e.g. "
             "[model.draws('probability_purchases', data, t, n=k) for k in counts]."
         )
+
+
+def joint_draws(model: Any, prediction: str, *args: Any, **kwargs: Any) -> Any:
+    """What ``model.draws(prediction, ...)`` returns, for a model of either family: the
+    prediction method run in draws mode (see :meth:`BaseModel.draws`)."""
+    method = _draws_method(model, prediction)
+    if "interval" in kwargs:
+        raise TypeError(
+            f"{type(model).__name__}.draws: no interval= here, the draws are the whole "
+            f"distribution; for an interval call {prediction}(..., interval=0.9)."
+        )
+    token = _DRAWS.set(True)
+    try:
+        return method(*args, **kwargs)
+    finally:
+        _DRAWS.reset(token)
 
 
 def _draws_method(model: Any, prediction: Any) -> Callable[..., Any]:

@@ -42,6 +42,9 @@ def predict_curve(
     indexed by them (with ``interval``, a DataFrame). Interval: quantiles over draws of
     the parameters (:meth:`BaseModel.parameter_draws`), all values at once.
     """
+    if model._evaluator is not None:  # a Bayesian model predicting through its twin
+        return model._evaluator._curve(func, values, axis_name, name, interval, n_draws,
+                                       random_state)  # fmt: skip
     model._check_fitted()
     if interval is not None:
         check_interval(interval)

@@ -62,7 +62,7 @@ def mle_fit(model_data):
 
     def fit(name: str):
         if name not in cache:
-            twin = getattr(bayes, name)._twin_class()
+            twin = getattr(bayes, name).twin_class
             cache[name] = twin().fit(model_data(name))
         return cache[name]
 
@@ -77,13 +77,10 @@ def patterns(model_data):
 
     def get(name: str):
         if name not in cache:
-            twin = getattr(bayes, name)._twin_class()()
-            seen: dict[str, object] = {}
-            twin._fitted_patterns = lambda arrays, weights: seen.update(a=arrays, w=weights)
-            # as the Bayesian model fits it: Gamma-Gamma values in the data's units
-            twin._rescaled_fit = False
+            # the twin the Bayesian model fits (Gamma-Gamma values in the data's units)
+            twin = getattr(bayes, name)()._fitting_twin()
             twin.fit(model_data(name))
-            cache[name] = (seen["a"], seen["w"])
+            cache[name] = twin._patterns
         return cache[name]
 
     return get

@@ -375,7 +375,7 @@ def test_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
     assert draws.dims == ("chain", "draw", "customer")
     assert draws.shape == (3, 40, 30)
     np.testing.assert_array_equal(draws["customer"].values, rows.index.to_numpy())
-    expected = bayes.BGNBD._f_expected_purchases(
+    expected = clvmodels.BGNBD._f_expected_purchases(
         t=39.0, x=rows["frequency_cal"].to_numpy(), t_x=rows["recency_cal"].to_numpy(),
         T=rows["T_cal"].to_numpy(), **model._param_dict(samples[:, None, :]),
     )  # fmt: skip
@@ -405,8 +405,8 @@ def test_draws_are_chain_draw_customer(cdnow_calibration, map_bgnbd):
 def test_chunked_predictions_are_identical(cdnow_calibration, map_bgnbd, monkeypatch):
     frame = cdnow_calibration
     whole = map_bgnbd.expected_purchases(frame, 39, interval=0.94)
-    chunks = map_bgnbd._customer_prediction(
-        bayes.BGNBD._f_expected_purchases, frame, "expected_purchases", None, None, 0,
+    chunks = map_bgnbd._predicting_twin()._customer_prediction(
+        clvmodels.BGNBD._f_expected_purchases, frame, "expected_purchases", None, None, 0,
         t=39.0, chunk_size=7,
     )  # fmt: skip
     pd.testing.assert_series_equal(whole["estimate"].rename("expected_purchases"), chunks)

@@ -148,7 +148,7 @@ def test_predictions_use_prediction_draws_evenly_thinned(nuts_cdnow, cdnow_calib
     rows = cdnow_calibration.iloc[:25]
     draws = model.parameter_draws(model.prediction_draws)
     assert len(draws) == min(model.prediction_draws, 4000)
-    values = model._twin_class()._f_expected_purchases(
+    values = model.twin_class._f_expected_purchases(
         t=39.0, x=rows["frequency_cal"].to_numpy(), t_x=rows["recency_cal"].to_numpy(),
         T=rows["T_cal"].to_numpy(), **model._param_dict(draws[:, None, :]),
     )  # fmt: skip

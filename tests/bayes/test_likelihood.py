@@ -44,7 +44,7 @@ def test_op_is_the_weighted_twin_likelihood(model_name, patterns, mle_fit, numer
                                     [np.inf, 1, 1, 1]])  # fmt: skip
 def test_op_outside_the_support_is_minus_inf_not_an_error(params, patterns):
     arrays, weights = patterns("BGNBD")
-    op = WeightedLogLikelihood(bayes.BGNBD._twin_class()(), arrays, weights)
+    op = WeightedLogLikelihood(bayes.BGNBD.twin_class(), arrays, weights)
     value, gradient = op.value_and_gradient(np.array(params, dtype=np.float64))
     assert value == -np.inf
     np.testing.assert_array_equal(gradient, np.zeros(4))
@@ -55,7 +55,7 @@ def test_op_in_a_pytensor_graph_gives_value_and_gradient(patterns):
     import pytensor.tensor as pt
 
     arrays, weights = patterns("BGNBD")
-    op = WeightedLogLikelihood(bayes.BGNBD._twin_class()(), arrays, weights)
+    op = WeightedLogLikelihood(bayes.BGNBD.twin_class(), arrays, weights)
     x = pt.dvector("x")
     value, _ = op(x)
     function = pytensor.function([x], [value, pytensor.grad(value, x)])

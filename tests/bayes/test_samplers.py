@@ -36,12 +36,11 @@ def small():
 def built(small):
     """(Bayesian model, its PyMC model, the Op, the MLE) on ``small``."""
     model = bayes.BGNBD()
-    seen = {}
-    twin = clvmodels.BGNBD()
-    twin._fitted_patterns = lambda arrays, weights: seen.update(a=arrays, w=weights)
+    twin = model._fitting_twin()
     twin.fit(small)
-    pymc_model = model._build(seen["a"], seen["w"])
-    op = WeightedLogLikelihood(clvmodels.BGNBD(), seen["a"], seen["w"])
+    arrays, weights = twin._patterns
+    pymc_model = model._build(arrays, weights)
+    op = WeightedLogLikelihood(clvmodels.BGNBD(), arrays, weights)
     return model, pymc_model, op, twin.params_.to_numpy()
 
 
@@ -82,12 +81,10 @@ def test_op_outside_the_support_is_minus_infinity(built):
 def test_op_far_in_the_tails_is_minus_infinity_not_an_error(small):
     """Pareto/NBD's quadrature gives up at parameters a step-size search can reach
     (numpyro's did, on CDNOW); that is -inf, a divergence, not a crash."""
-    seen = {}
-    twin = clvmodels.ParetoNBD()
-    twin._fitted_patterns = lambda arrays, weights: seen.update(a=arrays, w=weights)
+    twin = bayes.ParetoNBD()._fitting_twin()
     with contextlib.suppress(ConvergenceError):  # only the patterns are wanted
         twin.fit(small)
-    op = WeightedLogLikelihood(clvmodels.ParetoNBD(), seen["a"], seen["w"])
+    op = WeightedLogLikelihood(clvmodels.ParetoNBD(), *twin._patterns)
     point = np.array([1.13635621e166, 9.28538678e-147, 2.30941900e-186, 1.46359402e95])
     value, gradient = op.value_and_gradient(point)
     assert value == -np.inf

@@ -482,11 +482,11 @@ def test_objective_refuses_parameters_that_under_or_overflow(shift: int) -> None
 
     data = simulate_bgnbd(200, r=0.24, alpha=4.41, a=0.79, b=2.43, T=39.0, random_state=2)
     model = clvmodels.MBGNBD() if shift else clvmodels.BGNBD()
-    seen = {}
-    model._fitted_patterns = lambda arrays, weights: seen.update(arrays=arrays, weights=weights)
+    model._keep_patterns = True
     model.fit(data)
-    patterns = model._weighted_patterns(seen["arrays"], seen["weights"])
-    total = seen["weights"].sum()
+    arrays, weights = model._patterns
+    patterns = model._weighted_patterns(arrays, weights)
+    total = weights.sum()
     finite = model._objective(np.log([0.24, 4.41, 0.79, 2.43]), patterns, total)
     assert np.isfinite(finite[0]) and np.all(np.isfinite(finite[1]))
     for log_params in ([-800.0, 1.5, 0.0, 0.0], [-1.0, 1.5, 800.0, 0.0],
