@@ -440,12 +440,13 @@ def worker_logp(tool: str, case: str, path: str, evaluations: int) -> dict[str, 
 
         cls = bayes.BGNBD if model_kind == "bgnbd" else bayes.ParetoNBD
         instance = cls()
-        twin = cls._twin_class()
+        fitting = instance._fitting_twin()
         start = time.perf_counter()
-        twin.fit(instance, frame[["frequency", "recency", "T"]])  # keeps the patterns
+        fitting.fit(frame[["frequency", "recency", "T"]])  # keeps the patterns
         out["mle_fit_seconds"] = time.perf_counter() - start
-        arrays, weights = instance._patterns_fitted
-        params = instance.params_.to_numpy()
+        arrays, weights = fitting._patterns
+        params = fitting.params_.to_numpy()
+        twin = cls.twin_class
         start = time.perf_counter()
         pymc_model = instance._build(arrays, weights)
         out["build_seconds"] = time.perf_counter() - start

@@ -389,8 +389,9 @@ def worker_check(case: str, path: str, points: int) -> dict[str, Any]:
             out["graph_loglik_at_mle"] = float(function(mle)[0])
     # the whole log posterior (priors, log-Jacobian) against clvmodels' own PyMC model
     own = bayes_class(model)()
-    twin_class(model).fit(own, frame)  # keeps the patterns in own._patterns_fitted
-    theirs = own._build(*own._patterns_fitted).compile_logp()
+    fitting = own._fitting_twin()
+    fitting.fit(frame)  # keeps the patterns in fitting._patterns
+    theirs = own._build(*fitting._patterns).compile_logp()
     mine_model = build_model(model, patterns)
     mine = mine_model.compile_logp()
     names = [v.name for v in mine_model.value_vars]  # r_log__, ... in parameter order
@@ -553,10 +554,11 @@ def worker_profile(case: str, path: str, evaluations: int) -> dict[str, Any]:
     patterns = load_patterns(path)
     frame = as_frame(patterns)
     own = bayes_class(model)()
-    twin_class(model).fit(own, frame)
-    point = np.log(own.params_.to_numpy())
+    fitting = own._fitting_twin()
+    fitting.fit(frame)
+    point = np.log(fitting.params_.to_numpy())
     out: dict[str, Any] = {"case": case, "evaluations": evaluations}
-    logp, _ = _Density(own._build(*own._patterns_fitted)).for_chain()
+    logp, _ = _Density(own._build(*fitting._patterns)).for_chain()
     out["clvmodels_density_ms"] = 1e3 * bench_bayes._per_call(lambda: logp(point), evaluations)
     graph = build_model(model, patterns)
     value = graph.logp()
