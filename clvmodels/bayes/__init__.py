@@ -11,8 +11,8 @@ Examples
 >>> from clvmodels import bayes
 >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
 >>> model = bayes.BGNBD().fit(frame, method="map", draws=200)
->>> sorted(model.summary().columns)[:2]
-['hdi_lower', 'hdi_upper']
+>>> list(model.summary().columns)[:4]      # the same table as maximum likelihood
+['estimate', 'std_error', 'lower', 'upper']
 """
 
 from __future__ import annotations

@@ -883,17 +883,29 @@ class BayesianModel(Estimator):
                 SamplingWarning, stacklevel=user_stacklevel(),
             )  # fmt: skip
 
-    def summary(self, level: float | None = None) -> pd.DataFrame:  # type: ignore[override]
-        """Posterior mean, sd, HDI (``hdi_prob``, or ``level``) and diagnostics per
-        parameter, with the maximum-likelihood estimate beside it."""
+    def summary(self, level: float | None = None) -> pd.DataFrame:
+        """The parameter table of both families: ``estimate`` (the posterior mean),
+        ``std_error`` (the posterior sd), ``lower`` and ``upper`` (the highest-density
+        interval of probability ``level``, by default ``hdi_prob``); then, after NUTS,
+        ``r_hat``, ``ess_bulk``, ``ess_tail``, and ``mle``, the maximum-likelihood
+        estimate that started the sampler.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> from clvmodels.bayes import BGNBD
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> list(BGNBD().fit(frame, method="map", draws=200).summary().columns)
+        ['estimate', 'std_error', 'lower', 'upper', 'mle']
+        """
         self._check_fitted()
         samples = self._posterior_matrix()
         prob = self.hdi_prob if level is None else level
         check_interval(prob, "level" if level is not None else "hdi_prob")
         lower, upper = hdi_bounds(samples, prob)
         table = pd.DataFrame({
-            "mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1),
-            "hdi_lower": lower, "hdi_upper": upper,
+            "estimate": samples.mean(axis=0), "std_error": samples.std(axis=0, ddof=1),
+            "lower": lower, "upper": upper,
         }, index=list(self.param_names))  # fmt: skip
         if self.method_ == "mcmc":
             table = table.join(self.diagnostics())

@@ -361,9 +361,11 @@ def _fit_models(
     return models
 
 
-def model_summary(model: Any, level: float = 0.95) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The parameter table and the fit statistics of a fitted model."""
-    table = model.summary(level)
+def model_summary(model: Any, level: float | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The parameter table and the fit statistics of a fitted model; the intervals at
+    ``level``, by default each family's own (95 %, or a Bayesian model's ``hdi_prob``,
+    as the report says)."""
+    table = model.summary() if level is None else model.summary(level)
     stats = {
         "kind": model.kind,
         "log_likelihood": float(model.log_likelihood_),

@@ -25,10 +25,10 @@ def test_posterior_mean_within_half_a_posterior_sd_of_the_mle(name, nuts_cdnow, 
     assert model.posterior_samples().shape == (4000, len(model.param_names))
     summary = model.summary()
     np.testing.assert_allclose(summary["mle"], mle.params_, rtol=1e-6)
-    distance = (summary["mean"] - mle.params_).abs() / summary["sd"]
+    distance = (summary["estimate"] - mle.params_).abs() / summary["std_error"]
     assert (distance <= 0.5).all(), distance.round(3).to_dict()
     # the MLE lies inside every 94 % interval
-    assert ((summary["hdi_lower"] < mle.params_) & (mle.params_ < summary["hdi_upper"])).all()
+    assert ((summary["lower"] < mle.params_) & (mle.params_ < summary["upper"])).all()
     # params_ / covariance_ are the posterior mean and covariance
     samples = model.posterior_samples()
     np.testing.assert_allclose(model.params_, samples.mean(axis=0), rtol=1e-12)
@@ -59,16 +59,16 @@ def test_diagnostics_table(nuts_cdnow):
     assert int(stats["diverging"].sum()) == 0
     summary = model.summary()
     assert list(summary.columns) == [
-        "mean", "sd", "hdi_lower", "hdi_upper", "r_hat", "ess_bulk", "ess_tail", "mle"
+        "estimate", "std_error", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "mle"
     ]  # fmt: skip
     assert summary.attrs["hdi_prob"] == 0.94
     narrow = model.summary(level=0.5)
     assert narrow.attrs["hdi_prob"] == 0.5
-    assert ((narrow["hdi_upper"] - narrow["hdi_lower"])
-            < (summary["hdi_upper"] - summary["hdi_lower"])).all()  # fmt: skip
+    assert ((narrow["upper"] - narrow["lower"])
+            < (summary["upper"] - summary["lower"])).all()  # fmt: skip
     low, high = hdi_bounds(model.posterior_samples(), 0.94)
-    np.testing.assert_array_equal(summary["hdi_lower"], low)
-    np.testing.assert_array_equal(summary["hdi_upper"], high)
+    np.testing.assert_array_equal(summary["lower"], low)
+    np.testing.assert_array_equal(summary["upper"], high)
 
 
 def test_loo_of_bgnbd(nuts_cdnow):

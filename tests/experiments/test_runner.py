@@ -908,3 +908,22 @@ def test_mcmc_progress_reaches_the_log_off_a_terminal(tmp_path: Path, monkeypatc
     assert "100 % of 400 iterations" in progress[-1]
     fit = next(i for i, line in enumerate(lines) if "fit gg" in line)
     assert fit < lines.index(progress[0])
+
+
+def test_parameter_tables_use_each_familys_interval_level() -> None:
+    """The report says a Bayesian parameter table holds hdi_prob intervals and a
+    maximum-likelihood one 95 % intervals: the tables written are those."""
+    from clvmodels import bayes
+
+    draws = np.random.default_rng(0).lognormal(0.0, 0.1, size=(4, 2, 200))
+    model = bayes.BGNBD.from_samples(
+        {name: draws[i] for i, name in enumerate(bayes.BGNBD.param_names)}, hdi_prob=0.8
+    )
+    model.log_likelihood_, model.aic_, model.bic_ = -1.0, 1.0, 1.0
+    model.n_customers_, model.n_patterns_ = 10, 5
+    table, stats = runner.model_summary(model)
+    assert table.attrs["hdi_prob"] == 0.8
+    assert list(table.columns)[:4] == ["estimate", "std_error", "lower", "upper"]
+    assert stats["method"] == "samples"
+    narrow, _ = runner.model_summary(model, level=0.5)
+    assert (narrow["upper"] - narrow["lower"] < table["upper"] - table["lower"]).all()
