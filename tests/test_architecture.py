@@ -48,15 +48,16 @@ DATA_LAYERS = {
 MODEL_LAYERS = {
     "_base": 0, "_purchase": 1, "_curves": 1, "_betageo": 2,
     "bgnbd": 3, "mbgnbd": 3, "pnbd": 3, "bgbb": 3, "gamma_gamma": 3, "sbg": 3,
-    "__init__": 4,
+    "__init__": 5,
 }  # fmt: skip
 # inside clvmodels.bayes: samplers and PyMC glue, the shared model, the models
 BAYES_LAYERS = {
-    "_compat": 0, "_nuts": 0, "_op": 0,
-    "_samplers": 1,
-    "_base": 2,
-    "models": 3,
-    "__init__": 4,
+    "_compat": 0, "_nuts": 0, "_density": 0,
+    "_op": 1,
+    "_samplers": 2,
+    "_base": 3,
+    "models": 4,
+    "__init__": 5,
 }  # fmt: skip
 
 

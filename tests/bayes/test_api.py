@@ -208,7 +208,7 @@ def test_optional_sampler_when_installed(sampler, small):
     assert model.divergences() == 0
     assert (model.diagnostics()["r_hat"] < 1.05).all()
     # the same posterior as PyMC's NUTS, to Monte Carlo error
-    distance = np.abs(model.params_ - reference.params_) / reference.summary()["sd"]
+    distance = np.abs(model.params_ - reference.params_) / reference.summary()["std_error"]
     assert (distance < 0.5).all(), distance.to_dict()
     assert model.expected_purchases(small, 10, interval=0.94).shape == (300, 4)
 
@@ -275,7 +275,7 @@ def test_a_tight_prior_pulls_the_posterior(cdnow_calibration, map_bgnbd):
     # the other parameters move to fit the data with r held near 1
     assert abs(tight.params_["alpha"] / map_bgnbd.params_["alpha"] - 1) > 0.5
     assert tight.log_likelihood_ < map_bgnbd.log_likelihood_ - 10
-    assert tight.summary().loc["r", "sd"] < 0.02
+    assert tight.summary().loc["r", "std_error"] < 0.02
 
 
 # ----------------------------------------------------------------------------- NUTS

@@ -1,0 +1,139 @@
+"""The log posterior of a Bayesian model in numpy, without PyMC.
+
+The likelihood is the maximum-likelihood twin's weighted pattern log-likelihood
+(``BaseModel._weighted_loglik``, with its exact gradient), as in the PyTensor Op of
+:mod:`clvmodels.bayes._op`. Where every prior has a closed-form log density here
+(LogNormal, Gamma, HalfNormal, Exponential with PyMC's parameter names), the log
+posterior on the sampler's scale, u = log(theta), is
+
+    log p(u) = sum_k w_k log L_k(e^u) + sum_j [log prior_j(e^u_j) + u_j]
+
+(the last term the log-Jacobian of theta = e^u, as PyMC's log transform adds it), and
+its gradient d/du_j = theta_j dlogL/dtheta_j + d/du_j [log prior_j + u_j]. Computing it
+directly skips compiling PyMC's graph (0.6 s a fit with a warm cache, 7 s on a fresh
+machine) and PyTensor's per-call overhead. Any other prior falls back to PyMC's model.
+``tests/bayes/test_density.py`` checks value and gradient against PyMC's compiled log
+density for every model and prior family.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln
+
+__all__ = ["LogPosterior", "PatternLikelihood", "log_posterior"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# log prior(theta) + log(theta) and its derivative in u = log(theta), per family:
+# (parameters PyMC names them by) -> function(u, theta, **parameters)
+PriorTerm = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+def _lognormal(u: float, theta: float, *, mu: float, sigma: float) -> tuple[float, float]:
+    # LogNormal(theta) theta = Normal(u; mu, sigma)
+    z = (u - mu) / sigma
+    return -0.5 * z * z - math.log(sigma) - _LOG_SQRT_2PI, -z / sigma
+
+
+def _gamma(u: float, theta: float, *, alpha: float, beta: float) -> tuple[float, float]:
+    # shape alpha, rate beta: alpha log(beta) - lgamma(alpha) + alpha u - beta theta
+    value = alpha * math.log(beta) - float(gammaln(alpha)) + alpha * u - beta * theta
+    return value, alpha - beta * theta
+
+
+def _half_normal(u: float, theta: float, *, sigma: float) -> tuple[float, float]:
+    # 2 Normal(theta; 0, sigma) theta on theta > 0
+    ratio = theta / sigma
+    return (math.log(2.0) - _LOG_SQRT_2PI - math.log(sigma) - 0.5 * ratio * ratio + u,
+            1.0 - ratio * ratio)  # fmt: skip
+
+
+def _exponential(u: float, theta: float, *, lam: float) -> tuple[float, float]:
+    return math.log(lam) - lam * theta + u, 1.0 - lam * theta
+
+
+_PRIORS: dict[str, tuple[frozenset[str], Callable[..., tuple[float, float]]]] = {
+    "LogNormal": (frozenset({"mu", "sigma"}), _lognormal),
+    "Gamma": (frozenset({"alpha", "beta"}), _gamma),
+    "HalfNormal": (frozenset({"sigma"}), _half_normal),
+    "Exponential": (frozenset({"lam"}), _exponential),
+}
+
+
+class PatternLikelihood:
+    """``params -> (sum_k w_k log L_k(params), its gradient)`` on prepared patterns.
+
+    Parameter vectors outside the support, or where the likelihood or its gradient is
+    not finite, give -inf and a zero gradient (a divergence to NUTS, never a crash).
+    """
+
+    def __init__(self, twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
+        self.twin = twin
+        self.patterns = twin._weighted_patterns(arrays, np.asarray(weights, dtype=np.float64))
+
+    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.asarray(params, dtype=np.float64)
+        if not np.all(np.isfinite(params) & (params > 0)):
+            return -np.inf, np.zeros_like(params)
+        try:
+            with np.errstate(all="ignore"):
+                total, gradient = self.twin._weighted_loglik(params, self.patterns)
+        except (ArithmeticError, ValueError):
+            # numerics that give up far out in the tails (e.g. a quadrature whose node
+            # count overflows at parameters near 1e166, reached by a step-size search)
+            return -np.inf, np.zeros_like(params)
+        if not np.isfinite(total) or not np.all(np.isfinite(gradient)):
+            return -np.inf, np.zeros_like(params)
+        return float(total), np.asarray(gradient, dtype=np.float64)
+
+
+class LogPosterior:
+    """The log posterior and its gradient in u = log(parameters), in the order of
+    ``names`` (the model's parameters): a numpy function of one vector, as the samplers
+    take it."""
+
+    def __init__(self, likelihood: PatternLikelihood, names: list[str],
+                 priors: list[tuple[Callable[..., tuple[float, float]], dict[str, float]]]
+                 ) -> None:  # fmt: skip
+        self.likelihood = likelihood
+        self.names = names
+        self.ndim = len(names)
+        self._priors = priors
+
+    def __call__(self, u: np.ndarray) -> tuple[float, np.ndarray]:
+        u = np.asarray(u, dtype=np.float64)
+        with np.errstate(over="ignore"):  # e^u of a far-out step: inf, refused below
+            theta = np.exp(u)
+        value, gradient = self.likelihood.value_and_gradient(theta)
+        if value == -np.inf:
+            return -np.inf, np.zeros_like(u)
+        gradient = gradient * theta
+        for j, (term, parameters) in enumerate(self._priors):
+            prior, slope = term(float(u[j]), float(theta[j]), **parameters)
+            value += prior
+            gradient[j] += slope
+        if not math.isfinite(value):
+            return -np.inf, np.zeros_like(u)
+        return value, gradient
+
+
+def log_posterior(twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray,
+                  priors: Mapping[str, tuple[str, Mapping[str, float]]]
+                  ) -> LogPosterior | None:  # fmt: skip
+    """The numpy log posterior of ``twin``'s likelihood on the patterns with ``priors``
+    (``{parameter: (PyMC distribution, its parameters)}``), or None when a prior has no
+    closed form here (PyMC's model then provides the density)."""
+    names = list(twin.param_names)
+    terms = []
+    for name in names:
+        distribution, parameters = priors[name]
+        known = _PRIORS.get(distribution)
+        if known is None or set(parameters) != known[0]:
+            return None
+        terms.append((known[1], {k: float(v) for k, v in parameters.items()}))
+    return LogPosterior(PatternLikelihood(twin, arrays, weights), names, terms)
