@@ -337,6 +337,13 @@ class BayesianModel(Estimator):
             specs[name] = _prior_spec(name, value)
         return specs
 
+    def _log_posterior(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> Any:
+        """The numpy log posterior on the log parameters (:mod:`._density`), or None
+        where a prior has no closed form there."""
+        from ._density import log_posterior
+
+        return log_posterior(self._twin(), arrays, weights, self.prior_specs())
+
     def _build(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> Any:
         import pymc as pm
         import pytensor.tensor as pt
@@ -444,17 +451,21 @@ class BayesianModel(Estimator):
                 setattr(self, key, getattr(twin, key))
         if mle is None and data_time_unit(data) is not None:  # the twin did not get there
             self.time_unit_ = data_time_unit(data)
-        model = self._build(arrays, pattern_weights)
+        # the numpy log posterior where every prior has a closed form here: no PyMC
+        # graph to build and compile for clvmodels' NUTS or the MAP
+        density = self._log_posterior(arrays, pattern_weights)
+        needs_pymc = density is None or (method == "mcmc" and sampler != "clvmodels")
+        model = self._build(arrays, pattern_weights) if needs_pymc else None
         start = twin._start(arrays, pattern_weights) if mle is None else mle.to_numpy()
         initvals = {name: float(v) for name, v in zip(self.param_names, start, strict=True)}
         if method == "map":
-            idata = self._laplace(model, initvals, arrays, pattern_weights, draws, random_seed)
+            idata = self._laplace(model, initvals, draws, random_seed, density)
         else:
             cores = cores or min(chains, os.cpu_count() or 1)
             idata = self._sample(
                 model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
                 random_seed=random_seed, sampler=sampler, target_accept=target_accept,
-                progressbar=progressbar, log_covariance=log_covariance,
+                progressbar=progressbar, log_covariance=log_covariance, density=density,
             )  # fmt: skip
         self._attach_log_likelihood(idata, arrays, pattern_weights)
         self._set_posterior(idata, method, mle)
@@ -530,9 +541,7 @@ class BayesianModel(Estimator):
         self._check_settings()  # unknown parameters or bad priors fail before any work
 
     def _sample(self, model, initvals, *, draws, tune, chains, cores, random_seed, sampler,
-                target_accept, progressbar, log_covariance=None) -> Any:  # fmt: skip
-        import pymc as pm
-
+                target_accept, progressbar, log_covariance=None, density=None) -> Any:  # fmt: skip
         kwargs: dict[str, Any] = {}
         if sampler == "clvmodels":
             from ._samplers import sample_native
@@ -540,9 +549,11 @@ class BayesianModel(Estimator):
             return sample_native(
                 model, initvals, draws=draws, tune=tune, chains=chains, cores=cores,
                 random_seed=random_seed, target_accept=target_accept,
-                log_covariance=log_covariance,
+                log_covariance=log_covariance, density=density,
             )  # fmt: skip
         import logging
+
+        import pymc as pm
 
         # the other samplers' own progress shows only as a bar (progressbar=True): say at
         # least what runs, for logs written off a terminal (clvmodels' sampler says more)
@@ -582,15 +593,18 @@ class BayesianModel(Estimator):
                 progressbar=progressbar, compute_convergence_checks=False, **kwargs,
             )  # fmt: skip
 
-    def _laplace(self, model, initvals, arrays, weights, draws, random_seed) -> Any:
+    def _laplace(self, model, initvals, draws, random_seed, density=None) -> Any:
         """Posterior mode, and draws from the normal approximation of the log
         parameters there (curvature by differences of the exact gradient)."""
         from scipy import optimize
 
-        # Every prior has positive support, so PyMC samples log(parameter): the value
-        # variables are the log parameters, in the order of param_names.
-        function = model.logp_dlogp_function(ravel_inputs=True)
-        function.set_extra_values({})
+        if density is not None:
+            function = density
+        else:
+            # Every prior has positive support, so PyMC samples log(parameter): the
+            # value variables are the log parameters, in the order of param_names.
+            function = model.logp_dlogp_function(ravel_inputs=True)
+            function.set_extra_values({})
 
         def negative(log_params: np.ndarray) -> tuple[float, np.ndarray]:
             value, gradient = function(log_params)

@@ -29,11 +29,6 @@ __all__ = ["LogPosterior", "PatternLikelihood", "log_posterior"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
-# log prior(theta) + log(theta) and its derivative in u = log(theta), per family:
-# (parameters PyMC names them by) -> function(u, theta, **parameters)
-PriorTerm = Callable[..., tuple[np.ndarray, np.ndarray]]
-
-
 def _lognormal(u: float, theta: float, *, mu: float, sigma: float) -> tuple[float, float]:
     # LogNormal(theta) theta = Normal(u; mu, sigma)
     z = (u - mu) / sigma
@@ -57,6 +52,8 @@ def _exponential(u: float, theta: float, *, lam: float) -> tuple[float, float]:
     return math.log(lam) - lam * theta + u, 1.0 - lam * theta
 
 
+# Per PyMC distribution: the parameter names it is given by here, and log prior(theta)
+# + log(theta) with its derivative in u = log(theta).
 _PRIORS: dict[str, tuple[frozenset[str], Callable[..., tuple[float, float]]]] = {
     "LogNormal": (frozenset({"mu", "sigma"}), _lognormal),
     "Gamma": (frozenset({"alpha", "beta"}), _gamma),
@@ -133,7 +130,14 @@ def log_posterior(twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray,
     for name in names:
         distribution, parameters = priors[name]
         known = _PRIORS.get(distribution)
-        if known is None or set(parameters) != known[0]:
-            return None
+        if known is None or set(parameters) != known[0] or not _valid(parameters):
+            return None  # PyMC's model checks it and says what is wrong
         terms.append((known[1], {k: float(v) for k, v in parameters.items()}))
     return LogPosterior(PatternLikelihood(twin, arrays, weights), names, terms)
+
+
+def _valid(parameters: Mapping[str, float]) -> bool:
+    """Finite parameters, and positive ones where the family needs them (all but mu)."""
+    return all(
+        math.isfinite(float(v)) and (k == "mu" or float(v) > 0) for k, v in parameters.items()
+    )

@@ -514,6 +514,19 @@ def _drain(channel: Any, progress: _Progress) -> None:
         progress.update(chain, done)
 
 
+def _drain_last(channel: Any, progress: _Progress, patience: float = 5.0) -> None:
+    """After the chains returned: the reports still in flight (a child's queue feeds
+    the pipe from its own thread, so its last reports can arrive after its result),
+    until every chain has reported its end or ``patience`` seconds pass."""
+    deadline = time.perf_counter() + patience
+    while min(progress.done) < progress.per_chain:
+        try:
+            chain, done = channel.get(timeout=max(0.0, deadline - time.perf_counter()))
+        except queue_module.Empty:
+            return
+        progress.update(chain, done)
+
+
 def _fork_refusal() -> str | None:
     """Why this (Linux) process must not fork now, or None: not in a daemonic process
     (it may not have children), not while another non-daemon Python thread runs (it may
@@ -561,7 +574,7 @@ def _forked(task: dict[str, Any], chains: int, cores: int,
             while not pending.ready():
                 pending.wait(0.25)
                 _drain(channel, progress)
-            _drain(channel, progress)
+            _drain_last(channel, progress)
         return pending.get()
 
 

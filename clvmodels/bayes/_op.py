@@ -16,6 +16,8 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from ._density import PatternLikelihood
+
 __all__ = ["WeightedLogLikelihood"]
 
 
@@ -43,8 +45,7 @@ class WeightedLogLikelihood(Op):
     otypes: ClassVar[list[Any]] = [pt.dscalar, pt.dvector]
 
     def __init__(self, twin: Any, arrays: dict[str, np.ndarray], weights: np.ndarray) -> None:
-        self.twin = twin
-        self.patterns = twin._weighted_patterns(arrays, np.asarray(weights, dtype=np.float64))
+        self.likelihood = PatternLikelihood(twin, arrays, weights)
         _register_numba()
 
     def __eq__(self, other: object) -> bool:
@@ -58,19 +59,7 @@ class WeightedLogLikelihood(Op):
         return Apply(self, [params], [pt.dscalar(), pt.dvector()])
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.asarray(params, dtype=np.float64)
-        if not np.all(np.isfinite(params) & (params > 0)):
-            return -np.inf, np.zeros_like(params)
-        try:
-            with np.errstate(all="ignore"):
-                total, gradient = self.twin._weighted_loglik(params, self.patterns)
-        except (ArithmeticError, ValueError):
-            # numerics that give up far out in the tails (e.g. a quadrature whose node
-            # count overflows at parameters near 1e166, reached by a step-size search)
-            return -np.inf, np.zeros_like(params)
-        if not np.isfinite(total) or not np.all(np.isfinite(gradient)):
-            return -np.inf, np.zeros_like(params)
-        return total, gradient
+        return self.likelihood.value_and_gradient(params)
 
     def perform(self, node: Apply, inputs: list[Any], outputs: list[Any]) -> None:
         value, gradient = self.value_and_gradient(inputs[0])

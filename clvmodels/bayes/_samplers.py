@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -323,56 +323,85 @@ def dispersed_starts(center: np.ndarray, log_covariance: np.ndarray, chains: int
 
 def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: int, chains: int,
                   cores: int, random_seed: Any, target_accept: float,
-                  log_covariance: np.ndarray | None) -> Any:  # fmt: skip
-    """Sample ``model`` with the numpy NUTS of :mod:`clvmodels.bayes._nuts`.
+                  log_covariance: np.ndarray | None, density: Any = None) -> Any:  # fmt: skip
+    """Sample with the numpy NUTS of :mod:`clvmodels.bayes._nuts`.
 
-    The log density is PyMC's (see :class:`_Density`). Chains start as with
-    ``sampler="pymc"``: at normal draws around the maximum-likelihood estimate with
-    twice its standard errors on the log scale, the metric at that covariance, where
-    they are known; else jittered by +-1 around the start, with the identity metric.
+    The log density is ``density`` (the numpy log posterior of
+    :mod:`clvmodels.bayes._density`, on the log parameters) where given, else PyMC's
+    ``model`` compiled (:class:`_Density`). Chains start as with ``sampler="pymc"``: at
+    normal draws around the maximum-likelihood estimate with twice its standard errors
+    on the log scale, the metric at that covariance, where they are known; else
+    jittered by +-1 around the start, with the identity metric.
     """
     from ._compat import inference_data
     from ._nuts import sample_nuts
 
     seed = _seed(random_seed)
-    density = _Density(model)
-    logp, natural = density.for_chain()
-    log_scale = density.log_scale(model) and log_covariance is not None
+    target = _native_target(model, density)
     rng = np.random.default_rng([seed, 7])
-    if log_scale:
-        center = np.log([initvals[name] for name in density.names])
+    informed = target.log_scale and log_covariance is not None
+    if informed:
+        center = np.log([initvals[name] for name in target.names])
         starts = dispersed_starts(center, log_covariance, chains, rng)
         for chain in range(chains):  # (the estimate itself where a draw is not finite)
-            if not _finite_logp(logp, starts[chain]):
+            if not _finite_logp(target.logp, starts[chain]):
                 starts[chain] = center
     else:
-        center = density.flat_start(model, initvals)
-        if not _finite_logp(logp, center):
+        center = target.flat_start(initvals)
+        if not _finite_logp(target.logp, center):
             center = np.zeros_like(center)
         starts = np.tile(center, (chains, 1))
         for chain in range(chains):
             for _ in range(_JITTER_TRIES):
                 point = center + rng.uniform(-1.0, 1.0, size=center.shape)
-                if _finite_logp(logp, point):
+                if _finite_logp(target.logp, point):
                     starts[chain] = point
                     break
 
     def logp_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = logp(x)
+        value, gradient = target.logp(x)
         return float(value), gradient
 
     result = sample_nuts(
         logp_and_gradient, starts, draws=draws, tune=tune, random_seed=seed,
-        covariance=log_covariance if log_scale else None, target_accept=target_accept,
+        covariance=log_covariance if informed else None, target_accept=target_accept,
         cores=cores,
     )  # fmt: skip
-    flat = result.draws.reshape(-1, density.ndim)
-    if density.log_scale(model):
-        values = np.exp(flat)
-    else:
-        values = np.array([np.concatenate([np.ravel(v) for v in natural(x)]) for x in flat])
+    flat = result.draws.reshape(-1, target.ndim)
+    values = target.natural(flat)
     posterior = {
-        name: values[:, k].reshape(chains, draws) for k, name in enumerate(density.names)
+        name: values[:, k].reshape(chains, draws) for k, name in enumerate(target.names)
     }
     return inference_data(posterior, result.stats)
 
+
+class _Target(NamedTuple):
+    """What the native sampler runs on: the log density of one flat vector, the
+    parameters' names, its size, whether it is the log parameters, the natural values
+    of draws (rows) and the flat start for given natural values."""
+
+    logp: Any
+    names: list[str]
+    ndim: int
+    log_scale: bool
+    natural: Any
+    flat_start: Any
+
+
+def _native_target(model: Any, density: Any) -> _Target:
+    if density is not None:  # the numpy log posterior, on the log parameters
+        return _Target(
+            density, list(density.names), density.ndim, True, np.exp,
+            lambda initvals: np.log([initvals[name] for name in density.names]),
+        )  # fmt: skip
+    compiled = _Density(model)
+    logp, natural = compiled.for_chain()
+    if compiled.log_scale(model):
+        to_natural = np.exp
+    else:
+        def to_natural(flat: np.ndarray) -> np.ndarray:
+            return np.array([np.concatenate([np.ravel(v) for v in natural(x)]) for x in flat])
+    return _Target(
+        logp, compiled.names, compiled.ndim, compiled.log_scale(model), to_natural,
+        lambda initvals: compiled.flat_start(model, initvals),
+    )  # fmt: skip

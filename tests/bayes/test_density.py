@@ -48,9 +48,12 @@ def test_value_and_gradient_equal_pymcs(name, prior, patterns, mle_fit) -> None:
         if not np.isfinite(expected):
             assert value == -np.inf
             continue
-        assert value == pytest.approx(float(expected), rel=1e-10, abs=1e-8)
-        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-7,
-                                   atol=1e-7 * max(1.0, np.max(np.abs(expected_gradient))))  # fmt: skip
+        # PyMC's compiled graph differs from its own terms summed one by one by up to
+        # 2e-9 relative (Gamma-Gamma with a Gamma prior, gamma = 740); a wrong prior,
+        # Jacobian or constant term is off by far more than 1e-8
+        assert value == pytest.approx(float(expected), rel=1e-8, abs=1e-6)
+        scale = max(1.0, float(np.max(np.abs(expected_gradient))))
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-7, atol=1e-7 * scale)
 
 
 def test_outside_the_support_is_minus_infinity(patterns) -> None:
