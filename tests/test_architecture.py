@@ -46,8 +46,8 @@ DATA_LAYERS = {
 # inside clvmodels.models: the shared base, then the model families; a model module
 # never imports another model module (what two share lives in a module below them)
 MODEL_LAYERS = {
-    "_base": 0, "_purchase": 1, "_curves": 1, "_betageo": 2,
-    "bgnbd": 3, "mbgnbd": 3, "pnbd": 3, "bgbb": 3, "gamma_gamma": 3, "sbg": 3,
+    "_saved": 0, "_base": 1, "_purchase": 2, "_curves": 2, "_betageo": 3,
+    "bgnbd": 4, "mbgnbd": 4, "pnbd": 4, "bgbb": 4, "gamma_gamma": 4, "sbg": 4,
     "__init__": 5,
 }  # fmt: skip
 # inside clvmodels.bayes: samplers and PyMC glue, the shared model, the models

@@ -44,16 +44,6 @@ from ..exceptions import (
 from ..models._base import (
     BaseModel,
     Estimator,
-    _check_counts,
-    _check_format_version,
-    _check_keys,
-    _check_time_unit,
-    _clipped,
-    _parse_json,
-    _Refusal,
-    _saved_parameters,
-    _saved_settings,
-    _shown,
     data_time_unit,
     distinct_patterns,
     draw_blocks,
@@ -64,6 +54,18 @@ from ..models._base import (
     refuse_draws,
     set_information_criteria,
     user_stacklevel,
+)
+from ..models._saved import (
+    Refusal,
+    check_counts,
+    check_format_version,
+    check_keys,
+    check_time_unit,
+    clipped,
+    parse_json,
+    saved_parameters,
+    saved_settings,
+    shown,
 )
 
 __all__ = ["BayesianModel", "compare", "hdi_bounds", "load", "summarize_draws"]
@@ -1199,47 +1201,47 @@ def load(path: str | Path) -> BayesianModel:
     """
     from .. import registry
 
-    refuse = _Refusal(path, "a model saved by clvmodels.bayes")
+    refuse = Refusal(path, "a model saved by clvmodels.bayes")
     idata = _read_netcdf(path)
     text = idata.attrs.get("clvmodels")
     if not isinstance(text, str):
         raise refuse("it has no settings in its attribute 'clvmodels' (save() writes netCDF "
                      "with the settings there)")  # fmt: skip
     where = "the attribute 'clvmodels'"
-    state = _parse_json(text, refuse, where)
+    state = parse_json(text, refuse, where)
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         raise refuse(f"does not say format {_FORMAT!r}", where)
-    _check_format_version(state, _FORMAT_VERSION, path, refuse)
-    _check_keys(state, _STATE_KEYS, _LATER_STATE_KEYS, where, refuse)
+    check_format_version(state, _FORMAT_VERSION, path, refuse)
+    check_keys(state, _STATE_KEYS, _LATER_STATE_KEYS, where, refuse)
     name = state["class"]
     kinds = {spec.class_name: spec.kind for spec in registry.MODELS.values()}
     if not (isinstance(name, str) and name in kinds):
-        raise refuse(f"{_shown(name)} is not a Bayesian model (those are "
+        raise refuse(f"{shown(name)} is not a Bayesian model (those are "
                      f"{', '.join(sorted(kinds))})", "class")  # fmt: skip
     cls = registry.model_class(kinds[name], bayesian=True)
     if state["kind"] != cls.kind:
-        raise refuse(f"{_shown(state['kind'])} is not the kind of {name}, {cls.kind!r}",
+        raise refuse(f"{shown(state['kind'])} is not the kind of {name}, {cls.kind!r}",
                      "kind")  # fmt: skip
     model = _saved_bayes_settings(cls, state, refuse)
     _check_posterior(idata, cls, refuse)
     _check_pointwise_groups(idata, refuse)
     mle, mode = state["mle_params"], state.get("map_params")
-    mle = None if mle is None else _saved_parameters(cls, mle, "mle_params", refuse)
-    mode = None if mode is None else _saved_parameters(cls, mode, "map_params", refuse)
+    mle = None if mle is None else saved_parameters(cls, mle, "mle_params", refuse)
+    mode = None if mode is None else saved_parameters(cls, mode, "map_params", refuse)
     if state["method"] not in _METHODS:
-        raise refuse(f"{_shown(state['method'])} is not one of {', '.join(_METHODS)}",
+        raise refuse(f"{shown(state['method'])} is not one of {', '.join(_METHODS)}",
                      "method")  # fmt: skip
     fit_settings = state["fit_settings"]
     if not isinstance(fit_settings, dict):
-        raise refuse(f"is {_shown(fit_settings)}, not a JSON object", "fit_settings")
+        raise refuse(f"is {shown(fit_settings)}, not a JSON object", "fit_settings")
     for key, value in fit_settings.items():
         number = finite_number(value)
         if not (value is None or isinstance(value, str | bool) or number is not None):
-            raise refuse(f"is {_shown(value)}, not a number or text", f"fit_settings[{key!r}]")
-    _check_counts(state, refuse, optional=True)
-    _check_time_unit(state["time_unit"], "time_unit", refuse)
+            raise refuse(f"is {shown(value)}, not a number or text", f"fit_settings[{key!r}]")
+    check_counts(state, refuse, optional=True)
+    check_time_unit(state["time_unit"], "time_unit", refuse)
     if not isinstance(state["package_version"], str):
-        raise refuse(f"is {_shown(state['package_version'])}, not a version string",
+        raise refuse(f"is {shown(state['package_version'])}, not a version string",
                      "package_version")  # fmt: skip
 
     names = list(cls.param_names)
@@ -1258,22 +1260,22 @@ def load(path: str | Path) -> BayesianModel:
     return model
 
 
-def _saved_bayes_settings(cls: type, state: dict[str, Any], refuse: _Refusal) -> BayesianModel:
+def _saved_bayes_settings(cls: type, state: dict[str, Any], refuse: Refusal) -> BayesianModel:
     """An unfitted ``cls`` with the saved settings and ``extra`` (the settings only
     some models have), checked as ``fit`` checks them."""
     settings, extra = state["settings"], state["extra"]
-    _check_keys(settings, _SETTINGS_KEYS, _LATER_SETTINGS_KEYS, "settings", refuse)
+    check_keys(settings, _SETTINGS_KEYS, _LATER_SETTINGS_KEYS, "settings", refuse)
     own = sorted(set(cls._setting_names()) - {*_SETTINGS_KEYS, *_LATER_SETTINGS_KEYS})
-    _check_keys(extra, (), own, "extra", refuse)
+    check_keys(extra, (), own, "extra", refuse)
     priors = settings["priors"]
-    _check_keys(priors, (), cls.param_names, "settings['priors']", refuse)
+    check_keys(priors, (), cls.param_names, "settings['priors']", refuse)
     # saved as [distribution, parameters]; anything else is refused by the check of
-    # the priors in _saved_settings
+    # the priors in saved_settings
     priors = {k: tuple(v) if isinstance(v, list) else v for k, v in priors.items()}
-    return _saved_settings(cls, {**settings, "priors": priors, **extra}, refuse)
+    return saved_settings(cls, {**settings, "priors": priors, **extra}, refuse)
 
 
-def _check_posterior(idata: Any, cls: type, refuse: _Refusal) -> None:
+def _check_posterior(idata: Any, cls: type, refuse: Refusal) -> None:
     """The ``posterior`` group has every parameter of ``cls``, with dimensions (chain,
     draw) and draws in the support."""
     posterior = getattr(idata, "posterior", None)
@@ -1285,7 +1287,7 @@ def _check_posterior(idata: Any, cls: type, refuse: _Refusal) -> None:
             raise refuse("is missing", where)
         variable = posterior[name]
         if tuple(variable.dims) != ("chain", "draw"):
-            raise refuse(f"has dimensions {_shown(tuple(variable.dims))}, not ('chain', 'draw')",
+            raise refuse(f"has dimensions {shown(tuple(variable.dims))}, not ('chain', 'draw')",
                          where)  # fmt: skip
         if variable.size == 0:
             raise refuse("has no draws", where)
@@ -1295,7 +1297,7 @@ def _check_posterior(idata: Any, cls: type, refuse: _Refusal) -> None:
             raise refuse(f"has a draw that is not {cls.param_support}", where)
 
 
-def _check_pointwise_groups(idata: Any, refuse: _Refusal) -> None:
+def _check_pointwise_groups(idata: Any, refuse: Refusal) -> None:
     """The per-pattern log-likelihood that LOO reads, when the file keeps it: draws of
     the posterior's (chain, draw) per pattern, and a weight per pattern."""
     group = getattr(idata, "log_likelihood", None)
@@ -1305,7 +1307,7 @@ def _check_pointwise_groups(idata: Any, refuse: _Refusal) -> None:
     table = group["patterns"]
     where = "the log_likelihood variable 'patterns'"
     if tuple(table.dims) != ("chain", "draw", "pattern"):
-        raise refuse(f"has dimensions {_shown(tuple(table.dims))}, not ('chain', 'draw', "
+        raise refuse(f"has dimensions {shown(tuple(table.dims))}, not ('chain', 'draw', "
                      "'pattern')", where)  # fmt: skip
     if table.shape[:2] != (chains, draws):
         raise refuse(f"has {table.shape[0]} chains x {table.shape[1]} draws; the posterior "
@@ -1318,7 +1320,7 @@ def _check_pointwise_groups(idata: Any, refuse: _Refusal) -> None:
         variable = constant[name]
         where = f"the constant_data variable {str(name)!r}"
         if str(name).startswith("pattern_") and variable.dims != ("pattern",):
-            raise refuse(f"has dimensions {_shown(tuple(variable.dims))}, not ('pattern',)",
+            raise refuse(f"has dimensions {shown(tuple(variable.dims))}, not ('pattern',)",
                          where)  # fmt: skip
     weights = constant["pattern_weight"]
     if weights.shape != (table.shape[2],):
@@ -1534,7 +1536,7 @@ def _read_netcdf(path: str | Path) -> Any:
     try:
         return az.from_netcdf(str(path))
     except Exception as error:
-        detail = _clipped(str(error) or type(error).__name__, 200)
+        detail = clipped(str(error) or type(error).__name__, 200)
         raise InvalidDataError(
             f"{path}: cannot read it as netCDF ({detail}); bayes.load reads the files a "
             "Bayesian model's save() writes."

@@ -22,7 +22,6 @@ import inspect
 import json
 import os
 import warnings
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,6 +49,18 @@ from ..exceptions import (
     InvalidDataError,
     NotFittedError,
 )
+from ._saved import (
+    Refusal,
+    check_counts,
+    check_format_version,
+    check_keys,
+    check_time_unit,
+    read_json_file,
+    saved_covariance,
+    saved_parameters,
+    saved_settings,
+    shown,
+)
 
 __all__ = ["BaseModel", "IdentificationWarning", "load"]
 
@@ -67,13 +78,6 @@ _STATE_KEYS = (
     "format", "format_version", "package_version", "kind", "settings", "params",
     "covariance", "log_likelihood", "n_customers", "n_patterns", "converged", "extra",
 )  # fmt: skip
-# Largest model file load reads. A saved model takes a few kilobytes; the limit stops a
-# wrong path (a data file, a log) from being read into memory before it is refused.
-_MAX_FILE_BYTES = 50 * 2**20
-# Deepest nesting of lists and objects load accepts. A saved state nests at most 5 deep
-# (a Bayesian prior: state, settings, priors, [name, parameters]), so deeper is damage;
-# refused right after parsing, it reaches none of the recursive code after it.
-_MAX_JSON_DEPTH = 32
 # Intervals and parameter draws are exp(log(theta) + z * se), se the standard error of
 # log(theta). fit keeps, and load accepts, only a covariance under which they stay
 # finite and non-zero out to this many standard errors (beyond the z of any interval
@@ -866,34 +870,34 @@ class BaseModel(Estimator):
         return {key: getattr(self, f"{key}_", None) for key in self._EXTRA_STATE}
 
     @classmethod
-    def _from_state(cls, state: Any, refuse: _Refusal | None = None) -> BaseModel:
+    def _from_state(cls, state: Any, refuse: Refusal | None = None) -> BaseModel:
         """The fitted model a saved state describes, every entry checked first.
 
         ``refuse`` makes the errors (naming the file); ``load`` has checked ``format``,
         ``format_version`` and ``kind`` already.
         """
-        refuse = refuse or _Refusal("the saved state", "a clvmodels model")
-        _check_keys(state, _STATE_KEYS, (), "the file", refuse)
-        model = _saved_settings(cls, state["settings"], refuse)
+        refuse = refuse or Refusal("the saved state", "a clvmodels model")
+        check_keys(state, _STATE_KEYS, (), "the file", refuse)
+        model = saved_settings(cls, state["settings"], refuse)
         names = list(cls.param_names)
-        params = _saved_parameters(cls, state["params"], "params", refuse)
-        cov = _saved_covariance(state["covariance"], len(names), refuse)
+        params = saved_parameters(cls, state["params"], "params", refuse)
+        cov = saved_covariance(state["covariance"], len(names), refuse)
         if not np.all(np.isnan(cov)):  # all NaN: the fit could not estimate it
             problem = _covariance_problem(names, params, cov)
             if problem is not None:
                 raise refuse(problem, "covariance")
         if finite_number(state["log_likelihood"]) is None:
-            raise refuse(f"is {_shown(state['log_likelihood'])}, not a finite number",
+            raise refuse(f"is {shown(state['log_likelihood'])}, not a finite number",
                          "log_likelihood")  # fmt: skip
-        _check_counts(state, refuse, optional=False)
+        check_counts(state, refuse, optional=False)
         if not isinstance(state["converged"], bool):
-            raise refuse(f"is {_shown(state['converged'])}, not true or false", "converged")
+            raise refuse(f"is {shown(state['converged'])}, not true or false", "converged")
         if not isinstance(state["package_version"], str):
-            raise refuse(f"is {_shown(state['package_version'])}, not a version string",
+            raise refuse(f"is {shown(state['package_version'])}, not a version string",
                          "package_version")  # fmt: skip
         extra = state["extra"]
-        _check_keys(extra, (), cls._EXTRA_STATE, "extra", refuse)
-        _check_time_unit(extra.get("time_unit"), "extra['time_unit']", refuse)
+        check_keys(extra, (), cls._EXTRA_STATE, "extra", refuse)
+        check_time_unit(extra.get("time_unit"), "extra['time_unit']", refuse)
 
         model.params_ = pd.Series(params, index=names, name="estimate")
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
@@ -1298,198 +1302,6 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-# ----------------------------------------------------------- checks of saved models
-
-
-class _Refusal:
-    """Makes the errors of a file that ``load`` refuses: one line naming the file, the
-    key (``where``), what is wrong and what to do."""
-
-    def __init__(self, path: Any, what: str) -> None:
-        self.path = path
-        self.what = what
-
-    def __call__(self, problem: str, where: str | None = None) -> InvalidDataError:
-        place = f"{where} " if where else ""
-        return InvalidDataError(
-            f"{self.path} is not {self.what}, or damaged: {place}{problem}. Restore the "
-            "file from a copy, or fit and save the model again."
-        )
-
-
-def _clipped(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters: a message quotes a file, never
-    copies it."""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _shown(value: Any, width: int = 60) -> str:
-    return _clipped(repr(value), width)
-
-
-def _listed(names: Sequence[Any], most: int = 10) -> str:
-    shown = ", ".join(_shown(str(n), 40) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
-class _UnreadableJSON(ValueError):
-    """JSON that ``json`` would accept but a saved model never contains."""
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    mapping = dict(pairs)
-    if len(mapping) < len(pairs):  # json would keep the last one, silently
-        counts = Counter(key for key, _ in pairs)
-        repeated = sorted(key for key, count in counts.items() if count > 1)
-        raise _UnreadableJSON(f"the key {_listed(repeated)} appears twice in one object")
-    return mapping
-
-
-def _json_constant(name: str) -> Any:
-    raise _UnreadableJSON(f"{name} is not a JSON number")
-
-
-def _json_integer(text: str) -> int:
-    # Larger integers do not fit a float (json would take up to 4,300 digits).
-    if len(text.lstrip("-")) > 308:
-        raise _UnreadableJSON(f"an integer of {len(text):,} digits is not a number of a model")
-    return int(text)
-
-
-def _parse_json(text: str, refuse: _Refusal, where: str | None = None) -> Any:
-    """``text`` parsed as strict JSON: no NaN or Infinity, no repeated keys, integers a
-    float can hold, nesting at most _MAX_JSON_DEPTH deep."""
-    too_deep = "is nested too deeply to be a saved model"
-    try:
-        value = json.loads(
-            text, object_pairs_hook=_json_object, parse_constant=_json_constant,
-            parse_int=_json_integer,
-        )  # fmt: skip
-    except RecursionError:
-        raise refuse(too_deep, where) from None
-    except ValueError as err:  # JSONDecodeError and _UnreadableJSON among them
-        detail = _clipped(str(err) or type(err).__name__, 120)
-        raise refuse(f"is not valid JSON ({detail})", where) from None
-    if _too_deep(value):
-        raise refuse(too_deep, where)
-    return value
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests lists and objects more than _MAX_JSON_DEPTH deep (walked
-    without recursion)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_JSON_DEPTH:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
-def _read_json_file(path: str | Path, refuse: _Refusal) -> Any:
-    """The JSON in ``path``, refused without parsing when larger than _MAX_FILE_BYTES."""
-    too_large = (
-        f"is larger than {_MAX_FILE_BYTES // 2**20} MiB, the most load reads (a saved "
-        "model takes a few kilobytes)"
-    )
-    if os.stat(path).st_size > _MAX_FILE_BYTES:
-        raise refuse(too_large, "it")
-    with open(path, "rb") as file:  # a device or pipe can be larger than it says
-        raw = file.read(_MAX_FILE_BYTES + 1)
-    if len(raw) > _MAX_FILE_BYTES:
-        raise refuse(too_large, "it")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise refuse("is not text (UTF-8), as the JSON of a saved model is", "it") from None
-    return _parse_json(text, refuse, "it")
-
-
-def _check_format_version(state: dict[str, Any], current: int, path: Any,
-                          refuse: _Refusal) -> None:  # fmt: skip
-    """``format_version`` is a version this clvmodels reads: 1 to ``current``."""
-    if "format_version" not in state:
-        raise refuse("is missing", "format_version")
-    version = state["format_version"]
-    if not is_integer(version):
-        raise refuse(f"is {_shown(version)}, not a whole number", "format_version")
-    if version > current:
-        raise InvalidDataError(
-            f"{path} was written by a newer clvmodels (format_version {_shown(version)}; "
-            f"clvmodels {__version__} reads format_version {current} and older): upgrade "
-            "clvmodels to load it (pip install --upgrade clvmodels)."
-        )
-    if version < 1:
-        raise refuse(f"is {version}; versions start at 1", "format_version")
-
-
-def _check_keys(mapping: Any, required: Sequence[str], optional: Sequence[str], where: str,
-                refuse: _Refusal) -> None:  # fmt: skip
-    """``mapping`` is a JSON object with every ``required`` key and no key that is not
-    ``required`` or ``optional``."""
-    if not isinstance(mapping, dict):
-        raise refuse(f"is {_shown(mapping)}, not a JSON object", where)
-    unknown = sorted(set(mapping) - set(required) - set(optional))
-    if unknown:
-        known = _listed([*required, *optional]) if required or optional else "none"
-        raise refuse(f"has unknown keys {_listed(unknown)} (known: {known})", where)
-    missing = [key for key in required if key not in mapping]
-    if missing:
-        raise refuse(f"lacks the keys {_listed(missing)}", where)
-
-
-def _saved_settings(cls: type[BaseModel], settings: Any, refuse: _Refusal) -> BaseModel:
-    """An unfitted ``cls`` with the saved constructor settings, checked as ``fit``
-    checks them. Keys left out take their defaults."""
-    _check_keys(settings, (), cls._setting_names(), "settings", refuse)
-    model = cls(**settings)
-    try:
-        model._check_settings()
-    except InvalidDataError as err:
-        raise refuse(f"are not valid: {_clipped(str(err), 200).rstrip('.')}",
-                     "settings") from None  # fmt: skip
-    return model
-
-
-def _saved_parameters(cls: type[BaseModel], values: Any, where: str,
-                      refuse: _Refusal) -> np.ndarray:  # fmt: skip
-    """The parameters saved as ``{name: value}``, in the order of ``cls.param_names``,
-    each in the support."""
-    _check_keys(values, cls.param_names, (), where, refuse)
-    params = np.empty(len(cls.param_names))
-    for i, name in enumerate(cls.param_names):
-        number = finite_number(values[name])
-        if number is None or not cls._in_support(number):
-            raise refuse(f"is {_shown(values[name])}; a parameter of {cls.__name__} is "
-                         f"{cls.param_support}", f"{where}[{name!r}]")  # fmt: skip
-        params[i] = number
-    return params
-
-
-def _saved_covariance(value: Any, k: int, refuse: _Refusal) -> np.ndarray:
-    """The saved covariance as a (k, k) array: finite numbers, or null everywhere (what
-    ``save`` writes where the fit could not estimate it), which becomes NaN."""
-    if not (isinstance(value, list) and all(isinstance(row, list) for row in value)):
-        raise refuse(f"is {_shown(value)}, not a list of rows", "covariance")
-    lengths = sorted({len(row) for row in value})
-    if len(value) != k or lengths != [k]:
-        columns = lengths[0] if len(lengths) == 1 else "/".join(map(str, lengths))
-        raise refuse(f"has shape ({len(value)}, {columns}); {k} parameters need ({k}, {k})",
-                     "covariance")  # fmt: skip
-    entries = [entry for row in value for entry in row]
-    if all(entry is None for entry in entries):
-        return np.full((k, k), np.nan)
-    numbers = [finite_number(entry) for entry in entries]
-    for entry, number in zip(entries, numbers, strict=True):
-        if number is None:
-            raise refuse(f"has the entry {_shown(entry)}; entries are finite numbers (or all "
-                         "null where the fit could not estimate them)", "covariance")  # fmt: skip
-    return np.array(numbers, dtype=np.float64).reshape(k, k)
-
-
 def _covariance_problem(names: Sequence[str], params: np.ndarray,
                         covariance: np.ndarray) -> str | None:  # fmt: skip
     """What makes ``covariance`` (of ``params``, natural scale) unusable for intervals,
@@ -1528,25 +1340,6 @@ def _covariance_problem(names: Sequence[str], params: np.ndarray,
         return (f"gives log({names[i]}) a variance of {variances[i]:.3g}, more than "
                 f"{limits[i]:.4g}, beyond which its intervals overflow")  # fmt: skip
     return None
-
-
-def _check_counts(state: dict[str, Any], refuse: _Refusal, *, optional: bool) -> None:
-    """``n_customers`` (a sum of weights: positive) and ``n_patterns`` (rows: a whole
-    number >= 1); both may be null if ``optional``."""
-    customers, patterns = state["n_customers"], state["n_patterns"]
-    if not (optional and customers is None):
-        number = finite_number(customers)
-        if number is None or number <= 0:
-            raise refuse(f"is {_shown(customers)}, not a positive number", "n_customers")
-    if not (optional and patterns is None) and not (is_integer(patterns) and patterns >= 1):
-        raise refuse(f"is {_shown(patterns)}, not a whole number >= 1", "n_patterns")
-
-
-def _check_time_unit(value: Any, where: str, refuse: _Refusal) -> None:
-    # Any text: a unit load cannot read was recorded as given, and check_time_units
-    # skips it.
-    if value is not None and not isinstance(value, str):
-        raise refuse(f"is {_shown(value)}, not a time unit such as 'W' (or null)", where)
 
 
 def load(path: str | Path) -> BaseModel:
@@ -1591,16 +1384,16 @@ def load(path: str | Path) -> BaseModel:
     """
     from .. import registry
 
-    refuse = _Refusal(path, "a clvmodels model file")
-    state = _read_json_file(path, refuse)
+    refuse = Refusal(path, "a clvmodels model file")
+    state = read_json_file(path, refuse)
     if not isinstance(state, dict):
-        raise refuse(f"holds {_shown(state)}, not a JSON object", "it")
+        raise refuse(f"holds {shown(state)}, not a JSON object", "it")
     if state.get("format") != _FORMAT:
         raise refuse(f"it does not say format {_FORMAT!r}")
-    _check_format_version(state, _FORMAT_VERSION, path, refuse)
+    check_format_version(state, _FORMAT_VERSION, path, refuse)
     kind = state.get("kind")
     if not isinstance(kind, str) or kind not in registry.MODELS:
-        raise refuse(f"{_shown(kind)} is unknown (the model kinds are "
+        raise refuse(f"{shown(kind)} is unknown (the model kinds are "
                      f"{', '.join(sorted(registry.MODELS))})", "kind")  # fmt: skip
     return registry.model_class(kind)._from_state(state, refuse)
 

@@ -14,7 +14,7 @@ import pytest
 
 import clvmodels
 from clvmodels.exceptions import ConvergenceError, IdentificationWarning, InvalidDataError
-from clvmodels.models import _base
+from clvmodels.models import _base, _saved
 from clvmodels.simulate import simulate_bgnbd
 
 
@@ -243,7 +243,7 @@ def test_extra_sets_only_its_own_attributes(state, fitted, tmp_path) -> None:
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch) -> None:
     path = tmp_path / "huge.json"
     with open(path, "wb") as file:  # sparse: no disk space used
-        file.truncate(_base._MAX_FILE_BYTES + 1)
+        file.truncate(_saved.MAX_FILE_BYTES + 1)
     monkeypatch.setattr(_base, "open", _no_open, raising=False)
     assert "larger than 50 MiB" in _refused(path)
 
@@ -254,7 +254,7 @@ def _no_open(*args, **kwargs):
 
 def test_a_device_larger_than_it_says_is_refused(monkeypatch) -> None:
     # /dev/zero: size 0, endless content; read up to the limit, then refused
-    monkeypatch.setattr(_base, "_MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(_saved, "MAX_FILE_BYTES", 1000)
     assert "larger than" in _refused("/dev/zero")
 
 
