@@ -70,6 +70,7 @@ from scipy.special import digamma, exprel, gammaln, hyp2f1
 
 from .._validation import as_array
 from ..exceptions import InvalidDataError
+from ..numerics.hypergeometric import log_hyp2f1_series
 from ._base import weighted_sum
 from ._purchase import PurchaseModel
 
@@ -103,68 +104,9 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 
 
 def _series(a, m, z, gradient):
-    """log 2F1(a, 1; m+1; z) by its series, and d/da, d/dm, d/dz of the log.
-
-    Terms c_k z^k with c_k = (a)_k / (m+1)_k, c_{k+1}/c_k = (a+k)/(m+1+k) <= 1 (a <= m+1),
-    so the tail after term k is at most term_k z / (1 - z). d c_k / da = c_k sum_{j<k}
-    1/(a+j), d c_k / dm = -c_k sum_{j<k} 1/(m+1+j) and d (c_k z^k) / dz = k c_k z^(k-1).
-    Elements leave the loop once their next terms are below 1e-16 of the sum (checked
-    every few terms; in-place arithmetic, as this loop dominates the fit).
-    """
-    n = a.size
-    out = [np.empty(n) for _ in range(4 if gradient else 1)]
-    idx = np.arange(n)
-    a_, m1, z_ = a.copy(), m + 1.0, z
-    term = np.ones(n)
-    total = np.ones(n)
-    ratio = np.empty(n)
-    inv = np.empty(n)
-    if gradient:
-        s_a, s_m, s_z, h_a, h_m = (np.zeros(n) for _ in range(5))
-    k = 0
-    while idx.size:
-        # a_ and m1 hold a + k and m + 1 + k
-        np.divide(1.0, m1, out=inv)
-        np.multiply(a_, inv, out=ratio)
-        np.multiply(term, ratio, out=term)  # c_{k+1} z^k
-        if gradient:
-            h_m += inv
-            np.divide(1.0, a_, out=inv)
-            h_a += inv
-            np.multiply(term, k + 1.0, out=ratio)
-            s_z += ratio
-        term *= z_
-        total += term
-        if gradient:
-            np.multiply(term, h_a, out=ratio)
-            s_a += ratio
-            np.multiply(term, h_m, out=ratio)
-            s_m += ratio
-        a_ += 1.0
-        m1 += 1.0
-        k += 1
-        if k % 4:
-            continue
-        # remaining terms: at most term (k+1) / (1 - z)^2, with the weights k and h
-        done = ~(term * (k + 2.0) > 1e-16 * (1.0 - z_) ** 2 * total)  # NaN: done
-        if not done.any():
-            continue
-        where = idx[done]
-        out[0][where] = np.log(total[done])
-        if gradient:
-            out[1][where] = s_a[done] / total[done]
-            out[2][where] = -s_m[done] / total[done]
-            out[3][where] = s_z[done] / total[done]
-        if done.all():
-            break
-        keep = ~done
-        idx = idx[keep]
-        a_, m1, z_, term, total = a_[keep], m1[keep], z_[keep], term[keep], total[keep]
-        ratio, inv = ratio[keep], inv[keep]
-        if gradient:
-            s_a, s_m, s_z = s_a[keep], s_m[keep], s_z[keep]
-            h_a, h_m = h_a[keep], h_m[keep]
-    return out
+    """log 2F1(a, 1; m+1; z) by its series, and d/da, d/dm, d/dz of the log (compiled:
+    :func:`clvmodels.numerics.hypergeometric.log_hyp2f1_series`)."""
+    return log_hyp2f1_series(a, m, z, gradient)
 
 
 def _quadrature(m, b, z, eps, gradient):
