@@ -543,18 +543,24 @@ def _fork_refusal() -> str | None:
     return None
 
 
-def _forked(task: dict[str, Any], chains: int, cores: int,
-            progress: _Progress | None = None) -> list | None:  # fmt: skip
-    """Run the chains in ``cores`` forked processes; None where that is not possible.
-    Only on Linux (macOS's system libraries are not fork-safe; Windows cannot fork);
+def _processes(cores: int) -> int:
+    """How many processes can run the chains: ``cores`` where forking is possible, else
+    1. Only on Linux (macOS's system libraries are not fork-safe; Windows cannot fork);
     there, a refusal (:func:`_fork_refusal`) is said in a warning."""
-    if not sys.platform.startswith("linux"):
-        return None
+    if cores == 1 or not sys.platform.startswith("linux"):
+        return 1
     reason = _fork_refusal()
     if reason is not None:
         warnings.warn(f"NUTS chains run one after another, not in {cores} processes: "
                       f"{reason}.", UserWarning, stacklevel=4)  # fmt: skip
-        return None
+        return 1
+    return cores
+
+
+def _forked(task: dict[str, Any], chains: int, cores: int,
+            progress: _Progress | None = None) -> list | None:  # fmt: skip
+    """Run the chains in ``cores`` forked processes (``_processes`` said forking is
+    possible); None where the processes cannot be had."""
     context = multiprocessing.get_context("fork")
     with warnings.catch_warnings():
         # Python 3.12+ warns on fork when the process has any other OS thread; here those
@@ -606,8 +612,9 @@ def sample_nuts(logp_grad: LogDensity, starts: np.ndarray, *, draws: int, tune: 
     seeds = [[int(random_seed), chain, 1701] for chain in range(chains)]
     settings = {"draws": draws, "tune": tune, "covariance": covariance,
                 "target_accept": target_accept, "max_treedepth": max_treedepth}  # fmt: skip
-    cores = max(1, min(int(cores), chains))
+    cores = _processes(max(1, min(int(cores), chains)))
     task = {"logp_grad": logp_grad, "starts": starts, "seeds": seeds, "settings": settings}
+    # (after the decision to fork: the first line says how the chains run)
     progress = (_Progress(chains, tune + draws, cores, tune)
                 if _LOG.isEnabledFor(logging.INFO) else None)  # fmt: skip
     results = _forked(task, chains, cores, progress) if cores > 1 else None

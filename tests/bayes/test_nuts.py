@@ -332,6 +332,21 @@ def test_progress_lines_go_to_the_log(cores, caplog, monkeypatch) -> None:
     assert lines[-1].endswith("(2 of 2 chains finished)")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="chains fork on Linux only")
+def test_the_first_progress_line_says_how_the_chains_run(caplog, monkeypatch) -> None:
+    """Where forking is refused the chains run one after another, and the first line
+    says so (not "in 2 processes")."""
+    import logging
+
+    monkeypatch.setattr(_nuts, "_fork_refusal", lambda: "a test says no")
+    with caplog.at_level(logging.INFO, logger="clvmodels.bayes"), \
+            pytest.warns(UserWarning, match="one after another, not in 2 processes"):
+        _nuts.sample_nuts(standard_normal, np.zeros((2, 2)), draws=20, tune=20,
+                          random_seed=1, cores=2)  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if r.name == "clvmodels.bayes"]
+    assert lines[0].endswith("one after another")
+
+
 def test_no_progress_work_without_a_listener(monkeypatch) -> None:
     """Without INFO logging (the default) no progress is tracked at all."""
 
