@@ -44,6 +44,7 @@ from ..exceptions import (
 from ..models._base import (
     BaseModel,
     Estimator,
+    at_draws,
     data_time_unit,
     distinct_patterns,
     draw_blocks,
@@ -51,7 +52,6 @@ from ..models._base import (
     draws_array,
     evaluate_draws,
     joint_draws,
-    refuse_draws,
     set_information_criteria,
     user_stacklevel,
 )
@@ -297,11 +297,6 @@ class BayesianModel(Estimator):
     def _param_dict(self, values: np.ndarray) -> dict[str, np.ndarray]:
         return {name: values[..., i] for i, name in enumerate(self.param_names)}
 
-    def _reset(self) -> None:
-        """Forget a previous fit: remove every attribute ending in ``_``."""
-        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attribute)
-
     def check_data(self, data: Any, *, weights: Any = None) -> None:
         """Check the settings (priors included) and ``data`` as ``fit`` would, without
         fitting: an experiment checks every model's data before it fits the first."""
@@ -451,8 +446,9 @@ class BayesianModel(Estimator):
         for key in ("n_customers_", "n_patterns_", "time_unit_"):
             if hasattr(twin, key):
                 setattr(self, key, getattr(twin, key))
-        if mle is None and data_time_unit(data) is not None:  # the twin did not get there
-            self.time_unit_ = data_time_unit(data)
+        unit = data_time_unit(data)
+        if mle is None and unit is not None:  # the twin did not get that far
+            self.time_unit_ = unit
         # the numpy log posterior where every prior has a closed form here: no PyMC
         # graph to build and compile for clvmodels' NUTS or the MAP
         density = self._log_posterior(arrays, pattern_weights)
@@ -804,10 +800,7 @@ class BayesianModel(Estimator):
         n_rows = len(next(iter(arrays.values()))) if arrays else n
         out = np.empty((n_rows, 4))
 
-        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
-            part = {k: v[rows] for k, v in arrays.items()}
-            return func(**part, **self._param_dict(samples[chosen, None, :]), **kwargs)
-
+        evaluate = at_draws(self, func, arrays, samples, kwargs)
         # blocks of customers and draws of bounded memory, however many of either
         for rows, values in draw_blocks(evaluate, len(samples), n_rows, chunk_size):
             out[rows, 0], out[rows, 3] = summarize_draws(values)
@@ -820,7 +813,6 @@ class BayesianModel(Estimator):
         n_draws: int | None, random_state: Any, **kwargs: Any,
     ) -> pd.Series:  # fmt: skip
         self._check_fitted()
-        refuse_draws(self, name)
         samples = self._prediction_samples()
         values = np.asarray(func(**self._param_dict(samples), **kwargs), dtype=np.float64)
         values = np.broadcast_to(values, (len(samples),))
@@ -833,7 +825,6 @@ class BayesianModel(Estimator):
     def _curve(self, func, values, axis_name, name, interval, n_draws, random_state):
         """Population-level predictions over a grid of values (BG/BB, sBG curves)."""
         self._check_fitted()
-        refuse_draws(self, name)
         samples = self._prediction_samples()
         grid = np.asarray(values, dtype=np.float64)
         flat = grid.reshape(-1)

@@ -114,9 +114,10 @@ LogLikelihood = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 
 class Estimator:
-    """The settings protocol of scikit-learn's estimators, shared by both families: the
+    """The estimator conventions of scikit-learn, shared by both families: the
     constructor's keyword arguments are the settings (``get_params`` / ``set_params``,
-    ``repr`` showing those changed from their defaults)."""
+    ``repr`` showing those changed from their defaults), and a fit's results are the
+    attributes ending in ``_``."""
 
     @classmethod
     def _setting_names(cls) -> list[str]:
@@ -145,6 +146,12 @@ class Estimator:
                 )
             setattr(self, name, value)
         return self
+
+    def _reset(self) -> None:
+        """Forget a previous fit: remove every attribute ending in ``_`` (the fitted
+        attributes, by scikit-learn's convention)."""
+        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attribute)
 
     def __repr__(self) -> str:
         defaults = inspect.signature(type(self).__init__).parameters
@@ -256,11 +263,6 @@ class BaseModel(Estimator):
                     f"{name}: initial_params[{key!r}]={value!r}: a start value must be "
                     f"{self.param_support}."
                 )
-
-    def _reset(self) -> None:
-        """Forget a previous fit: remove every attribute ending in ``_``."""
-        for attribute in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attribute)
 
     # --------------------------------------------------------------------- the data
 
@@ -793,11 +795,7 @@ class BaseModel(Estimator):
         lower = np.empty(len(index))
         upper = np.empty(len(index))
 
-        def evaluate(rows: slice, chosen: slice) -> np.ndarray:
-            part = {k: v[rows] for k, v in arrays.items()}
-            # parameters of shape (draws, 1): broadcast over the rows
-            return func(**part, **self._param_dict(draws[chosen, None, :]), **kwargs)
-
+        evaluate = at_draws(self, func, arrays, draws, kwargs)
         for rows, values in draw_blocks(evaluate, n_draws, len(index), chunk_size):
             lower[rows], upper[rows] = quantiles(values, interval)
         # The index (a MultiIndex too) keeps its names.
@@ -812,7 +810,6 @@ class BaseModel(Estimator):
             return self._evaluator._predict_scalar(func, name, interval, n_draws,
                                                    random_state, **kwargs)  # fmt: skip
         self._check_fitted()
-        refuse_draws(self, name)
         estimate = float(func(**self._param_dict(self.params_.to_numpy()), **kwargs))
         if interval is None:
             return estimate
@@ -928,18 +925,6 @@ def drawing() -> bool:
     return _DRAWS.get()
 
 
-def refuse_draws(model: Any, name: str) -> None:
-    """Refuse :meth:`BaseModel.draws` of a prediction that is not per customer."""
-    if drawing():
-        raise TypeError(
-            f"{type(model).__name__}.draws: {name} is a population-level prediction, not "
-            "one per customer; draws covers "
-            f"{', '.join(p for p in CUSTOMER_PREDICTIONS if hasattr(model, p))}. Its "
-            "distribution: call it with interval=, or evaluate its function at "
-            "parameter_draws()."
-        )
-
-
 def single_count_for_draws(n: Any) -> None:
     """Refuse several counts ``n`` in :meth:`BaseModel.draws` of probability_purchases
     (its draws are one array per count)."""
@@ -993,15 +978,26 @@ def evaluate_draws(
             "customers at a time, or fewer draws (an interval= summary has no limit)."
         )
     values = np.empty((len(samples), n))
+    for rows, block in draw_blocks(at_draws(model, func, arrays, samples, kwargs),
+                                   len(samples), n):  # fmt: skip
+        values[:, rows] = block
+    return values
 
-    def each(rows: slice, chosen: slice) -> np.ndarray:
+
+def at_draws(
+    model: Any, func: Callable[..., np.ndarray], arrays: dict[str, np.ndarray],
+    samples: np.ndarray, kwargs: dict[str, Any],
+) -> Callable[[slice, slice], np.ndarray]:  # fmt: skip
+    """The ``evaluate(rows, draws)`` of :func:`draw_blocks` for a per-customer prediction:
+    ``func`` on those rows of ``arrays`` at those parameter draws (rows of ``samples``),
+    an array (draws, rows)."""
+
+    def evaluate(rows: slice, chosen: slice) -> np.ndarray:
         part = {k: v[rows] for k, v in arrays.items()}
         # parameters of shape (draws, 1): broadcast over the rows
         return func(**part, **model._param_dict(samples[chosen, None, :]), **kwargs)
 
-    for rows, block in draw_blocks(each, len(samples), n):
-        values[:, rows] = block
-    return values
+    return evaluate
 
 
 def draws_array(values: np.ndarray, index: pd.Index, name: str) -> Any:

@@ -2,12 +2,11 @@
 
 Pareto/NBD's likelihood rests on this series (``models/pnbd.py``, module docstring): for
 0 <= z <= 0.85 and a <= m + 1 its terms c_k z^k, c_k = (a)_k / (m + 1)_k, are positive
-with ratio at most z. Summed element by element in compiled code it costs a few
-nanoseconds a term; the same sum as a loop of numpy operations over all elements at once
-(as it was written before) spent most of its time in numpy's per-call overhead, about
-half of a Pareto/NBD log-likelihood evaluation on CDNOW (BENCHMARKS.md). numba comes with
-PyTensor, which PyMC requires; it is imported, and the kernel compiled (or read from
-numba's cache), on first use.
+with ratio at most z. It is summed element by element in compiled code, a few
+nanoseconds a term: written as a loop of numpy operations over all elements at once, a
+few terms each, numpy's per-call overhead would dominate (BENCHMARKS.md, Pareto/NBD).
+numba comes with PyTensor, which PyMC requires; it is imported, and the kernel compiled
+(or read from numba's cache), on first use.
 """
 
 from __future__ import annotations
