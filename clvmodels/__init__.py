@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "evaluate": "clvmodels.evaluation",
     "conditional_expectations": "clvmodels.evaluation",
     "tracking": "clvmodels.evaluation",
+    "likelihood_ratio_test": "clvmodels.evaluation",
     "score": "clvmodels.scoring",
     "score_frame": "clvmodels.scoring",
 }
@@ -68,6 +69,7 @@ __all__ = [
     "experiments",
     "historical",
     "historical_clv",
+    "likelihood_ratio_test",
     "load",
     "models",
     "plotting",
@@ -101,7 +103,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .data.opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
-    from .evaluation import conditional_expectations, evaluate, tracking
+    from .evaluation import conditional_expectations, evaluate, likelihood_ratio_test, tracking
     from .historical import cohort_table, compare_clv, historical_clv
     from .models._base import load
     from .models.bgbb import BGBB

@@ -6,6 +6,7 @@
     clvmodels validate CONFIG [--set KEY=VALUE ...] | --schema
     clvmodels summarize TRANSACTIONS --out FILE [--time-unit W] [--calibration-end DATE ...]
     clvmodels predict --model MODEL.json --data SUMMARY --out FILE [--horizon 12M]
+                      [--covariates CUSTOMERS]
     clvmodels report RUN_DIR
     clvmodels datasets
 
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--id-column", default="customer_id",
                          help="customer id column of --data (default customer_id)")
     predict.add_argument("--seed", type=int, default=0, help="seed of the interval draws")
+    predict.add_argument("--covariates",
+                         help="per-customer file (.csv or .parquet) with the model's "
+                              "covariates, joined on --id-column")  # fmt: skip
     predict.add_argument("--overwrite", action="store_true", help="replace --out")
 
     report = commands.add_parser("report", help="(re)build report.html of a run directory")
@@ -431,7 +435,27 @@ def _predict(args: argparse.Namespace) -> int:
             f"--horizon {args.horizon} cannot be converted; refit it on a summary"
         )
     settings = {"horizon": args.horizon, "interval": args.interval, "random_state": args.seed}
-    if data_format(out) == "parquet" and data_format(Path(args.data)) == "parquet":
+    covariates = _covariate_columns(model)
+    if args.covariates is not None and not covariates:
+        raise ConfigError(f"--covariates: the model {Path(args.model).name} has no covariates")
+    if args.covariates is not None:
+        from .data.customers import attach_attributes, read_attributes
+        from .exceptions import InvalidDataError
+
+        _input_file(args.covariates, "--covariates")
+        data = _read_table(args.data, "--data", args.id_column)
+        _require_id_column(args, data.columns)
+        try:
+            table = read_attributes(args.covariates, args.id_column, covariates)
+            data = attach_attributes(data.set_index(args.id_column), table, covariates,
+                                     Path(args.covariates).name)  # fmt: skip
+        except InvalidDataError as error:
+            raise ConfigError(f"--covariates {args.covariates}: {error}") from None
+        result = score_frame(model, data, **settings)
+        result.index.name = args.id_column
+        _write_table(result, out)
+        count = len(result)
+    elif data_format(out) == "parquet" and data_format(Path(args.data)) == "parquet":
         # streamed by DuckDB in chunks: memory does not grow with the customers
         import duckdb
 
@@ -456,6 +480,11 @@ def _predict(args: argparse.Namespace) -> int:
         count = len(result)
     print(f"{out}: {count:,} customers scored with {Path(args.model).name} ({model.kind})")
     return EXIT_OK
+
+
+def _covariate_columns(model: Any) -> list[str]:
+    design = getattr(model, "covariates_", None)
+    return [] if design is None else list(design.settings.columns)
 
 
 def _require_id_column(args: argparse.Namespace, columns: Sequence[Any]) -> None:

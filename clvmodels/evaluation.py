@@ -20,8 +20,9 @@ Baselines (evaluated exactly like the models):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,9 +41,100 @@ __all__ = [
     "calibration_table",
     "conditional_expectations",
     "evaluate",
+    "likelihood_ratio_test",
     "normalized_gini",
     "tracking",
 ]
+
+
+class LikelihoodRatio(NamedTuple):
+    """The result of :func:`likelihood_ratio_test`."""
+
+    statistic: float
+    df: int
+    p_value: float
+
+
+def likelihood_ratio_test(restricted: Any, full: Any) -> LikelihoodRatio:
+    """Likelihood-ratio test of a restricted model against a fuller one.
+
+    The statistic 2 (ln L_full - ln L_restricted) is asymptotically chi-squared with as
+    many degrees of freedom as the full model has more parameters (Wilks 1938, "The
+    large-sample distribution of the likelihood ratio for testing composite
+    hypotheses", Annals of Mathematical Statistics 9(1), 60-62), when the restricted
+    model is the full one with some parameters fixed or constrained: a model without a
+    covariate against one with it, or a covariate shared by both processes
+    (``shared_covariates``) against one coefficient per process. Both must be
+    maximum-likelihood fits of the same model on the same customers, without penalties
+    (a penalised fit does not maximise the likelihood).
+
+    Parameters
+    ----------
+    restricted, full : fitted maximum-likelihood models of one class
+
+    Returns
+    -------
+    LikelihoodRatio
+        ``statistic``, ``df`` and ``p_value``.
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> from clvmodels.simulate import simulate_pnbd
+    >>> import numpy as np, pandas as pd
+    >>> z = pd.DataFrame({"vip": np.random.default_rng(0).integers(0, 2, 2000)})
+    >>> data = simulate_pnbd(2000, r=0.55, alpha=10.6, s=0.61, beta=11.7, T=39.0,
+    ...                      random_state=0, covariates=z, purchase_coefficients={"vip": 0.7})
+    >>> plain = clvmodels.ParetoNBD().fit(data)
+    >>> full = clvmodels.ParetoNBD(purchase_covariates=["vip"]).fit(data)
+    >>> test = clvmodels.likelihood_ratio_test(plain, full)
+    >>> test.df, bool(test.p_value < 1e-6)
+    (1, True)
+    """
+    for label, model in (("restricted", restricted), ("full", full)):
+        if not hasattr(model, "log_likelihood_") or hasattr(model, "posterior_samples"):
+            raise InvalidDataError(
+                f"{label}: give a fitted maximum-likelihood model (the test compares "
+                "maximised likelihoods)."
+            )
+        if getattr(model, "penalizer", 0) or _penalised(model):
+            raise InvalidDataError(
+                f"{label}: {type(model).__name__} was fitted with a penalty, which does not "
+                "maximise the likelihood; refit both without one for the test."
+            )
+    if type(restricted) is not type(full):
+        raise InvalidDataError(
+            f"restricted is a {type(restricted).__name__} and full a {type(full).__name__}: "
+            "the test compares two fits of the same model."
+        )
+    if not np.isclose(restricted.n_customers_, full.n_customers_, rtol=1e-12):
+        raise InvalidDataError(
+            f"the models were fitted on {restricted.n_customers_:,} and "
+            f"{full.n_customers_:,} customers; the test needs the same customers."
+        )
+    df = len(full.param_names) - len(restricted.param_names)
+    if df < 1:
+        raise InvalidDataError(
+            f"full has {len(full.param_names)} parameters and restricted "
+            f"{len(restricted.param_names)}: the full model must have more parameters."
+        )
+    statistic = 2.0 * (full.log_likelihood_ - restricted.log_likelihood_)
+    if statistic < -1e-6 * max(1.0, abs(full.log_likelihood_)):
+        warnings.warn(
+            f"the full model's log-likelihood ({full.log_likelihood_:.6g}) is below the "
+            f"restricted one's ({restricted.log_likelihood_:.6g}): it did not reach its "
+            "maximum (refit it, e.g. starting from the restricted estimates); the statistic "
+            "is set to 0.",
+            UserWarning, stacklevel=2,
+        )  # fmt: skip
+    statistic = max(statistic, 0.0)
+    return LikelihoodRatio(float(statistic), int(df), float(stats.chi2.sf(statistic, df)))
+
+
+def _penalised(model: Any) -> bool:
+    penalty = getattr(model, "covariate_penalizer", 0)
+    values = penalty.values() if isinstance(penalty, Mapping) else [penalty]
+    return any(float(v) != 0 for v in values)
 
 
 # ----------------------------------------------------------------------- helpers
@@ -498,6 +590,7 @@ def tracking(
     granularity: str = "D",
     date_format: str | None = None,
     duplicates: str = "warn",
+    covariates: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Actual vs expected repeat transactions per period, calibration and holdout.
 
@@ -505,7 +598,9 @@ def tracking(
     each enters on their own first purchase date (not all at time 0), and the expected
     repeat transactions of the cohort by time s are sum_i E[X(s - first_i)] for a new
     customer (FHL 2005, figure 1). Periods are consecutive ``time_unit``s from the first
-    purchase window of the cohort.
+    purchase window of the cohort. A model with covariates expects each customer's
+    curve at their own covariates, read from ``covariates`` (a per-customer frame
+    indexed by customer id, such as the summary the model was fitted on).
 
     Returns
     -------
@@ -564,9 +659,14 @@ def tracking(
     entry_values, entry_counts = np.unique(entry, return_counts=True)
     edges = np.arange(0, n_periods + 1, dtype=np.float64)
     for name, model in _named(models).items():
-        age = np.clip(edges[None, :] - entry_values[:, None], 0.0, None)
-        cumulative = _new_customer_curve(model, age)
-        expected = (entry_counts[:, None] * cumulative).sum(axis=0)
+        if getattr(model, "covariates_", None) is not None:
+            ids = pd.Index(tx.customers)[cohort]
+            expected = _cohort_curve_with_covariates(model, name, entry, ids, covariates,
+                                                     edges)  # fmt: skip
+        else:
+            age = np.clip(edges[None, :] - entry_values[:, None], 0.0, None)
+            cumulative = _new_customer_curve(model, age)
+            expected = (entry_counts[:, None] * cumulative).sum(axis=0)
         table[name] = np.diff(expected)
     cal_time = (window.start_ns(cal_end) + _window_length_ns(window, cal_end) - start_ns) / unit_ns
     table.attrs.update({"calibration_periods": round(cal_time), "time_unit": time_unit})
@@ -575,6 +675,45 @@ def tracking(
 
 def _window_length_ns(window: Any, index: int) -> int:
     return int(window.start_ns(index + 1) - window.start_ns(index))
+
+
+def _cohort_curve_with_covariates(model: Any, name: str, entry: np.ndarray, ids: pd.Index,
+                                  covariates: pd.DataFrame | None,
+                                  edges: np.ndarray) -> np.ndarray:  # fmt: skip
+    """sum_i E[X(edge - entry_i) | z_i] over the cohort, once per distinct (entry,
+    covariates) pair, in blocks of bounded memory."""
+    from .models._base import pattern_codes
+
+    columns = list(model.covariates_.settings.columns)
+    if covariates is None:
+        raise InvalidDataError(
+            f"tracking: model {name!r} has covariates ({', '.join(columns)}); pass "
+            "covariates= (a per-customer frame, e.g. the summary it was fitted on)."
+        )
+    missing = ~ids.isin(covariates.index)
+    if missing.any():
+        raise InvalidDataError(
+            f"tracking: covariates lacks {int(missing.sum()):,} customers of the cohort "
+            f"(e.g. {ids[missing][0]!r})."
+        )
+    rows = covariates.reindex(ids)
+    model._require(rows.columns, columns, "covariates")
+    encoded = model.covariates_.encode(rows, "covariates")
+    codes, first = pattern_codes({"entry": entry, **encoded})
+    counts = np.bincount(codes, minlength=len(first)).astype(np.float64)
+    params = model._param_dict(model.params_.to_numpy())
+    total = np.zeros(len(edges))
+    step = max(1, (1 << 20) // len(edges))
+    for start in range(0, len(first), step):
+        chosen = first[start:start + step]
+        age = np.clip(edges[None, :] - entry[chosen][:, None], 0.0, None)
+        flat = {k: np.repeat(v[chosen], len(edges)) for k, v in encoded.items()}
+        zeros = np.zeros(age.size)
+        arrays = {"frequency": zeros, "recency": zeros, "T": zeros, **flat}
+        values = model._cumulative_purchases(arrays, params, age.reshape(-1)).reshape(age.shape)
+        values = np.where(age > 0, values, 0.0)
+        total += (counts[start:start + step, None] * values).sum(axis=0)
+    return total
 
 
 def _new_customer_curve(model: Any, age: np.ndarray) -> np.ndarray:

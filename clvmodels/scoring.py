@@ -240,7 +240,8 @@ def _score_spark(model: Any, data: Any, id_column: str, settings: dict[str, Any]
     # the columns the model reads, found as its prediction methods will find them in a
     # batch (the id column is its index there)
     readable = [name for name in columns if name != id_column]
-    needed = model._column_names(pd.DataFrame(columns=readable)).values()
+    needed = [*model._column_names(pd.DataFrame(columns=readable)).values(),
+              *getattr(model, "_extra_columns", tuple)()]
     model._require(readable, needed, "data")
     if id_column in names:
         raise InvalidDataError(

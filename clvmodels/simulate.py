@@ -154,6 +154,58 @@ def _customer_index(n_customers: int) -> pd.RangeIndex:
     return pd.RangeIndex(n_customers, name="customer_id")
 
 
+def _linear_predictors(
+    n: int, covariates: Any, purchase: Any, dropout: Any
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    """g_p'z_i and g_d'z_i of each customer, and the covariates as a frame.
+
+    The static-covariate parameterisation of CLVTools (Bachmann, Meierer & Näf 2021,
+    Marketing Science 40(4); Fader & Hardie 2007, note 019), the one
+    :mod:`clvmodels.models._covariates` fits.
+    """
+    if covariates is None:
+        if purchase or dropout:
+            raise InvalidDataError(
+                "purchase_coefficients / dropout_coefficients need covariates=: a DataFrame "
+                "(or dict of arrays) with one numeric value per customer."
+            )
+        return np.zeros(n), np.zeros(n), None
+    try:
+        frame = pd.DataFrame(covariates).reset_index(drop=True)
+    except (TypeError, ValueError):
+        raise InvalidDataError(
+            f"covariates must be a DataFrame or a dict of arrays of {n} numbers each."
+        ) from None
+    if len(frame) != n:
+        raise InvalidDataError(
+            f"covariates has {len(frame)} rows; it needs one per customer ({n})."
+        )
+    etas = []
+    for what, coefficients in (("purchase_coefficients", purchase),
+                               ("dropout_coefficients", dropout)):  # fmt: skip
+        eta = np.zeros(n)
+        for column, value in dict(coefficients or {}).items():
+            if column not in frame.columns:
+                raise InvalidDataError(
+                    f"{what} names {column!r}, which is not a column of covariates "
+                    f"({', '.join(map(str, frame.columns))})."
+                )
+            try:
+                z = frame[column].to_numpy(dtype=np.float64)
+                g = float(value)
+            except (TypeError, ValueError):
+                raise InvalidDataError(
+                    f"{what}[{column!r}]: covariates and coefficients must be numbers."
+                ) from None
+            if not (np.all(np.isfinite(z)) and np.isfinite(g)):
+                raise InvalidDataError(f"{what}[{column!r}]: covariates and coefficients "
+                                       "must be finite.")  # fmt: skip
+            eta += g * z
+        etas.append(eta)
+    frame.index = _customer_index(n)
+    return etas[0], etas[1], frame
+
+
 # ------------------------------------------------------------------ core samplers
 
 
@@ -179,9 +231,9 @@ def _draw_bgnbd(
     rng: np.random.Generator,
     T: np.ndarray,
     r: float,
-    alpha: float,
-    a: float,
-    b: float,
+    alpha: float | np.ndarray,
+    a: float | np.ndarray,
+    b: float | np.ndarray,
     *,
     dropout_at_zero: bool,
 ) -> dict[str, np.ndarray]:
@@ -203,7 +255,7 @@ def _draw_bgnbd(
     if dropout_at_zero:
         deaths -= 1
     means = lam * T
-    _check_poisson_means(means, f"Gamma(r={r}, alpha={alpha})")
+    _check_poisson_means(means, f"Gamma(r={r}, alpha={_shown(alpha)})")
     n_immortal = rng.poisson(means)
     x = np.minimum(n_immortal, deaths)
     recency = np.zeros(n)
@@ -221,7 +273,8 @@ def _draw_bgnbd(
 
 
 def _draw_pnbd(
-    rng: np.random.Generator, T: np.ndarray, r: float, alpha: float, s: float, beta: float
+    rng: np.random.Generator, T: np.ndarray, r: float, alpha: float | np.ndarray, s: float,
+    beta: float | np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Pareto/NBD counts and last-purchase times; ``T`` may contain zeros.
 
@@ -237,7 +290,7 @@ def _draw_pnbd(
         lifetime = rng.standard_exponential(size=n) / mu
     horizon = np.minimum(lifetime, T)
     means = lam * horizon
-    _check_poisson_means(means, f"Gamma(r={r}, alpha={alpha})")
+    _check_poisson_means(means, f"Gamma(r={r}, alpha={_shown(alpha)})")
     x = rng.poisson(means)
     recency = np.zeros(n)
     buyers = x > 0
@@ -253,13 +306,21 @@ def _draw_pnbd(
     }
 
 
+def _shown(value: Any) -> str:
+    return f"{value:g}" if np.ndim(value) == 0 else "alpha_i (by covariates)"
+
+
 def _summary_frame(
-    draws: dict[str, np.ndarray], T: np.ndarray, latent: tuple[str, ...], return_latent: bool
+    draws: dict[str, np.ndarray], T: np.ndarray, latent: tuple[str, ...], return_latent: bool,
+    covariates: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     columns = {"frequency": draws["frequency"], "recency": draws["recency"], "T": T}
     if return_latent:
         columns.update({k: draws[k] for k in latent})
-    return pd.DataFrame(columns, index=_customer_index(T.size))
+    frame = pd.DataFrame(columns, index=_customer_index(T.size))
+    if covariates is not None:
+        frame = frame.join(covariates.drop(columns=[c for c in covariates if c in frame]))
+    return frame
 
 
 # ------------------------------------------------------------ per-customer summaries
@@ -275,6 +336,9 @@ def simulate_bgnbd(
     T: float | ArrayLike,
     random_state: RandomState = None,
     return_latent: bool = False,
+    covariates: Any = None,
+    purchase_coefficients: Mapping[str, float] | None = None,
+    dropout_coefficients: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Draw per-customer summaries from the BG/NBD model.
 
@@ -299,6 +363,12 @@ def simulate_bgnbd(
         Seed; the same seed gives the same customers.
     return_latent : bool, default False
         Also return each customer's latent characteristics.
+    covariates : pandas.DataFrame or dict of arrays, optional
+        Static covariates, one numeric row per customer; returned as columns of the
+        result (after the summary's).
+    purchase_coefficients, dropout_coefficients : dict, optional
+        Coefficient of each covariate column in each process: alpha_i = alpha exp(-g_p'z_i),
+        a_i = a exp(g_d'z_i), b_i = b exp(g_d'z_i) (CLVTools' parameterisation).
 
     Returns
     -------
@@ -335,9 +405,12 @@ def simulate_bgnbd(
     a, b = _positive("a", a), _positive("b", b)
     lengths = _observation_lengths(T, n)
     rng = _rng(random_state)
-    draws = _draw_bgnbd(rng, lengths, r, alpha, a, b, dropout_at_zero=False)
+    eta_p, eta_d, frame = _linear_predictors(n, covariates, purchase_coefficients,
+                                             dropout_coefficients)  # fmt: skip
+    draws = _draw_bgnbd(rng, lengths, r, alpha * np.exp(-eta_p), a * np.exp(eta_d),
+                        b * np.exp(eta_d), dropout_at_zero=False)  # fmt: skip
     return _summary_frame(
-        draws, lengths, ("purchase_rate", "dropout_probability", "alive"), return_latent
+        draws, lengths, ("purchase_rate", "dropout_probability", "alive"), return_latent, frame
     )
 
 
@@ -351,6 +424,9 @@ def simulate_mbgnbd(
     T: float | ArrayLike,
     random_state: RandomState = None,
     return_latent: bool = False,
+    covariates: Any = None,
+    purchase_coefficients: Mapping[str, float] | None = None,
+    dropout_coefficients: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Draw per-customer summaries from the MBG/NBD model.
 
@@ -375,6 +451,12 @@ def simulate_mbgnbd(
         Seed; the same seed gives the same customers.
     return_latent : bool, default False
         Also return ``purchase_rate``, ``dropout_probability`` and ``alive``.
+    covariates : pandas.DataFrame or dict of arrays, optional
+        Static covariates, one numeric row per customer; returned as columns of the
+        result (after the summary's).
+    purchase_coefficients, dropout_coefficients : dict, optional
+        Coefficient of each covariate column in each process: alpha_i = alpha exp(-g_p'z_i),
+        a_i = a exp(g_d'z_i), b_i = b exp(g_d'z_i) (CLVTools' parameterisation).
 
     Returns
     -------
@@ -399,9 +481,12 @@ def simulate_mbgnbd(
     a, b = _positive("a", a), _positive("b", b)
     lengths = _observation_lengths(T, n)
     rng = _rng(random_state)
-    draws = _draw_bgnbd(rng, lengths, r, alpha, a, b, dropout_at_zero=True)
+    eta_p, eta_d, frame = _linear_predictors(n, covariates, purchase_coefficients,
+                                             dropout_coefficients)  # fmt: skip
+    draws = _draw_bgnbd(rng, lengths, r, alpha * np.exp(-eta_p), a * np.exp(eta_d),
+                        b * np.exp(eta_d), dropout_at_zero=True)  # fmt: skip
     return _summary_frame(
-        draws, lengths, ("purchase_rate", "dropout_probability", "alive"), return_latent
+        draws, lengths, ("purchase_rate", "dropout_probability", "alive"), return_latent, frame
     )
 
 
@@ -415,6 +500,9 @@ def simulate_pnbd(
     T: float | ArrayLike,
     random_state: RandomState = None,
     return_latent: bool = False,
+    covariates: Any = None,
+    purchase_coefficients: Mapping[str, float] | None = None,
+    dropout_coefficients: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Draw per-customer summaries from the Pareto/NBD model.
 
@@ -438,6 +526,12 @@ def simulate_pnbd(
         Seed; the same seed gives the same customers.
     return_latent : bool, default False
         Also return each customer's latent characteristics.
+    covariates : pandas.DataFrame or dict of arrays, optional
+        Static covariates, one numeric row per customer; returned as columns of the
+        result (after the summary's).
+    purchase_coefficients, dropout_coefficients : dict, optional
+        Coefficient of each covariate column in each process: alpha_i = alpha exp(-g_p'z_i),
+        beta_i = beta exp(-g_d'z_i) (CLVTools' parameterisation).
 
     Returns
     -------
@@ -472,9 +566,12 @@ def simulate_pnbd(
     s, beta = _positive("s", s), _positive("beta", beta)
     lengths = _observation_lengths(T, n)
     rng = _rng(random_state)
-    draws = _draw_pnbd(rng, lengths, r, alpha, s, beta)
+    eta_p, eta_d, frame = _linear_predictors(n, covariates, purchase_coefficients,
+                                             dropout_coefficients)  # fmt: skip
+    draws = _draw_pnbd(rng, lengths, r, alpha * np.exp(-eta_p), s, beta * np.exp(-eta_d))
     return _summary_frame(
-        draws, lengths, ("purchase_rate", "dropout_rate", "lifetime", "alive"), return_latent
+        draws, lengths, ("purchase_rate", "dropout_rate", "lifetime", "alive"), return_latent,
+        frame,
     )
 
 

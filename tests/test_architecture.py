@@ -40,13 +40,13 @@ DATA_LAYERS = {
     "duckdb_engine": 3, "spark_engine": 3,
     "engines": 4,
     "reader": 5,
-    "summary": 6, "opportunities": 6,
+    "summary": 6, "opportunities": 6, "customers": 6,
     "__init__": 7,
 }  # fmt: skip
 # inside clvmodels.models: the shared base, then the model families; a model module
 # never imports another model module (what two share lives in a module below them)
 MODEL_LAYERS = {
-    "_saved": 0, "_base": 1, "_purchase": 2, "_curves": 2, "_betageo": 3,
+    "_saved": 0, "_covariates": 0, "_base": 1, "_purchase": 2, "_curves": 2, "_betageo": 3,
     "bgnbd": 4, "mbgnbd": 4, "pnbd": 4, "bgbb": 4, "gamma_gamma": 4, "sbg": 4,
     "__init__": 5,
 }  # fmt: skip

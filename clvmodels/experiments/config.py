@@ -40,6 +40,8 @@ from ..exceptions import ConfigError
 __all__ = [
     "ClvConfig",
     "ColumnsConfig",
+    "CovariatesConfig",
+    "CustomersConfig",
     "DataConfig",
     "EvaluationConfig",
     "ExperimentConfig",
@@ -144,6 +146,26 @@ def _relative_to_yaml(value: str, info: ValidationInfo) -> Path:
     return (base / Path(value).expanduser()).resolve()
 
 
+class CustomersConfig(_Strict):
+    """A per-customer file (CSV or Parquet): one row per customer with the static
+    covariates the models name."""
+
+    path: str = Field(description="CSV or Parquet file, relative to the YAML file.")
+    customer_id: str | None = Field(
+        None, description="Its customer id column (default: data.columns.customer_id)."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _existing_file(cls, value: str, info: ValidationInfo) -> str:
+        path = _relative_to_yaml(value, info)
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        if data_format(path) is None:
+            raise ValueError(f"{path.name}: use a .csv, .csv.gz, .parquet or .pq file")
+        return str(path)
+
+
 class DataConfig(_Strict):
     """Where the transactions come from: a bundled dataset or a CSV/Parquet file."""
 
@@ -182,6 +204,12 @@ class DataConfig(_Strict):
             "An existing folder for DuckDB's spill files, relative to the YAML file "
             "(default: the system's temporary folder); they can reach several times the "
             "input's size and are removed after the summary."
+        ),
+    )
+    customers: CustomersConfig | None = Field(
+        None, description=(
+            "Per-customer file holding the models' covariates; without it they are "
+            "columns of the transaction file, constant within each customer."
         ),
     )
 
@@ -361,6 +389,49 @@ class SamplerConfig(_Strict):
         return self
 
 
+class CovariatesConfig(_Strict):
+    """Static covariates of one model (BG/NBD, MBG/NBD, Pareto/NBD): which columns of
+    the per-customer data enter which process (see docs/covariates.md)."""
+
+    purchase: list[str] = Field([], description="Columns moving the purchase rate.")
+    dropout: list[str] = Field([], description="Columns moving dropout.")
+    shared: list[str] = Field(
+        [], description="Columns with one coefficient for both processes."
+    )
+    penalizer: float | dict[Literal["purchase", "dropout"], float] = Field(
+        0.0, description="L2 penalty on the coefficients: one number, or one per process."
+    )
+
+    @model_validator(mode="after")
+    def _columns(self) -> CovariatesConfig:
+        if not (self.purchase or self.dropout or self.shared):
+            raise _FieldError("purchase", "name at least one covariate column")
+        for process in ("purchase", "dropout"):
+            both = sorted(set(getattr(self, process)) & set(self.shared))
+            if both:
+                raise _FieldError(
+                    "shared", f"{both} are in both shared and {process}: name a shared "
+                    "covariate only in shared",
+                )
+        values = self.penalizer.values() if isinstance(self.penalizer, dict) else [self.penalizer]
+        if any(not (v >= 0) for v in values):
+            raise _FieldError("penalizer", "give numbers >= 0")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.purchase, *self.dropout, *self.shared]))
+
+    def settings(self) -> dict[str, Any]:
+        """Keyword arguments of the model class."""
+        return {
+            "purchase_covariates": self.purchase or None,
+            "dropout_covariates": self.dropout or None,
+            "shared_covariates": self.shared or None,
+            "covariate_penalizer": self.penalizer,
+        }
+
+
 class ModelConfig(_Strict):
     """One model of the experiment."""
 
@@ -381,6 +452,9 @@ class ModelConfig(_Strict):
     )
     priors: dict[str, PriorConfig] | None = Field(None, description="map / mcmc only.")
     sampler: SamplerConfig | None = Field(None, description="mcmc only.")
+    covariates: CovariatesConfig | None = Field(
+        None, description="Static covariates (bgnbd, mbgnbd, pnbd; method mle)."
+    )
 
     @model_validator(mode="after")
     def _options_fit_kind(self) -> ModelConfig:
@@ -408,6 +482,16 @@ class ModelConfig(_Strict):
                     f"priors.{name}",
                     f"{self.kind} has no parameter {name!r}; its parameters are "
                     f"{', '.join(parameters)}",
+                )
+        if self.covariates is not None:
+            if not registry.get(self.kind).continuous_purchase:
+                raise _FieldError(
+                    "covariates", f"covariates apply to bgnbd, mbgnbd and pnbd, not {self.kind}"
+                )
+            if self.method != "mle":
+                raise _FieldError(
+                    "covariates", "covariates are fitted by method mle only so far (the "
+                    "Bayesian models do not take them yet)",
                 )
         if self.method != "mle" and (self.penalizer or self.initial_params):
             raise _FieldError(
@@ -453,6 +537,8 @@ class ModelConfig(_Strict):
         }  # fmt: skip
         if self.drop_zero_values is not None:
             settings["drop_zero_values"] = self.drop_zero_values
+        if self.covariates is not None:
+            settings.update(self.covariates.settings())
         return settings
 
 
@@ -590,6 +676,7 @@ class ExperimentConfig(_Strict):
             raise _FieldError(
                 "clv.spend_model", f"several gamma_gamma models ({', '.join(spend)}): name one"
             )
+        self._covariates_readable()
         if self.data.engine == "spark":
             self._spark_compatible()
         if "evaluation" in self.model_fields_set and not self.periods.has_holdout:
@@ -597,6 +684,42 @@ class ExperimentConfig(_Strict):
                 "evaluation", "evaluation needs a holdout: set periods.holdout_end"
             )
         return self
+
+    def _covariates_readable(self) -> None:
+        columns = self.covariate_columns
+        if not columns:
+            if self.data.customers is not None:
+                raise _FieldError(
+                    "data.customers", "no model names covariates: drop data.customers or "
+                    "add covariates to a model",
+                )
+            return
+        if self.data.customers is None and self.data.dataset is not None:
+            raise _FieldError(
+                "data.customers", f"the models name covariates ({', '.join(columns)}) and "
+                f"the bundled dataset {self.data.dataset} has none: give them in a "
+                "per-customer file (data.customers.path)",
+            )
+        own = self.data.columns
+        clash = sorted(set(columns) & {own.customer_id, own.date, own.amount or ""})
+        if clash:
+            raise _FieldError(
+                "models", f"{clash} cannot be covariates: they are the transaction columns"
+            )
+        if self.data.engine == "spark":
+            raise _FieldError(
+                "data.engine", "covariates are not read with data.engine: spark yet; use "
+                "duckdb or pandas",
+            )
+
+    @property
+    def covariate_columns(self) -> list[str]:
+        """Every covariate column any model names, once."""
+        names: list[str] = []
+        for model in self.models:
+            if model.covariates is not None:
+                names.extend(model.covariates.columns)
+        return list(dict.fromkeys(names))
 
     def _spark_compatible(self) -> None:
         """With data.engine spark only per-customer results reach the driver: steps

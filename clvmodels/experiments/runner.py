@@ -269,6 +269,32 @@ def _summary(config: ExperimentConfig, transactions: Any) -> pd.DataFrame:
     return summary
 
 
+def _with_covariates(config: ExperimentConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the covariates the models name: from the per-customer file
+    (data.customers), or from the transaction file where they are constant per
+    customer; every customer of the summary must have them."""
+    from ..data.customers import attach_attributes, read_attributes
+
+    columns = config.covariate_columns
+    if not columns:
+        return frame
+    customers = config.data.customers
+    try:
+        if customers is not None:
+            source = customers.path
+            table = read_attributes(
+                source, customers.customer_id or config.data.columns.customer_id, columns
+            )
+        else:
+            source = str(config.data.path)
+            table = read_attributes(source, config.data.columns.customer_id, columns,
+                                    per_customer=False)  # fmt: skip
+        return attach_attributes(frame, table, columns, Path(source).name)
+    except InvalidDataError as error:
+        field = "data.customers" if customers is not None else "data.path"
+        raise InvalidDataError(f"{field}: {error}") from None
+
+
 def _opportunity_summary(
     config: ExperimentConfig, transactions: pd.DataFrame, period: str
 ) -> pd.DataFrame:
@@ -468,6 +494,40 @@ def _predictions(
     return result
 
 
+def covariate_effects(config: ExperimentConfig, frame: pd.DataFrame,
+                      predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per model with covariates: its mean predictions by group of each covariate (a
+    category or value, or a quartile of a numeric covariate with more than ten
+    values): what CLV by channel, say, looks like under the model."""
+    tables = {}
+    for spec in config.models:
+        if spec.covariates is None:
+            continue
+        measures = {
+            "expected_purchases": f"{spec.name}_expected_purchases",
+            "probability_alive": f"{spec.name}_probability_alive",
+            "clv": f"{spec.name}_clv",
+        }
+        measures = {k: v for k, v in measures.items() if v in predictions.columns}
+        parts = []
+        for column in spec.covariates.columns:
+            values = frame[column].reindex(predictions.index)
+            types = pd.api.types
+            numeric = types.is_numeric_dtype(values) and not types.is_bool_dtype(values)
+            if numeric and values.nunique() > 10:
+                groups = pd.qcut(values, 4, duplicates="drop").astype(str)
+            else:
+                groups = values.astype(str)
+            table = predictions[list(measures.values())].groupby(groups.to_numpy()).mean()
+            table.columns = [f"mean_{k}" for k in measures]
+            table.insert(0, "customers", groups.value_counts().reindex(table.index).to_numpy())
+            table.insert(0, "value", table.index)
+            table.insert(0, "covariate", column)
+            parts.append(table.reset_index(drop=True))
+        tables[spec.name] = pd.concat(parts, ignore_index=True)
+    return tables
+
+
 def _aligned_history(value: pd.Series, customers: pd.Index) -> pd.Series:
     """Historical value per customer of the summary. Every customer of the summary
     bought by the end of calibration, so a customer missing here is a fault (ids read
@@ -547,6 +607,7 @@ def _evaluation(
             holdout_end=config.periods.holdout_end_date, customer_id=columns.customer_id,
             date=columns.date, time_unit=config.periods.time_unit,
             granularity=config.periods.granularity, duplicates="keep",
+            covariates=frame if config.covariate_columns else None,
         )  # fmt: skip
     return tables
 
@@ -823,7 +884,7 @@ def _run(
         else:
             transactions = load_transactions(config)
             digest = fingerprint(transactions)
-        frame = _summary(config, transactions)
+        frame = _with_covariates(config, _summary(config, transactions))
         frames = model_frames(config, transactions, frame)
         _check_model_data(config, frames)
         historical = _historical(config, transactions)
@@ -838,6 +899,8 @@ def _run(
     comparison = _comparison(config, predictions)
     if comparison is not None:
         _write_table(comparison.segments, out / "tables" / "clv_segments.csv")
+    for name, table in covariate_effects(config, frame, predictions).items():
+        _write_table(table.set_index("covariate"), out / "tables" / f"covariates_{name}.csv")
     plots: dict[str, str] = {}
     if config.output.plots:
         with log.step("plots"):
@@ -1231,6 +1294,25 @@ def write_manifest(
         }] if primary else [],
         "plots": _plot(plots, "probability_alive", "P(alive) by frequency and recency"),
     })  # fmt: skip
+    covariate_models = [spec for spec in config.models if spec.covariates is not None]
+    if covariate_models:
+        sections.append({
+            "id": "covariates", "title": "Covariates",
+            "text": (
+                "The coefficients are in each model's parameter table, with their "
+                "intervals: a purchase coefficient g multiplies the mean purchase rate by "
+                "exp(g) per unit of its covariate (alpha_i = alpha exp(-g'z_i)); a Pareto/NBD "
+                "dropout coefficient multiplies the mean dropout rate by exp(g); a BG/NBD "
+                "dropout coefficient scales both a and b by exp(g). A text covariate is "
+                "compared with its first category. The tables give each model's mean "
+                "predictions by group of each covariate (quartiles of a numeric one with "
+                "more than ten values): the customers as they are, not ceteris paribus."
+            ),
+            "tables": [_table(f"tables/covariates_{spec.name}.csv",
+                              f"{spec.name}: predictions by covariate")
+                       for spec in covariate_models],
+            "plots": [],
+        })  # fmt: skip
     comparison = result["comparison"]
     if comparison is not None:
         sections.append({

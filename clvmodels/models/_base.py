@@ -213,6 +213,54 @@ class BaseModel(Estimator):
         values = np.asarray(values, dtype=np.float64)
         return np.isfinite(values) & (values > 0)
 
+    # Positive parameters are fitted, drawn and given intervals on the log scale (the
+    # "working" scale); real-valued ones (covariate coefficients) on their own. The
+    # optimiser may see a fixed linear map of the working scale (``_free_map``), which
+    # changes its conditioning, never the optimum.
+
+    def _positive(self) -> np.ndarray:
+        """Which parameters are positive (log scale); the others are any real number."""
+        return np.ones(len(self.param_names), dtype=bool)
+
+    def _free_map(self) -> np.ndarray | None:
+        """The matrix A with working = A @ free (the optimiser's variables), or None
+        for the identity (override)."""
+        return None
+
+    def _penalty_weights(self) -> Any:
+        """lambda in the penalty sum_j lambda_j theta_j^2: one number for all
+        parameters, or one per parameter (override)."""
+        return self.penalizer
+
+    def _working(self, params: np.ndarray) -> np.ndarray:
+        positive = self._positive()
+        if positive.all():
+            return np.log(params)
+        out = np.array(params, dtype=np.float64)
+        out[..., positive] = np.log(out[..., positive])
+        return out
+
+    def _natural(self, working: np.ndarray) -> np.ndarray:
+        positive = self._positive()
+        if positive.all():
+            return np.exp(working)
+        out = np.array(working, dtype=np.float64)
+        out[..., positive] = np.exp(out[..., positive])
+        return out
+
+    def _scale_jacobian(self, params: np.ndarray) -> np.ndarray:
+        """d theta / d working: theta for positive parameters, 1 for the others."""
+        return np.where(self._positive(), params, 1.0)
+
+    def _to_free(self, params: np.ndarray) -> np.ndarray:
+        working = self._working(np.asarray(params, dtype=np.float64))
+        free_map = self._free_map()
+        return working if free_map is None else np.linalg.solve(free_map, working)
+
+    def _from_free(self, free: np.ndarray) -> np.ndarray:
+        free_map = self._free_map()
+        return self._natural(free if free_map is None else free_map @ free)
+
     def _check_settings(self) -> None:
         """Validate the constructor settings (called by ``fit``, not the constructor)."""
         name = type(self).__name__
@@ -235,23 +283,24 @@ class BaseModel(Estimator):
             self._check_initial_params()
         self._check_columns()
 
-    def _check_initial_params(self) -> None:
+    def _check_initial_params(self, start: Any = None) -> None:
+        """Check ``start`` (by default the ``initial_params`` setting)."""
         name = type(self).__name__
-        start = self.initial_params
-        expected = ", ".join(self.param_names)
+        start = self.initial_params if start is None else start
+        expected = ", ".join(type(self).param_names)
         if not isinstance(start, Mapping | pd.Series):
             raise InvalidDataError(
                 f"{name}: initial_params={start!r}: give a dict with start values for {expected}."
             )
         start = dict(start.items())
         keys = [str(k) for k in start]
-        unknown = sorted(set(keys) - set(self.param_names))
+        unknown = sorted(set(keys) - set(type(self).param_names))
         if unknown:
             raise InvalidDataError(
                 f"{name}: initial_params names unknown parameters {unknown}; the "
                 f"parameters are {expected}."
             )
-        missing = [p for p in self.param_names if p not in keys]
+        missing = [p for p in type(self).param_names if p not in keys]
         if missing:
             raise InvalidDataError(
                 f"{name}: initial_params lacks {missing}; give all of {expected}."
@@ -323,23 +372,32 @@ class BaseModel(Estimator):
             return data
         if type(data).__module__.split(".")[0] != "polars":
             return as_pandas(data, [], what)  # raises the standard error
-        columns = list(self._column_names(data).values())
+        columns = list(self._column_names(data).values()) + list(self._extra_columns())
         self._require(data.columns, columns, what)
         weight_column = weights if isinstance(weights, str) else "weight"
         if (weights is None or isinstance(weights, str)) and weight_column in data.columns:
             columns.append(weight_column)  # a missing one is reported by _weights
         return as_pandas(data, columns, what)
 
+    def _extra_columns(self) -> tuple[str, ...]:
+        """Columns read besides the roles of ``data_columns`` (a purchase model's
+        covariates; override)."""
+        return ()
+
     def _require(self, available: Any, needed: Any, what: str) -> None:
         """``require_columns`` with a hint on naming this model's columns."""
         hint = f"Name the columns with {self._columns_hint()}."
         require_columns(available, list(needed), what, hint=hint)
 
-    def _read(self, data: Any, what: str = "data") -> tuple[dict[str, np.ndarray], pd.Index]:
+    def _read(
+        self, data: Any, what: str = "data", *, learn: bool = False
+    ) -> tuple[dict[str, np.ndarray], pd.Index]:
         """Columns of ``data`` as float arrays keyed by role, validated by the model.
 
         On a fitted model (predictions) the time unit recorded in ``data.attrs`` must
-        match the one the model was fitted in.
+        match the one the model was fitted in. ``learn`` marks the data of a fit (or of
+        ``check_data``): what a model learns from its data besides the parameters (a
+        covariate's categories) is learned from these, not taken from an earlier fit.
         """
         data = self._frame(data, what)
         names = self._column_names(data)
@@ -378,6 +436,10 @@ class BaseModel(Estimator):
             arrays[role] = values
         self._validate(arrays, data.index, names)
         return arrays, data.index
+
+    def _learn(self, data: pd.DataFrame) -> None:
+        """Learn from the data of a fit what the model keeps besides its parameters (a
+        purchase model's covariate design); called by ``fit`` before ``_read``."""
 
     def _unused_rows(self, role: str, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
         """Rows whose ``role`` value the model never uses, given the roles read before
@@ -473,12 +535,19 @@ class BaseModel(Estimator):
         # A line search may try log-parameters whose exp under- or overflows (r = 0,
         # a = inf); the likelihood is then not finite and the step is refused below,
         # which is the answer, not a warning for the user.
+        free_map = self._free_map()
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            params = np.exp(log_params)
+            params = self._from_free(log_params)
             value, weighted = self._weighted_loglik(params, patterns)
-            value = -value / total + self.penalizer * np.sum(params**2)
-            # d/dlog(theta) = theta * d/dtheta
-            gradient = (-weighted / total + 2 * self.penalizer * params) * params
+            penalty = self._penalty_weights()
+            if np.ndim(penalty) == 0:
+                value = -value / total + penalty * np.sum(params**2)
+            else:
+                value = -value / total + np.sum(penalty * params**2)
+            # d/dlog(theta) = theta * d/dtheta (1 * d/dtheta for a real parameter)
+            gradient = (-weighted / total + 2 * penalty * params) * self._scale_jacobian(params)
+            if free_map is not None:
+                gradient = free_map.T @ gradient
         if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return np.inf, np.zeros_like(log_params)
         return float(value), gradient
@@ -502,7 +571,7 @@ class BaseModel(Estimator):
         """``data`` as a frame, its validated arrays and index (weights checked too)."""
         self._check_settings()
         frame = self._frame(data, "data", weights)
-        arrays, index = self._read(frame)
+        arrays, index = self._read(frame, learn=True)
         self._weights(frame, weights)
         return frame, arrays, index
 
@@ -537,10 +606,11 @@ class BaseModel(Estimator):
         self._reset()
         self._check_settings()
         data = self._frame(data, "data", weights)
+        self._learn(data)
         arrays, _index = self._read(data)
         w = self._weights(data, weights)
         arrays, w = _patterns(arrays, w)
-        start = np.log(self._start(arrays, w))
+        start = self._to_free(self._start(arrays, w))
         hess_inv = None
         if len(w) > _WARM_START_ROWS:
             # Warm start on a deterministic subsample: the mean log-likelihood of a
@@ -573,7 +643,7 @@ class BaseModel(Estimator):
         # BFGS often stops with "precision loss" at the optimum; trust the gradient.
         converged = bool(result.success) or grad_norm < 1e-5
         if not np.all(np.isfinite(log_params)) or not np.isfinite(result.fun) or not converged:
-            reached = np.round(np.exp(log_params), 6).tolist()
+            reached = np.round(self._from_free(log_params), 6).tolist()
             finite = np.all(np.isfinite(log_params)) and np.isfinite(result.fun)
             # scipy may call a stop at a non-finite point a success: say what happened
             why = result.message if finite else (
@@ -585,7 +655,7 @@ class BaseModel(Estimator):
                 f"gradient {grad_norm:.2g} after {result.nit} iterations, parameters "
                 f"{dict(zip(self.param_names, reached, strict=True))})."
             )
-        self._set_fitted(np.exp(log_params), arrays, w, converged)
+        self._set_fitted(self._from_free(log_params), arrays, w, converged)
         return self
 
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
@@ -616,7 +686,7 @@ class BaseModel(Estimator):
     def _covariance(
         self, params: np.ndarray, arrays: dict[str, np.ndarray], weights: np.ndarray
     ) -> pd.DataFrame:
-        log_params = np.log(params)
+        log_params = self._to_free(params)
         total = weights.sum()
         k = len(params)
         hessian = np.empty((k, k))
@@ -634,12 +704,16 @@ class BaseModel(Estimator):
             cov_log = np.linalg.inv(hessian)
         except np.linalg.LinAlgError:
             cov_log = np.full((k, k), np.nan)
+        free_map = self._free_map()
+        if free_map is not None:
+            cov_log = free_map @ cov_log @ free_map.T
         if not np.all(np.isfinite(cov_log)) or np.any(np.diag(cov_log) <= 0):
             cov_log = np.full((k, k), np.nan)
+        jacobian = self._scale_jacobian(params)
         with np.errstate(over="ignore"):
-            cov = cov_log * np.outer(params, params)
+            cov = cov_log * np.outer(jacobian, jacobian)
         cov = (cov + cov.T) / 2
-        if _covariance_problem(self.param_names, params, cov) is not None:
+        if _covariance_problem(self.param_names, params, cov, self._positive()) is not None:
             # Intervals drawn from it would be garbage (an indefinite matrix) or
             # overflow, and load would refuse the saved model: no covariance instead.
             cov = np.full((k, k), np.nan)
@@ -647,7 +721,12 @@ class BaseModel(Estimator):
 
     def _warn_identification(self) -> None:
         se = np.sqrt(np.diag(self.covariance_.to_numpy()))
-        for name, value, error in zip(self.param_names, self.params_, se, strict=True):
+        positive = self._positive()
+        for j, (name, value, error) in enumerate(
+            zip(self.param_names, self.params_, se, strict=True)
+        ):
+            if not positive[j]:
+                continue  # a real-valued parameter: its own checks (covariates)
             if value < 1e-6 or value > 1e6:
                 warnings.warn(
                     f"{type(self).__name__}: parameter {name} = {value:.3g} is at the edge "
@@ -675,8 +754,9 @@ class BaseModel(Estimator):
 
         ``level`` is the confidence level, between 0 and 1 (0.95, not 95).
 
-        Intervals are computed on the log scale and mapped back, so they stay positive
-        (and are asymmetric).
+        Intervals of positive parameters are computed on the log scale and mapped back,
+        so they stay positive (and are asymmetric); those of real-valued parameters
+        (covariate coefficients) are estimate +- z standard errors.
 
         Returns
         -------
@@ -688,13 +768,15 @@ class BaseModel(Estimator):
         estimate = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.covariance_.to_numpy()))
         z = stats.norm.ppf(0.5 + level / 2)
-        se_log = se / estimate
+        jacobian = self._scale_jacobian(estimate)
+        working = self._working(estimate)
+        se_working = se / jacobian
         return pd.DataFrame(
             {
                 "estimate": estimate,
                 "std_error": se,
-                "lower": estimate * np.exp(-z * se_log),
-                "upper": estimate * np.exp(z * se_log),
+                "lower": self._natural(working - z * se_working),
+                "upper": self._natural(working + z * se_working),
             },
             index=self.params_.index,
         )
@@ -743,7 +825,8 @@ class BaseModel(Estimator):
         return {name: values[..., i] for i, name in enumerate(self.param_names)}
 
     def parameter_draws(self, n_draws: int = 1000, random_state: Any = 0) -> np.ndarray:
-        """Draws from the asymptotic normal distribution of the log parameters.
+        """Draws from the asymptotic normal distribution of the log parameters (of a
+        covariate coefficient, of the coefficient itself).
 
         Returns
         -------
@@ -753,15 +836,17 @@ class BaseModel(Estimator):
         self._check_fitted()
         check_draws(n_draws, len(self.param_names))
         params = self.params_.to_numpy()
-        cov_log = self.covariance_.to_numpy() / np.outer(params, params)
+        jacobian = self._scale_jacobian(params)
+        cov_log = self.covariance_.to_numpy() / np.outer(jacobian, jacobian)
         if not np.all(np.isfinite(cov_log)):
             raise InvalidDataError(
                 f"{type(self).__name__}: the covariance of the estimates is not finite, so "
                 "no interval can be computed; the data do not identify every parameter."
             )
         rng = np.random.default_rng(random_state)
-        draws = rng.multivariate_normal(np.log(params), cov_log, size=n_draws, method="eigh")
-        return np.exp(draws)
+        draws = rng.multivariate_normal(self._working(params), cov_log, size=n_draws,
+                                        method="eigh")  # fmt: skip
+        return self._natural(draws)
 
     def _predict(
         self,
@@ -876,11 +961,18 @@ class BaseModel(Estimator):
         refuse = refuse or Refusal("the saved state", "a clvmodels model")
         check_keys(state, _STATE_KEYS, (), "the file", refuse)
         model = saved_settings(cls, state["settings"], refuse)
-        names = list(cls.param_names)
-        params = saved_parameters(cls, state["params"], "params", refuse)
+        extra = state["extra"]
+        check_keys(extra, (), cls._EXTRA_STATE, "extra", refuse)
+        check_time_unit(extra.get("time_unit"), "extra['time_unit']", refuse)
+        model._restore_extra(extra, refuse)
+        names = list(model.param_names)
+        positive = model._positive()
+        real = [name for name, p in zip(names, positive, strict=True) if not p]
+        params = saved_parameters(cls, state["params"], "params", refuse, names=names,
+                                  real=real)  # fmt: skip
         cov = saved_covariance(state["covariance"], len(names), refuse)
         if not np.all(np.isnan(cov)):  # all NaN: the fit could not estimate it
-            problem = _covariance_problem(names, params, cov)
+            problem = _covariance_problem(names, params, cov, positive)
             if problem is not None:
                 raise refuse(problem, "covariance")
         if finite_number(state["log_likelihood"]) is None:
@@ -892,9 +984,6 @@ class BaseModel(Estimator):
         if not isinstance(state["package_version"], str):
             raise refuse(f"is {shown(state['package_version'])}, not a version string",
                          "package_version")  # fmt: skip
-        extra = state["extra"]
-        check_keys(extra, (), cls._EXTRA_STATE, "extra", refuse)
-        check_time_unit(extra.get("time_unit"), "extra['time_unit']", refuse)
 
         model.params_ = pd.Series(params, index=names, name="estimate")
         model.covariance_ = pd.DataFrame(cov, index=names, columns=names)
@@ -903,9 +992,13 @@ class BaseModel(Estimator):
         model.n_patterns_ = state["n_patterns"]
         model.converged_ = state["converged"]
         model._set_information_criteria(model.n_customers_)
-        for key in cls._EXTRA_STATE:
-            setattr(model, f"{key}_", extra.get(key))
         return model
+
+    def _restore_extra(self, extra: dict[str, Any], refuse: Refusal) -> None:
+        """Set the fitted attributes saved under ``extra`` (checked: override for
+        entries that need more than the time unit's check)."""
+        for key in self._EXTRA_STATE:
+            setattr(self, f"{key}_", extra.get(key))
 
 
 _WARM_START_ROWS = 50_000
@@ -1298,22 +1391,25 @@ def _json_float(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _covariance_problem(names: Sequence[str], params: np.ndarray,
-                        covariance: np.ndarray) -> str | None:  # fmt: skip
+def _covariance_problem(names: Sequence[str], params: np.ndarray, covariance: np.ndarray,
+                        positive: np.ndarray | None = None) -> str | None:  # fmt: skip
     """What makes ``covariance`` (of ``params``, natural scale) unusable for intervals,
     or None.
 
-    Checked as intervals and draws use it, on the log scale: finite, symmetric, no
-    negative variance, positive semi-definite, and small enough that no interval
-    overflows (``_INTERVAL_REACH``).
+    Checked as intervals and draws use it, on the log scale of the ``positive``
+    parameters (all by default) and the natural scale of the others: finite,
+    symmetric, no negative variance, positive semi-definite, and small enough that no
+    interval of a positive parameter overflows (``_INTERVAL_REACH``).
     """
     k = len(names)
     if covariance.shape != (k, k):
         return f"has shape {covariance.shape}; {k} parameters need ({k}, {k})"
     if not np.all(np.isfinite(covariance)):
         return "has entries that are not finite numbers"
+    positive = np.ones(k, dtype=bool) if positive is None else np.asarray(positive, dtype=bool)
+    jacobian = np.where(positive, params, 1.0)
     with np.errstate(all="ignore"):
-        log_cov = covariance / np.outer(params, params)
+        log_cov = covariance / np.outer(jacobian, jacobian)
     if not np.all(np.isfinite(log_cov)):
         return "is not finite on the log scale of the parameters"
     largest = float(np.max(np.abs(log_cov)))
@@ -1330,7 +1426,10 @@ def _covariance_problem(names: Sequence[str], params: np.ndarray,
     if eigenvalues[0] < -_EIGENVALUE_TOLERANCE * max(abs(eigenvalues[-1]), abs(eigenvalues[0])):
         return (f"is not positive semi-definite (the covariance of the log parameters has "
                 f"the eigenvalue {eigenvalues[0]:.3g})")  # fmt: skip
-    limits = np.clip((_LOG_FLOAT_MAX - np.abs(np.log(params))) / _INTERVAL_REACH, 0, None) ** 2
+    with np.errstate(all="ignore"):
+        limits = np.clip((_LOG_FLOAT_MAX - np.abs(np.log(np.abs(params)))) / _INTERVAL_REACH,
+                         0, None) ** 2  # fmt: skip
+    limits = np.where(positive, limits, np.inf)
     if np.any(variances > limits):
         i = int(np.argmax(variances - limits))
         return (f"gives log({names[i]}) a variance of {variances[i]:.3g}, more than "

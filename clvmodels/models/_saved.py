@@ -180,15 +180,22 @@ def saved_settings(cls: Any, settings: Any, refuse: Refusal) -> Any:
     return model
 
 
-def saved_parameters(cls: Any, values: Any, where: str,
-                      refuse: Refusal) -> np.ndarray:  # fmt: skip
-    """The parameters saved as ``{name: value}``, in the order of ``cls.param_names``,
-    each in the support."""
-    check_keys(values, cls.param_names, (), where, refuse)
-    params = np.empty(len(cls.param_names))
-    for i, name in enumerate(cls.param_names):
+def saved_parameters(cls: Any, values: Any, where: str, refuse: Refusal, *,
+                     names: Sequence[str] | None = None,
+                     real: Sequence[str] = ()) -> np.ndarray:  # fmt: skip
+    """The parameters saved as ``{name: value}``, in the order of ``names`` (by default
+    ``cls.param_names``), each in the support; those in ``real`` (covariate
+    coefficients) any finite number."""
+    names = list(cls.param_names if names is None else names)
+    check_keys(values, names, (), where, refuse)
+    params = np.empty(len(names))
+    for i, name in enumerate(names):
         number = finite_number(values[name])
-        if number is None or not cls._in_support(number):
+        if name in real:
+            if number is None:
+                raise refuse(f"is {shown(values[name])}; a covariate coefficient is a "
+                             "finite number", f"{where}[{name!r}]")  # fmt: skip
+        elif number is None or not cls._in_support(number):
             raise refuse(f"is {shown(values[name])}; a parameter of {cls.__name__} is "
                          f"{cls.param_support}", f"{where}[{name!r}]")  # fmt: skip
         params[i] = number

@@ -67,6 +67,10 @@ class BGNBD(PurchaseModel):
 
     kind = "bgnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    # CLVTools' parameterisation (see clvmodels.models._covariates)
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", -1), "a": ("dropout", 1), "b": ("dropout", 1),
+    }
 
     _f_log_likelihood = staticmethod(partial(_betageo.log_likelihood, shift=0))
     _f_expected_purchases = staticmethod(partial(_betageo.expected_purchases, shift=0))

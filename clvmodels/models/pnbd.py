@@ -600,6 +600,10 @@ class ParetoNBD(PurchaseModel):
 
     kind = "pnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+    # CLVTools' parameterisation (see clvmodels.models._covariates)
+    covariate_links: ClassVar[dict[str, tuple[str, int]]] = {
+        "alpha": ("purchase", -1), "beta": ("dropout", -1),
+    }
 
     _f_log_likelihood = staticmethod(log_likelihood)
     _f_expected_purchases = staticmethod(expected_purchases)
@@ -611,11 +615,15 @@ class ParetoNBD(PurchaseModel):
         # The two hypergeometric terms depend on (x, t_x) and (x, T): evaluate each once
         # per distinct pair (with cohorts sharing T, (x, T) pairs are few).
         prepared = super()._prepare(arrays)
+        if self._design() is not None:
+            return prepared
         x = arrays["frequency"]
         pairs = (_pairs(x, arrays["recency"]), _pairs(x, arrays["T"]))
         return {**prepared, "pair_groups": pairs}
 
     def _loglik(self, params, data, gradient):
+        if self._design() is not None:
+            return self._covariate_loglik(params, data, gradient)
         return type(self)._f_log_likelihood(
             data["frequency"], data["recency"], data["T"], **self._param_dict(params),
             gradient=gradient, x_groups=data.get("x_groups"),
