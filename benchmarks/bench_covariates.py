@@ -22,8 +22,9 @@ the case reports medians over ``--repeats`` processes.
 The anchor is pymc-marketing's ``ParetoNBDModel`` with the same covariates
 (``purchase_covariate_cols`` / ``dropout_covariate_cols``) and ``fit(method="map")``, the
 only Python implementation of covariate Pareto/NBD, run in ``--anchor-python`` (a
-virtual environment with pymc-marketing) on ``--anchor-customers`` of the customers (it
-does not compress patterns; the time of a MAP fit grows with the customers).
+virtual environment with pymc-marketing) on the first ``--anchor-customers`` customers
+(it does not compress patterns; the time of a MAP fit grows with the customers), and
+clvmodels again on those same customers.
 
 Run ``python benchmarks/bench_covariates.py [--only CASE] [--repeats 3] [--json F]
 [--anchor-python PY]`` on a quiet machine.
@@ -158,6 +159,12 @@ def main() -> None:
                 anchor = run_worker(args.anchor_python, "pymc-marketing", case, path,
                                     args.anchor_customers, args.anchor_timeout)  # fmt: skip
                 entry["pymc-marketing"] = anchor
+                # clvmodels on the anchor's customers: the same data, the same run
+                same = [run_worker(sys.executable, "clvmodels", case, path,
+                                   args.anchor_customers, 600) for _ in range(args.repeats)]
+                good = [r for r in same if "error" not in r]
+                entry["clvmodels_on_anchor_data"] = {"runs": same,
+                                                     **(median_stats(good) if good else {})}
             results[case] = entry
             print(json.dumps({case: entry}, default=float))
     if args.json:

@@ -81,11 +81,13 @@ _STATE_KEYS = (
     "format", "format_version", "package_version", "kind", "class", "settings", "extra",
     "fit_settings", "method", "mle_params", "n_customers", "n_patterns", "time_unit",
 )  # fmt: skip
-_LATER_STATE_KEYS = ("map_params",)
+_LATER_STATE_KEYS = ("map_params", "covariates")
 # The constructor settings every Bayesian model has, saved under "settings"; a model's
 # own (GammaGamma's drop_zero_values) go under "extra".
 _SETTINGS_KEYS = ("priors", "hdi_prob", "columns")
 _LATER_SETTINGS_KEYS = ("prediction_draws",)
+# The default prior of a covariate coefficient (see bayes.models._PurchaseModel).
+_COEFFICIENT_PRIOR: tuple[str, dict[str, float]] = ("Normal", {"mu": 0.0, "sigma": 2.0})
 # How a posterior can be obtained: fit's methods, and from_samples.
 _FIT_METHODS = ("mcmc", "map")
 _METHODS = (*_FIT_METHODS, "samples")
@@ -163,9 +165,11 @@ def purchase_statistics(frequency, recency, T) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _prior_distribution(name: str, distribution: str, parameters: dict[str, float]) -> Any:
+def _prior_distribution(name: str, distribution: str, parameters: dict[str, float],
+                        positive: bool = True) -> Any:  # fmt: skip
     """The PyMC class of a prior, checked: a continuous distribution that takes these
-    parameters and puts no mass on negative values; else InvalidDataError."""
+    parameters and puts no mass on negative values (a covariate coefficient's, not
+    ``positive``: mass on both signs); else InvalidDataError."""
     import pymc as pm
 
     factory = getattr(pm, distribution, None)
@@ -180,11 +184,20 @@ def _prior_distribution(name: str, distribution: str, parameters: dict[str, floa
             dist = factory.dist(**parameters)
             # log-density at negative points: -inf everywhere for a positive support
             negative = pm.logp(dist, np.array([-1e-6, -1.0, -1e3])).eval()
+            either = pm.logp(dist, np.array([-1.0, 1.0])).eval()
     except (TypeError, ValueError) as error:
         raise InvalidDataError(
             f"priors[{name!r}]: {distribution}({parameters}) is not valid: "
             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from None
+    if not positive:
+        if not np.all(np.isfinite(either)):
+            raise InvalidDataError(
+                f"priors[{name!r}]: {distribution} puts no mass on one sign, but the "
+                f"coefficient {name} can be positive or negative; use e.g. Normal or "
+                "StudentT."
+            )
+        return factory
     if np.any(np.isfinite(negative)):
         raise InvalidDataError(
             f"priors[{name!r}]: {distribution} allows negative values, but "
@@ -261,7 +274,21 @@ class BayesianModel(Estimator):
         twin = self.twin_class(columns=self.columns, **self._twin_settings())
         if getattr(self, "time_unit_", None) is not None:
             twin.time_unit_ = self.time_unit_
+        if self._design() is not None:  # the covariates' categories, from the fit
+            twin.covariates_ = self._design()
+            twin.param_names = self.param_names
         return twin
+
+    def _design(self) -> Any:
+        """The covariate design learned by the fit (None without covariates)."""
+        return getattr(self, "covariates_", None)
+
+    def _positive(self) -> np.ndarray:
+        """Which parameters are positive (sampled on the log scale); covariate
+        coefficients are real (sampled as they are)."""
+        base = np.ones(len(type(self).param_names), dtype=bool)
+        design = self._design()
+        return base if design is None else np.concatenate([base, np.zeros(len(design.names), bool)])
 
     def _fitting_twin(self) -> BaseModel:
         """The twin whose fit starts the sampler: it keeps the patterns it fitted."""
@@ -325,14 +352,24 @@ class BayesianModel(Estimator):
         """The prior of each parameter as ``{name: (distribution, parameters)}``:
         the defaults, replaced where ``priors`` says otherwise."""
         specs = dict(self.default_priors)
+        design = self._design()
+        if design is not None:
+            specs.update(dict.fromkeys(design.names, _COEFFICIENT_PRIOR))
         for name, value in (self.priors or {}).items():
-            if name not in self.param_names:
+            # before the fit the coefficients' names are not known (a text covariate's
+            # categories come from the data): a name of their form waits for the fit
+            waiting = design is None and _coefficient_name(name) and self._has_covariates()
+            if name not in self.param_names and not waiting:
                 raise InvalidDataError(
                     f"{type(self).__name__}: priors has {name!r}, which is not a parameter; "
                     f"the parameters are {', '.join(self.param_names)}."
                 )
             specs[name] = _prior_spec(name, value)
         return specs
+
+    def _has_covariates(self) -> bool:
+        return any(getattr(self, key, None) for key in
+                   ("purchase_covariates", "dropout_covariates", "shared_covariates"))  # fmt: skip
 
     def _log_posterior(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> Any:
         """The numpy log posterior on the log parameters (:mod:`._density`), or None
@@ -350,9 +387,10 @@ class BayesianModel(Estimator):
         op = WeightedLogLikelihood(self._twin(), arrays, weights)
         with pm.Model() as model:
             variables = []
-            for name in self.param_names:
-                distribution, parameters = self.prior_specs()[name]
-                factory = _prior_distribution(name, distribution, parameters)
+            specs = self.prior_specs()
+            for name, positive in zip(self.param_names, self._positive(), strict=True):
+                distribution, parameters = specs[name]
+                factory = _prior_distribution(name, distribution, parameters, positive)
                 variables.append(factory(name, **parameters))
             log_likelihood, _ = op(pt.stack(variables))
             pm.Potential("log_likelihood", log_likelihood)
@@ -420,6 +458,7 @@ class BayesianModel(Estimator):
         import os
 
         self._reset()
+        self.__dict__.pop("param_names", None)
         self._check_sampling(method, draws, tune, chains, sampler, target_accept)
         # Rows sorted by the model's columns: the patterns (and the twin's estimate,
         # the sampler's start) then come out the same to the last bit whatever the
@@ -436,11 +475,16 @@ class BayesianModel(Estimator):
                 warnings.simplefilter("ignore", IdentificationWarning)
                 twin.fit(frame, weights=weights)
             mle = twin.params_.copy()
-            log_covariance = _log_scale_covariance(twin.covariance_, mle.to_numpy())
+            log_covariance = _log_scale_covariance(twin.covariance_, mle.to_numpy(),
+                                                   twin._positive())  # fmt: skip
         except ConvergenceError:
             pass  # the priors may still identify what the likelihood cannot
         if getattr(twin, "_patterns", None) is None:
             raise InvalidDataError(f"{type(self).__name__}: no data to fit.")
+        if twin._design() is not None:
+            self.covariates_ = twin.covariates_
+            self.param_names = twin.param_names
+            self.prior_specs()  # a prior naming a coefficient the data do not have
         arrays, pattern_weights = twin._patterns
         self._patterns_fitted = twin._patterns
         for key in ("n_customers_", "n_patterns_", "time_unit_"):
@@ -486,6 +530,8 @@ class BayesianModel(Estimator):
         try:
             columns = [frame[names[role]].to_numpy(dtype=np.float64, na_value=np.nan)
                        for role in self.data_columns]  # fmt: skip
+            for column in self._twin()._extra_columns():  # covariates: by sorted value
+                columns.append(pd.factorize(frame[column], sort=True)[0].astype(np.float64))
         except (KeyError, TypeError, ValueError):
             return np.arange(len(frame))
         return np.lexsort(columns[::-1])
@@ -599,8 +645,9 @@ class BayesianModel(Estimator):
         if density is not None:
             function = density
         else:
-            # Every prior has positive support, so PyMC samples log(parameter): the
-            # value variables are the log parameters, in the order of param_names.
+            # Every prior of a positive parameter has positive support, so PyMC samples
+            # log(parameter); a coefficient's prior is on the real line, sampled as it
+            # is: the value variables are the working scale, in the order of param_names.
             function = model.logp_dlogp_function(ravel_inputs=True)
             function.set_extra_values({})
 
@@ -610,7 +657,9 @@ class BayesianModel(Estimator):
                 return np.inf, np.zeros_like(log_params)
             return -float(value), -np.asarray(gradient, dtype=np.float64)
 
-        start = np.log([initvals[name] for name in self.param_names])
+        positive = self._positive()
+        start = np.array([initvals[name] for name in self.param_names], dtype=np.float64)
+        start[positive] = np.log(start[positive])
         result = optimize.minimize(negative, start, jac=True, method="BFGS",
                                    options={"gtol": 1e-8, "maxiter": 2000})  # fmt: skip
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
@@ -629,10 +678,14 @@ class BayesianModel(Estimator):
         covariance = np.linalg.pinv(-(hessian + hessian.T) / 2)
         rng = np.random.default_rng(random_seed)
         log_draws = rng.multivariate_normal(log_point, covariance, size=draws, method="eigh")
+        natural = log_draws.copy()
+        natural[:, positive] = np.exp(natural[:, positive])
         idata = _inference_data({
-            name: np.exp(log_draws[None, :, i]) for i, name in enumerate(self.param_names)
+            name: natural[None, :, i] for i, name in enumerate(self.param_names)
         })  # fmt: skip
-        self._posterior_mode = np.exp(log_point)
+        mode = log_point.copy()
+        mode[positive] = np.exp(mode[positive])
+        self._posterior_mode = mode
         return idata
 
     def _attach_log_likelihood(self, idata, arrays, weights) -> None:
@@ -704,6 +757,11 @@ class BayesianModel(Estimator):
         0.0
         """
         model = cls(**settings)
+        if model._has_covariates():
+            raise InvalidDataError(
+                f"{cls.__name__}.from_samples: a model with covariates learns their "
+                "categories from data; fit it (fit(data)) instead."
+            )
         if set(samples) != set(cls.param_names):
             raise InvalidDataError(
                 f"{cls.__name__}.from_samples: give draws of exactly "
@@ -973,18 +1031,19 @@ class BayesianModel(Estimator):
             size = int(min(max_customers, round(total)))
             keep = np.sort(rng.choice(len(weights), size, p=weights / total))
         arrays = {k: v[keep] for k, v in all_arrays.items()}
-        specs = self.prior_specs()
-        factories = [_prior_distribution(k, *specs[k]) for k in self.param_names]
+        names, specs, positive = self._prior_names(frame)
+        factories = [_prior_distribution(k, *specs[k], p)
+                     for k, p in zip(names, positive, strict=True)]  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             drawn = pm.draw(
-                [f.dist(**specs[k][1]) for f, k in zip(factories, self.param_names, strict=True)],
+                [f.dist(**specs[k][1]) for f, k in zip(factories, names, strict=True)],
                 draws=n_draws, random_seed=random_state,
             )  # fmt: skip
         drawn = [np.atleast_1d(v) for v in drawn]  # (a single draw comes without its axis)
         rows = []
         for i in range(n_draws):
-            params = {k: float(v[i]) for k, v in zip(self.param_names, drawn, strict=True)}
+            params = {k: float(v[i]) for k, v in zip(names, drawn, strict=True)}
             with np.errstate(all="ignore"):
                 stats = self._simulated_statistics(params, arrays, rng)
             rows.append({**params, **stats})
@@ -993,6 +1052,25 @@ class BayesianModel(Estimator):
         observed = arrays if every is None else {k: v[every] for k, v in all_arrays.items()}
         table.attrs["observed"] = self._statistics(observed)
         return table
+
+    def _prior_names(self, frame: pd.DataFrame) -> tuple[list[str], dict[str, Any], np.ndarray]:
+        """The parameters a prior predictive check draws, their priors and which are
+        positive: with covariates, the coefficients of ``frame``'s design (the fitted
+        design when there is one)."""
+        if self._design() is not None or not self._has_covariates():
+            return list(self.param_names), self.prior_specs(), self._positive()
+        twin = self._twin()
+        twin._learn(frame)
+        names = list(twin.param_names)
+        specs = {**self.prior_specs(), **dict.fromkeys(twin.covariates_.names, _COEFFICIENT_PRIOR)}
+        specs.update({k: _prior_spec(k, v) for k, v in (self.priors or {}).items()})
+        unknown = sorted(set(specs) - set(names))
+        if unknown:
+            raise InvalidDataError(
+                f"{type(self).__name__}: priors names {unknown}, which are not parameters "
+                f"for these data ({', '.join(names)})."
+            )
+        return names, specs, twin._positive()
 
     def _simulated_statistics(self, params, arrays, rng) -> dict[str, float]:
         raise NotImplementedError
@@ -1077,6 +1155,7 @@ class BayesianModel(Estimator):
             "n_customers": getattr(self, "n_customers_", None),
             "n_patterns": getattr(self, "n_patterns_", None),
             "time_unit": getattr(self, "time_unit_", None),
+            "covariates": None if self._design() is None else self._design().to_state(),
         }  # fmt: skip
         self.idata_.attrs["clvmodels"] = json.dumps(state)
         temporary = path.with_name(path.name + ".tmp")
@@ -1214,11 +1293,16 @@ def load(path: str | Path) -> BayesianModel:
         raise refuse(f"{shown(state['kind'])} is not the kind of {name}, {cls.kind!r}",
                      "kind")  # fmt: skip
     model = _saved_bayes_settings(cls, state, refuse)
-    _check_posterior(idata, cls, refuse)
+    _restore_design(model, state.get("covariates"), refuse)
+    names = list(model.param_names)
+    real = [n for n, p in zip(names, model._positive(), strict=True) if not p]
+    _check_posterior(idata, model, refuse)
     _check_pointwise_groups(idata, refuse)
     mle, mode = state["mle_params"], state.get("map_params")
-    mle = None if mle is None else saved_parameters(cls, mle, "mle_params", refuse)
-    mode = None if mode is None else saved_parameters(cls, mode, "map_params", refuse)
+    mle = None if mle is None else saved_parameters(cls, mle, "mle_params", refuse,
+                                                    names=names, real=real)  # fmt: skip
+    mode = None if mode is None else saved_parameters(cls, mode, "map_params", refuse,
+                                                      names=names, real=real)  # fmt: skip
     if state["method"] not in _METHODS:
         raise refuse(f"{shown(state['method'])} is not one of {', '.join(_METHODS)}",
                      "method")  # fmt: skip
@@ -1235,7 +1319,6 @@ def load(path: str | Path) -> BayesianModel:
         raise refuse(f"is {shown(state['package_version'])}, not a version string",
                      "package_version")  # fmt: skip
 
-    names = list(cls.param_names)
     model._patterns_fitted = None
     model.idata_ = idata
     model.method_ = state["method"]
@@ -1259,20 +1342,39 @@ def _saved_bayes_settings(cls: type, state: dict[str, Any], refuse: Refusal) -> 
     own = sorted(set(cls._setting_names()) - {*_SETTINGS_KEYS, *_LATER_SETTINGS_KEYS})
     check_keys(extra, (), own, "extra", refuse)
     priors = settings["priors"]
-    check_keys(priors, (), cls.param_names, "settings['priors']", refuse)
+    coefficients = [k for k in priors if _coefficient_name(k)] if isinstance(priors, dict) else []
+    check_keys(priors, (), [*cls.param_names, *coefficients], "settings['priors']", refuse)
     # saved as [distribution, parameters]; anything else is refused by the check of
     # the priors in saved_settings
     priors = {k: tuple(v) if isinstance(v, list) else v for k, v in priors.items()}
     return saved_settings(cls, {**settings, "priors": priors, **extra}, refuse)
 
 
-def _check_posterior(idata: Any, cls: type, refuse: Refusal) -> None:
-    """The ``posterior`` group has every parameter of ``cls``, with dimensions (chain,
-    draw) and draws in the support."""
+def _restore_design(model: BayesianModel, state: Any, refuse: Refusal) -> None:
+    """The covariates' design saved with a model that has covariates (none without)."""
+    from ..models._covariates import Design, covariate_settings
+
+    if not model._has_covariates():
+        if state is not None:
+            raise refuse("describes covariates, but the settings name none", "covariates")
+        return
+    twin = model._twin()
+    model.covariates_ = Design.from_state(covariate_settings(twin), state, refuse)
+    model.param_names = (*type(model).param_names, *model.covariates_.names)
+    unknown = sorted(set(model.prior_specs()) - set(model.param_names))
+    if unknown:
+        raise refuse(f"names priors of {unknown}, which are not coefficients of the model",
+                     "settings['priors']")  # fmt: skip
+
+
+def _check_posterior(idata: Any, model: BayesianModel, refuse: Refusal) -> None:
+    """The ``posterior`` group has every parameter of ``model``, with dimensions (chain,
+    draw) and draws in the support (finite numbers for covariate coefficients)."""
     posterior = getattr(idata, "posterior", None)
     if posterior is None:
         raise refuse("is missing", "the group 'posterior'")
-    for name in cls.param_names:
+    cls = type(model)
+    for name, positive in zip(model.param_names, model._positive(), strict=True):
         where = f"the posterior variable {name!r}"
         if name not in posterior.data_vars:
             raise refuse("is missing", where)
@@ -1284,8 +1386,11 @@ def _check_posterior(idata: Any, cls: type, refuse: Refusal) -> None:
             raise refuse("has no draws", where)
         if variable.dtype.kind not in "iuf":  # (numpy would read numeric text too)
             raise refuse(f"holds {variable.dtype}, not numbers", where)
-        if not np.all(cls._in_support(variable.values)):
-            raise refuse(f"has a draw that is not {cls.param_support}", where)
+        values = variable.values
+        supported = cls._in_support(values) if positive else np.isfinite(values)
+        if not np.all(supported):
+            support = cls.param_support if positive else "a finite number"
+            raise refuse(f"has a draw that is not {support}", where)
 
 
 def _check_pointwise_groups(idata: Any, refuse: Refusal) -> None:
@@ -1400,6 +1505,11 @@ def _cumulative_purchases(self: BayesianModel, arrays: dict[str, np.ndarray],
     return self._twin()._cumulative_purchases(arrays, params, t)
 
 
+def _coefficient_name(name: Any) -> bool:
+    """Whether ``name`` has the form of a covariate coefficient (``purchase.x``)."""
+    return isinstance(name, str) and name.split(".", 1)[0] in ("purchase", "dropout", "shared")
+
+
 def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
     """``("Gamma", {"alpha": 2, "beta": 1})``, ``{"distribution": ..., "params": ...}``
     or ``["Gamma", {...}]`` -> (name, parameters)."""
@@ -1424,11 +1534,14 @@ def _prior_spec(name: str, value: Any) -> tuple[str, dict[str, float]]:
     return distribution, parameters
 
 
-def _log_scale_covariance(covariance: pd.DataFrame, params: np.ndarray) -> np.ndarray | None:
-    """The maximum-likelihood covariance of log(parameters) (delta method), or None where
-    it is not a usable positive-definite matrix."""
+def _log_scale_covariance(covariance: pd.DataFrame, params: np.ndarray,
+                          positive: np.ndarray | None = None) -> np.ndarray | None:  # fmt: skip
+    """The maximum-likelihood covariance of log(parameters) (delta method; of a
+    covariate coefficient itself), or None where it is not a usable positive-definite
+    matrix."""
     params = np.asarray(params, dtype=np.float64)
-    cov = np.asarray(covariance, dtype=np.float64) / np.outer(params, params)
+    scale = params if positive is None else np.where(positive, params, 1.0)
+    cov = np.asarray(covariance, dtype=np.float64) / np.outer(scale, scale)
     if not np.all(np.isfinite(cov)):
         return None
     cov = (cov + cov.T) / 2

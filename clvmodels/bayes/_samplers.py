@@ -341,7 +341,7 @@ def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: i
     rng = np.random.default_rng([seed, 7])
     informed = target.log_scale and log_covariance is not None
     if informed:
-        center = np.log([initvals[name] for name in target.names])
+        center = target.flat_start(initvals)
         starts = dispersed_starts(center, log_covariance, chains, rng)
         for chain in range(chains):  # (the estimate itself where a draw is not finite)
             if not _finite_logp(target.logp, starts[chain]):
@@ -377,8 +377,10 @@ def sample_native(model: Any, initvals: dict[str, float], *, draws: int, tune: i
 
 class _Target(NamedTuple):
     """What the native sampler runs on: the log density of one flat vector, the
-    parameters' names, its size, whether it is the log parameters, the natural values
-    of draws (rows) and the flat start for given natural values."""
+    parameters' names, its size, whether it is the parameters' working scale (the log of
+    positive ones, covariate coefficients as they are; the scale of the maximum-
+    likelihood covariance), the natural values of draws (rows) and the flat start for
+    given natural values."""
 
     logp: Any
     names: list[str]
@@ -389,10 +391,10 @@ class _Target(NamedTuple):
 
 
 def _native_target(model: Any, density: Any) -> _Target:
-    if density is not None:  # the numpy log posterior, on the log parameters
+    if density is not None:  # the numpy log posterior, on its working scale
         return _Target(
-            density, list(density.names), density.ndim, True, np.exp,
-            lambda initvals: np.log([initvals[name] for name in density.names]),
+            density, list(density.names), density.ndim, True, density.natural,
+            lambda initvals: density.working([initvals[name] for name in density.names]),
         )  # fmt: skip
     compiled = _Density(model)
     logp, natural = compiled.for_chain()

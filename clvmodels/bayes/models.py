@@ -12,26 +12,73 @@ distribution) or, in an experiment file, ``priors: {r: {distribution: Gamma, par
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import registry, simulate
 from ..models import bgbb, bgnbd, gamma_gamma, mbgnbd, pnbd, sbg
+from ..models._covariates import KEY
 from ..registry import Prior
 from ._base import BayesianModel, purchase_statistics
 
 
 def _simulated_purchases(simulator, params, arrays, rng) -> dict[str, float]:
-    sim = simulator(len(arrays["T"]), T=arrays["T"], random_state=rng, **params)
+    base = {k: v for k, v in params.items() if "." not in k}
+    covariates = {k[len(KEY):]: v for k, v in arrays.items() if k.startswith(KEY)}
+    effects: dict[str, dict[str, float]] = {"purchase": {}, "dropout": {}}
+    for name, value in params.items():
+        if "." in name:  # process.term; a shared coefficient enters both processes
+            process, term = name.split(".", 1)
+            for target in (("purchase", "dropout") if process == "shared" else (process,)):
+                effects[target][term] = value
+    extra = {}
+    if covariates:
+        extra = {"covariates": covariates, "purchase_coefficients": effects["purchase"],
+                 "dropout_coefficients": effects["dropout"]}  # fmt: skip
+    sim = simulator(len(arrays["T"]), T=arrays["T"], random_state=rng, **base, **extra)
     return purchase_statistics(sim["frequency"], sim["recency"], sim["T"])
+
+
+class _PurchaseModel(BayesianModel):
+    """The continuous-time purchase models, with static covariates as their twins
+    (``purchase_covariates``, ``dropout_covariates``, ``shared_covariates``; see
+    :mod:`clvmodels.models._covariates`). A coefficient's default prior is
+    Normal(0, 2): an effect of e^2 (a factor 7.4) per unit of the covariate is two prior
+    standard deviations out. The priors, not a penalty, regularise the coefficients."""
+
+    def __init__(
+        self,
+        *,
+        priors: Mapping[str, Any] | None = None,
+        hdi_prob: float = 0.94,
+        prediction_draws: int | None = 1000,
+        columns: Mapping[str, str] | None = None,
+        purchase_covariates: Sequence[str] | None = None,
+        dropout_covariates: Sequence[str] | None = None,
+        shared_covariates: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(
+            priors=priors, hdi_prob=hdi_prob, prediction_draws=prediction_draws, columns=columns
+        )
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
+        self.shared_covariates = shared_covariates
+
+    def _twin_settings(self) -> dict[str, Any]:
+        return {"purchase_covariates": self.purchase_covariates,
+                "dropout_covariates": self.dropout_covariates,
+                "shared_covariates": self.shared_covariates}  # fmt: skip
+
+    def _bayes_extra_state(self) -> dict[str, Any]:
+        return {k: (None if v is None else list(v)) for k, v in self._twin_settings().items()}
 
 __all__ = ["BGBB", "BGNBD", "MBGNBD", "GammaGamma", "ParetoNBD", "ShiftedBetaGeometric"]
 
 
 
-class BGNBD(BayesianModel):
+class BGNBD(_PurchaseModel):
     """BG/NBD (Fader, Hardie & Lee 2005) with priors, sampled by NUTS.
 
     Parameters
@@ -47,6 +94,9 @@ class BGNBD(BayesianModel):
         bounded memory whatever the number.
     columns : dict, optional
         Column names for the roles ``frequency``, ``recency``, ``T``.
+    purchase_covariates, dropout_covariates, shared_covariates : list of str, optional
+        Static covariates, as in the maximum-likelihood model; each coefficient has
+        the prior Normal(0, 2) unless ``priors`` names it (``"purchase.female"``).
 
     Examples
     --------
@@ -68,7 +118,7 @@ class BGNBD(BayesianModel):
         return _simulated_purchases(simulate.simulate_bgnbd, params, arrays, rng)
 
 
-class MBGNBD(BayesianModel):
+class MBGNBD(_PurchaseModel):
     """MBG/NBD (Batislam, Denizel & Filiztekin 2007) with priors; as :class:`BGNBD`."""
 
     twin_class = mbgnbd.MBGNBD
@@ -78,7 +128,7 @@ class MBGNBD(BayesianModel):
         return _simulated_purchases(simulate.simulate_mbgnbd, params, arrays, rng)
 
 
-class ParetoNBD(BayesianModel):
+class ParetoNBD(_PurchaseModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987) with priors: LogNormal(0, 2) on
     the shapes ``r``, ``s`` and LogNormal(0, 3) on the scales ``alpha``, ``beta``."""
 
