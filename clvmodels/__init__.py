@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "summarize": "clvmodels.data.summary",
     "calibration_holdout": "clvmodels.data.summary",
     "compress": "clvmodels.data.summary",
+    "covariate_history": "clvmodels.data.dynamic",
     "summarize_opportunities": "clvmodels.data.opportunities",
     "calibration_holdout_opportunities": "clvmodels.data.opportunities",
     "duration_in_units": "clvmodels.data.timeunits",
@@ -60,6 +61,7 @@ __all__ = [
     "compare_clv",
     "compress",
     "conditional_expectations",
+    "covariate_history",
     "data",
     "datasets",
     "duration_in_units",
@@ -100,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         simulate,
     )
     from .clv import predictive_clv
+    from .data.dynamic import covariate_history
     from .data.opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds

@@ -112,6 +112,7 @@ def likelihood_ratio_test(restricted: Any, full: Any) -> LikelihoodRatio:
             f"the models were fitted on {restricted.n_customers_:,} and "
             f"{full.n_customers_:,} customers; the test needs the same customers."
         )
+    _check_nested(restricted, full)
     df = len(full.param_names) - len(restricted.param_names)
     if df < 1:
         raise InvalidDataError(
@@ -129,6 +130,27 @@ def likelihood_ratio_test(restricted: Any, full: Any) -> LikelihoodRatio:
         )  # fmt: skip
     statistic = max(statistic, 0.0)
     return LikelihoodRatio(float(statistic), int(df), float(stats.chi2.sf(statistic, df)))
+
+
+def _check_nested(restricted: Any, full: Any) -> None:
+    """The restricted model's covariates enter no process the full model's do not: per
+    process, its columns (shared ones in both) are among the full model's."""
+    r_design, f_design = (getattr(m, "covariates_", None) for m in (restricted, full))
+    if r_design is None:
+        return
+    if f_design is None:
+        raise InvalidDataError(
+            "restricted has covariates and full none: the restricted model must be the "
+            "full one with some coefficients fixed at 0 or set equal."
+        )
+    for process in ("purchase", "dropout"):
+        inner = set(r_design._process_terms(process))
+        outer = set(f_design._process_terms(process))
+        if not inner <= outer:
+            raise InvalidDataError(
+                f"restricted has {process} covariates {sorted(inner - outer)} that full "
+                "lacks: the models are not nested, and the test does not apply."
+            )
 
 
 def _penalised(model: Any) -> bool:
@@ -697,11 +719,17 @@ def _cohort_curve_with_covariates(model: Any, name: str, entry: np.ndarray, ids:
             f"(e.g. {ids[missing][0]!r})."
         )
     rows = covariates.reindex(ids)
-    model._require(rows.columns, columns, "covariates")
+    from ._validation import require_columns
+
+    require_columns(rows.columns, columns, "covariates",
+                    hint="Pass the per-customer frame the model was fitted on.")  # fmt: skip
     encoded = model.covariates_.encode(rows, "covariates")
     codes, first = pattern_codes({"entry": entry, **encoded})
     counts = np.bincount(codes, minlength=len(first)).astype(np.float64)
-    params = model._param_dict(model.params_.to_numpy())
+    # a Bayesian model: the posterior mean of the curve over (up to) 200 evenly thinned
+    # draws, as its other predictions average over draws; else at the estimates
+    bayesian = hasattr(model, "posterior_samples")
+    samples = model.parameter_draws(200) if bayesian else model.params_.to_numpy()[None]
     total = np.zeros(len(edges))
     step = max(1, (1 << 20) // len(edges))
     for start in range(0, len(first), step):
@@ -710,9 +738,11 @@ def _cohort_curve_with_covariates(model: Any, name: str, entry: np.ndarray, ids:
         flat = {k: np.repeat(v[chosen], len(edges)) for k, v in encoded.items()}
         zeros = np.zeros(age.size)
         arrays = {"frequency": zeros, "recency": zeros, "T": zeros, **flat}
-        values = model._cumulative_purchases(arrays, params, age.reshape(-1)).reshape(age.shape)
-        values = np.where(age > 0, values, 0.0)
-        total += (counts[start:start + step, None] * values).sum(axis=0)
+        for draw in samples:
+            params = model._param_dict(draw)
+            values = model._cumulative_purchases(arrays, params, age.reshape(-1))
+            values = np.where(age > 0, values.reshape(age.shape), 0.0)
+            total += (counts[start:start + step, None] * values).sum(axis=0) / len(samples)
     return total
 
 

@@ -41,7 +41,8 @@ DATA_LAYERS = {
     "engines": 4,
     "reader": 5,
     "summary": 6, "opportunities": 6, "customers": 6,
-    "__init__": 7,
+    "dynamic": 7,
+    "__init__": 8,
 }  # fmt: skip
 # inside clvmodels.models: the shared base, then the model families; a model module
 # never imports another model module (what two share lives in a module below them)

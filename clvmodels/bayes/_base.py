@@ -614,9 +614,8 @@ class BayesianModel(Estimator):
                 random_seed=random_seed, target_accept=target_accept, progressbar=progressbar,
             )  # fmt: skip
         elif log_covariance is not None:
-            kwargs.update(
-                _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_accept)
-            )
+            kwargs.update(_informed_nuts(model, initvals, log_covariance, chains, random_seed,
+                                         target_accept, self._positive()))  # fmt: skip
         else:
             # A dense mass matrix: the purchase rate's shape and scale are strongly
             # correlated a posteriori, and learning that correlation cuts NUTS's steps
@@ -1557,7 +1556,8 @@ def _log_scale_covariance(covariance: pd.DataFrame, params: np.ndarray,
 _START_WEIGHT = 10
 
 
-def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_accept):
+def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_accept,
+                   positive=None):  # fmt: skip
     """``pm.sample`` settings: NUTS with a dense mass matrix that starts at the
     maximum-likelihood covariance of the log parameters (PyMC's value variables) and
     keeps adapting, and chains started at draws around the estimate.
@@ -1565,8 +1565,9 @@ def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_
     PyMC's default (identity matrix, starts jittered by +-1 on the log scale) spends
     dozens of leapfrog steps per draw in tuning when the posterior is narrow (1M
     customers: posterior sd of log r about 0.003). The curvature at the estimate is
-    known, so tuning starts from it. Every prior is on a positive parameter, so the
-    value variables are the log parameters, in the order of ``param_names``.
+    known, so tuning starts from it. Every prior of a positive parameter is on a
+    positive support, so the value variables are the log parameters (``positive``; a
+    covariate coefficient is sampled as it is), in the order of ``param_names``.
     """
     import pymc as pm
     from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
@@ -1574,10 +1575,13 @@ def _informed_nuts(model, initvals, log_covariance, chains, random_seed, target_
     from ._samplers import dispersed_starts
 
     names = list(initvals)
-    mean = np.log([initvals[name] for name in names])
+    positive = np.ones(len(names), bool) if positive is None else np.asarray(positive, bool)
+    mean = np.array([initvals[name] for name in names], dtype=np.float64)
+    mean[positive] = np.log(mean[positive])
     rng = np.random.default_rng([random_seed, 7])
     rows = dispersed_starts(mean, log_covariance, chains, rng)
-    starts = [dict(zip(names, np.exp(row).tolist(), strict=True)) for row in rows]
+    rows[:, positive] = np.exp(rows[:, positive])
+    starts = [dict(zip(names, row.tolist(), strict=True)) for row in rows]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*experimental feature.*")
         potential = QuadPotentialFullAdapt(mean.size, mean, log_covariance, _START_WEIGHT)

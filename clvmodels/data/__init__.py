@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "calibration_holdout": "summary",
     "compress": "summary",
+    "covariate_history": "dynamic",
     "summarize": "summary",
     "calibration_holdout_opportunities": "opportunities",
     "summarize_opportunities": "opportunities",
@@ -24,6 +25,7 @@ __all__ = [
     "calibration_holdout",
     "calibration_holdout_opportunities",
     "compress",
+    "covariate_history",
     "duration_in_units",
     "summarize",
     "summarize_opportunities",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .dynamic import covariate_history
     from .opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .summary import calibration_holdout, compress, summarize
     from .timeunits import duration_in_units, time_unit_nanoseconds

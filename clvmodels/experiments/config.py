@@ -453,7 +453,7 @@ class ModelConfig(_Strict):
     priors: dict[str, PriorConfig] | None = Field(None, description="map / mcmc only.")
     sampler: SamplerConfig | None = Field(None, description="mcmc only.")
     covariates: CovariatesConfig | None = Field(
-        None, description="Static covariates (bgnbd, mbgnbd, pnbd; method mle)."
+        None, description="Static covariates (bgnbd, mbgnbd, pnbd)."
     )
 
     @model_validator(mode="after")
@@ -477,21 +477,25 @@ class ModelConfig(_Strict):
             raise _FieldError("sampler", "sampler settings apply to method map or mcmc only")
         for name in self.priors or {}:
             parameters = registry.get(self.kind).parameters
-            if name not in parameters:
+            coefficient = name.split(".", 1)[0] in ("purchase", "dropout", "shared")
+            if name not in parameters and not (coefficient and self.covariates is not None):
                 raise _FieldError(
                     f"priors.{name}",
                     f"{self.kind} has no parameter {name!r}; its parameters are "
                     f"{', '.join(parameters)}",
                 )
         if self.covariates is not None:
+            penalty = self.covariates.penalizer
+            if self.method != "mle" and any(
+                penalty.values() if isinstance(penalty, dict) else [penalty]
+            ):
+                raise _FieldError(
+                    "covariates.penalizer", "the penalty belongs to method mle; a Bayesian "
+                    "model's coefficients are regularised by their priors",
+                )
             if not registry.get(self.kind).continuous_purchase:
                 raise _FieldError(
                     "covariates", f"covariates apply to bgnbd, mbgnbd and pnbd, not {self.kind}"
-                )
-            if self.method != "mle":
-                raise _FieldError(
-                    "covariates", "covariates are fitted by method mle only so far (the "
-                    "Bayesian models do not take them yet)",
                 )
         if self.method != "mle" and (self.penalizer or self.initial_params):
             raise _FieldError(
@@ -518,6 +522,10 @@ class ModelConfig(_Strict):
             }  # fmt: skip
         if self.drop_zero_values is not None:
             settings["drop_zero_values"] = self.drop_zero_values
+        if self.covariates is not None:
+            covariates = self.covariates.settings()
+            covariates.pop("covariate_penalizer")  # 0: checked by the schema
+            settings.update(covariates)
         return settings
 
     def fit_options(self, seed: int) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def draw_plots(
     plots: dict[str, str] = {}
     for spec in config.models:
         model = models[spec.name]
+        if getattr(model, "covariates_", None) is not None:
+            continue  # its mixing distributions differ by customer: no one curve
         panels = len(plotting._panels(model))
         figure = _figure(5.0 * panels, 3.8)
         plotting.plot_heterogeneity(model, axes=figure.subplots(1, panels, squeeze=False))
@@ -81,8 +83,11 @@ def draw_plots(
             )  # fmt: skip
             figure.axes[0].set_title(f"{first}: holdout purchases by predicted decile")
             plots["deciles"] = _save(figure, out, "deciles")
-    if purchase:
-        first = purchase[0]
+    # the P(alive) matrix is a grid of histories without covariates: the first model
+    # without them draws it (none, when every purchase model has covariates)
+    plain = [name for name in purchase if getattr(models[name], "covariates_", None) is None]
+    if plain:
+        first = plain[0]
         frame = frames[first]
         suffix = "_cal" if "T_cal" in frame.columns else ""
         length = "n_periods" if f"n_periods{suffix}" in frame.columns else "T"

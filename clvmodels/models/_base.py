@@ -630,12 +630,20 @@ class BaseModel(Estimator):
         arrays = self._prepare(arrays)
         if self._keep_patterns:
             self._patterns = (arrays, w)
+        patterns = self._weighted_patterns(arrays, w)
+        log_params, converged = self._minimize(start, patterns, float(w.sum()), hess_inv)
+        self._set_fitted(self._from_free(log_params), arrays, w, converged)
+        return self
+
+    def _minimize(self, start: np.ndarray, patterns: Any, total: float,
+                  hess_inv: np.ndarray | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
+        """BFGS on the objective from ``start`` (the optimiser's variables): the optimum
+        and whether it converged; ConvergenceError where it did not."""
         options = {"gtol": self.tol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
-        patterns = self._weighted_patterns(arrays, w)
         result = optimize.minimize(
-            self._objective, start, args=(patterns, w.sum()), jac=True, method="BFGS",
+            self._objective, start, args=(patterns, total), jac=True, method="BFGS",
             options=options,
         )  # fmt: skip
         log_params = result.x
@@ -655,8 +663,7 @@ class BaseModel(Estimator):
                 f"gradient {grad_norm:.2g} after {result.nit} iterations, parameters "
                 f"{dict(zip(self.param_names, reached, strict=True))})."
             )
-        self._set_fitted(self._from_free(log_params), arrays, w, converged)
-        return self
+        return log_params, converged
 
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         if self.initial_params is None:

@@ -28,6 +28,7 @@ category, whose name appears in the coefficient (``purchase.channel[social]``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import bad_rows_error, finite_number
-from ..exceptions import InvalidDataError
+from ..exceptions import DataWarning, InvalidDataError
 
 __all__ = ["PROCESSES", "CovariateSettings", "Design", "covariate_settings"]
 
@@ -251,11 +252,30 @@ class Design:
                     )
                 design.center[term] = float(values.mean())
                 design.scale[term] = spread
-        design._check_collinear(arrays)
+        for process in PROCESSES:  # each process's own columns and the shared ones
+            design._check_collinear(arrays, design._process_terms(process))
+        design._warn_far_from_zero(what)
         return design
 
-    def _check_collinear(self, arrays: dict[str, np.ndarray]) -> None:
-        terms = list(self.center)
+    def _process_terms(self, process: str) -> list[str]:
+        return [c.term for c in self.coefficients if process in c.processes]
+
+    def _warn_far_from_zero(self, what: str) -> None:
+        """A covariate whose values all lie far from 0 (a year, an age) makes alpha, beta
+        (or a, b) the values at 0, far outside the data: exp(g * mean) then overflows or
+        the estimates run to the edge of their range."""
+        for term, center in self.center.items():
+            if abs(center) > 10.0 * self.scale[term] and abs(center) > 5.0:
+                warnings.warn(
+                    f"covariate '{term}' of {what} is far from 0 (mean {center:.4g}, "
+                    f"standard deviation {self.scale[term]:.3g}): the model's alpha, beta "
+                    "(a, b) are its values at 0, where exp(coefficient x value) may "
+                    f"overflow. Centre it (e.g. {term} - {center:.4g}) for a stable fit.",
+                    DataWarning, stacklevel=3,
+                )  # fmt: skip
+
+    def _check_collinear(self, arrays: dict[str, np.ndarray], terms: list[str]) -> None:
+        terms = list(dict.fromkeys(terms))
         if len(terms) < 2:
             return
         standard = np.stack(
@@ -444,6 +464,20 @@ def _numeric(values: pd.Series) -> bool:
 
 
 def _as_text(values: pd.Series, column: str, index: pd.Index, what: str) -> pd.Series:
+    types = pd.api.types
+    if types.is_datetime64_any_dtype(values.dtype) or types.is_timedelta64_dtype(values.dtype):
+        raise InvalidDataError(
+            f"covariate '{column}' of {what} holds dates or durations ({values.dtype}); "
+            "give a number (e.g. days since a reference date) or a category."
+        )
+    if values.dtype == object:
+        kinds = {type(v) for v in values.dropna()}
+        if len(kinds) > 1 and not kinds <= {str}:
+            names = ", ".join(sorted(k.__name__ for k in kinds))
+            raise InvalidDataError(
+                f"covariate '{column}' of {what} mixes value types ({names}), so 1 and "
+                "'1' would be one category; convert it to text or to numbers first."
+            )
     missing = values.isna().to_numpy()
     if missing.any():
         raise bad_rows_error(

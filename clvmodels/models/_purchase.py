@@ -32,7 +32,7 @@ class PurchaseModel(BaseModel):
     # Which parameter each process's covariates scale, with the sign of the exponent:
     # theta_i = theta exp(sign g'z_i) (see _covariates).
     covariate_links: ClassVar[dict[str, tuple[str, int]]] = {}
-    _EXTRA_STATE: ClassVar[tuple[str, ...]] = ("time_unit", "covariates")
+    _EXTRA_STATE: ClassVar[tuple[str, ...]] = ("time_unit", "covariates", "time_varying")
 
     def __init__(
         self,
@@ -120,6 +120,7 @@ class PurchaseModel(BaseModel):
     def _read(
         self, data: Any, what: str = "data", *, learn: bool = False
     ) -> tuple[dict[str, np.ndarray], pd.Index]:
+        self._refuse_time_varying("reading customers without it")
         arrays, index = super()._read(data, what, learn=learn)
         settings = self._covariate_settings()
         if settings is None:
@@ -190,7 +191,7 @@ class PurchaseModel(BaseModel):
         # Separation is found before the base checks run (in super()._set_fitted): a
         # separated coefficient leaves no covariance, which it then explains.
         self._separated = (
-            [] if self._design() is None
+            [] if self._design() is None or "segments" in arrays
             else _covariates.separated(self, params, arrays, weights)
         )  # fmt: skip
         super()._set_fitted(params, arrays, weights, converged)
@@ -213,11 +214,22 @@ class PurchaseModel(BaseModel):
 
     def _extra_state(self) -> dict[str, Any]:
         design = self._design()
+        if design is not None and design.settings != self._covariate_settings():
+            raise InvalidDataError(
+                f"{type(self).__name__}: the covariate settings changed since the fit "
+                f"(fitted with {list(design.settings.columns)}); refit, or set them back, "
+                "before saving."
+            )
         return {"time_unit": getattr(self, "time_unit_", None),
-                "covariates": None if design is None else design.to_state()}  # fmt: skip
+                "covariates": None if design is None else design.to_state(),
+                "time_varying": bool(getattr(self, "time_varying_", False))}  # fmt: skip
 
     def _restore_extra(self, extra: dict[str, Any], refuse: Any) -> None:
         self.time_unit_ = extra.get("time_unit")
+        varying = extra.get("time_varying", False)
+        if not isinstance(varying, bool):
+            raise refuse(f"is {varying!r}, not true or false", "extra['time_varying']")
+        self.time_varying_ = varying
         settings = self._covariate_settings()
         state = extra.get("covariates")
         if settings is None:
@@ -298,15 +310,41 @@ class PurchaseModel(BaseModel):
         recorded in another unit. Settings are checked here, not by the constructor,
         and a failed fit leaves the model unfitted.
         """
+        if _is_history(data):
+            return self._fit_history(data, weights)
         super().fit(data, weights=weights)
         attrs = data.attrs.get("clvmodels", {}) if isinstance(data, pd.DataFrame) else {}
         self.time_unit_ = attrs.get("time_unit")
+        self.time_varying_ = False
         return self
+
+    def _fit_history(self, history: Any, weights: Any) -> PurchaseModel:
+        raise InvalidDataError(
+            f"{type(self).__name__} does not take time-varying covariates; the Pareto/NBD "
+            "model does (clvmodels.ParetoNBD, Bachmann, Meierer & Näf 2021). For static "
+            "covariates fit on a per-customer frame."
+        )
+
+    def _history_prediction(self, name: str, history: Any, interval: Any, n_draws: int,
+                            random_state: Any, **kw: Any) -> Any:  # fmt: skip
+        raise InvalidDataError(
+            f"{type(self).__name__}.{name}: predictions on a covariate history are for a "
+            "ParetoNBD fitted on one."
+        )
+
+    def _refuse_time_varying(self, what: str) -> None:
+        if getattr(self, "time_varying_", False):
+            raise InvalidDataError(
+                f"{type(self).__name__} was fitted with time-varying covariates: {what} "
+                "needs each customer's covariates over the horizon; pass a covariate "
+                "history (clvmodels.covariate_history) whose table covers it."
+            )
 
     def _cumulative_purchases(
         self, arrays: dict[str, np.ndarray], params: dict[str, np.ndarray], t: float
     ) -> np.ndarray:
         """E[X(T, T + t) | history] on arrays (used by predictive_clv)."""
+        self._refuse_time_varying("predictive CLV")
         covariates = {k: v for k, v in arrays.items() if k.startswith(KEY)}
         return type(self)._f_expected_purchases(
             t=t, x=arrays["frequency"], t_x=arrays["recency"], T=arrays["T"],
@@ -314,6 +352,9 @@ class PurchaseModel(BaseModel):
         )  # fmt: skip
 
     def _customer_prediction(self, func, data, name, interval, n_draws, random_state, **kw):
+        if _is_history(data):
+            return self._history_prediction(name, data, interval, n_draws, random_state, **kw)
+        self._refuse_time_varying(name)
         arrays, index = self._read(data)
         individual = self._individual
         return self._predict(
@@ -454,6 +495,7 @@ class PurchaseModel(BaseModel):
                       **kw):  # fmt: skip
         # A new customer is one observed for no time at all: x = t_x = T = 0.
         times = as_array(t, "t")
+        self._refuse_time_varying("a new customer's prediction")
         profiles = self._new_profiles(covariates)
         if profiles is not None:
             return self._new_with_covariates(func, name, times, profiles, covariates,
@@ -534,6 +576,12 @@ class PurchaseModel(BaseModel):
         if interval is None:
             return pd.Series(values, name=name).rename_axis("t")
         return pd.DataFrame(values).T.rename_axis("t")
+
+
+def _is_history(data: Any) -> bool:
+    """Whether ``data`` is a covariate history (clvmodels.covariate_history), without
+    importing the data layer's module for every call."""
+    return type(data).__name__ == "CovariateHistory" and hasattr(data, "segments")
 
 
 def _require_covariates(frame: pd.DataFrame, settings: Any, what: str) -> None:

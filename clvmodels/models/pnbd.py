@@ -62,13 +62,13 @@ with FH (2005)'s hyp2f1 closed form, with lifetimes and with finite differences.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, exprel, gammaln, hyp2f1
 
-from .._validation import as_array
+from .._validation import as_array, check_interval
 from ..exceptions import InvalidDataError
 from ..numerics.hypergeometric import log_hyp2f1_series
 from ._base import weighted_sum
@@ -540,6 +540,258 @@ def discounted_expected_transactions(x, t_x, T, r, alpha, s, beta, discount_rate
     return alive * (r + x) / (alpha + T) * beta_t * _laplace_lomax(delta * beta_t, s)
 
 
+# -------------------------------------------------- time-varying covariates
+
+# Bachmann, Meierer & Näf (2021), "The role of time-varying contextual factors in latent
+# attrition models for customer base analysis", Marketing Science 40(4), 783-809: while
+# alive a customer buys at rate lambda a(t) and drops out at hazard mu b(t), with
+# a(t) = exp(g_p'z(t)), b(t) = exp(g_d'w(t)) piecewise constant (one value per period)
+# and lambda ~ Gamma(r, alpha), mu ~ Gamma(s, beta). With A(t) = int_0^t a and
+# B(t) = int_0^t b, integrating lambda and mu out of the likelihood of x purchases at
+# t_1..t_x and survival to T (or death at tau in (t_x, T]) gives
+#
+#   L = prod_j a(t_j) Gamma(r+x) alpha^r beta^s / Gamma(r)
+#       * [ (alpha + A(T))^-(r+x) (beta + B(T))^-s
+#           + s int_{t_x}^T b(tau) (alpha + A(tau))^-(r+x) (beta + B(tau))^-(s+1) dtau ].
+#
+# As for the plain model (FH 2024 eq. 3), integrating the first term by parts over
+# [T, inf) with a, b held at their values in T's period turns the bracket into positive
+# terms. On a piece where a = a_k and b = b_k are constant, with c = a_k / b_k,
+#
+#   int b_k (alpha + A_k + a_k v)^-p (beta + B_k + b_k v)^-q dv
+#       = c^-p [ J(p, q; (alpha + A(tau0)) / c, beta + B(tau0))
+#               - J(p, q; (alpha + A(tau1)) / c, beta + B(tau1)) ],
+#
+# J(p, q; X, Y) = int_0^inf (X + w)^-p (Y + w)^-q dw (:func:`_log_tail` at t = 0), so
+#
+#   bracket = s sum_pieces c^-p [J(p, s+1; tau0) - J(p, s+1; tau1)]
+#             + s c_T^-p J(p, s+1; T) + p c_T^-p J(p+1, s; T),      p = r + x,
+#
+# and with a = b = 1 this is the plain likelihood's s J(r+x, s+1; t_x) + (r+x)
+# J(r+x+1, s; T). Each piece is a difference of two positive tails of the same
+# integrand, computed as J(tau0) (1 - J(tau1) / J(tau0)) with expm1.
+
+
+class _Path(NamedTuple):
+    """A(t), B(t) and their gradients in g_p, g_d at the start of every piece."""
+
+    a: np.ndarray
+    b: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    dA: np.ndarray
+    dB: np.ndarray
+
+
+def _path(seg: Any, g_p: np.ndarray, g_d: np.ndarray) -> _Path:
+    a = np.exp(seg.z @ g_p)
+    b = np.exp(seg.w @ g_d)
+    length = seg.end - seg.start
+    first = np.r_[True, seg.customer[1:] != seg.customer[:-1]]
+    A = _exclusive_cumsum(a * length, first)
+    B = _exclusive_cumsum(b * length, first)
+    dA = _exclusive_cumsum((a * length)[:, None] * seg.z, first)
+    dB = _exclusive_cumsum((b * length)[:, None] * seg.w, first)
+    return _Path(a, b, A, B, dA, dB)
+
+
+def _exclusive_cumsum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Per customer (``first`` marks each customer's first piece), the sum of the
+    values of their earlier pieces."""
+    total = np.cumsum(values, axis=0)
+    shifted = np.zeros_like(total)
+    shifted[1:] = total[:-1]
+    starts = np.flatnonzero(first)
+    offset = shifted[starts]
+    counts = np.diff(np.r_[starts, len(first)])
+    return shifted - np.repeat(offset, counts, axis=0)
+
+
+def dynamic_log_likelihood(x, t_x, T, purchase_sum, seg, r, alpha, s, beta,
+                           g_p, g_d, gradient=False, alive=False):  # fmt: skip
+    """Per-customer log-likelihood of the Pareto/NBD with time-varying covariates and
+    its gradient in (r, alpha, s, beta, g_p..., g_d...) (see the comment above).
+
+    ``purchase_sum`` (customers x purchase covariates) is the sum of z(t_j) over each
+    customer's repeat purchases: the factor prod_j a(t_j) of the likelihood. With
+    ``alive``, P(alive at T) instead: (alpha + A(T))^-(r+x) (beta + B(T))^-s, the two
+    tail terms, over the bracket (as FH 2005 section 5 for the plain model).
+    """
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    g_p = np.asarray(g_p, dtype=np.float64).reshape(-1)
+    g_d = np.asarray(g_d, dtype=np.float64).reshape(-1)
+    n = x.size
+    path = _path(seg, g_p, g_d)
+    k_x = _piece_index(seg, n, t_x)
+    k_T = _piece_index(seg, n, T)
+    # the pieces of (t_x, T]: every piece k of customer i with k_x[i] <= k <= k_T[i]
+    counts = k_T - k_x + 1
+    owner = np.repeat(np.arange(n), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    piece = np.repeat(k_x, counts) + within
+    tau0 = np.maximum(seg.start[piece], t_x[owner])
+    tau1 = np.minimum(seg.end[piece], T[owner])
+    keep = tau1 > tau0
+    owner, piece, tau0, tau1 = owner[keep], piece[keep], tau0[keep], tau1[keep]
+    # the terms: every piece at tau0 (+) and tau1 (-), then the two tails at T
+    term_owner = np.concatenate([owner, owner, np.arange(n), np.arange(n)])
+    term_piece = np.concatenate([piece, piece, k_T, k_T])
+    term_time = np.concatenate([tau0, tau1, T, T])
+    m = owner.size
+    sign = np.concatenate([np.ones(m), -np.ones(m), np.ones(2 * n)])
+    want_alive = alive
+    alive = np.concatenate([np.zeros(2 * m + n, bool), np.ones(n, bool)])
+    p = r + x[term_owner]
+    a_k, b_k = path.a[term_piece], path.b[term_piece]
+    offset = term_time - seg.start[term_piece]
+    A_t = path.A[term_piece] + a_k * offset
+    B_t = path.B[term_piece] + b_k * offset
+    log_c = np.log(a_k) - np.log(b_k)
+    c = np.exp(log_c)
+    X = (alpha + A_t) / c
+    Y = beta + B_t
+    p_J = np.where(alive, p + 1.0, p)
+    q_J = np.where(alive, s, s + 1.0)
+    log_J, d_J = _log_tail(p_J, q_J, 0.0, X, Y, gradient=gradient)
+    log_f = np.where(alive, np.log(p), np.log(s))
+    log_term = log_f - p * log_c + log_J
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, term_owner, log_term)
+    scaled = sign * np.exp(log_term - top[term_owner])
+    bracket = np.bincount(term_owner, scaled, minlength=n)
+    if want_alive:
+        tails = scaled[2 * m:2 * m + n] + scaled[2 * m + n:]
+        return np.minimum(tails / bracket, 1.0), None
+    ll = (np.asarray(purchase_sum) @ g_p + gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+          + s * np.log(beta) + top + np.log(bracket))  # fmt: skip
+    if not gradient:
+        return ll, None
+    omega = scaled / bracket[term_owner]
+    J_p, J_q, J_X, J_Y = d_J
+    z_k, w_k = seg.z[term_piece], seg.w[term_piece]
+    dA_t = path.dA[term_piece] + (a_k * offset)[:, None] * z_k
+    dB_t = path.dB[term_piece] + (b_k * offset)[:, None] * w_k
+    d_r = np.where(alive, 1.0 / p, 0.0) - log_c + J_p
+    d_s = np.where(alive, 0.0, 1.0 / s) + J_q
+    d_alpha = J_X / c
+    d_beta = J_Y
+    d_gp = -p[:, None] * z_k + J_X[:, None] * (dA_t / c[:, None] - X[:, None] * z_k)
+    d_gd = p[:, None] * w_k + J_X[:, None] * X[:, None] * w_k + J_Y[:, None] * dB_t
+
+    def total(values):
+        values = np.asarray(values)
+        if values.ndim == 1:
+            return np.bincount(term_owner, omega * values, minlength=n)
+        return np.stack([np.bincount(term_owner, omega * values[:, j], minlength=n)
+                         for j in range(values.shape[1])], axis=1)  # fmt: skip
+
+    grad = np.column_stack([
+        digamma(r + x) - digamma(r) + np.log(alpha) + total(d_r),
+        r / alpha + total(d_alpha),
+        np.log(beta) + total(d_s),
+        s / beta + total(d_beta),
+        np.asarray(purchase_sum).reshape(n, -1) + total(d_gp),
+        total(d_gd),
+    ])  # fmt: skip
+    return ll, grad
+
+
+def dynamic_expected_purchases(x, t_x, T, horizon, seg, r, alpha, s, beta, g_p, g_d):
+    """E[X(T, T + horizon) | history] with time-varying covariates.
+
+    Given alive at T, lambda ~ Gamma(r + x, alpha + A(T)) and mu ~ Gamma(s, beta + B(T))
+    (the likelihood of an alive-at-T history is lambda^x e^-(lambda A(T) + mu B(T))),
+    and survival to tau > T has probability ((beta + B(T)) / (beta + B(tau)))^s, so
+
+        E = P(alive) (r + x) / (alpha + A(T)) int_T^{T+h} a(tau) ((beta + B(T)) /
+            (beta + B(tau)))^s dtau,
+
+    the piece of constant a_k, b_k from B(tau0) - B(T) = D on, of length L, contributing
+    a_k / b_k (beta + B(T)) u0^(1-s) l exprel((1-s) l), u0 = (beta + B(T) + D) /
+    (beta + B(T)), l = log(1 + b_k L / (beta + B(T) + D)) (the plain model's section 6
+    formula, FH 2005, with a = b = 1). ``seg`` must reach T + horizon.
+    """
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    g_p = np.asarray(g_p, dtype=np.float64).reshape(-1)
+    g_d = np.asarray(g_d, dtype=np.float64).reshape(-1)
+    n = x.size
+    alive, _ = dynamic_log_likelihood(x, t_x, T, np.zeros((n, g_p.size)), seg, r, alpha, s,
+                                      beta, g_p, g_d, alive=True)  # fmt: skip
+    path = _path(seg, g_p, g_d)
+    k_T = _piece_index(seg, n, T)
+    at_T = T - seg.start[k_T]
+    A_T = path.A[k_T] + path.a[k_T] * at_T
+    B_T = path.B[k_T] + path.b[k_T] * at_T
+    end = T + horizon
+    k_end = _piece_index(seg, n, end)
+    counts = k_end - k_T + 1
+    owner = np.repeat(np.arange(n), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    piece = np.repeat(k_T, counts) + within
+    tau0 = np.maximum(seg.start[piece], T[owner])
+    tau1 = np.minimum(seg.end[piece], end[owner])
+    length = np.maximum(tau1 - tau0, 0.0)
+    a_k, b_k = path.a[piece], path.b[piece]
+    beta_T = beta + B_T[owner]
+    B_0 = path.B[piece] + b_k * (tau0 - seg.start[piece])
+    base = beta + B_0  # beta + B(T) + D
+    ell = np.log1p(b_k * length / base)
+    part = a_k / b_k * beta_T * np.exp((1.0 - s) * np.log(base / beta_T)) * ell * exprel(
+        (1.0 - s) * ell)
+    integral = np.bincount(owner, part, minlength=n)
+    return alive * (r + x) / (alpha + A_T) * integral
+
+
+def dynamic_probability_alive(x, t_x, T, t, seg, r, alpha, s, beta, g_p, g_d):
+    """P(alive at T + t | history) with time-varying covariates: P(alive at T) times the
+    survival of an alive customer, ((beta + B(T)) / (beta + B(T + t)))^s (their dropout
+    rate's posterior is Gamma(s, beta + B(T))). ``seg`` must reach T + t."""
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    g_p = np.asarray(g_p, dtype=np.float64).reshape(-1)
+    g_d = np.asarray(g_d, dtype=np.float64).reshape(-1)
+    n = x.size
+    alive, _ = dynamic_log_likelihood(x, t_x, T, np.zeros((n, g_p.size)), seg, r, alpha, s,
+                                      beta, g_p, g_d, alive=True)  # fmt: skip
+    if not np.any(np.asarray(t) > 0):
+        return alive
+    path = _path(seg, g_p, g_d)
+
+    def B(time):
+        k = _piece_index(seg, n, time)
+        return path.B[k] + path.b[k] * (time - seg.start[k])
+
+    B_T = B(T)
+    return alive * np.exp(-s * np.log1p((B(T + t) - B_T) / (beta + B_T)))
+
+
+def _piece_index(seg: Any, n: int, t: np.ndarray) -> np.ndarray:
+    """Per customer, the piece containing time t: the last piece starting at or before
+    it (a time at a boundary belongs to the piece it ends, so that (t_x, T] is cut at
+    the right places; T beyond the last end stays in the last piece)."""
+    first = np.searchsorted(seg.customer, np.arange(n))
+    last = np.searchsorted(seg.customer, np.arange(n), side="right") - 1
+    # a global search: customers in order, each one's starts offset so they sort
+    span = float(np.max(seg.end) - np.min(seg.start)) + 1.0
+    key = seg.customer * span + seg.start
+    found = np.searchsorted(key, np.arange(n) * span + t, side="left") - 1
+    return np.clip(found, first, last)
+
+
+def _history_rows(arrays: dict[str, Any], rows: slice) -> dict[str, Any]:
+    """The customers ``rows`` (a slice) of a history's arrays, their pieces with them."""
+    if rows == slice(None):
+        return arrays
+    seg = arrays["segments"]
+    n = len(arrays["T"])
+    start, stop, _ = rows.indices(n)
+    lo, hi = np.searchsorted(seg.customer, [start, stop])
+    part = type(seg)(seg.customer[lo:hi] - start, seg.start[lo:hi], seg.end[lo:hi],
+                     seg.z[lo:hi], seg.w[lo:hi])  # fmt: skip
+    out = {k: v[rows] for k, v in arrays.items() if k != "segments"}
+    out["segments"] = part
+    return out
+
+
 # --------------------------------------------------------------------- the model
 
 
@@ -622,6 +874,8 @@ class ParetoNBD(PurchaseModel):
         return {**prepared, "pair_groups": pairs}
 
     def _loglik(self, params, data, gradient):
+        if "segments" in data:
+            return self._history_loglik(params, data, gradient)
         if self._design() is not None:
             return self._covariate_loglik(params, data, gradient)
         return type(self)._f_log_likelihood(
@@ -629,6 +883,135 @@ class ParetoNBD(PurchaseModel):
             gradient=gradient, x_groups=data.get("x_groups"),
             pair_groups=data.get("pair_groups"),
         )  # fmt: skip
+
+    # ------------------------------------------------- time-varying covariates
+
+    def _history_columns(self) -> tuple[Any, list[str], list[str]]:
+        settings = self._covariate_settings()
+        return settings, [*settings.purchase, *settings.shared], [*settings.dropout,
+                                                                   *settings.shared]
+
+    def _history_coefficients(self, values: dict[str, Any]) -> tuple[Any, Any]:
+        settings, _, _ = self._history_columns()
+        g_p = [values[f"purchase.{c}"] for c in settings.purchase]
+        g_p += [values[f"shared.{c}"] for c in settings.shared]
+        g_d = [values[f"dropout.{c}"] for c in settings.dropout]
+        g_d += [values[f"shared.{c}"] for c in settings.shared]
+        return np.array(g_p, dtype=np.float64), np.array(g_d, dtype=np.float64)
+
+    def _history_arrays(self, history: Any, until: np.ndarray, what: str) -> dict[str, Any]:
+        _, purchase, dropout = self._history_columns()
+        frame = history.frame
+        names = self._column_names(frame)
+        x, t_x, T = (frame[names[role]].to_numpy(dtype=np.float64)
+                     for role in ("frequency", "recency", "T"))  # fmt: skip
+        return {"frequency": x, "recency": t_x, "T": T,
+                "purchase_sum": history.purchase_sum(purchase),
+                "segments": history.segments(purchase, dropout, until, what)}  # fmt: skip
+
+    def _history_loglik(self, params, data, gradient):
+        settings, _, _ = self._history_columns()
+        values = self._param_dict(params)
+        g_p, g_d = self._history_coefficients(values)
+        ll, grad = dynamic_log_likelihood(
+            data["frequency"], data["recency"], data["T"], data["purchase_sum"],
+            data["segments"], values["r"], values["alpha"], values["s"], values["beta"],
+            g_p, g_d, gradient,
+        )  # fmt: skip
+        if not gradient:
+            return ll, None
+        kp, kd = len(settings.purchase), len(settings.dropout)
+        kp_all = kp + len(settings.shared)
+        purchase, dropout = grad[:, 4:4 + kp_all], grad[:, 4 + kp_all:]
+        # a shared coefficient is in both processes: its derivative is the sum
+        return ll, np.column_stack([grad[:, :4], purchase[:, :kp], dropout[:, :kd],
+                                    purchase[:, kp:] + dropout[:, kd:]])  # fmt: skip
+
+    def _fit_history(self, history: Any, weights: Any) -> ParetoNBD:
+        from ._covariates import Design
+
+        if weights is not None:
+            raise InvalidDataError(
+                "weights=: a covariate history is one row per customer; leave it out."
+            )
+        self._reset()
+        self.__dict__.pop("param_names", None)
+        self._check_settings()
+        settings = self._covariate_settings()
+        if settings is None:
+            raise InvalidDataError(
+                "ParetoNBD: name the time-varying covariates with purchase_covariates=, "
+                "dropout_covariates= or shared_covariates= (columns of the covariate "
+                f"table: {', '.join(history.columns)})."
+            )
+        missing = [c for c in settings.columns if c not in history.columns]
+        if missing:
+            raise InvalidDataError(
+                f"ParetoNBD: {missing} are not columns of the covariate table "
+                f"({', '.join(history.columns)})."
+            )
+        self.covariates_ = Design(settings, dict.fromkeys(settings.columns))
+        self.param_names = (*type(self).param_names, *self.covariates_.names)
+        arrays = self._history_arrays(history, history.T, "the fit")
+        w = np.ones(len(history.frame))
+        start = self._to_free(self._start(arrays, w))
+        log_params, converged = self._minimize(start, (arrays, w), float(w.sum()))
+        self._set_fitted(self._from_free(log_params), arrays, w, converged)
+        self.time_unit_ = history.time_unit
+        self.time_varying_ = True
+        return self
+
+    def _history_prediction(self, name, history, interval, n_draws, random_state, **kw):
+        from ._base import check_time_units, draw_blocks, drawing, draws_array, quantiles
+
+        self._check_fitted()
+        if not getattr(self, "time_varying_", False):
+            raise InvalidDataError(
+                f"ParetoNBD.{name}: the model was fitted without time-varying covariates; "
+                "predict on a per-customer frame."
+            )
+        if name not in ("expected_purchases", "probability_alive"):
+            raise InvalidDataError(
+                f"ParetoNBD.{name} is not available with time-varying covariates (only "
+                "expected_purchases and probability_alive are)."
+            )
+        check_time_units(history.time_unit, "the covariate history's time_unit",
+                         self.time_unit_, "ParetoNBD was fitted in")  # fmt: skip
+        t = float(kw.get("t", 0.0))
+        arrays = self._history_arrays(history, history.T + t, f"{name} over {t:g} units")
+        index = history.frame.index
+
+        def evaluate(params: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+            values = self._param_dict(params)
+            g_p, g_d = self._history_coefficients(values)
+            part = _history_rows(arrays, rows)
+            base = (values["r"], values["alpha"], values["s"], values["beta"], g_p, g_d)
+            if name == "probability_alive":
+                return dynamic_probability_alive(part["frequency"], part["recency"],
+                                                 part["T"], t, part["segments"], *base)  # fmt: skip
+            return dynamic_expected_purchases(part["frequency"], part["recency"], part["T"],
+                                              t, part["segments"], *base)  # fmt: skip
+
+        def at_draws(samples):
+            def block(rows, chosen):
+                return np.stack([evaluate(p, rows) for p in samples[chosen]])
+            return block
+
+        if drawing():
+            samples = self.parameter_draws(n_draws, random_state)
+            values = np.empty((n_draws, len(index)))
+            for rows, block in draw_blocks(at_draws(samples), n_draws, len(index)):
+                values[:, rows] = block
+            return draws_array(values[None], index, name)
+        estimate = evaluate(self.params_.to_numpy())
+        if interval is None:
+            return pd.Series(estimate, index=index, name=name)
+        check_interval(interval)
+        samples = self.parameter_draws(n_draws, random_state)
+        lower, upper = np.empty(len(index)), np.empty(len(index))
+        for rows, block in draw_blocks(at_draws(samples), n_draws, len(index)):
+            lower[rows], upper[rows] = quantiles(block, interval)
+        return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
 
     def _initial_values(self, data, weights):
         """r = s = 1, alpha matching the observed purchase rate, beta = alpha."""

@@ -139,6 +139,27 @@ def test_save_and_load_keep_the_covariates(laplace, data, tmp_path) -> None:
 def test_prior_predictive_simulates_with_covariates(data) -> None:
     check = bayes.BGNBD(**SETTINGS).prior_predictive(data, n_draws=5, max_customers=300)
     assert "purchase.female" in check.columns and "mean_frequency" in check.columns
+    # the coefficients move the simulated customers: a prior far on one side of 0 and
+    # then on the other buys less and then more than the same draws at 0
+    frequencies = []
+    for mu in (-3.0, 0.0, 3.0):
+        priors = {name: ("Normal", {"mu": mu, "sigma": 0.01})
+                  for name in ("purchase.female", "purchase.channel[search]",
+                               "purchase.channel[social]")}  # fmt: skip
+        table = bayes.BGNBD(**SETTINGS, priors=priors).prior_predictive(
+            data, n_draws=30, max_customers=500, random_state=1)
+        frequencies.append(table["mean_frequency"].median())
+    assert frequencies[0] < frequencies[1] < frequencies[2]
+
+
+@pytest.mark.filterwarnings("ignore::clvmodels.exceptions.SamplingWarning")
+def test_pymc_sampler_treats_coefficients_as_real(data) -> None:
+    # a negative coefficient: a log-scale start would be NaN
+    negative = _data(1500, seed=7)
+    model = bayes.ParetoNBD(purchase_covariates=["female"]).fit(
+        negative.assign(female=1.0 - negative["female"]), sampler="pymc", draws=40, tune=40,
+        chains=1, random_seed=2)  # fmt: skip
+    assert model.params_["purchase.female"] < 0
 
 
 def test_from_samples_refuses_covariates() -> None:

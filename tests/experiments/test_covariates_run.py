@@ -163,7 +163,8 @@ def test_covariates_from_a_customers_file(tmp_path) -> None:
         ({"models": [{"name": "g", "kind": "gamma_gamma", "covariates": {"purchase": ["x"]}}]},
          "covariates", "apply to bgnbd, mbgnbd and pnbd"),
         ({"models": [{"name": "m", "kind": "pnbd", "method": "map",
-                      "covariates": {"purchase": ["x"]}}]}, "covariates", "method mle"),
+                      "covariates": {"purchase": ["x"], "penalizer": 0.1}}]},
+         "covariates.penalizer", "penalty belongs to method mle"),
         ({"models": [{"name": "m", "kind": "pnbd", "covariates": {}}]}, "purchase",
          "at least one"),
         ({"models": [{"name": "m", "kind": "pnbd",
@@ -231,3 +232,29 @@ def test_read_attributes_keeps_text_ids_and_reads_parquet(tmp_path) -> None:
         assert table.index.tolist() == ["007", "08"]
     with pytest.raises(InvalidDataError, match="region"):
         read_attributes(tmp_path / "c.csv", "id", ["region"])
+
+
+def test_run_with_plots_and_a_bayesian_covariate_model(tmp_path) -> None:
+    config, _ = load_config(CONFIG, [
+        "clv.n_draws=30", "evaluation.baselines=[naive]",
+        'models=[{name: bg, kind: bgnbd, covariates: {purchase: [first_cds]}}, '
+        '{name: pn, kind: pnbd, method: map, sampler: {draws: 100}, '
+        'covariates: {shared: [first_basket]}, '
+        'priors: {"shared.first_basket[single]": {distribution: Normal, '
+        'params: {mu: 0.0, sigma: 1.0}}}}, {name: gg, kind: gamma_gamma}]',
+    ])  # fmt: skip
+    result = run_experiment(config, output_dir=tmp_path / "run")
+    plots = sorted(p.name for p in (tmp_path / "run" / "plots").iterdir())
+    # every purchase model has covariates: no heterogeneity curves, no P(alive) grid
+    assert not [p for p in plots if p.startswith(("heterogeneity_bg", "heterogeneity_pn",
+                                                  "probability_alive"))]  # fmt: skip
+    assert "tracking.png" in plots
+    posterior = result.models["pn"]
+    assert "shared.first_basket[single]" in posterior.params_.index
+    assert posterior.prior_specs()["shared.first_basket[single]"] == (
+        "Normal", {"mu": 0.0, "sigma": 1.0})
+    table = pd.read_csv(tmp_path / "run" / "tables" / "covariates_pn.csv")
+    assert table["covariate"].tolist() == ["first_basket", "first_basket"]
+    with pytest.raises(ConfigError, match="penalty belongs to method mle"):
+        load_config(CONFIG, ["models.pnbd_cov.method=map",
+                             "models.pnbd_cov.covariates.penalizer=0.1"])  # fmt: skip

@@ -222,6 +222,13 @@ def test_likelihood_ratio_test_refuses_models_that_are_not_nested(data) -> None:
         clvmodels.likelihood_ratio_test(plain, other)
     with pytest.raises(InvalidDataError, match="more parameters"):
         clvmodels.likelihood_ratio_test(plain, plain)
+    gender = clvmodels.BGNBD(purchase_covariates=["gender"]).fit(data)
+    age = clvmodels.BGNBD(purchase_covariates=["age"], dropout_covariates=["age"]).fit(data)
+    with pytest.raises(InvalidDataError, match="not nested"):
+        clvmodels.likelihood_ratio_test(gender, age)
+    both = clvmodels.BGNBD(purchase_covariates=["gender", "age"]).fit(data)
+    assert clvmodels.likelihood_ratio_test(gender, both).df == 1
+    assert clvmodels.likelihood_ratio_test(plain, both).df == 2
 
 
 def test_penalty_shrinks_coefficients_and_is_the_documented_objective(data, kind) -> None:
@@ -460,8 +467,60 @@ def test_polars_frames_carry_their_covariates(data) -> None:
     np.testing.assert_allclose(model.params_, reference.params_, rtol=1e-10)
 
 
-def test_caller_data_is_not_changed(fitted, data) -> None:
+def test_caller_data_is_not_changed(kind, fitted, data) -> None:
     before = data.copy()
-    fitted.expected_purchases(data.iloc[:10], 3.0, interval=0.8, n_draws=50)
+    fitted.expected_purchases(data, 3.0, interval=0.8, n_draws=20)
+    fitted.draws("probability_alive", data, n_draws=5)
+    MODELS[kind][0](purchase_covariates=["gender"], shared_covariates=["age"]).fit(data)
     pd.testing.assert_frame_equal(data, before)
     assert not any(c.startswith(KEY) for c in data.columns)
+
+
+def test_clv_is_the_plain_models_at_each_customers_parameters(kind, fitted, data) -> None:
+    cls = MODELS[kind][0]
+    rows = data.iloc[:4]
+    clv = clvmodels.predictive_clv(fitted, None, rows, horizon=52, discount_rate=0.1,
+                                   time_unit="W")  # fmt: skip
+    for i, (_, row) in enumerate(rows.iterrows()):
+        plain = cls()
+        plain.params_ = pd.Series(_individual(kind, fitted.params_, row["gender"], row["age"]))
+        plain.time_unit_ = "W"
+        expected = clvmodels.predictive_clv(plain, None, rows.iloc[[i]], horizon=52,
+                                            discount_rate=0.1, time_unit="W")  # fmt: skip
+        assert clv.iloc[i] == pytest.approx(float(expected.iloc[0]), rel=1e-12)
+
+
+def test_processes_are_checked_for_collinearity_separately(data) -> None:
+    other = data.assign(male=1.0 - data["gender"])
+    model = clvmodels.ParetoNBD(purchase_covariates=["gender"], dropout_covariates=["male"])
+    assert "dropout.male" in model.fit(other).params_.index
+    with pytest.raises(InvalidDataError, match="collinear"):
+        clvmodels.ParetoNBD(purchase_covariates=["gender"], shared_covariates=["male"]).fit(other)
+
+
+def test_far_from_zero_covariates_are_warned_about(data) -> None:
+    from clvmodels.exceptions import DataWarning
+
+    shifted = data.assign(year=2017.0 + data["age"])
+    with pytest.warns(DataWarning, match=r"'year'.*far from 0.*Centre it"):
+        clvmodels.BGNBD(purchase_covariates=["year"]).check_data(shifted)
+
+
+def test_dates_and_mixed_types_are_refused(data) -> None:
+    dated = data.assign(joined=pd.Timestamp("2020-01-01") + pd.to_timedelta(data["T"], "D"))
+    with pytest.raises(InvalidDataError, match="dates or durations"):
+        clvmodels.BGNBD(purchase_covariates=["joined"]).fit(dated)
+    mixed = data.assign(code=[1 if i % 2 else "1" for i in range(len(data))])
+    with pytest.raises(InvalidDataError, match="mixes value types"):
+        clvmodels.BGNBD(purchase_covariates=["code"]).fit(mixed)
+
+
+def test_save_refuses_settings_changed_after_the_fit(fitted, tmp_path) -> None:
+    from sklearn.base import clone
+
+    changed = clone(fitted)
+    changed.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    changed.param_names = fitted.param_names
+    changed.set_params(purchase_covariates=["age"])
+    with pytest.raises(InvalidDataError, match="changed since the fit"):
+        changed.save(tmp_path / "m.json")
