@@ -71,11 +71,17 @@ class CovariateHistory:
     row_end_ns: np.ndarray
     row_values: np.ndarray  # rows x columns
     purchase_values: np.ndarray  # customers x columns: sum over repeat purchases
+    common: bool = False  # one table for every customer (then paths differ by origin only)
 
     @property
     def T(self) -> np.ndarray:
         column = "T_cal" if "T_cal" in self.frame.columns else "T"
         return self.frame[column].to_numpy(dtype=np.float64)
+
+    def column_moments(self, name: str) -> tuple[float, float]:
+        """Mean and standard deviation of a covariate over the table's rows."""
+        values = self.row_values[:, self.columns.index(name)]
+        return float(values.mean()), float(values.std())
 
     def purchase_sum(self, names: Sequence[str]) -> np.ndarray:
         """customers x len(names): the covariates summed over each customer's repeat
@@ -218,8 +224,9 @@ def covariate_history(
                           frame.index)  # fmt: skip
     sums = np.zeros((len(frame), len(columns)))
     np.add.at(sums, buyer, purchase)
+    common = customer_id not in covariates
     history = CovariateHistory(frame, columns, time_unit, origin, row_customer, row_start,
-                               row_end, row_values, sums)  # fmt: skip
+                               row_end, row_values, sums, common)  # fmt: skip
     # every customer's rows must cover the calibration period: said now, not at the fit
     history.segments(columns[:1], columns[:1], history.T, "the calibration period")
     return history

@@ -631,15 +631,17 @@ class BaseModel(Estimator):
         if self._keep_patterns:
             self._patterns = (arrays, w)
         patterns = self._weighted_patterns(arrays, w)
-        log_params, converged = self._minimize(start, patterns, float(w.sum()), hess_inv)
+        log_params, converged, _ = self._minimize(start, patterns, float(w.sum()), hess_inv)
         self._set_fitted(self._from_free(log_params), arrays, w, converged)
         return self
 
     def _minimize(self, start: np.ndarray, patterns: Any, total: float,
-                  hess_inv: np.ndarray | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
-        """BFGS on the objective from ``start`` (the optimiser's variables): the optimum
-        and whether it converged; ConvergenceError where it did not."""
-        options = {"gtol": self.tol, "maxiter": self.max_iter}
+                  hess_inv: np.ndarray | None = None, gtol: float | None = None,
+                  ) -> tuple[np.ndarray, bool, np.ndarray | None]:  # fmt: skip
+        """BFGS on the objective from ``start`` (the optimiser's variables): the optimum,
+        whether it converged and BFGS's inverse Hessian there (positive definite, or
+        None); ConvergenceError where it did not converge."""
+        options = {"gtol": self.tol if gtol is None else gtol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
         result = optimize.minimize(
@@ -663,7 +665,10 @@ class BaseModel(Estimator):
                 f"gradient {grad_norm:.2g} after {result.nit} iterations, parameters "
                 f"{dict(zip(self.param_names, reached, strict=True))})."
             )
-        return log_params, converged
+        inverse = getattr(result, "hess_inv", None)
+        if inverse is not None:
+            inverse = _positive_definite((inverse + inverse.T) / 2)
+        return log_params, converged, inverse
 
     def _start(self, arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
         if self.initial_params is None:

@@ -271,3 +271,31 @@ def test_only_pareto_nbd_takes_a_history(simulated) -> None:
         clvmodels.ParetoNBD().fit(history)
     with pytest.raises(InvalidDataError, match="not columns of the covariate table"):
         clvmodels.ParetoNBD(purchase_covariates=["price"]).fit(history)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quadrature_pieces_agree_with_the_exact_tails(seed, monkeypatch) -> None:
+    # many weekly pieces, frequencies to 300, alpha and beta from 0.05 to 500: the
+    # Gauss-Legendre route (where it applies) against the tails of every piece
+    rng = np.random.default_rng(seed)
+    n = 300
+    T = rng.uniform(2, 60, n)
+    x = np.floor(rng.exponential(1.0, n) ** 3 * 10).clip(0, 300)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    rows = []
+    for i in range(n):
+        edges = [0.0, *np.arange(1 - rng.uniform(), T[i], 1.0), T[i] + 1.0]
+        rows += [(i, lo, hi, rng.normal(), rng.normal())
+                 for lo, hi in itertools.pairwise(edges)]  # fmt: skip
+    table = np.array(rows)
+    seg = Segments(table[:, 0].astype(int), table[:, 1], table[:, 2], table[:, 3:4],
+                   table[:, 4:5])  # fmt: skip
+    S = rng.normal(size=(n, 1))
+    r, alpha, s, beta = np.exp(rng.uniform(np.log([0.1, 0.05, 0.1, 0.05]),
+                                           np.log([5.0, 500.0, 5.0, 500.0])))  # fmt: skip
+    arguments = (x, t_x, T, S, seg, r, alpha, s, beta, [0.4], [-0.3])
+    quick, quick_grad = pnbd.dynamic_log_likelihood(*arguments, gradient=True)
+    monkeypatch.setattr(pnbd, "_GL_REACH", -1.0)  # every piece by its tails
+    exact, exact_grad = pnbd.dynamic_log_likelihood(*arguments, gradient=True)
+    np.testing.assert_allclose(quick, exact, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(quick_grad, exact_grad, rtol=1e-9, atol=1e-9)
