@@ -481,7 +481,7 @@ class BayesianModel(Estimator):
             pass  # the priors may still identify what the likelihood cannot
         if getattr(twin, "_patterns", None) is None:
             raise InvalidDataError(f"{type(self).__name__}: no data to fit.")
-        if twin._design() is not None:
+        if getattr(twin, "covariates_", None) is not None:
             self.covariates_ = twin.covariates_
             self.param_names = twin.param_names
             self.prior_specs()  # a prior naming a coefficient the data do not have

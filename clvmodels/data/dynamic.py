@@ -155,6 +155,7 @@ def covariate_history(
     covariate_date: str = "date",
     date_format: str | None = None,
     duplicates: str = "warn",
+    after_end: str = "raise",
 ) -> CovariateHistory:
     """Customers' summaries with their time-varying covariates, for the Pareto/NBD model
     with time-varying covariates (Bachmann, Meierer & Näf 2021).
@@ -170,6 +171,9 @@ def covariate_history(
     duplicates
         As for :func:`clvmodels.calibration_holdout` (without ``holdout_end``: as
         :func:`clvmodels.summarize` with ``observation_end=calibration_end``).
+    after_end : {"raise", "drop"}, default "raise"
+        Without ``holdout_end``: what to do with transactions after
+        ``calibration_end``, as :func:`clvmodels.summarize` does.
     covariate_date : str, default "date"
         The date column of ``covariates``.
 
@@ -184,7 +188,8 @@ def covariate_history(
     >>> weeks = pd.date_range("1996-12-30", "1998-07-06", freq="7D")
     >>> table = pd.DataFrame({"date": weeks, "promotion": (weeks.month == 12) * 1.0})
     >>> history = clvmodels.covariate_history(log, table, calibration_end="1997-09-30",
-    ...                                       time_unit="W", duplicates="keep")
+    ...                                       time_unit="W", duplicates="keep",
+    ...                                       after_end="drop")
     >>> len(history.frame), history.columns
     (2357, ('promotion',))
     """
@@ -193,7 +198,8 @@ def covariate_history(
     common = {"time_unit": time_unit, "granularity": granularity, "customer_id": customer_id,
               "date": date, "date_format": date_format, "duplicates": duplicates}  # fmt: skip
     if holdout_end is None:
-        frame = summarize(transactions, observation_end=calibration_end, **common)
+        frame = summarize(transactions, observation_end=calibration_end,
+                          after_end=after_end, **common)  # fmt: skip
     else:
         frame = calibration_holdout(transactions, calibration_end=calibration_end,
                                     holdout_end=holdout_end, **common)  # fmt: skip

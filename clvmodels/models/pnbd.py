@@ -573,6 +573,10 @@ def discounted_expected_transactions(x, t_x, T, r, alpha, s, beta, discount_rate
 # integrand, computed as J(tau0) (1 - J(tau1) / J(tau0)) with expm1.
 
 
+# log of the largest factor exp(g'z) a period's covariates apply to a rate
+_RATE_LIMIT = 300.0
+
+
 class _Path(NamedTuple):
     """A(t), B(t) and their gradients in g_p, g_d at the start of every piece."""
 
@@ -585,8 +589,10 @@ class _Path(NamedTuple):
 
 
 def _path(seg: Any, g_p: np.ndarray, g_d: np.ndarray) -> _Path:
-    a = np.exp(seg.z @ g_p)
-    b = np.exp(seg.w @ g_d)
+    # a far-out draw or optimiser step: the rates saturate (and the likelihood is then
+    # minus infinity, or the prediction at its limit) rather than overflow
+    a = np.exp(np.clip(seg.z @ g_p, -_RATE_LIMIT, _RATE_LIMIT))
+    b = np.exp(np.clip(seg.w @ g_d, -_RATE_LIMIT, _RATE_LIMIT))
     length = seg.end - seg.start
     first = np.r_[True, seg.customer[1:] != seg.customer[:-1]]
     A = _exclusive_cumsum(a * length, first)
