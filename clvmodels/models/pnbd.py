@@ -683,17 +683,8 @@ def dynamic_log_likelihood(x, t_x, T, purchase_sum, seg, r, alpha, s, beta,
 def _dynamic_block(x, t_x, T, purchase_sum, seg, path, r, alpha, s, beta, g_p, g_d,
                    gradient, want_alive, routes=None, key=0):  # fmt: skip
     n = x.size
-    k_x = _piece_index(seg, n, t_x)
     k_T = _piece_index(seg, n, T)
-    # the pieces of (t_x, T]: every piece k of customer i with k_x[i] <= k <= k_T[i]
-    counts = k_T - k_x + 1
-    owner = np.repeat(np.arange(n), counts)
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    piece = np.repeat(k_x, counts) + within
-    tau0 = np.maximum(seg.start[piece], t_x[owner])
-    tau1 = np.minimum(seg.end[piece], T[owner])
-    keep = tau1 > tau0
-    owner, piece, tau0, tau1 = owner[keep], piece[keep], tau0[keep], tau1[keep]
+    owner, piece, tau0, tau1 = _pieces_between(seg, t_x, T)
     # which pieces Gauss-Legendre integrates (see _GL_REACH)
     a_k, b_k = path.a[piece], path.b[piece]
     length = tau1 - tau0
@@ -857,15 +848,8 @@ def dynamic_expected_purchases(x, t_x, T, horizon, seg, r, alpha, s, beta, g_p, 
     at_T = T - seg.start[k_T]
     A_T = path.A[k_T] + path.a[k_T] * at_T
     B_T = path.B[k_T] + path.b[k_T] * at_T
-    end = T + horizon
-    k_end = _piece_index(seg, n, end)
-    counts = k_end - k_T + 1
-    owner = np.repeat(np.arange(n), counts)
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    piece = np.repeat(k_T, counts) + within
-    tau0 = np.maximum(seg.start[piece], T[owner])
-    tau1 = np.minimum(seg.end[piece], end[owner])
-    length = np.maximum(tau1 - tau0, 0.0)
+    owner, piece, tau0, tau1 = _pieces_between(seg, T, T + horizon)
+    length = tau1 - tau0
     a_k, b_k = path.a[piece], path.b[piece]
     beta_T = beta + B_T[owner]
     B_0 = path.B[piece] + b_k * (tau0 - seg.start[piece])
@@ -897,6 +881,21 @@ def dynamic_probability_alive(x, t_x, T, t, seg, r, alpha, s, beta, g_p, g_d):
 
     B_T = B(T)
     return alive * np.exp(-s * np.log1p((B(T + t) - B_T) / (beta + B_T)))
+
+
+def _pieces_between(seg: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every customer's pieces within (lo, hi], cut there: (customer, piece, start,
+    end), in order, pieces of length 0 left out."""
+    n = lo.size
+    first, last = _piece_index(seg, n, lo), _piece_index(seg, n, hi)
+    counts = last - first + 1
+    owner = np.repeat(np.arange(n), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    piece = np.repeat(first, counts) + within
+    start = np.maximum(seg.start[piece], lo[owner])
+    end = np.minimum(seg.end[piece], hi[owner])
+    keep = end > start
+    return owner[keep], piece[keep], start[keep], end[keep]
 
 
 def _piece_index(seg: Any, n: int, t: np.ndarray) -> np.ndarray:
