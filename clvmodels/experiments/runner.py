@@ -77,9 +77,11 @@ class _Log:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        _raise_if_stopped()
         begin = time.perf_counter()
         self.line(f"{name} ...")
         yield
+        _raise_if_stopped()
         self.timings[name] = round(time.perf_counter() - begin, 3)
 
     @contextmanager
@@ -767,8 +769,11 @@ def check_output_dir(target: Path, overwrite: bool) -> None:
 
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises SystemExit while the run goes, so the staging folder is removed as
-    on Ctrl-C (SIGINT raises KeyboardInterrupt already). Only in the main thread."""
+    """SIGTERM raises SystemExit and SIGINT KeyboardInterrupt while the run goes, so the
+    staging folder is removed; each is also remembered and raised again when the next
+    step starts or ends, because Python ignores an exception raised inside a finalizer
+    (a ``__del__`` running when the signal arrives) and the run would then finish as if
+    never stopped. Only in the main thread."""
     import signal
     import threading
 
@@ -777,13 +782,30 @@ def _terminate_as_interrupt() -> Iterator[None]:
         return
 
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        _STOPPED[0] = signum
+        _raise_if_stopped()
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    _STOPPED[0] = 0
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        _STOPPED[0] = 0
+
+
+# The signal that stopped the run being written (0: none), see _terminate_as_interrupt.
+_STOPPED = [0]
+
+
+def _raise_if_stopped() -> None:
+    import signal
+
+    if _STOPPED[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    if _STOPPED[0]:
+        raise SystemExit(128 + _STOPPED[0])
 
 
 # ------------------------------------------------------------------ the run

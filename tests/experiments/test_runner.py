@@ -322,6 +322,28 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_run(tmp_path: Path,
+                                                                  monkeypatch) -> None:  # fmt: skip
+    # Python ignores an exception raised inside a __del__: a Ctrl-C arriving while one
+    # runs is lost, unless the run remembers the signal and stops at the next step
+    import signal
+
+    original = runner._evaluation
+
+    def swallowed(*args: Any, **kwargs: Any) -> Any:
+        class Finalizer:
+            def __del__(self) -> None:
+                signal.raise_signal(signal.SIGINT)
+
+        Finalizer()  # the KeyboardInterrupt is raised in __del__ and ignored
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_evaluation", swallowed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(parse_config(small()), output_dir=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_overwrite_keeps_the_earlier_run(small_run: Run, tmp_path: Path,
                                                 monkeypatch) -> None:  # fmt: skip
     earlier = tmp_path / "run"
