@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._validation import require_columns
 from .data.reader import prepare_transactions
 from .data.semantics import parse_end
 from .data.summary import calibration_holdout
@@ -719,8 +720,6 @@ def _cohort_curve_with_covariates(model: Any, name: str, entry: np.ndarray, ids:
             f"(e.g. {ids[missing][0]!r})."
         )
     rows = covariates.reindex(ids)
-    from ._validation import require_columns
-
     require_columns(rows.columns, columns, "covariates",
                     hint="Pass the per-customer frame the model was fitted on.")  # fmt: skip
     encoded = model.covariates_.encode(rows, "covariates")

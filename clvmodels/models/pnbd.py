@@ -837,17 +837,9 @@ def dynamic_expected_purchases(x, t_x, T, horizon, seg, r, alpha, s, beta, g_p, 
     (beta + B(T)), l = log(1 + b_k L / (beta + B(T) + D)) (the plain model's section 6
     formula, FH 2005, with a = b = 1). ``seg`` must reach T + horizon.
     """
-    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    g_p = np.asarray(g_p, dtype=np.float64).reshape(-1)
-    g_d = np.asarray(g_d, dtype=np.float64).reshape(-1)
+    x, t_x, T, alive, path = _alive_at_T(x, t_x, T, seg, r, alpha, s, beta, g_p, g_d)
     n = x.size
-    alive, _ = dynamic_log_likelihood(x, t_x, T, np.zeros((n, g_p.size)), seg, r, alpha, s,
-                                      beta, g_p, g_d, alive=True)  # fmt: skip
-    path = _path(seg, g_p, g_d)
-    k_T = _piece_index(seg, n, T)
-    at_T = T - seg.start[k_T]
-    A_T = path.A[k_T] + path.a[k_T] * at_T
-    B_T = path.B[k_T] + path.b[k_T] * at_T
+    A_T, B_T = _integrated_rates(seg, path, T)
     owner, piece, tau0, tau1 = _pieces_between(seg, T, T + horizon)
     length = tau1 - tau0
     a_k, b_k = path.a[piece], path.b[piece]
@@ -865,22 +857,30 @@ def dynamic_probability_alive(x, t_x, T, t, seg, r, alpha, s, beta, g_p, g_d):
     """P(alive at T + t | history) with time-varying covariates: P(alive at T) times the
     survival of an alive customer, ((beta + B(T)) / (beta + B(T + t)))^s (their dropout
     rate's posterior is Gamma(s, beta + B(T))). ``seg`` must reach T + t."""
+    x, t_x, T, alive, path = _alive_at_T(x, t_x, T, seg, r, alpha, s, beta, g_p, g_d)
+    if not np.any(np.asarray(t) > 0):
+        return alive
+    _, B_T = _integrated_rates(seg, path, T)
+    _, B_later = _integrated_rates(seg, path, T + t)
+    return alive * np.exp(-s * np.log1p((B_later - B_T) / (beta + B_T)))
+
+
+def _alive_at_T(x, t_x, T, seg, r, alpha, s, beta, g_p, g_d):
+    """The arguments as arrays, P(alive at T) and the covariate path: what every
+    prediction with time-varying covariates starts from."""
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
     g_p = np.asarray(g_p, dtype=np.float64).reshape(-1)
     g_d = np.asarray(g_d, dtype=np.float64).reshape(-1)
-    n = x.size
-    alive, _ = dynamic_log_likelihood(x, t_x, T, np.zeros((n, g_p.size)), seg, r, alpha, s,
-                                      beta, g_p, g_d, alive=True)  # fmt: skip
-    if not np.any(np.asarray(t) > 0):
-        return alive
-    path = _path(seg, g_p, g_d)
+    alive, _ = dynamic_log_likelihood(x, t_x, T, np.zeros((x.size, g_p.size)), seg, r,
+                                      alpha, s, beta, g_p, g_d, alive=True)  # fmt: skip
+    return x, t_x, T, alive, _path(seg, g_p, g_d)
 
-    def B(time):
-        k = _piece_index(seg, n, time)
-        return path.B[k] + path.b[k] * (time - seg.start[k])
 
-    B_T = B(T)
-    return alive * np.exp(-s * np.log1p((B(T + t) - B_T) / (beta + B_T)))
+def _integrated_rates(seg: Any, path: _Path, time: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A(time) and B(time) of every customer (one time each)."""
+    k = _piece_index(seg, time.size, time)
+    into = time - seg.start[k]
+    return path.A[k] + path.a[k] * into, path.B[k] + path.b[k] * into
 
 
 def _pieces_between(seg: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
