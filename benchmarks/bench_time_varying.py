@@ -5,8 +5,9 @@ What is measured
 100k customers acquired over the first 26 weeks, observed to the end of week 104, with
 one weekly covariate (``promo``), simulated from the model (r = 0.8, alpha = 6,
 s = 0.7, beta = 8 per week; purchase coefficient 0.6, dropout coefficient 0.5) by
-inverting the integrated rates A and B (a Poisson process of rate lambda a(t) is one of
-rate lambda on the clock A(t); the lifetime ends at B^-1(E / mu), E ~ Exp(1)).
+``clvmodels.simulate.simulate_transactions`` (exact in continuous time) and summarised
+in hourly windows. Each run also reports how many standard errors each estimate lies
+from the truth (``z_scores``).
 
 ``common``
     The covariate is a campaign calendar shared by every customer (30 % of the weeks).
@@ -40,47 +41,35 @@ from _common import machine_info, median_stats, write_json
 
 TRUTH = {"r": 0.8, "alpha": 6.0, "s": 0.7, "beta": 8.0}
 EFFECTS = {"purchase": 0.6, "dropout": 0.5}
+TRUTH_ALL = {**TRUTH, **{f"{k}.promo": v for k, v in EFFECTS.items()}}
 WEEKS = 104
 START = np.datetime64("2020-01-06")
+# the end of week 104 (the last day's noon): with hourly windows T ends where the
+# simulation does
+END = str(START + np.timedelta64(7 * WEEKS - 1, "D")) + " 12:00"
 
 
 def build(case: str, n: int, seed: int, folder: str) -> None:
     import pandas as pd
 
+    from clvmodels.simulate import simulate_transactions
+
     rng = np.random.default_rng(seed)
     periods = WEEKS + 1
-    if case == "common":
-        promo = np.tile((rng.uniform(size=periods) < 0.3) * 1.0, (n, 1))
-    else:
-        promo = (rng.uniform(size=(n, periods)) < 0.3) * 1.0
-    a = np.exp(EFFECTS["purchase"] * promo)
-    b = np.exp(EFFECTS["dropout"] * promo)
-    A = np.concatenate([np.zeros((n, 1)), np.cumsum(a, axis=1)], axis=1)
-    B = np.concatenate([np.zeros((n, 1)), np.cumsum(b, axis=1)], axis=1)
-    grid = np.arange(periods + 1, dtype=np.float64)
-    first = rng.integers(0, 26 * 7, n) / 7.0
-    lam = rng.gamma(TRUTH["r"], 1 / TRUTH["alpha"], n)
-    mu = rng.gamma(TRUTH["s"], 1 / TRUTH["beta"], n)
-    customers, days = [], []
-    for i in range(n):
-        A0, B0 = np.interp(first[i], grid, A[i]), np.interp(first[i], grid, B[i])
-        death = np.interp(B0 + rng.exponential() / mu[i], B[i], grid)
-        stop = min(death, float(WEEKS))
-        A1 = np.interp(stop, grid, A[i])
-        count = rng.poisson(lam[i] * max(A1 - A0, 0.0))
-        times = np.interp(np.sort(rng.uniform(A0, A1, count)), A[i], grid)
-        stamps = np.floor(np.r_[first[i], times] * 7.0).astype(np.int64)
-        customers.append(np.full(stamps.size, i))
-        days.append(stamps)
-    log = pd.DataFrame({"customer_id": np.concatenate(customers),
-                        "date": START + np.concatenate(days).astype("timedelta64[D]")})  # fmt: skip
-    log.to_parquet(os.path.join(folder, "log.parquet"))
     dates = START + (7 * np.arange(periods)).astype("timedelta64[D]")
     if case == "common":
-        table = pd.DataFrame({"date": dates, "promo": promo[0]})
+        table = pd.DataFrame({"date": dates, "promo": (rng.uniform(size=periods) < 0.3) * 1.0})
     else:
         table = pd.DataFrame({"customer_id": np.repeat(np.arange(n), periods),
-                              "date": np.tile(dates, n), "promo": promo.reshape(-1)})  # fmt: skip
+                              "date": np.tile(dates, n),
+                              "promo": (rng.uniform(size=n * periods) < 0.3) * 1.0})  # fmt: skip
+    log = simulate_transactions(
+        "pnbd", n, params=TRUTH, start=START, acquisition_end=START + np.timedelta64(26 * 7, "D"),
+        observation_end=END, time_unit="W", covariates=table,
+        purchase_coefficients={"promo": EFFECTS["purchase"]},
+        dropout_coefficients={"promo": EFFECTS["dropout"]}, random_state=seed,
+    )  # fmt: skip
+    log.to_parquet(os.path.join(folder, "log.parquet"))
     table.to_parquet(os.path.join(folder, "table.parquet"))
 
 
@@ -94,10 +83,9 @@ def worker(folder: str) -> dict:
     log = pd.read_parquet(os.path.join(folder, "log.parquet"))
     table = pd.read_parquet(os.path.join(folder, "table.parquet"))
     after_input = current_rss_bytes()
-    end = str(START + np.timedelta64(7 * WEEKS - 1, "D"))
     start = time.perf_counter()
-    history = clvmodels.covariate_history(log, table, calibration_end=end, time_unit="W",
-                                          duplicates="keep")  # fmt: skip
+    history = clvmodels.covariate_history(log, table, calibration_end=END, time_unit="W",
+                                          granularity="h")  # fmt: skip
     built = time.perf_counter() - start
     model = clvmodels.ParetoNBD(purchase_covariates=["promo"], dropout_covariates=["promo"])
     model.fit(history)
@@ -106,6 +94,8 @@ def worker(folder: str) -> dict:
     return {"seconds": seconds, "history_seconds": built, "customers": len(history.frame),
             "pieces": int(seg.customer.size), "transactions": len(log),
             "params": {k: float(v) for k, v in model.params_.items()},
+            "z_scores": {k: float((model.params_[k] - v) / model.summary()["std_error"][k])
+                         for k, v in TRUTH_ALL.items()},
             "std_errors": {k: float(v) for k, v in model.summary()["std_error"].items()},
             **memory_fields(after_import, after_input, peak_rss_bytes())}  # fmt: skip
 

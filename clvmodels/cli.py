@@ -7,6 +7,8 @@
     clvmodels summarize TRANSACTIONS --out FILE [--time-unit W] [--calibration-end DATE ...]
     clvmodels predict --model MODEL.json --data SUMMARY --out FILE [--horizon 12M]
                       [--covariates CUSTOMERS]
+    clvmodels predict --model MODEL.json --transactions LOG --covariate-history TABLE
+                      --observation-end DATE --out FILE [--horizon 12M]
     clvmodels report RUN_DIR
     clvmodels datasets
 
@@ -95,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="score customers with a saved model")
     predict.add_argument("--model", required=True, help="model.json written by a run or save()")
-    predict.add_argument("--data", required=True, help="summary file (.csv or .parquet)")
+    predict.add_argument("--data", help="summary file (.csv or .parquet)")
     predict.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     predict.add_argument("--horizon", default="12M", help="future period (default 12M)")
     predict.add_argument("--interval", type=float, help="level of intervals, e.g. 0.9")
@@ -106,6 +108,19 @@ def _parser() -> argparse.ArgumentParser:
                          help="per-customer file (.csv or .parquet) with the model's "
                               "covariates, joined on --id-column")  # fmt: skip
     predict.add_argument("--overwrite", action="store_true", help="replace --out")
+    history = predict.add_argument_group(
+        "time-varying covariates", "for a Pareto/NBD fitted on a covariate history: the "
+        "customers' summaries and covariate paths are built from the log and the table "
+        "(which must reach the end of --horizon), instead of --data")  # fmt: skip
+    history.add_argument("--transactions", help="transaction log (.csv or .parquet)")
+    history.add_argument("--covariate-history",
+                         help="covariate table (.csv or .parquet), one row per period")
+    history.add_argument("--observation-end", help="end of observation of the log (a date)")
+    history.add_argument("--date", default="date", help="date column of the log (date)")
+    history.add_argument("--covariate-date", default="date",
+                         help="date column of the covariate table (date)")
+    history.add_argument("--granularity", default="D",
+                         help="window within which purchases count as one (D)")
 
     report = commands.add_parser("report", help="(re)build report.html of a run directory")
     report.add_argument("run_dir")
@@ -422,8 +437,28 @@ def _predict(args: argparse.Namespace) -> int:
 
     out = _output_path(args.out, args.overwrite)
     _input_file(args.model, "--model")
-    _input_file(args.data, "--data")
     model = load(args.model)
+    varying = bool(getattr(model, "time_varying_", False))
+    given = [o for o, v in (("--transactions", args.transactions),
+                            ("--covariate-history", args.covariate_history),
+                            ("--observation-end", args.observation_end)) if v]  # fmt: skip
+    if varying and args.covariates is not None:
+        raise ConfigError(
+            f"--covariates: {Path(args.model).name} has time-varying covariates; they come "
+            "from --covariate-history"
+        )
+    if varying and args.data is not None:
+        raise ConfigError(
+            f"--data: {Path(args.model).name} was fitted with time-varying covariates; "
+            "give --transactions, --covariate-history and --observation-end instead"
+        )
+    if not varying and given:
+        raise ConfigError(f"{given[0]}: {Path(args.model).name} has no time-varying "
+                          "covariates; score a summary with --data")  # fmt: skip
+    if not varying:
+        if args.data is None:
+            raise ConfigError("--data: give the summary file to score")
+        _input_file(args.data, "--data")
     from . import registry
 
     role = registry.get(model.kind).role
@@ -435,6 +470,13 @@ def _predict(args: argparse.Namespace) -> int:
             f"--horizon {args.horizon} cannot be converted; refit it on a summary"
         )
     settings = {"horizon": args.horizon, "interval": args.interval, "random_state": args.seed}
+    if varying:
+        result = score_frame(model, _history_for(args, model.time_unit_), **settings)
+        result.index.name = args.id_column
+        _write_table(result, out)
+        print(f"{out}: {len(result):,} customers scored with {Path(args.model).name} "
+              f"({model.kind}, time-varying covariates)")  # fmt: skip
+        return EXIT_OK
     covariates = _covariate_columns(model)
     if args.covariates is not None and not covariates:
         raise ConfigError(f"--covariates: the model {Path(args.model).name} has no covariates")
@@ -480,6 +522,37 @@ def _predict(args: argparse.Namespace) -> int:
         count = len(result)
     print(f"{out}: {count:,} customers scored with {Path(args.model).name} ({model.kind})")
     return EXIT_OK
+
+
+def _history_for(args: argparse.Namespace, time_unit: str) -> Any:
+    """The covariate history of ``predict``'s time-varying options, read by the
+    library's readers (ids as text where a CSV writes them so)."""
+    from .data.customers import read_covariate_table
+    from .data.dynamic import covariate_history
+    from .data.reader import read_log
+    from .exceptions import ConfigError, InvalidDataError
+
+    for option in ("transactions", "covariate_history", "observation_end"):
+        if getattr(args, option) is None:
+            raise ConfigError(f"--{option.replace('_', '-')}: needed for a model fitted with "
+                              "time-varying covariates")  # fmt: skip
+    _input_file(args.transactions, "--transactions")
+    _input_file(args.covariate_history, "--covariate-history")
+    try:
+        log = read_log(args.transactions, customer_id=args.id_column, date=args.date,
+                       duplicates="keep")  # fmt: skip
+    except InvalidDataError as error:
+        raise ConfigError(f"--transactions {args.transactions}: {error}") from None
+    try:
+        table = read_covariate_table(args.covariate_history, args.id_column,
+                                     args.covariate_date)  # fmt: skip
+        return covariate_history(
+            log, table, calibration_end=args.observation_end, time_unit=time_unit,
+            granularity=args.granularity, customer_id=args.id_column, date=args.date,
+            covariate_date=args.covariate_date, duplicates="keep", after_end="drop",
+        )  # fmt: skip
+    except InvalidDataError as error:
+        raise ConfigError(f"--covariate-history {args.covariate_history}: {error}") from None
 
 
 def _covariate_columns(model: Any) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from .models._base import (
     horizon_in_units,
     quantiles,
 )
+from .models._purchase import _is_history
 from .models.gamma_gamma import expected_spend
 
 __all__ = ["continuous_discount_rate", "predictive_clv"]
@@ -93,6 +94,30 @@ def _distinct_rows(
     p_distinct = {k: distinct[("p", k)] for k in p_arrays}
     s_distinct = {k: distinct[("s", k)] for k in s_arrays}
     return p_distinct, s_distinct, expand
+
+
+def _history_purchases(purchase_model: Any, history: Any, length: float, delta: float) -> Any:
+    """(parameters, rows) -> each customer's discounted purchases over the horizon, for
+    a model fitted with time-varying covariates; parameters may be a stack of draws."""
+    if not hasattr(purchase_model, "_history_discounted"):
+        raise InvalidDataError(
+            f"predictive_clv on a covariate history needs a ParetoNBD fitted on one "
+            f"(maximum likelihood); {type(purchase_model).__name__} is not."
+        )
+    evaluate = purchase_model._history_discounted(history, length, delta)
+    n = len(history.frame)
+
+    def purchases(p_params: np.ndarray, rows: slice) -> np.ndarray:
+        p_params = np.asarray(p_params, dtype=np.float64)
+        if p_params.ndim == 1:
+            return evaluate(p_params, rows)
+        # draws (draws x 1 x parameters): the pieces do not broadcast, one at a time
+        flat = p_params.reshape(-1, p_params.shape[-1])
+        if not len(flat):
+            return np.empty((0, len(range(*rows.indices(n)))))
+        return np.stack([evaluate(p, rows) for p in flat])
+
+    return purchases
 
 
 def _posterior_clv(value, purchase_model, spend_model, n_rows, interval, n_draws, random_state):
@@ -179,6 +204,107 @@ def _model_time_unit(model: Any, time_unit: str | None) -> str:
     return unit
 
 
+class _Clv(NamedTuple):
+    """What CLV is computed from: ``value(purchase params, spend params, rows)`` of the
+    distinct rows (parameters may be stacks of draws, draws x 1 x parameters), its
+    estimate, the customers' index and each customer's distinct row."""
+
+    value: Any
+    estimate: np.ndarray
+    index: pd.Index
+    expand: np.ndarray
+
+
+def _clv_setup(purchase_model: Any, spend_model: Any, data: Any, *, horizon: Any,
+               discount_rate: float, margin: float, time_unit: str | None,
+               quadrature_nodes: int, draws: bool) -> _Clv:  # fmt: skip
+    """The horizon and rate in the model's unit, the discounting schedule, and the
+    value function over the distinct customers; with ``draws``, the fewest Gauss-Legendre
+    nodes that reproduce the estimate to 1e-9 serve the draws."""
+    unit = _model_time_unit(purchase_model, time_unit)
+    check_time_units(
+        data.time_unit if _is_history(data) else data_time_unit(data),
+        "data.attrs['clvmodels']['time_unit']", unit,
+        f"{type(purchase_model).__name__} was fitted on data in" if time_unit is None
+        else "time_unit= says the purchase model was fitted on data in",
+    )  # fmt: skip
+    length = horizon_in_units(horizon, unit, positive=True)
+    delta = continuous_discount_rate(discount_rate, unit)
+    if getattr(purchase_model, "discrete_time", False):
+        # sum_k e^{-delta k} (E[X(k)] - E[X(k-1)]) = e^{-delta K} E[X(K)]
+        #   + sum_{k<K} (e^{-delta k} - e^{-delta (k+1)}) E[X(k)]
+        steps = int(np.floor(length + 1e-9))
+        if steps < 1:
+            raise InvalidDataError(
+                f"horizon={horizon!r} is shorter than one opportunity ({unit}) of "
+                f"{type(purchase_model).__name__}."
+            )
+        times = np.arange(1.0, steps + 1)
+        weights = np.exp(-delta * times) - np.append(np.exp(-delta * times[1:]), 0.0)
+    else:
+        times, weights = _gauss_legendre_schedule(quadrature_nodes, length, delta)
+
+    history = _is_history(data)
+    if history:
+        purchases = _history_purchases(purchase_model, data, length, delta)
+        frame, index = data.frame, data.frame.index
+        s_arrays = spend_model._read(frame)[0] if spend_model is not None else {}
+        expand = np.arange(len(index))
+    else:
+        p_arrays, index = purchase_model._read(data)
+        s_arrays = spend_model._read(data)[0] if spend_model is not None else {}
+        # identical customers have identical CLV: compute it once per distinct pattern
+        p_arrays, s_arrays, expand = _distinct_rows(p_arrays, s_arrays)
+        cumulative = purchase_model._cumulative_purchases
+
+        def purchases(p_params: np.ndarray, rows: slice, times: np.ndarray = times,
+                      weights: np.ndarray = weights) -> np.ndarray:  # fmt: skip
+            part = {k: v[rows] for k, v in p_arrays.items()}
+            params = purchase_model._param_dict(p_params)
+            discounted = 0.0
+            for t, weight in zip(times, weights, strict=True):
+                discounted = discounted + weight * cumulative(part, params, t)
+            return discounted
+
+    spend_params = spend_model.params_.to_numpy() if spend_model is not None else None
+
+    def value(p_params: np.ndarray, s_params: np.ndarray | None, rows: slice,
+              **schedule: np.ndarray) -> np.ndarray:  # fmt: skip
+        discounted = purchases(p_params, rows, **schedule)
+        if s_params is None:
+            return margin * discounted
+        per_transaction = expected_spend(
+            s_arrays["frequency"][rows], s_arrays["monetary_value"][rows],
+            **spend_model._param_dict(s_params),
+        )  # fmt: skip
+        # A draw of the spend model may have an infinite mean (q <= 1); nothing times
+        # it is still nothing.
+        scale = margin * discounted
+        with np.errstate(invalid="ignore"):
+            return np.where(scale == 0, 0.0, scale * per_transaction)
+
+    estimate = np.asarray(
+        value(purchase_model.params_.to_numpy(), spend_params, slice(None)), dtype=np.float64
+    )
+    schedule = {} if history else {"times": times, "weights": weights}
+    if draws and not (history or getattr(purchase_model, "discrete_time", False)):
+        # The integrand is smooth, so fewer nodes often reproduce the estimate to 1e-9
+        # (relative); the draws, which only feed an interval, then use that many.
+        for nodes in (4, 6, 8, 12, 16):
+            if nodes >= quadrature_nodes:
+                break
+            fewer_times, fewer_weights = _gauss_legendre_schedule(nodes, length, delta)
+            approx = value(
+                purchase_model.params_.to_numpy(), spend_params, slice(None),
+                times=fewer_times, weights=fewer_weights,
+            )  # fmt: skip
+            scale = np.maximum(np.abs(estimate), 1e-300)
+            if np.all(np.abs(approx - estimate) <= 1e-9 * scale):
+                schedule = {"times": fewer_times, "weights": fewer_weights}
+                break
+    return _Clv(partial(value, **schedule), estimate, index, expand)
+
+
 def predictive_clv(
     purchase_model: Any,
     spend_model: Any,
@@ -207,9 +333,11 @@ def predictive_clv(
         ``interval`` the highest-density interval of that probability and the ``sd`` (a
         maximum-likelihood partner contributes as many draws of its asymptotic
         distribution).
-    data : pandas.DataFrame
+    data : pandas.DataFrame or CovariateHistory
         Customers with the columns both models read (``frequency``, ``recency``, ``T``,
-        ``monetary_value`` or their ``_cal`` forms).
+        ``monetary_value`` or their ``_cal`` forms); for a ParetoNBD fitted with
+        time-varying covariates, a :func:`clvmodels.covariate_history` (made with
+        ``amount=`` when there is a spend model) whose table reaches the horizon.
     horizon : str, timedelta or float
         Calendar duration, e.g. ``"12M"``, ``"52W"``, ``"1Y"``, or a number of the
         purchase model's time units (``52`` for a model fitted in weeks).
@@ -260,88 +388,21 @@ def predictive_clv(
             f"quadrature_nodes={quadrature_nodes!r}: give a whole number >= 1 (the default "
             "24 is exact to about 1e-10)."
         )
-    if interval is not None or _is_bayesian(purchase_model) or _is_bayesian(spend_model):
+    bayesian = _is_bayesian(purchase_model) or _is_bayesian(spend_model)
+    if interval is not None or bayesian:
         if interval is not None:
             check_interval(interval)
         check_draws(n_draws, len(purchase_model.param_names) + 3)
-    unit = _model_time_unit(purchase_model, time_unit)
-    check_time_units(
-        data_time_unit(data), "data.attrs['clvmodels']['time_unit']", unit,
-        f"{type(purchase_model).__name__} was fitted on data in" if time_unit is None
-        else "time_unit= says the purchase model was fitted on data in",
-    )  # fmt: skip
-    length = horizon_in_units(horizon, unit, positive=True)
-    delta = continuous_discount_rate(discount_rate, unit)
-    if getattr(purchase_model, "discrete_time", False):
-        # sum_k e^{-delta k} (E[X(k)] - E[X(k-1)]) = e^{-delta K} E[X(K)]
-        #   + sum_{k<K} (e^{-delta k} - e^{-delta (k+1)}) E[X(k)]
-        steps = int(np.floor(length + 1e-9))
-        if steps < 1:
-            raise InvalidDataError(
-                f"horizon={horizon!r} is shorter than one opportunity ({unit}) of "
-                f"{type(purchase_model).__name__}."
-            )
-        times = np.arange(1.0, steps + 1)
-        weights = np.exp(-delta * times) - np.append(np.exp(-delta * times[1:]), 0.0)
-    else:
-        times, weights = _gauss_legendre_schedule(quadrature_nodes, length, delta)
-
-    p_arrays, index = purchase_model._read(data)
-    cumulative = purchase_model._cumulative_purchases
-    if spend_model is not None:
-        s_arrays, _ = spend_model._read(data)
-        spend_params = spend_model.params_.to_numpy()
-    else:
-        s_arrays, spend_params = {}, None
-    # identical customers have identical CLV: compute it once per distinct pattern
-    p_arrays, s_arrays, expand = _distinct_rows(p_arrays, s_arrays)
-
-    def value(
-        p_params: np.ndarray, s_params: np.ndarray | None, rows: slice, times=times,
-        weights=weights,
-    ) -> np.ndarray:  # fmt: skip
-        part = {k: v[rows] for k, v in p_arrays.items()}
-        params = purchase_model._param_dict(p_params)
-        discounted = 0.0
-        for t, weight in zip(times, weights, strict=True):
-            discounted = discounted + weight * cumulative(part, params, t)
-        if s_params is None:
-            return margin * discounted
-        per_transaction = expected_spend(
-            s_arrays["frequency"][rows], s_arrays["monetary_value"][rows],
-            **spend_model._param_dict(s_params),
-        )  # fmt: skip
-        # A draw of the spend model may have an infinite mean (q <= 1); nothing times
-        # it is still nothing.
-        scale = margin * discounted
-        with np.errstate(invalid="ignore"):
-            return np.where(scale == 0, 0.0, scale * per_transaction)
-
-    estimate = np.asarray(
-        value(purchase_model.params_.to_numpy(), spend_params, slice(None)), dtype=np.float64
-    )
-    bayesian = _is_bayesian(purchase_model) or _is_bayesian(spend_model)
+    setup = _clv_setup(purchase_model, spend_model, data, horizon=horizon,
+                       discount_rate=discount_rate, margin=margin, time_unit=time_unit,
+                       quadrature_nodes=quadrature_nodes,
+                       draws=interval is not None or bayesian)  # fmt: skip
+    value, estimate, index, expand = setup
     if interval is None and not bayesian:
         return pd.Series(estimate[expand], index=index, name="clv")
-    schedule = {"times": times, "weights": weights}
-    if not getattr(purchase_model, "discrete_time", False):
-        # The integrand is smooth, so fewer nodes often reproduce the estimate to 1e-9
-        # (relative); the draws, which only feed an interval, then use that many.
-        for nodes in (4, 6, 8, 12, 16):
-            if nodes >= quadrature_nodes:
-                break
-            fewer_times, fewer_weights = _gauss_legendre_schedule(nodes, length, delta)
-            approx = value(
-                purchase_model.params_.to_numpy(), spend_params, slice(None),
-                times=fewer_times, weights=fewer_weights,
-            )  # fmt: skip
-            scale = np.maximum(np.abs(estimate), 1e-300)
-            if np.all(np.abs(approx - estimate) <= 1e-9 * scale):
-                schedule = {"times": fewer_times, "weights": fewer_weights}
-                break
     if bayesian:
         summary = _posterior_clv(
-            partial(value, **schedule), purchase_model, spend_model, len(estimate), interval,
+            value, purchase_model, spend_model, len(estimate), interval,
             n_draws, random_state,
         )[expand]  # fmt: skip
         if interval is None:
@@ -359,7 +420,7 @@ def predictive_clv(
 
     def evaluate(rows: slice, chosen: slice) -> np.ndarray:
         spend = None if s_draws is None else s_draws[chosen]
-        return value(p_draws[chosen], spend, rows, **schedule)
+        return value(p_draws[chosen], spend, rows)
 
     # bounded memory, however many draws and customers (draw_blocks)
     for rows, values in draw_blocks(evaluate, n_draws, len(estimate)):
@@ -368,3 +429,51 @@ def predictive_clv(
         {"estimate": estimate[expand], "lower": lower[expand], "upper": upper[expand]},
         index=index,
     )
+
+
+def clv_group_draws(purchase_model: Any, spend_model: Any, data: Any, groups: np.ndarray,
+                    n_groups: int, *, horizon: Any, discount_rate: float,
+                    margin: float = 1.0, n_draws: int = 500,
+                    random_state: Any = 0) -> np.ndarray:  # fmt: skip
+    """CLV summed over groups of customers at each joint draw of the models' parameters:
+    an array (draws, groups) whose quantiles are honest intervals of group totals.
+
+    ``groups`` gives each customer's group (0 .. n_groups - 1, in the order of
+    ``data``). The draws are those of :func:`predictive_clv` with the same
+    ``n_draws`` and ``random_state`` (the asymptotic normal of a maximum-likelihood fit,
+    the evenly thinned posterior of a Bayesian one); each is evaluated once per distinct
+    customer and summed with the customers' counts per group, in blocks of bounded
+    memory.
+    """
+    from scipy import sparse
+
+    _check_models(purchase_model, spend_model)
+    check_draws(n_draws, len(purchase_model.param_names) + 3)
+    groups = np.asarray(groups)
+    size = len(data.frame) if _is_history(data) else len(data)
+    if groups.shape != (size,) or not np.issubdtype(groups.dtype, np.integer) or (
+            size and (groups.min() < 0 or groups.max() >= n_groups)):  # fmt: skip
+        raise InvalidDataError(
+            f"groups: give one whole number in 0 .. {n_groups - 1} per customer ({size})."
+        )
+    value, estimate, _, expand = _clv_setup(
+        purchase_model, spend_model, data, horizon=horizon, discount_rate=discount_rate,
+        margin=margin, time_unit=None, quadrature_nodes=24, draws=True,
+    )  # fmt: skip
+    counts = sparse.csr_matrix(
+        (np.ones(len(expand)), (expand, np.asarray(groups, dtype=np.int64))),
+        shape=(len(estimate), n_groups),
+    )  # fmt: skip
+    p_draws, s_draws = _paired_draws(purchase_model, spend_model, n_draws, random_state)
+    count = len(p_draws)
+    p_draws = p_draws[:, None, :]
+    s_draws = None if s_draws is None else s_draws[:, None, :]
+    totals = np.zeros((count, n_groups))
+
+    def evaluate(rows: slice, chosen: slice) -> np.ndarray:
+        spend = None if s_draws is None else s_draws[chosen]
+        return value(p_draws[chosen], spend, rows)
+
+    for rows, values in draw_blocks(evaluate, count, len(estimate)):
+        totals += np.asarray((counts[rows].T @ values.T).T)
+    return totals

@@ -42,8 +42,10 @@ def score_frame(
     ----------
     model : fitted clvmodels model
         BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma (maximum likelihood).
-    frame : pandas.DataFrame
-        Summary rows with the columns the model reads; the index is kept.
+    frame : pandas.DataFrame or CovariateHistory
+        Summary rows with the columns the model reads; the index is kept. For a
+        Pareto/NBD fitted with time-varying covariates, a
+        :func:`clvmodels.covariate_history` whose table reaches the horizon.
     horizon : str or float, default "12M"
         Future period of the purchase predictions: a duration such as ``"12M"`` or
         ``"52W"`` (converted with the model's ``time_unit_``), or a number in the

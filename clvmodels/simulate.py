@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -899,6 +899,125 @@ def sbg_lost_per_period(simulated: pd.DataFrame, n_periods: int) -> pd.DataFrame
 
 # ------------------------------------------------------------------ transaction logs
 
+class _Clock(NamedTuple):
+    """Piecewise-linear clocks A(t) = int_0^t a and B(t) = int_0^t b of covariate paths
+    (a path is one customer's rows, or the one calendar of a common table): per row its
+    path, start ``t0`` (time units since the simulation start), rates ``a``, ``b`` and
+    the clocks at its start; ``first``/``last`` the rows of each path."""
+
+    path: np.ndarray
+    t0: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    A0: np.ndarray
+    B0: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    def _row(self, path: np.ndarray, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The row of ``path`` whose piece holds each value of a nondecreasing per-row
+        quantity ``starts`` (t0, A0 or B0); paths are kept apart by an offset larger
+        than any value, and the row is clipped to the path's own."""
+        span = float(np.max(np.abs(starts))) * 2.0 + 2.0
+        keys = self.path * span + starts
+        row = np.searchsorted(keys, path * span + values, side="right") - 1
+        return np.clip(row, self.first[path], self.last[path])
+
+    def clocks(self, path: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        row = self._row(path, t, self.t0)
+        dt = t - self.t0[row]
+        return self.A0[row] + self.a[row] * dt, self.B0[row] + self.b[row] * dt
+
+    def time_at(self, path: np.ndarray, value: np.ndarray, which: str) -> np.ndarray:
+        """The time at which clock ``which`` ("A" or "B") of each path reaches ``value``."""
+        starts, rates = (self.A0, self.a) if which == "A" else (self.B0, self.b)
+        row = self._row(path, value, starts)
+        return self.t0[row] + (value - starts[row]) / rates[row]
+
+
+def _clock(rows: Any, start_ns: int, unit_ns: float, purchase: Mapping[str, float],
+           dropout: Mapping[str, float]) -> _Clock:  # fmt: skip
+    """The clocks of every path, from the covariate rows and the coefficients
+    (a(t) = exp(g_p'z(t)), b(t) = exp(g_d'w(t)): Bachmann, Meierer & Näf 2021, eq. 2-3)."""
+    etas = []
+    for what, coefficients in (("purchase_coefficients", purchase),
+                               ("dropout_coefficients", dropout)):  # fmt: skip
+        g = np.zeros(len(rows.columns))
+        for column, value in dict(coefficients or {}).items():
+            if column not in rows.columns:
+                raise InvalidDataError(
+                    f"{what} names {column!r}, which is not a column of covariates "
+                    f"({', '.join(map(str, rows.columns))})."
+                )
+            g[rows.columns.index(column)] = _finite(f"{what}[{column!r}]", value)
+        etas.append(rows.values @ g)
+    a, b = np.exp(etas[0]), np.exp(etas[1])
+    t0 = (rows.start_ns - start_ns) / unit_ns
+    width = (rows.end_ns - rows.start_ns) / unit_ns
+    path = rows.path.astype(np.int64)
+    n_paths = int(path.max()) + 1
+    first = np.searchsorted(path, np.arange(n_paths), side="left")
+    last = np.searchsorted(path, np.arange(n_paths), side="right") - 1
+    A0, B0 = (_exclusive_cumsum(rate * width, path, first) for rate in (a, b))
+    return _Clock(path, t0, a, b, A0, B0, first, last)
+
+
+def _exclusive_cumsum(values: np.ndarray, path: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Per path, the sum of the values of the path's earlier rows."""
+    total = np.cumsum(values) - values
+    return total - total[first[path]]
+
+
+def _finite(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise InvalidDataError(f"{name}={value!r} must be a finite number.")
+    return number
+
+
+def _draw_pnbd_dynamic(rng: np.random.Generator, clock: _Clock, path: np.ndarray,
+                       t_first: np.ndarray, t_end: float, r: float, alpha: float, s: float,
+                       beta: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Repeat-purchase times (customer, time units since the simulation start; sorted by
+    customer, then time) of the Pareto/NBD with time-varying covariates.
+
+    Bachmann, Meierer & Näf (2021), section 3: while alive a customer buys at rate
+    lambda a(t), and drops out at rate mu b(t), lambda ~ Gamma(r, alpha), mu ~ Gamma(s,
+    beta). Drawn exactly by time change (e.g. Cinlar 1975, *Introduction to Stochastic
+    Processes*, ch. 4): the lifetime ends when B(t) - B(t_first) reaches E / mu, E ~
+    Exp(1), and the purchases are a unit-rate Poisson process in lambda (A(t) -
+    A(t_first)), so their count is Poisson(lambda (A(stop) - A(t_first))) and their
+    clock values sorted uniforms between A(t_first) and A(stop), mapped back by A^-1.
+    """
+    n = t_first.size
+    lam = rng.gamma(r, 1.0 / alpha, size=n)
+    mu = rng.gamma(s, 1.0 / beta, size=n)
+    A_first, B_first = clock.clocks(path, t_first)
+    A_end, B_end = clock.clocks(path, np.full(n, t_end))
+    with np.errstate(divide="ignore", over="ignore"):
+        target = B_first + rng.standard_exponential(size=n) / mu
+    dead = target < B_end
+    stop = np.full(n, t_end)
+    stop[dead] = clock.time_at(path[dead], target[dead], "B")
+    A_stop = A_end.copy()
+    A_stop[dead] = clock.clocks(path[dead], stop[dead])[0]
+    means = lam * np.maximum(A_stop - A_first, 0.0)
+    _check_poisson_means(means, f"Gamma(r={r}, alpha={alpha:g}) and the covariates")
+    counts = rng.poisson(means)
+    if int(counts.sum()) > _MAX_TRANSACTIONS:
+        raise InvalidDataError(
+            f"the parameters imply {int(counts.sum()):,} purchases, more than the "
+            f"{_MAX_TRANSACTIONS:,} this function builds; use fewer customers or check the "
+            "time unit and the coefficients."
+        )
+    owners, uniforms = _sorted_uniforms(rng, counts)
+    value = A_first[owners] + uniforms * (A_stop - A_first)[owners]
+    times = clock.time_at(path[owners], value, "A")
+    return owners, np.clip(times, t_first[owners], stop[owners])
+
 
 def _timestamp_ns(name: str, value: Any) -> int:
     """int64 ns since the epoch; tz-aware times keep their wall time (like summarize)."""
@@ -945,6 +1064,11 @@ def simulate_transactions(
     time_unit: str = "D",
     spend: Mapping[str, float] | None = None,
     random_state: RandomState = None,
+    covariates: pd.DataFrame | None = None,
+    purchase_coefficients: Mapping[str, float] | None = None,
+    dropout_coefficients: Mapping[str, float] | None = None,
+    customer_id: str = "customer_id",
+    covariate_date: str = "date",
 ) -> pd.DataFrame:
     """Draw a transaction log (one row per purchase) from a continuous-time BTYD model.
 
@@ -979,6 +1103,21 @@ def simulate_transactions(
         ν ~ Gamma(q, rate γ) per customer.
     random_state : None, int or numpy.random.Generator, optional
         Seed; the same seed gives the same log.
+    covariates : pandas.DataFrame, optional
+        Static covariates (one numeric row per customer, in customer order: any model) or,
+        with a ``covariate_date`` column, time-varying covariates for ``"pnbd"``: a long
+        table as :func:`clvmodels.covariate_history` reads it (one row per period, from
+        the row's date to the next one's, the last for one ``time_unit``; with a
+        ``customer_id`` column 0 .. n_customers - 1, or without it common to every
+        customer), covering each customer from the first purchase to ``observation_end``.
+    purchase_coefficients, dropout_coefficients : dict, optional
+        Coefficient of each covariate column in each process, in CLVTools'
+        parameterisation: alpha_i = alpha exp(-g_p'z_i), and beta_i = beta exp(-g_d'z_i)
+        (Pareto/NBD) or a_i, b_i = a, b exp(g_d'z_i) (BG/NBD, MBG/NBD); with time-varying
+        covariates the purchase and dropout rates are lambda exp(g_p'z(t)) and
+        mu exp(g_d'w(t)) (Bachmann, Meierer & Näf 2021).
+    customer_id, covariate_date : str
+        The id and date columns of a time-varying ``covariates`` table.
 
     Returns
     -------
@@ -1006,6 +1145,9 @@ def simulate_transactions(
     sorted iid uniforms on [0, t_x] (order statistics of the Poisson process, see the
     module docstring), sorted for all customers at once.
 
+    With time-varying covariates the purchase times are exact, by time change: see
+    :func:`_draw_pnbd_dynamic`.
+
     Examples
     --------
     >>> import pandas as pd
@@ -1019,6 +1161,19 @@ def simulate_transactions(
     ['customer_id', 'date', 'amount']
     >>> tx["customer_id"].nunique(), bool(tx["date"].max() <= pd.Timestamp("2021-12-31"))
     (500, True)
+
+    A weekly promotion calendar common to every customer, raising purchasing by
+    exp(0.6) in its weeks:
+
+    >>> weeks = pd.date_range("2021-01-04", "2022-01-03", freq="7D")
+    >>> calendar = pd.DataFrame({"date": weeks, "promo": (weeks.month == 12) * 1.0})
+    >>> tx = simulate_transactions(
+    ...     "pnbd", 500, params=dict(r=0.8, alpha=6.0, s=0.7, beta=8.0),
+    ...     start="2021-01-04", acquisition_end="2021-03-29",
+    ...     observation_end="2021-12-31", time_unit="W", covariates=calendar,
+    ...     purchase_coefficients={"promo": 0.6}, random_state=0)
+    >>> tx["customer_id"].nunique()
+    500
     """
     if model not in _MODEL_PARAMS:
         raise InvalidDataError(
@@ -1048,12 +1203,32 @@ def simulate_transactions(
     first_ns = np.full(n, start_ns, dtype=np.int64)
     if acquisition_ns > start_ns:
         first_ns += np.floor(rng.random(n) * (acquisition_ns - start_ns)).astype(np.int64)
+    if covariates is not None and covariate_date in getattr(covariates, "columns", ()):
+        if model != "pnbd":
+            raise InvalidDataError(
+                f"time-varying covariates (a '{covariate_date}' column in covariates) are "
+                f"simulated for the Pareto/NBD ('pnbd') only, not {model!r}."
+            )
+        owners, repeat_ns = _dynamic_repeats(rng, covariates, first_ns, start_ns, end_ns,
+                                             time_unit, values, purchase_coefficients,
+                                             dropout_coefficients, customer_id,
+                                             covariate_date)  # fmt: skip
+        # first purchases, then the repeats; a stable sort by customer keeps each in order
+        owner = np.r_[np.arange(n, dtype=np.int64), owners]
+        order = np.argsort(owner, kind="stable")
+        return _frame(rng, owner[order], np.r_[first_ns, repeat_ns][order], end_ns,
+                      spend_values)  # fmt: skip
+    eta_p, eta_d, _ = _linear_predictors(n, covariates, purchase_coefficients,
+                                         dropout_coefficients)  # fmt: skip
     # May be 0 for a customer acquired at observation_end: no repeat purchases then.
     lengths = (end_ns - first_ns) / unit_ns
     if model == "pnbd":
-        draws = _draw_pnbd(rng, lengths, **values)
+        draws = _draw_pnbd(rng, lengths, values["r"], values["alpha"] * np.exp(-eta_p),
+                           values["s"], values["beta"] * np.exp(-eta_d))  # fmt: skip
     else:
-        draws = _draw_bgnbd(rng, lengths, **values, dropout_at_zero=model == "mbgnbd")
+        draws = _draw_bgnbd(rng, lengths, values["r"], values["alpha"] * np.exp(-eta_p),
+                            values["a"] * np.exp(eta_d), values["b"] * np.exp(eta_d),
+                            dropout_at_zero=model == "mbgnbd")  # fmt: skip
     x, last = draws["frequency"], draws["recency"]
     per_customer = x + 1
     total = int(per_customer.sum())
@@ -1074,21 +1249,65 @@ def simulate_transactions(
     rank = np.arange(owners.size) - (np.cumsum(middle) - middle)[owners]
     times[row_start[owners] + 1 + rank] = uniforms * last[owners]
 
-    customer_id = np.repeat(np.arange(n, dtype=np.int64), per_customer)
-    date_ns = first_ns[customer_id] + np.rint(times * unit_ns).astype(np.int64)
+    owner = np.repeat(np.arange(n, dtype=np.int64), per_customer)
+    date_ns = first_ns[owner] + np.rint(times * unit_ns).astype(np.int64)
+    return _frame(rng, owner, date_ns, end_ns, spend_values)
+
+
+def _frame(rng: np.random.Generator, owner: np.ndarray, date_ns: np.ndarray, end_ns: int,
+           spend: dict[str, float] | None) -> pd.DataFrame:  # fmt: skip
+    """The log's columns (rows sorted by customer, then date), with Gamma-Gamma amounts."""
     # Rounding to whole nanoseconds must not push a purchase past the end.
     np.minimum(date_ns, end_ns, out=date_ns)
-    columns: dict[str, Any] = {
-        "customer_id": customer_id,
-        "date": date_ns.view("datetime64[ns]"),
-    }
-    if spend_values is not None:
-        nu = np.maximum(
-            rng.gamma(spend_values["q"], 1.0 / spend_values["gamma"], size=n),
-            np.finfo(np.float64).tiny,
-        )
-        columns["amount"] = rng.gamma(spend_values["p"], 1.0 / nu[customer_id])
+    columns: dict[str, Any] = {"customer_id": owner, "date": date_ns.view("datetime64[ns]")}
+    if spend is not None:
+        n = int(owner[-1]) + 1 if owner.size else 0
+        nu = np.maximum(rng.gamma(spend["q"], 1.0 / spend["gamma"], size=n),
+                        np.finfo(np.float64).tiny)  # fmt: skip
+        columns["amount"] = rng.gamma(spend["p"], 1.0 / nu[owner])
     return pd.DataFrame(columns)
+
+
+def _dynamic_repeats(rng: np.random.Generator, table: pd.DataFrame, first_ns: np.ndarray,
+                     start_ns: int, end_ns: int, time_unit: str, params: dict[str, float],
+                     purchase: Any, dropout: Any, customer_id: str,
+                     covariate_date: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Repeat purchases (customer, ns) of the Pareto/NBD with time-varying covariates."""
+    from .data.dynamic import read_covariate_rows
+
+    n = first_ns.size
+    unit_ns = time_unit_nanoseconds(time_unit)
+    rows = read_covariate_rows(table, pd.RangeIndex(n), customer_id=customer_id,
+                               covariate_date=covariate_date, time_unit=time_unit)  # fmt: skip
+    path = np.zeros(n, dtype=np.int64) if rows.common else np.arange(n, dtype=np.int64)
+    _check_cover(rows, path, first_ns, end_ns)
+    clock = _clock(rows, start_ns, unit_ns, purchase, dropout)
+    t_first = (first_ns - start_ns) / unit_ns
+    owners, times = _draw_pnbd_dynamic(rng, clock, path, t_first, (end_ns - start_ns) / unit_ns,
+                                       **params)  # fmt: skip
+    return owners, start_ns + np.rint(times * unit_ns).astype(np.int64)
+
+
+def _check_cover(rows: Any, path: np.ndarray, first_ns: np.ndarray, end_ns: int) -> None:
+    """Every customer's covariate path must cover their first purchase to the end."""
+    n_paths = int(path.max()) + 1
+    lowest = np.full(n_paths, np.iinfo(np.int64).max)
+    highest = np.full(n_paths, np.iinfo(np.int64).min)
+    np.minimum.at(lowest, rows.path, rows.start_ns)
+    np.maximum.at(highest, rows.path, rows.end_ns)
+    late = lowest[path] > first_ns
+    short = highest[path] < end_ns
+    for bad, when, what in ((late, first_ns, "their first purchase"),
+                            (short, np.full(path.size, end_ns), "observation_end")):  # fmt: skip
+        if bad.any():
+            i = int(np.argmax(bad))
+            who = "every customer" if rows.common else f"customer {i}"
+            raise InvalidDataError(
+                f"covariates: no covariate values for {who} at "
+                f"{pd.Timestamp(int(when[i]))} ({what}); {int(bad.sum()):,} customers lack "
+                "them. The table must cover each customer from the first purchase to "
+                "observation_end."
+            )
 
 
 def __getattr__(name: str) -> Any:

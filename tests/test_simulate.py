@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from clvmodels.exceptions import InvalidDataError
 from clvmodels.simulate import (
@@ -745,3 +745,98 @@ def test_the_old_pareto_nbd_name_warns_and_is_the_same_function():
     assert old is simulate_pnbd
     with pytest.raises(AttributeError):
         _ = simulate_module.simulate_nothing
+
+
+# ------------------------------------------------ covariates in transaction logs
+
+_PNBD = {"r": 0.8, "alpha": 6.0, "s": 0.7, "beta": 8.0}
+
+
+def _calendar(weeks: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"date": pd.date_range("2021-01-04", periods=weeks, freq="7D"),
+                         "promo": (rng.uniform(size=weeks) < 0.4) * 1.0})  # fmt: skip
+
+
+def test_time_varying_purchases_match_the_model_mean() -> None:
+    # oracle: every customer starts at once, so E[repeat purchases by T] =
+    # E[lambda] int_0^T a(u) P(alive at u) du = (r / alpha) int_0^T a(u)
+    # (beta / (beta + B(u)))^s du (Bachmann, Meierer & Naf 2021), by quadrature
+    calendar = _calendar()
+    g_p, g_d, T = 0.7, 0.9, 50.0
+    log = simulate_transactions(
+        "pnbd", 60_000, params=_PNBD, start="2021-01-04", observation_end="2021-12-20",
+        time_unit="W", covariates=calendar, purchase_coefficients={"promo": g_p},
+        dropout_coefficients={"promo": g_d}, random_state=3,
+    )  # fmt: skip
+    repeats = log.groupby("customer_id").size().to_numpy() - 1
+    promo = calendar["promo"].to_numpy()
+
+    def B(u: float) -> float:
+        whole = int(u)
+        return float(np.exp(g_d * promo[:whole]).sum() + (u - whole) * np.exp(g_d * promo[whole]))
+
+    parts = [integrate.quad(lambda u, k=k: np.exp(g_p * promo[k])
+                            * (_PNBD["beta"] / (_PNBD["beta"] + B(u))) ** _PNBD["s"],
+                            k, min(k + 1, T))[0] for k in range(int(T))]  # fmt: skip
+    expected = _PNBD["r"] / _PNBD["alpha"] * sum(parts)
+    error = repeats.std() / np.sqrt(repeats.size)
+    assert abs(repeats.mean() - expected) < 4 * error
+    # the check can fail: without the covariates the mean is many standard errors away
+    plain = _PNBD["r"] / _PNBD["alpha"] * integrate.quad(
+        lambda u: (_PNBD["beta"] / (_PNBD["beta"] + u)) ** _PNBD["s"], 0, T)[0]
+    assert abs(expected - plain) > 10 * error
+
+
+def test_time_varying_log_is_ordered_and_inside_the_window() -> None:
+    calendar = _calendar()
+    per_customer = pd.concat([calendar.assign(customer_id=i, promo=float(i % 2))
+                              for i in range(50)])  # fmt: skip
+    for table in (calendar, per_customer):
+        log = simulate_transactions(
+            "pnbd", 50, params=_PNBD, start="2021-01-04", acquisition_end="2021-03-01",
+            observation_end="2021-12-20", time_unit="W", covariates=table,
+            purchase_coefficients={"promo": 1.0}, random_state=1,
+        )  # fmt: skip
+        assert log["customer_id"].is_monotonic_increasing
+        assert log.groupby("customer_id")["date"].apply(lambda d: d.is_monotonic_increasing).all()
+        assert log["date"].min() >= pd.Timestamp("2021-01-04")
+        assert log["date"].max() <= pd.Timestamp("2021-12-20")
+        assert log["customer_id"].nunique() == 50
+
+
+def test_time_varying_simulation_refusals() -> None:
+    calendar = _calendar()
+    common = dict(params=_PNBD, start="2021-01-04", time_unit="W", random_state=0)
+    with pytest.raises(InvalidDataError, match=r"every customer .* observation_end"):
+        simulate_transactions("pnbd", 10, observation_end="2022-06-01", covariates=calendar,
+                              **common)  # fmt: skip
+    with pytest.raises(InvalidDataError, match=r"customer 3 .* first purchase"):
+        late = pd.concat([calendar.assign(customer_id=i) for i in range(10)])
+        late = late[~((late["customer_id"] == 3) & (late["date"] == "2021-01-04"))]
+        simulate_transactions("pnbd", 10, observation_end="2021-12-01", covariates=late,
+                              **common)  # fmt: skip
+    with pytest.raises(InvalidDataError, match="Pareto/NBD"):
+        simulate_transactions("bgnbd", 10, params=dict(r=1, alpha=1, a=1, b=1),
+                              start="2021-01-04", observation_end="2021-12-01",
+                              covariates=calendar)  # fmt: skip
+    with pytest.raises(InvalidDataError, match="'price', which is not a column"):
+        simulate_transactions("pnbd", 10, observation_end="2021-12-01", covariates=calendar,
+                              purchase_coefficients={"price": 1.0}, **common)  # fmt: skip
+
+
+@pytest.mark.parametrize("model, params", [
+    ("bgnbd", dict(r=0.24, alpha=4.41, a=0.79, b=2.43)), ("pnbd", _PNBD),
+    ("mbgnbd", dict(r=0.24, alpha=4.41, a=0.79, b=2.43))])  # fmt: skip
+def test_static_covariates_in_a_log(model, params) -> None:
+    common = dict(params=params, start="2021-01-01", observation_end="2021-12-31",
+                  time_unit="W")  # fmt: skip
+    z = pd.DataFrame({"vip": np.r_[np.zeros(4000), np.ones(4000)]})
+    plain = simulate_transactions(model, 8000, random_state=5, **common)
+    zero = simulate_transactions(model, 8000, random_state=5, covariates=z,
+                                 purchase_coefficients={"vip": 0.0}, **common)  # fmt: skip
+    pd.testing.assert_frame_equal(plain, zero)  # zero coefficients: the plain model
+    log = simulate_transactions(model, 8000, random_state=5, covariates=z,
+                                purchase_coefficients={"vip": 1.0}, **common)  # fmt: skip
+    counts = log.groupby("customer_id").size().to_numpy()
+    assert counts[4000:].mean() > 1.3 * counts[:4000].mean()

@@ -83,6 +83,44 @@ def read_attributes(path: str | Path, customer_id: str, columns: Sequence[str], 
     return frame.set_index(customer_id)
 
 
+def read_covariate_table(path: str | Path, customer_id: str, date: str) -> pd.DataFrame:
+    """A long covariate table (CSV or Parquet) as a DataFrame for
+    :func:`clvmodels.covariate_history`: every column, customer ids (when the file has
+    ``customer_id``) read as the transaction files' are, so that ``"007"`` stays text.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "promotions.csv")
+    >>> _ = open(path, "w").write("week,promo\\n2021-01-04,1\\n2021-01-11,0\\n")
+    >>> read_covariate_table(path, "customer_id", "week")["promo"].tolist()
+    [1, 0]
+    """
+    import duckdb
+
+    from .duckdb_engine import check_readable
+
+    path = str(path)
+    kind = "parquet" if path.lower().endswith((".parquet", ".pq")) else "csv"
+    check_readable(path, kind)
+    try:
+        if kind == "csv":
+            header = duckdb.read_csv(path).columns
+            types = {customer_id: "VARCHAR"} if customer_id in header else None
+            relation = duckdb.read_csv(path, dtype=types) if types else duckdb.read_csv(path)
+        else:
+            relation = duckdb.read_parquet(path)
+        require_columns(relation.columns, [date], path,
+                        hint="Name its date column (data.covariate_history.date).")  # fmt: skip
+        frame = relation.df()
+    except duckdb.Error as error:
+        raise InvalidDataError(f"{path}: cannot be read ({str(error).splitlines()[0]})") from None
+    if customer_id in frame.columns and kind == "csv":
+        frame[customer_id] = ids_from_text(frame[customer_id])
+    return frame
+
+
 def attach_attributes(summary: pd.DataFrame, attributes: pd.DataFrame,
                       columns: Sequence[str], source: str) -> pd.DataFrame:  # fmt: skip
     """``summary`` with ``columns`` of ``attributes`` joined on the customer id; every

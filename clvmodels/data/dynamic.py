@@ -33,8 +33,11 @@ from .semantics import parse_end, window_of
 from .summary import calibration_holdout, summarize
 from .timeunits import time_unit_nanoseconds
 
-__all__ = ["CovariateHistory", "Segments", "covariate_history"]
+__all__ = ["CovariateHistory", "CovariateRows", "Segments", "covariate_history",
+           "read_covariate_rows"]
 
+# how errors name the customer of a table common to every customer
+_ALL = "(all customers)"
 # The largest spacing of two rows of one customer, in time units, before the time
 # between them counts as missing.
 _MAX_SPACING = 1.1
@@ -152,10 +155,12 @@ def covariate_history(
     granularity: str = "D",
     customer_id: str = "customer_id",
     date: str = "date",
+    amount: str | None = None,
     covariate_date: str = "date",
     date_format: str | None = None,
     duplicates: str = "warn",
     after_end: str = "raise",
+    holdout_past_data: str = "error",
 ) -> CovariateHistory:
     """Customers' summaries with their time-varying covariates, for the Pareto/NBD model
     with time-varying covariates (Bachmann, Meierer & Näf 2021).
@@ -167,13 +172,15 @@ def covariate_history(
     covariates : pandas.DataFrame
         One row per period: ``covariate_date`` (the period's start), the covariates
         (numbers), and ``customer_id`` unless they are common to every customer.
-    calibration_end, holdout_end, time_unit, granularity, customer_id, date, date_format,
-    duplicates
+    calibration_end, holdout_end, time_unit, granularity, customer_id, date, amount,
+    date_format, duplicates
         As for :func:`clvmodels.calibration_holdout` (without ``holdout_end``: as
         :func:`clvmodels.summarize` with ``observation_end=calibration_end``).
     after_end : {"raise", "drop"}, default "raise"
-        Without ``holdout_end``: what to do with transactions after
-        ``calibration_end``, as :func:`clvmodels.summarize` does.
+        What to do with transactions after the last end date, as
+        :func:`clvmodels.summarize` and :func:`clvmodels.calibration_holdout` do.
+    holdout_past_data : str, default "error"
+        As for :func:`clvmodels.calibration_holdout`.
     covariate_date : str, default "date"
         The date column of ``covariates``.
 
@@ -193,16 +200,16 @@ def covariate_history(
     >>> len(history.frame), history.columns
     (2357, ('promotion',))
     """
-    if not isinstance(covariates, pd.DataFrame):
-        raise InvalidDataError("covariates must be a pandas DataFrame (one row per period).")
     common = {"time_unit": time_unit, "granularity": granularity, "customer_id": customer_id,
-              "date": date, "date_format": date_format, "duplicates": duplicates}  # fmt: skip
+              "date": date, "amount": amount, "date_format": date_format,
+              "duplicates": duplicates}  # fmt: skip
     if holdout_end is None:
         frame = summarize(transactions, observation_end=calibration_end,
                           after_end=after_end, **common)  # fmt: skip
     else:
         frame = calibration_holdout(transactions, calibration_end=calibration_end,
-                                    holdout_end=holdout_end, **common)  # fmt: skip
+                                    holdout_end=holdout_end, after_end=after_end,
+                                    holdout_past_data=holdout_past_data, **common)  # fmt: skip
     tx = prepare_transactions(transactions, customer_id=customer_id, date=date, amount=None,
                               granularity=granularity, date_format=date_format,
                               duplicates="keep")  # fmt: skip
@@ -216,9 +223,9 @@ def covariate_history(
     if np.any(position < 0):
         raise InvalidDataError("covariate_history: the summary and the log disagree on customers.")
     origin = window.start_ns(first[position]).astype(np.int64)
-    columns, row_customer, row_start, row_end, row_values = _table(
-        covariates, frame.index, customer_id, covariate_date, time_unit
-    )
+    rows = read_covariate_rows(covariates, frame.index, customer_id=customer_id,
+                               covariate_date=covariate_date, time_unit=time_unit)  # fmt: skip
+    columns, row_customer, row_start, row_end, row_values = rows.for_customers(len(frame))
     # repeat purchases: distinct windows after each customer's first (calibration only)
     pairs = np.unique(np.stack([codes, windows]), axis=1)
     repeat = pairs[1] > first[pairs[0]]
@@ -230,19 +237,44 @@ def covariate_history(
                           frame.index)  # fmt: skip
     sums = np.zeros((len(frame), len(columns)))
     np.add.at(sums, buyer, purchase)
-    common = customer_id not in covariates
     history = CovariateHistory(frame, columns, time_unit, origin, row_customer, row_start,
-                               row_end, row_values, sums, common)  # fmt: skip
+                               row_end, row_values, sums, rows.common)  # fmt: skip
     # every customer's rows must cover the calibration period: said now, not at the fit
     history.segments(columns[:1], columns[:1], history.T, "the calibration period")
     return history
 
 
-def _table(table: pd.DataFrame, customers: pd.Index, customer_id: str, covariate_date: str,
-           time_unit: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray,
-                                    np.ndarray]:  # fmt: skip
-    """The covariate rows per customer (a common table repeated for each), sorted by
-    customer and date, each with the end of the time it applies to."""
+class CovariateRows(NamedTuple):
+    """A covariate table read and checked: rows sorted by path and date, each with the
+    end of the time it applies to. A path is a customer (row of the customers given), or
+    the one calendar of a table common to every customer (``common``, path 0)."""
+
+    columns: tuple[str, ...]
+    path: np.ndarray
+    start_ns: np.ndarray
+    end_ns: np.ndarray
+    values: np.ndarray  # rows x columns
+    common: bool
+
+    def for_customers(self, n: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray,
+                                             np.ndarray, np.ndarray]:  # fmt: skip
+        """(columns, customer, start_ns, end_ns, values) with a common calendar repeated
+        for each of ``n`` customers."""
+        if not self.common:
+            return self.columns, self.path, self.start_ns, self.end_ns, self.values
+        count = self.start_ns.size
+        return (self.columns, np.repeat(np.arange(n), count), np.tile(self.start_ns, n),
+                np.tile(self.end_ns, n), np.tile(self.values, (n, 1)))  # fmt: skip
+
+
+def read_covariate_rows(table: pd.DataFrame, customers: pd.Index, *, customer_id: str,
+                        covariate_date: str, time_unit: str) -> CovariateRows:  # fmt: skip
+    """Read a long covariate table: one row per period and customer (or per period, for
+    a table without ``customer_id``); rows of customers not in ``customers`` are
+    ignored. Text columns, missing values, repeated periods and gaps of more than one
+    time unit are errors naming the first customer and period."""
+    if not isinstance(table, pd.DataFrame):
+        raise InvalidDataError("covariates must be a pandas DataFrame (one row per period).")
     require_columns(table.columns, [covariate_date], "covariates",
                     hint="Name the date column with covariate_date=.")  # fmt: skip
     per_customer = customer_id in table.columns
@@ -256,7 +288,7 @@ def _table(table: pd.DataFrame, customers: pd.Index, customer_id: str, covariate
                 f"covariates: column '{column}' is {values.dtype}; time-varying covariates "
                 "are numbers (code a category as 0/1 columns)."
             )
-    ids = table[customer_id] if per_customer else pd.Series(["(all)"] * len(table))
+    ids = table[customer_id] if per_customer else pd.Series([_ALL] * len(table))
     starts = dates_to_ns(table[covariate_date], covariate_date, ids.to_numpy(), None)
     values = table[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values).all(axis=1)
@@ -269,13 +301,18 @@ def _table(table: pd.DataFrame, customers: pd.Index, customer_id: str, covariate
     if per_customer:
         owner = customers.get_indexer(pd.Index(ids))
         known = owner >= 0  # rows of customers not in the summary are not needed
+        if len(customers) and not known.any():
+            table_id, own_id = _label(ids.iloc[0]), _label(customers[0])
+            raise InvalidDataError(
+                f"covariates: no customer id of the table is a customer of the log (e.g. "
+                f"{table_id!r}, {type(table_id).__name__}, against {own_id!r}, "
+                f"{type(own_id).__name__}); write the ids alike in both."
+            )
         owner, starts, values = owner[known], starts[known], values[known]
+        names = customers
     else:
-        n = len(customers)
-        count = len(starts)
-        owner = np.repeat(np.arange(n), count)
-        starts = np.tile(starts, n)
-        values = np.tile(values, (n, 1))
+        owner = np.zeros(len(starts), dtype=np.int64)
+        names = pd.Index([_ALL])
     order = np.lexsort((starts, owner))
     owner, starts, values = owner[order], starts[order], values[order]
     repeated = np.r_[False, (owner[1:] == owner[:-1]) & (starts[1:] == starts[:-1])]
@@ -283,7 +320,7 @@ def _table(table: pd.DataFrame, customers: pd.Index, customer_id: str, covariate
         i = int(np.argmax(repeated))
         raise InvalidDataError(
             f"covariates: {int(repeated.sum()):,} rows repeat a period (e.g. customer "
-            f"{_label(customers[owner[i]])!r}, {_day(starts[i])}); give one row per period."
+            f"{_label(names[owner[i]])!r}, {_day(starts[i])}); give one row per period."
         )
     unit = time_unit_nanoseconds(time_unit)
     last = np.r_[owner[1:] != owner[:-1], True]
@@ -294,12 +331,12 @@ def _table(table: pd.DataFrame, customers: pd.Index, customer_id: str, covariate
     if gap.any():
         i = int(np.argmax(gap))
         raise InvalidDataError(
-            f"covariates: customer {_label(customers[owner[i]])!r} has no covariate values "
+            f"covariates: customer {_label(names[owner[i]])!r} has no covariate values "
             f"for the period starting {_day(starts[i] + int(unit))} (rows "
             f"{_day(starts[i])} and {_day(ends[i])} are more than one time unit apart); "
             f"{int(gap.sum()):,} such gaps. Give a row for every period."
         )
-    return columns, owner, starts, ends, values
+    return CovariateRows(columns, owner, starts, ends, values, not per_customer)
 
 
 def _values_at(owner: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray,

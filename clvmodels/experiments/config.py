@@ -166,6 +166,23 @@ class CustomersConfig(_Strict):
         return str(path)
 
 
+class CovariateHistoryConfig(_Strict):
+    """A long table of time-varying covariates (CSV or Parquet): one row per period,
+    from its date until the next row's, for the models with ``covariates.time_varying``
+    (see docs/covariates.md)."""
+
+    path: str = Field(description="CSV or Parquet file, relative to the YAML file.")
+    date: str = Field("date", description="Its column with the start of each period.")
+    customer_id: str | None = Field(
+        None, description=(
+            "Its customer id column (default: data.columns.customer_id); a file without "
+            "that column is one calendar common to every customer."
+        ),
+    )
+
+    _existing_file = field_validator("path")(CustomersConfig._existing_file.__func__)
+
+
 class DataConfig(_Strict):
     """Where the transactions come from: a bundled dataset or a CSV/Parquet file."""
 
@@ -211,6 +228,9 @@ class DataConfig(_Strict):
             "Per-customer file holding the models' covariates; without it they are "
             "columns of the transaction file, constant within each customer."
         ),
+    )
+    covariate_history: CovariateHistoryConfig | None = Field(
+        None, description="Time-varying covariates, for models with covariates.time_varying."
     )
 
     @field_validator("dataset")
@@ -401,6 +421,12 @@ class CovariatesConfig(_Strict):
     penalizer: float | dict[Literal["purchase", "dropout"], float] = Field(
         0.0, description="L2 penalty on the coefficients: one number, or one per process."
     )
+    time_varying: bool = Field(
+        False, description=(
+            "pnbd, method mle only: the columns are time-varying, read from "
+            "data.covariate_history (Bachmann, Meierer & Naef 2021)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _columns(self) -> CovariatesConfig:
@@ -496,6 +522,11 @@ class ModelConfig(_Strict):
             if not registry.get(self.kind).continuous_purchase:
                 raise _FieldError(
                     "covariates", f"covariates apply to bgnbd, mbgnbd and pnbd, not {self.kind}"
+                )
+            if self.covariates.time_varying and (self.kind != "pnbd" or self.method != "mle"):
+                raise _FieldError(
+                    "covariates.time_varying", "time-varying covariates are fitted for kind "
+                    f"pnbd with method mle, not {self.kind} with {self.method}",
                 )
         if self.method != "mle" and (self.penalizer or self.initial_params):
             raise _FieldError(
@@ -694,6 +725,22 @@ class ExperimentConfig(_Strict):
         return self
 
     def _covariates_readable(self) -> None:
+        varying = [m.name for m in self.models if m.covariates and m.covariates.time_varying]
+        if varying and self.data.covariate_history is None:
+            raise _FieldError(
+                "data.covariate_history", f"models {varying} have time-varying covariates: "
+                "give their table (data.covariate_history.path)",
+            )
+        if self.data.covariate_history is not None and not varying:
+            raise _FieldError(
+                "data.covariate_history", "no model has covariates.time_varying: drop "
+                "data.covariate_history or set time_varying: true on a pnbd model",
+            )
+        if varying and self.data.engine == "spark":
+            raise _FieldError(
+                "data.engine", "time-varying covariates are not read with data.engine: "
+                "spark; use duckdb or pandas",
+            )
         columns = self.covariate_columns
         if not columns:
             if self.data.customers is not None:
@@ -722,10 +769,10 @@ class ExperimentConfig(_Strict):
 
     @property
     def covariate_columns(self) -> list[str]:
-        """Every covariate column any model names, once."""
+        """Every static covariate column any model names, once."""
         names: list[str] = []
         for model in self.models:
-            if model.covariates is not None:
+            if model.covariates is not None and not model.covariates.time_varying:
                 names.extend(model.covariates.columns)
         return list(dict.fromkeys(names))
 

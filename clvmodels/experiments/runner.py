@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
+from .._validation import require_columns
 from .._version import __version__
 from ..exceptions import ConfigError, InvalidDataError
 from ..models._base import point_estimate
@@ -297,6 +298,78 @@ def _with_covariates(config: ExperimentConfig, frame: pd.DataFrame) -> pd.DataFr
         raise InvalidDataError(f"{field}: {error}") from None
 
 
+def _covariate_history(config: ExperimentConfig, transactions: Any) -> Any:
+    """The customers with their time-varying covariates (data.covariate_history), from
+    the same typed log and settings as the summary; None without the key."""
+    from ..data.customers import read_covariate_table
+    from ..data.dynamic import covariate_history
+    from ..data.timeunits import duration_in_units
+
+    source = config.data.covariate_history
+    if source is None:
+        return None
+    own = config.data.columns.customer_id
+    periods = config.periods
+    try:
+        table = read_covariate_table(source.path, source.customer_id or own, source.date)
+        if source.customer_id not in (None, own):
+            require_columns(table.columns, [source.customer_id], Path(source.path).name,
+                            hint="Name its id column (data.covariate_history.customer_id).")
+            table = table.rename(columns={source.customer_id: own})
+        history = covariate_history(
+            transactions, table, calibration_end=periods.calibration_end,
+            holdout_end=periods.holdout_end_date if periods.has_holdout else None,
+            covariate_date=source.date, after_end="drop",
+            holdout_past_data=periods.holdout_past_data, **_settings(config),
+        )  # fmt: skip
+        # the predictions read the table up to the horizon (and the holdout's end): a
+        # short table is said now, before any fit
+        ahead = duration_in_units(config.clv.horizon, periods.time_unit)
+        what = f"clv.horizon = {config.clv.horizon}"
+        if "duration_holdout" in history.frame.columns:
+            holdout = float(history.frame["duration_holdout"].max())
+            ahead, what = (holdout, "the holdout") if holdout > ahead else (ahead, what)
+        history.segments(history.columns[:1], history.columns[:1], history.T + ahead, what)
+        return history
+    except InvalidDataError as error:
+        raise InvalidDataError(f"data.covariate_history: {error}") from None
+
+
+class _OnHistory:
+    """A model fitted on a covariate history, asked about the summary's customers: the
+    evaluation, plots and tables pass the summary (or part of it), and the answer comes
+    from the history, whose table carries the covariates over the holdout and horizon.
+    Everything else is the model's own."""
+
+    def __init__(self, model: Any, history: Any) -> None:
+        self.model, self.history = model, history
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names not set on the wrapper: never for its own two (a copy
+        # or pickle looks them up before __init__ ran), nor for the protocol's
+        if name in ("model", "history") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def _ask(self, method: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        customers = self.history.frame.index
+        if not pd.Index(data.index).isin(customers).all():
+            raise InvalidDataError(
+                f"{method}: the model answers for the covariate history's customers only."
+            )
+        result = getattr(self.model, method)(self.history, *args, **kwargs)
+        return result.loc[pd.Index(data.index)]
+
+    def expected_purchases(self, data: Any, t: float, **kwargs: Any) -> Any:
+        return self._ask("expected_purchases", data, t, **kwargs)
+
+    def probability_alive(self, data: Any, t: float = 0.0, **kwargs: Any) -> Any:
+        return self._ask("probability_alive", data, t, **kwargs)
+
+    def probability_purchases(self, data: Any, t: float, n: Any, **kwargs: Any) -> Any:
+        return self._ask("probability_purchases", data, t, n, **kwargs)
+
+
 def _opportunity_summary(
     config: ExperimentConfig, transactions: pd.DataFrame, period: str
 ) -> pd.DataFrame:
@@ -323,13 +396,17 @@ def _opportunity_summary(
 
 
 def model_frames(
-    config: ExperimentConfig, transactions: pd.DataFrame, frame: pd.DataFrame
-) -> dict[str, pd.DataFrame]:
-    """The data each model is fitted on: the summary, or BG/BB histories in its period."""
-    frames: dict[str, pd.DataFrame] = {}
+    config: ExperimentConfig, transactions: pd.DataFrame, frame: pd.DataFrame,
+    history: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The data each model is fitted on: the summary, BG/BB histories in its period, or
+    the covariate history for a model with time-varying covariates."""
+    frames: dict[str, Any] = {}
     by_period: dict[str, pd.DataFrame] = {}
     for spec in config.models:
-        if spec.kind == "bgbb":
+        if spec.covariates is not None and spec.covariates.time_varying:
+            frames[spec.name] = history
+        elif spec.kind == "bgbb":
             period = spec.period or config.periods.time_unit
             if period not in by_period:
                 by_period[period] = _opportunity_summary(config, transactions, period)
@@ -352,7 +429,16 @@ def _check_model_data(config: ExperimentConfig, frames: dict[str, pd.DataFrame])
     """What a model's fit would refuse in its data, found before the first fit."""
     for spec in config.models:
         try:
-            _new_model(spec).check_data(frames[spec.name])
+            data = frames[spec.name]
+            if hasattr(data, "segments"):  # a covariate history, checked as it was read
+                missing = [c for c in spec.covariates.columns if c not in data.columns]
+                if missing:
+                    raise InvalidDataError(
+                        f"{missing} are not columns of data.covariate_history "
+                        f"({', '.join(data.columns)})."
+                    )
+                continue
+            _new_model(spec).check_data(data)
         except InvalidDataError as error:
             raise InvalidDataError(f"model {spec.name!r}: {error}") from None
 
@@ -481,8 +567,11 @@ def _predictions(
         for name in config.clv_purchase_models:
             with log.step(f"CLV {name} x {spend_name}"):
                 bayesian = [m for m in (models[name], spend_model) if hasattr(m, "idata_")]
+                model, data = models[name], frames[name]
+                if isinstance(model, _OnHistory):
+                    model, data = model.model, model.history
                 value = predictive_clv(
-                    models[name], spend_model, frames[name], horizon=clv.horizon,
+                    model, spend_model, data, horizon=clv.horizon,
                     discount_rate=clv.discount_rate, margin=clv.margin,
                     interval=bayesian[0].hdi_prob if bayesian else clv.interval,
                     n_draws=clv.n_draws, random_state=seed,
@@ -497,13 +586,19 @@ def _predictions(
 
 
 def covariate_effects(config: ExperimentConfig, frame: pd.DataFrame,
-                      predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+                      predictions: pd.DataFrame,
+                      models: dict[str, Any]) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Per model with covariates: its mean predictions by group of each covariate (a
     category or value, or a quartile of a numeric covariate with more than ten
-    values): what CLV by channel, say, looks like under the model."""
+    values): what CLV by channel, say, looks like under the model. For time-varying
+    covariates, the mean predictions with the table as given and with each covariate
+    at 0 over the future (:func:`_scenario_effects`)."""
     tables = {}
     for spec in config.models:
         if spec.covariates is None:
+            continue
+        if spec.covariates.time_varying:
+            tables[spec.name] = _scenario_effects(config, spec, models, predictions)
             continue
         measures = {
             "expected_purchases": f"{spec.name}_expected_purchases",
@@ -528,6 +623,45 @@ def covariate_effects(config: ExperimentConfig, frame: pd.DataFrame,
             parts.append(table.reset_index(drop=True))
         tables[spec.name] = pd.concat(parts, ignore_index=True)
     return tables
+
+
+def _scenario_effects(config: ExperimentConfig, spec: Any, models: dict[str, Any],
+                      predictions: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """Mean predictions over the horizon with the covariate table as given, and with
+    each time-varying covariate at 0 in every period starting after a customer's
+    observation end: what the covariate adds to expected purchases and CLV."""
+    import dataclasses
+
+    from ..clv import predictive_clv
+    from ..data.timeunits import time_unit_nanoseconds
+
+    model = models[spec.name]
+    history = model.history
+    horizon = _horizon_in(config, model)
+    unit = time_unit_nanoseconds(history.time_unit)
+    ends = history.origin_ns + np.round(history.T * unit).astype(np.int64)
+    future = history.row_start_ns >= ends[history.row_customer]
+    spend = models.get(config.spend_model_name) if config.spend_model_name else None
+    rows = []
+    given = {"expected_purchases": f"{spec.name}_expected_purchases", "clv": f"{spec.name}_clv"}
+    for column in spec.covariates.columns:
+        values = history.row_values.copy()
+        values[future, history.columns.index(column)] = 0.0
+        without = dataclasses.replace(history, row_values=values)
+        means = {"expected_purchases": float(model.model.expected_purchases(
+            without, horizon).mean())}  # fmt: skip
+        if given["clv"] in predictions.columns and spend is not None:
+            clv = config.clv
+            means["clv"] = float(predictive_clv(
+                model.model, spend, without, horizon=clv.horizon,
+                discount_rate=clv.discount_rate, margin=clv.margin).mean())  # fmt: skip
+        for label, measured in (("as in the table", {k: float(predictions[v].mean())
+                                                     for k, v in given.items()
+                                                     if v in predictions.columns}),
+                                ("0 after observation", means)):  # fmt: skip
+            rows.append({"covariate": column, "value": label, "customers": len(history.frame),
+                         **{f"mean_{k}": v for k, v in measured.items()}})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _aligned_history(value: pd.Series, customers: pd.Index) -> pd.Series:
@@ -603,6 +737,14 @@ def _evaluation(
         log.line("  tracking: not computed with data.engine spark (it needs the daily "
                  "transactions on the driver)")  # fmt: skip
         return tables
+    varying = [name for name, model in purchase.items() if isinstance(model, _OnHistory)]
+    if varying:
+        # the cohort curve of a model with time-varying covariates needs each future
+        # customer's covariates: not defined for customers not yet acquired
+        log.line(f"  tracking: without {', '.join(varying)} (time-varying covariates)")
+        purchase = {k: v for k, v in purchase.items() if k not in varying}
+        if not purchase:
+            return tables
     with log.step("tracking"):
         tables["tracking"] = tracking(
             purchase, transactions, calibration_end=config.periods.calibration_end,
@@ -907,13 +1049,20 @@ def _run(
             transactions = load_transactions(config)
             digest = fingerprint(transactions)
         frame = _with_covariates(config, _summary(config, transactions))
-        frames = model_frames(config, transactions, frame)
+        history = _covariate_history(config, transactions)
+        frames = model_frames(config, transactions, frame, history)
         _check_model_data(config, frames)
         historical = _historical(config, transactions)
         counts = _data_counts(config, transactions, frame)
         for line in _count_lines(counts, config):
             log.line(line)
     models = _fit_models(config, frames, log, progressbar)
+    # later steps ask a model fitted on the covariate history about the summary's
+    # customers; it answers from the history
+    for spec in config.models:
+        if frames[spec.name] is history and history is not None:
+            models[spec.name] = _OnHistory(models[spec.name], history)
+            frames[spec.name] = frame
     predictions = _predictions(config, models, frames, frame, historical, log)
     tables = _evaluation(config, models, frames, frame, transactions, log)
     with log.step("write tables"):
@@ -921,7 +1070,7 @@ def _run(
     comparison = _comparison(config, predictions)
     if comparison is not None:
         _write_table(comparison.segments, out / "tables" / "clv_segments.csv")
-    for name, table in covariate_effects(config, frame, predictions).items():
+    for name, table in covariate_effects(config, frame, predictions, models).items():
         _write_table(table.set_index("covariate"), out / "tables" / f"covariates_{name}.csv")
     plots: dict[str, str] = {}
     if config.output.plots:
@@ -929,6 +1078,9 @@ def _run(
             from .figures import draw_plots
 
             plots = draw_plots(config, models, frames, predictions, tables, comparison, out)
+    # the caller gets the fitted models themselves
+    models = {name: getattr(m, "model", m) if isinstance(m, _OnHistory) else m
+              for name, m in models.items()}  # fmt: skip
     return {
         "models": models, "predictions": predictions, "metrics": tables.get("metrics"),
         "tables": tables, "comparison": comparison, "plots": plots, "fingerprint": digest,
@@ -1328,7 +1480,12 @@ def write_manifest(
                 "dropout coefficient scales both a and b by exp(g). A text covariate is "
                 "compared with its first category. The tables give each model's mean "
                 "predictions by group of each covariate (quartiles of a numeric one with "
-                "more than ten values): the customers as they are, not ceteris paribus."
+                "more than ten values): the customers as they are, not ceteris paribus. "
+                "Time-varying covariates (data.covariate_history) change within each "
+                "customer's life: their table compares the mean predictions over the "
+                "horizon with the covariate table as given and with the covariate at 0 "
+                "in every period after the observation end, which is what its future "
+                "values add."
             ),
             "tables": [_table(f"tables/covariates_{spec.name}.csv",
                               f"{spec.name}: predictions by covariate")

@@ -160,6 +160,50 @@ class Estimator:
         return f"{type(self).__name__}({inner})"
 
 
+class _Stalled(Exception):
+    """Raised by _StallGuard to end a minimisation that no longer makes progress."""
+
+    status = -99
+
+
+class _StallGuard:
+    """An objective that remembers its best point and ends a minimisation that no longer
+    makes progress: an iteration near the optimum (best gradient below 1e-5 on the mean
+    log-likelihood, a few hundredths of a standard error from it even for a weakly
+    identified parameter) that gains less than ``tol`` stops it through the callback
+    (scipy then keeps its inverse Hessian); ten evaluations in a row without a gain of
+    ``tol`` (three near the optimum), as in endless line searches, raise _Stalled."""
+
+    def __init__(self, objective: Any, tol: float, patience: int = 10) -> None:
+        self.objective, self.tol, self.patience = objective, tol, patience
+        self.f, self.x, self.g, self.idle = np.inf, None, None, 0
+        self.last: float | None = None
+
+    def _near(self) -> bool:
+        return self.g is not None and float(np.max(np.abs(self.g))) < 1e-5
+
+    def __call__(self, x: np.ndarray, *args: Any) -> tuple[float, np.ndarray]:
+        f, g = self.objective(x, *args)
+        self.idle = 0 if f < self.f - self.tol else self.idle + 1
+        if f < self.f:
+            self.f, self.x, self.g = f, x.copy(), np.array(g, copy=True)
+        if self.idle >= (3 if self._near() else self.patience):
+            raise _Stalled
+        return f, g
+
+    def callback(self, intermediate_result: Any) -> None:
+        value = float(intermediate_result.fun)
+        gained = np.inf if self.last is None else self.last - value
+        self.last = value
+        if gained < self.tol and self._near():
+            raise StopIteration
+
+    def best(self, hess_inv: np.ndarray | None) -> optimize.OptimizeResult:
+        return optimize.OptimizeResult(x=self.x, fun=self.f, jac=self.g, success=False,
+                                       status=_Stalled.status, nit=0, hess_inv=hess_inv,
+                                       message="no progress in its last evaluations")  # fmt: skip
+
+
 class BaseModel(Estimator):
     """Base class of the maximum-likelihood models.
 
@@ -637,20 +681,38 @@ class BaseModel(Estimator):
 
     def _minimize(self, start: np.ndarray, patterns: Any, total: float,
                   hess_inv: np.ndarray | None = None, gtol: float | None = None,
+                  stall: float | None = None,
                   ) -> tuple[np.ndarray, bool, np.ndarray | None]:  # fmt: skip
         """BFGS on the objective from ``start`` (the optimiser's variables): the optimum,
         whether it converged and BFGS's inverse Hessian there (positive definite, or
-        None); ConvergenceError where it did not converge."""
+        None); ConvergenceError where it did not converge.
+
+        ``stall``: also stop when the total log-likelihood no longer rises by this much
+        (see _StallGuard), for objectives whose gradient is exact only to about the
+        tolerance, where BFGS otherwise repeats line searches at the optimum for ever (a
+        rise of 1e-4 is a move of about 0.01 standard errors)."""
         options = {"gtol": self.tol if gtol is None else gtol, "maxiter": self.max_iter}
         if hess_inv is not None:
             options["hess_inv0"] = hess_inv
-        result = optimize.minimize(
-            self._objective, start, args=(patterns, total), jac=True, method="BFGS",
-            options=options,
-        )  # fmt: skip
+        guard = None if stall is None else _StallGuard(self._objective, stall / total)
+        try:
+            result = optimize.minimize(
+                guard or self._objective, start, args=(patterns, total), jac=True,
+                method="BFGS", options=options, callback=guard and guard.callback,
+            )  # fmt: skip
+        except _Stalled:
+            if guard.x is None:
+                raise ConvergenceError(
+                    f"{type(self).__name__} did not converge: the log-likelihood is not "
+                    "finite anywhere the optimiser looked; values this large or small may "
+                    "need other units."
+                ) from None
+            # no inverse Hessian of this run: the one it started from is kept
+            result = guard.best(hess_inv)
         log_params = result.x
         grad_norm = float(np.max(np.abs(result.jac))) if result.jac is not None else np.inf
-        # BFGS often stops with "precision loss" at the optimum; trust the gradient.
+        # BFGS often stops with "precision loss" at the optimum, and a stalled run (see
+        # _StallGuard) where no step gains any more: trust the gradient.
         converged = bool(result.success) or grad_norm < 1e-5
         if not np.all(np.isfinite(log_params)) or not np.isfinite(result.fun) or not converged:
             reached = np.round(self._from_free(log_params), 6).tolist()

@@ -432,7 +432,7 @@ def separated(model: Any, params: np.ndarray, arrays: dict[str, np.ndarray],
     base_total = float(np.multiply(weights, base).sum())
     found = []
     for c, coefficient in enumerate(design.coefficients):
-        values = arrays[KEY + coefficient.term]
+        values = _observed(model, arrays, coefficient.term)
         spread = float(values.max() - values.min())
         value = float(params[k + c])
         effect = abs(value) * spread
@@ -451,6 +451,18 @@ def separated(model: Any, params: np.ndarray, arrays: dict[str, np.ndarray],
         if rising:
             found.append((coefficient.name, value, direction))
     return found
+
+
+def _observed(model: Any, arrays: dict[str, Any], term: str) -> np.ndarray:
+    """The values a covariate takes in the fit's data: per customer, or per piece of a
+    covariate history (time-varying covariates)."""
+    if "segments" not in arrays:
+        return arrays[KEY + term]
+    seg = arrays["segments"]
+    _, purchase, dropout = model._history_columns()
+    if term in purchase:
+        return seg.z[:, purchase.index(term)]
+    return seg.w[:, dropout.index(term)]
 
 
 # ------------------------------------------------------------------ the columns

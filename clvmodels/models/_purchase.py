@@ -191,7 +191,7 @@ class PurchaseModel(BaseModel):
         # Separation is found before the base checks run (in super()._set_fitted): a
         # separated coefficient leaves no covariance, which it then explains.
         self._separated = (
-            [] if self._design() is None or "segments" in arrays
+            [] if self._design() is None
             else _covariates.separated(self, params, arrays, weights)
         )  # fmt: skip
         super()._set_fitted(params, arrays, weights, converged)

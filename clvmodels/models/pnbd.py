@@ -731,8 +731,10 @@ def _dynamic_block(x, t_x, T, purchase_sum, seg, path, r, alpha, s, beta, g_p, g
     def total(values):
         if values.ndim == 1:
             return np.bincount(term_owner, omega * values, minlength=n)
-        return np.stack([np.bincount(term_owner, omega * values[:, j], minlength=n)
-                         for j in range(values.shape[1])], axis=1)  # fmt: skip
+        # (a process without covariates has no columns)
+        columns = [np.bincount(term_owner, omega * values[:, j], minlength=n)
+                   for j in range(values.shape[1])]  # fmt: skip
+        return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
 
     d_r, d_alpha, d_s, d_beta, d_gp, d_gd = slopes
     grad = np.column_stack([
@@ -853,6 +855,93 @@ def dynamic_expected_purchases(x, t_x, T, horizon, seg, r, alpha, s, beta, g_p, 
     return alive * (r + x) / (alpha + A_T) * integral
 
 
+def dynamic_discounted_purchases(x, t_x, T, horizon, delta, seg, r, alpha, s, beta, g_p,
+                                 g_d):  # fmt: skip
+    """The purchases of (T, T + horizon] discounted to T at the continuous rate ``delta``
+    per time unit, with time-varying covariates: as :func:`dynamic_expected_purchases`
+    with e^{-delta (tau - T)} inside the integral (the DERT integral of Fader, Hardie &
+    Lee 2005, "RFM and CLV", eq. 2, truncated at the horizon).
+
+    On a piece with constant a_k, b_k, starting at tau0 with beta + B(tau0) = base, the
+    change of variable y = log((beta + B(tau)) / base) gives
+
+        a_k / b_k (beta + B(T))^s base^(1-s) e^{-delta (tau0 - T)}
+            int_0^l e^{(1-s) y - kappa (e^y - 1)} dy,   kappa = delta base / b_k,
+
+    an entire function of y, integrated by 8-point Gauss-Legendre on sub-intervals
+    short enough that the exponent moves by at most 2 on each (error below 1e-13)."""
+    x, t_x, T, alive, path = _alive_at_T(x, t_x, T, seg, r, alpha, s, beta, g_p, g_d)
+    n = x.size
+    A_T, B_T = _integrated_rates(seg, path, T)
+    owner, piece, tau0, tau1 = _pieces_between(seg, T, T + horizon)
+    a_k, b_k = path.a[piece], path.b[piece]
+    base = beta + path.B[piece] + b_k * (tau0 - seg.start[piece])
+    ell = np.log1p(b_k * (tau1 - tau0) / base)
+    kappa = delta * base / b_k
+    moves = np.abs(1.0 - s) * ell + delta * (tau1 - tau0)
+    splits = np.minimum(1 + np.floor(moves / 2.0), 256).astype(np.int64)
+    # every piece cut into `splits` equal parts of [0, ell], nodes on each
+    which = np.repeat(np.arange(piece.size), splits)
+    part = np.arange(which.size) - np.repeat(np.cumsum(splits) - splits, splits)
+    width = ell[which] / splits[which]
+    y = (part[:, None] + (_GL_PIECE_NODES[None, :] + 1.0) / 2.0) * width[:, None]
+    exponent = (1.0 - s) * y - kappa[which, None] * np.expm1(y)
+    inner = np.bincount(which, (np.exp(exponent) @ _GL_PIECE_WEIGHTS) * width / 2.0,
+                        minlength=piece.size)  # fmt: skip
+    beta_T = beta + B_T[owner]
+    scale = a_k / b_k * np.exp(s * np.log(beta_T) + (1.0 - s) * np.log(base)
+                               - delta * (tau0 - T[owner]))  # fmt: skip
+    integral = np.bincount(owner, scale * inner, minlength=n)
+    return alive * (r + x) / (alpha + A_T) * integral
+
+
+def dynamic_probability_no_purchase(x, t_x, T, horizon, seg, r, alpha, s, beta, g_p, g_d):
+    """P(no purchase in (T, T + horizon] | history) with time-varying covariates.
+
+    Dead at T, none; alive at T (lambda ~ Gamma(r + x, alpha + A(T)), mu ~ Gamma(s,
+    beta + B(T)), independent), none before the lifetime ends at tau or the horizon,
+    whichever is first. With g(c) = ((alpha + A(T)) / (alpha + A(T) + c))^(r + x), the
+    chance of no purchase in a stretch of purchase clock c, and S(tau) = ((beta + B(T)) /
+    (beta + B(tau)))^s the survival from T:
+
+        P0 = 1 - P(alive) + P(alive) [S(T + h) g(A(T + h) - A(T))
+             + int_T^{T+h} s b(tau) (beta + B(T))^s (beta + B(tau))^(-s-1)
+               g(A(tau) - A(T)) dtau]
+
+    (Bachmann, Meierer & Näf 2021 for the model; the same conditioning as FH 2005's
+    P(alive)). Each piece is integrated in y = log((beta + B(tau)) / base) by 8-point
+    Gauss-Legendre on sub-intervals over which the integrand's logarithm moves by at
+    most about 2."""
+    x, t_x, T, alive, path = _alive_at_T(x, t_x, T, seg, r, alpha, s, beta, g_p, g_d)
+    n = x.size
+    A_T, B_T = _integrated_rates(seg, path, T)
+    A_end, B_end = _integrated_rates(seg, path, T + horizon)
+    p = r + x
+    alpha_T, beta_T = alpha + A_T, beta + B_T
+    stay = np.exp(-s * np.log1p((B_end - B_T) / beta_T) - p * np.log1p((A_end - A_T) / alpha_T))
+    owner, piece, tau0, tau1 = _pieces_between(seg, T, T + horizon)
+    a_k, b_k = path.a[piece], path.b[piece]
+    into = tau0 - seg.start[piece]
+    base = beta + path.B[piece] + b_k * into  # beta + B(tau0)
+    clock0 = alpha + path.A[piece] + a_k * into  # alpha + A(tau0)
+    ell = np.log1p(b_k * (tau1 - tau0) / base)
+    reach = a_k * base / b_k  # alpha + A(tau) = clock0 + reach (e^y - 1)
+    moves = (s + 1.0) * ell + p[owner] * np.log1p(a_k * (tau1 - tau0) / clock0) + ell
+    splits = np.minimum(1 + np.floor(moves / 2.0), 256).astype(np.int64)
+    which = np.repeat(np.arange(piece.size), splits)
+    part = np.arange(which.size) - np.repeat(np.cumsum(splits) - splits, splits)
+    width = ell[which] / splits[which]
+    y = (part[:, None] + (_GL_PIECE_NODES[None, :] + 1.0) / 2.0) * width[:, None]
+    clock = clock0[which, None] + reach[which, None] * np.expm1(y)
+    # s (beta_T / base)^s e^{-s y} g: the density of the end of the lifetime in y
+    log_f = (-s * y - p[owner][which, None] * np.log(clock / alpha_T[owner][which, None]))
+    inner = np.bincount(which, (np.exp(log_f) @ _GL_PIECE_WEIGHTS) * width / 2.0,
+                        minlength=piece.size)  # fmt: skip
+    scale = s * np.exp(s * np.log(beta_T[owner] / base))
+    ends = np.bincount(owner, scale * inner, minlength=n)
+    return 1.0 - alive + alive * (stay + ends)
+
+
 def dynamic_probability_alive(x, t_x, T, t, seg, r, alpha, s, beta, g_p, g_d):
     """P(alive at T + t | history) with time-varying covariates: P(alive at T) times the
     survival of an alive customer, ((beta + B(T)) / (beta + B(T + t)))^s (their dropout
@@ -915,6 +1004,8 @@ def _piece_index(seg: Any, n: int, t: np.ndarray) -> np.ndarray:
 _HISTORY_WARM_START = 20_000
 # The smallest gradient tolerance of such a fit (see _fit_history).
 _HISTORY_GTOL = 1e-6
+# ... and the total log-likelihood gain of three iterations below which it stops
+_HISTORY_STALL = 1e-4
 
 
 def _history_select(arrays: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
@@ -1143,33 +1234,67 @@ class ParetoNBD(PurchaseModel):
             sample = {**_history_select(arrays, rows), "routes": {}}
             with contextlib.suppress(ConvergenceError):  # then the full fit says why
                 start, _, hess_inv = self._minimize(start, (sample, w[rows]),
-                                                    float(w[rows].sum()), gtol=gtol)  # fmt: skip
+                                                    float(w[rows].sum()), gtol=gtol,
+                                                    stall=_HISTORY_STALL)  # fmt: skip
         arrays["routes"] = {}
         log_params, _, hess_inv = self._minimize(start, (arrays, w), float(w.sum()), hess_inv,
-                                                 gtol=gtol)  # fmt: skip
+                                                 gtol=gtol, stall=_HISTORY_STALL)  # fmt: skip
         # the routes were chosen at the start: choose them again at the optimum, where
         # their accuracy is guaranteed, and finish there (a step or two)
         arrays["routes"] = {}
         log_params, converged, _ = self._minimize(log_params, (arrays, w), float(w.sum()),
-                                                  hess_inv, gtol=gtol)  # fmt: skip
+                                                  hess_inv, gtol=gtol,
+                                                  stall=_HISTORY_STALL)  # fmt: skip
         self._set_fitted(self._from_free(log_params), arrays, w, converged)
         self.time_unit_ = history.time_unit
         self.time_varying_ = True
         return self
 
-    def _history_prediction(self, name, history, interval, n_draws, random_state, **kw):
-        from ._base import check_time_units, draw_blocks, drawing, draws_array, quantiles
+    def _history_discounted(self, history: Any, length: float, delta: float) -> Any:
+        """(parameters, rows) -> the purchases of each customer of ``history`` over
+        ``length`` units after T, discounted at ``delta`` per unit (predictive_clv)."""
+        from ._base import check_time_units
 
+        self._check_time_varying("predictive_clv")
+        check_time_units(history.time_unit, "the covariate history's time_unit",
+                         self.time_unit_, "ParetoNBD was fitted in")  # fmt: skip
+        arrays = self._history_arrays(history, history.T + length,
+                                      f"predictive CLV over {length:g} units")  # fmt: skip
+
+        def evaluate(params: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+            values = self._param_dict(params)
+            part = _history_rows(arrays, rows)
+            return dynamic_discounted_purchases(
+                part["frequency"], part["recency"], part["T"], length, delta,
+                part["segments"], values["r"], values["alpha"], values["s"], values["beta"],
+                *self._history_coefficients(values),
+            )  # fmt: skip
+
+        return evaluate
+
+    def _check_time_varying(self, name: str) -> None:
         self._check_fitted()
         if not getattr(self, "time_varying_", False):
             raise InvalidDataError(
                 f"ParetoNBD.{name}: the model was fitted without time-varying covariates; "
                 "predict on a per-customer frame."
             )
-        if name not in ("expected_purchases", "probability_alive"):
+
+    def _history_prediction(self, name, history, interval, n_draws, random_state, **kw):
+        from ._base import check_time_units, draw_blocks, drawing, draws_array, quantiles
+
+        self._check_time_varying(name)
+        counting = name.startswith("probability_") and name.endswith("_purchases")
+        if not counting and name not in ("expected_purchases", "probability_alive"):
             raise InvalidDataError(
                 f"ParetoNBD.{name} is not available with time-varying covariates (only "
-                "expected_purchases and probability_alive are)."
+                "expected_purchases, probability_alive, probability_purchases(..., n=0) and, "
+                "over a horizon the covariate table covers, clvmodels.predictive_clv are)."
+            )
+        if counting and float(kw.get("n", 0.0)) != 0.0:
+            raise InvalidDataError(
+                "ParetoNBD.probability_purchases with time-varying covariates: only n=0 (no "
+                "purchase over the horizon; 1 minus it is P(any purchase)) is available."
             )
         check_time_units(history.time_unit, "the covariate history's time_unit",
                          self.time_unit_, "ParetoNBD was fitted in")  # fmt: skip
@@ -1185,6 +1310,9 @@ class ParetoNBD(PurchaseModel):
             if name == "probability_alive":
                 return dynamic_probability_alive(part["frequency"], part["recency"],
                                                  part["T"], t, part["segments"], *base)  # fmt: skip
+            if counting:
+                return dynamic_probability_no_purchase(
+                    part["frequency"], part["recency"], part["T"], t, part["segments"], *base)
             return dynamic_expected_purchases(part["frequency"], part["recency"], part["T"],
                                               t, part["segments"], *base)  # fmt: skip
 

@@ -22,6 +22,7 @@ from clvmodels.experiments.runner import run_experiment
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "cdnow_covariates.yaml"
 CUSTOMERS = REPO / "configs" / "cdnow_customers.csv"
+CALENDAR = REPO / "configs" / "cdnow_calendar.csv"
 PERIODS = {"time_unit": "W", "calibration_end": "1997-09-30", "holdout_end": "1998-06-30"}
 
 
@@ -174,6 +175,14 @@ def test_covariates_from_a_customers_file(tmp_path) -> None:
          "data.customers", "has none"),
         ({"data": {"dataset": "cdnow_sample", "customers": {"path": str(CUSTOMERS)}}},
          "data.customers", "no model names covariates"),
+        ({"models": [{"name": "m", "kind": "bgnbd",
+                      "covariates": {"purchase": ["x"], "time_varying": True}}]},
+         "covariates.time_varying", "kind pnbd with method mle"),
+        ({"models": [{"name": "m", "kind": "pnbd",
+                      "covariates": {"purchase": ["x"], "time_varying": True}}]},
+         "data.covariate_history", "give their table"),
+        ({"data": {"dataset": "cdnow_sample", "covariate_history": {"path": str(CALENDAR)}}},
+         "data.covariate_history", "no model has covariates.time_varying"),
     ],
 )  # fmt: skip
 def test_config_refuses_covariates_it_cannot_use(change, field, message) -> None:
@@ -236,7 +245,7 @@ def test_read_attributes_keeps_text_ids_and_reads_parquet(tmp_path) -> None:
 
 def test_run_with_plots_and_a_bayesian_covariate_model(tmp_path) -> None:
     config, _ = load_config(CONFIG, [
-        "clv.n_draws=30", "evaluation.baselines=[naive]",
+        "clv.n_draws=30", "evaluation.baselines=[naive]", "data.covariate_history=null",
         'models=[{name: bg, kind: bgnbd, covariates: {purchase: [first_cds]}}, '
         '{name: pn, kind: pnbd, method: map, sampler: {draws: 100}, '
         'covariates: {shared: [first_basket]}, '
@@ -258,3 +267,96 @@ def test_run_with_plots_and_a_bayesian_covariate_model(tmp_path) -> None:
     with pytest.raises(ConfigError, match="penalty belongs to method mle"):
         load_config(CONFIG, ["models.pnbd_cov.method=map",
                              "models.pnbd_cov.covariates.penalizer=0.1"])  # fmt: skip
+
+
+# ---------------------------------------------------------- time-varying covariates
+
+
+def _history():
+    calendar = pd.read_csv(CALENDAR)
+    return clvmodels.covariate_history(clvmodels.datasets.load_cdnow(), calendar,
+                                       covariate_date="week", duplicates="keep",
+                                       amount="amount", **PERIODS)  # fmt: skip
+
+
+def test_run_fits_and_evaluates_a_time_varying_model(covariate_run) -> None:
+    # oracle: the Python API on the same log and calendar
+    result, out = covariate_run
+    history = _history()
+    expected = clvmodels.ParetoNBD(purchase_covariates=["summer"],
+                                   dropout_covariates=["summer"]).fit(history)  # fmt: skip
+    pd.testing.assert_series_equal(result.models["pnbd_summer"].params_, expected.params_,
+                                   rtol=1e-10)  # fmt: skip
+    holdout = expected.expected_purchases(history, 39.0)
+    actual = history.frame["frequency_holdout"]
+    metrics = pd.read_csv(out / "tables" / "metrics.csv", index_col="model")
+    assert metrics.loc["pnbd_summer", "mae"] == pytest.approx(
+        float(np.abs(holdout - actual).mean()), rel=1e-9)
+    predictions = result.predictions
+    spend = result.models["gamma_gamma"]
+    clv = clvmodels.predictive_clv(expected, spend, history, horizon="12M", discount_rate=0.1,
+                                   margin=1.0)  # fmt: skip
+    np.testing.assert_allclose(predictions["pnbd_summer_clv"], clv.reindex(predictions.index),
+                               rtol=1e-9)  # fmt: skip
+    table = pd.read_csv(out / "tables" / "covariates_pnbd_summer.csv")
+    assert table["value"].tolist() == ["as in the table", "0 after observation"]
+    assert table.loc[0, "mean_clv"] == pytest.approx(predictions["pnbd_summer_clv"].mean())
+    assert table.loc[1, "mean_clv"] != pytest.approx(table.loc[0, "mean_clv"], rel=1e-3)
+    tracking = pd.read_csv(out / "tables" / "tracking.csv")
+    assert "pnbd_summer" not in tracking.columns  # no cohort curve for future customers
+
+
+def _weekly_table(log_path: Path, key: str = "key") -> pd.DataFrame:
+    ids = sorted(pd.read_csv(log_path, dtype={"id": str})["id"].unique())
+    weeks = pd.date_range("1996-12-30", "1998-10-05", freq="7D")  # to the 12M horizon
+    rows = [(i, w.strftime("%Y-%m-%d"), float((int(i) + j) % 4 == 0))
+            for i in ids for j, w in enumerate(weeks)]  # fmt: skip
+    return pd.DataFrame(rows, columns=[key, "week", "promo"])
+
+
+def test_run_reads_a_per_customer_covariate_history(tmp_path) -> None:
+    path = _log_file(tmp_path)
+    table = _weekly_table(path)
+    file = tmp_path / "promo.csv"
+    table.to_csv(file, index=False)
+    config = _config(tmp_path, path=str(path),
+                     covariate_history={"path": str(file), "date": "week", "customer_id": "key"})
+    config["models"] = [{"name": "m", "kind": "pnbd",
+                         "covariates": {"purchase": ["promo"], "time_varying": True}}]
+    result = run_experiment(parse_config(config))
+    assert "purchase.promo" in result.models["m"].params_.index
+    assert result.predictions.index[0].startswith("0")  # ids keep their zeros
+    first = table["key"].iloc[0]
+    table[table["key"] != first].to_csv(file, index=False)
+    with pytest.raises(InvalidDataError, match=rf"data.covariate_history: .*customer '{first}'"):
+        run_experiment(parse_config(config), output_dir=tmp_path / "missing")
+    # a table that stops before the end of the CLV horizon: said before any fit
+    table[table["week"] < "1998-06-01"].to_csv(file, index=False)
+    with pytest.raises(InvalidDataError, match=r"which clv\.horizon = 12M needs"):
+        run_experiment(parse_config(config), output_dir=tmp_path / "short")
+
+
+def test_predict_command_with_a_covariate_history(covariate_run, tmp_path) -> None:
+    result, out = covariate_run
+    log = tmp_path / "log.csv"
+    clvmodels.datasets.load_cdnow().to_csv(log, index=False)
+    model = out / "models" / "pnbd_summer" / "model.json"
+    command = [sys.executable, "-m", "clvmodels", "predict", "--model", str(model),
+               "--horizon", "39W"]  # fmt: skip
+    done = subprocess.run(
+        [*command, "--transactions", str(log), "--covariate-history", str(CALENDAR),
+         "--covariate-date", "week", "--observation-end", "1997-09-30",
+         "--out", str(tmp_path / "a.csv")], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    scores = pd.read_csv(tmp_path / "a.csv", index_col="customer_id")
+    history = clvmodels.covariate_history(clvmodels.datasets.load_cdnow(),
+                                          pd.read_csv(CALENDAR), covariate_date="week",
+                                          calibration_end="1997-09-30", time_unit="W",
+                                          duplicates="keep", after_end="drop")  # fmt: skip
+    expected = result.models["pnbd_summer"].expected_purchases(history, 39.0)
+    np.testing.assert_allclose(scores["expected_purchases"], expected.reindex(scores.index),
+                               rtol=1e-9)  # fmt: skip
+    refused = subprocess.run([*command, "--data", str(log), "--out", str(tmp_path / "b.csv")],
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "time-varying covariates" in refused.stderr
