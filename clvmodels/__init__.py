@@ -38,11 +38,13 @@ _LAZY: dict[str, str] = {
     "likelihood_ratio_test": "clvmodels.evaluation",
     "score": "clvmodels.scoring",
     "score_frame": "clvmodels.scoring",
+    "segment_value": "clvmodels.economics",
 }
 # the model classes, where the registry declares them
 _LAZY.update({spec.class_name: spec.module for spec in _registry.MODELS.values()})
 _SUBMODULES = {
-    "clv", "data", "datasets", "evaluation", "exceptions", "experiments", "historical",
+    "clv", "data", "datasets", "economics", "evaluation", "exceptions", "experiments",
+    "historical",
     "models", "plotting", "registry", "scoring", "simulate",
 }
 
@@ -65,6 +67,7 @@ __all__ = [
     "data",
     "datasets",
     "duration_in_units",
+    "economics",
     "evaluate",
     "evaluation",
     "exceptions",
@@ -80,6 +83,7 @@ __all__ = [
     "score",
     "score_frame",
     "scoring",
+    "segment_value",
     "simulate",
     "summarize",
     "summarize_opportunities",
@@ -92,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         clv,
         data,
         datasets,
+        economics,
         evaluation,
         exceptions,
         experiments,
@@ -106,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .data.opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
+    from .economics import segment_value
     from .evaluation import conditional_expectations, evaluate, likelihood_ratio_test, tracking
     from .historical import cohort_table, compare_clv, historical_clv
     from .models._base import load

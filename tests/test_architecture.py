@@ -24,7 +24,7 @@ LAYERS = {
     "models": 5,
     "bayes": 6,
     "clv": 7, "historical": 7,
-    "evaluation": 8, "scoring": 8,
+    "evaluation": 8, "scoring": 8, "economics": 8,
     "plotting": 9,
     "experiments": 10,
     "cli": 11,
