@@ -93,6 +93,21 @@ def run_worker(script: str, args: Sequence[str], timeout: float) -> dict[str, An
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def repeated_runs(script: str, args: Sequence[str], repeats: int,
+                  timeout: float = 1800) -> dict[str, Any]:  # fmt: skip
+    """``repeats`` runs of ``script --worker *args``, each in a fresh interpreter: every
+    run's JSON (a failed one as ``{"error": its last line}``) and the medians of those
+    that worked."""
+    runs: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        try:
+            runs.append(run_worker(script, args, timeout))
+        except RuntimeError as error:
+            runs.append({"error": str(error).strip().splitlines()[-1]})
+    good = [run for run in runs if "error" not in run]
+    return {"runs": runs, **(median_stats(good) if good else {})}
+
+
 def cpu_model() -> str:
     """The CPU model name from /proc/cpuinfo, else ``platform.processor()``."""
     try:

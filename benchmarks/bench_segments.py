@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info, median_stats, write_json
+from _common import machine_info, repeated_runs, write_json
 
 PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
@@ -96,16 +95,7 @@ def main() -> None:
     print(json.dumps(machine_info(packages)))
     with tempfile.TemporaryDirectory() as folder:
         build(args.customers, args.seed, folder)
-        runs = []
-        for _ in range(args.repeats):
-            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
-                                   folder], capture_output=True, text=True, timeout=1800)  # fmt: skip
-            if done.returncode != 0:
-                runs.append({"error": done.stderr.strip().splitlines()[-1]})
-            else:
-                runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        good = [r for r in runs if "error" not in r]
-        result = {"runs": runs, **(median_stats(good) if good else {})}
+        result = repeated_runs(__file__, [folder], args.repeats)
         print(json.dumps(result))
     if args.json:
         write_json(args.json, {"machine": machine_info(packages), "result": result})

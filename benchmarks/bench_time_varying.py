@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import machine_info, median_stats, write_json
+from _common import machine_info, repeated_runs, write_json
 
 TRUTH = {"r": 0.8, "alpha": 6.0, "s": 0.7, "beta": 8.0}
 EFFECTS = {"purchase": 0.6, "dropout": 0.5}
@@ -114,16 +113,7 @@ def main() -> None:
     for case in args.only or ["common", "per_customer"]:
         with tempfile.TemporaryDirectory() as folder:
             build(case, args.customers, args.seed, folder)
-            runs = []
-            for _ in range(args.repeats):
-                done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
-                                       folder], capture_output=True, text=True, timeout=1800)  # fmt: skip
-                if done.returncode != 0:
-                    runs.append({"error": done.stderr.strip().splitlines()[-1]})
-                else:
-                    runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            good = [r for r in runs if "error" not in r]
-            results[case] = {"runs": runs, **(median_stats(good) if good else {})}
+            results[case] = repeated_runs(__file__, [folder], args.repeats)
             print(json.dumps({case: results[case]}))
     if args.json:
         write_json(args.json, {"machine": machine_info(packages), "results": results})
