@@ -142,8 +142,12 @@ def segment_value(
 
     _check_inputs(purchase_model, spend_model, data, margin, interval)
     end = _observation_end(data)
-    past = _history(transactions, data, end, margin, customer_id, date, amount,
-                    purchase_model)  # fmt: skip
+    from .data.reader import read_log
+
+    # read once: the historical value and the payback curve both use it
+    log = read_log(transactions, customer_id=customer_id, date=date, amount=amount,
+                   duplicates="keep")  # fmt: skip
+    past = _history(log, data, end, margin, customer_id, date, amount, purchase_model)
     groups = _segments(data, segments, cohort, past["first_purchase"])
     cac = _costs(acquisition_costs, groups, data.index)
     options = {"horizon": horizon, "discount_rate": discount_rate, "margin": margin}
@@ -157,7 +161,7 @@ def segment_value(
     table["clv"] = table["historical_value"] + table["predicted_value"]
     table["cac"] = cac
     table["clv_to_cac"] = _ratio(table["clv"].to_numpy(), cac)
-    payback, source = _payback(purchase_model, spend_model, data, transactions, groups,
+    payback, source = _payback(purchase_model, spend_model, data, log, groups,
                                cac, margin, horizon, end, customer_id, date, amount)  # fmt: skip
     table["payback_period"] = payback
     table["payback_from"] = source
@@ -348,7 +352,7 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------- payback
 
 
-def _payback(purchase_model: Any, spend_model: Any, data: pd.DataFrame, transactions: Any,
+def _payback(purchase_model: Any, spend_model: Any, data: pd.DataFrame, log: pd.DataFrame,
              groups: _Segments, cac: np.ndarray, margin: float, horizon: Any, end: str,
              customer_id: str, date: str,
              amount: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
@@ -358,22 +362,18 @@ def _payback(purchase_model: Any, spend_model: Any, data: pd.DataFrame, transact
     purchase) is the margin of every purchase made at an age <= a, plus, for a customer
     observed for less than a (T_i < a), margin x expected spend x E[X(T_i, a)] from the
     model at its estimates: history where there is one, the model beyond. The curve is
-    evaluated on a grid of ages up to the longest observation plus the horizon and the
-    crossing interpolated linearly between grid points."""
-    from .data.reader import read_log
+    evaluated on a grid of ages up to the longest observation plus the horizon (each
+    customer's model part capped at their horizon); see :func:`_crossings`. ``log`` is
+    the typed transaction log (:func:`clvmodels.data.reader.read_log`)."""
     from .data.semantics import parse_end
     from .data.timeunits import time_unit_nanoseconds
     from .models._base import horizon_in_units, point_estimate
 
     unit = _time_unit(purchase_model, data)
     unit_ns = time_unit_nanoseconds(unit)
-    log = read_log(transactions, customer_id=customer_id, date=date, amount=amount,
-                   duplicates="keep")  # fmt: skip
-    stamps = log[date].to_numpy().astype("datetime64[ns]").astype(np.int64)
-    log = log[stamps <= parse_end(end, "end").last_ns]
     stamps = log[date].to_numpy().astype("datetime64[ns]").astype(np.int64)
     position = data.index.get_indexer(pd.Index(log[customer_id]))
-    inside = position >= 0
+    inside = (position >= 0) & (stamps <= parse_end(end, "end").last_ns)
     position, stamps = position[inside], stamps[inside]
     value = margin * log[amount].to_numpy(dtype=np.float64)[inside]
     first = np.full(len(data), np.iinfo(np.int64).max)
