@@ -39,6 +39,9 @@ _LAZY: dict[str, str] = {
     "score": "clvmodels.scoring",
     "score_frame": "clvmodels.scoring",
     "segment_value": "clvmodels.economics",
+    "payback_curves": "clvmodels.economics",
+    "cohort_retention": "clvmodels.economics",
+    "subscription_retention": "clvmodels.economics",
 }
 # the model classes, where the registry declares them
 _LAZY.update({spec.class_name: spec.module for spec in _registry.MODELS.values()})
@@ -59,6 +62,7 @@ __all__ = [
     "calibration_holdout",
     "calibration_holdout_opportunities",
     "clv",
+    "cohort_retention",
     "cohort_table",
     "compare_clv",
     "compress",
@@ -77,6 +81,7 @@ __all__ = [
     "likelihood_ratio_test",
     "load",
     "models",
+    "payback_curves",
     "plotting",
     "predictive_clv",
     "registry",
@@ -85,6 +90,7 @@ __all__ = [
     "scoring",
     "segment_value",
     "simulate",
+    "subscription_retention",
     "summarize",
     "summarize_opportunities",
     "time_unit_nanoseconds",
@@ -111,7 +117,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .data.opportunities import calibration_holdout_opportunities, summarize_opportunities
     from .data.summary import calibration_holdout, compress, summarize
     from .data.timeunits import duration_in_units, time_unit_nanoseconds
-    from .economics import segment_value
+    from .economics import (
+        cohort_retention,
+        payback_curves,
+        segment_value,
+        subscription_retention,
+    )
     from .evaluation import conditional_expectations, evaluate, likelihood_ratio_test, tracking
     from .historical import cohort_table, compare_clv, historical_clv
     from .models._base import load

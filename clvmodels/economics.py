@@ -40,7 +40,12 @@ import pandas as pd
 from ._validation import check_interval, is_real
 from .exceptions import InvalidDataError
 
-__all__ = ["segment_value"]
+__all__ = [
+    "cohort_retention",
+    "payback_curves",
+    "segment_value",
+    "subscription_retention",
+]
 
 # values (draws x customers) held at once by the P(alive) draws
 _HELD_VALUES = 5_000_000
@@ -141,14 +146,9 @@ def segment_value(
     from .models._base import point_estimate
 
     _check_inputs(purchase_model, spend_model, data, margin, interval)
-    end = _observation_end(data)
-    from .data.reader import read_log
-
-    # read once: the historical value and the payback curve both use it
-    log = read_log(transactions, customer_id=customer_id, date=date, amount=amount,
-                   duplicates="keep")  # fmt: skip
-    past = _history(log, data, end, margin, customer_id, date, amount, purchase_model)
-    groups = _segments(data, segments, cohort, past["first_purchase"])
+    setup = _Setup.of(purchase_model, data, transactions, segments, cohort,
+                      (customer_id, date, amount), "segment_value")  # fmt: skip
+    bought, groups, unit = setup.bought, setup.groups, setup.unit
     cac = _costs(acquisition_costs, groups, data.index)
     options = {"horizon": horizon, "discount_rate": discount_rate, "margin": margin}
     predicted = point_estimate(predictive_clv(purchase_model, spend_model, data, **options,
@@ -156,46 +156,454 @@ def segment_value(
     alive = point_estimate(purchase_model.probability_alive(data))
     table = pd.DataFrame(index=pd.Index(groups.names, name="segment"))
     table["customers"] = groups.sizes
-    table["historical_value"] = groups.totals(past["value"])
+    table["historical_value"] = groups.totals(_historical_value(bought, margin, len(data)))
     table["predicted_value"] = groups.totals(predicted)
     table["clv"] = table["historical_value"] + table["predicted_value"]
     table["cac"] = cac
     table["clv_to_cac"] = _ratio(table["clv"].to_numpy(), cac)
-    payback, source = _payback(purchase_model, spend_model, data, log, groups,
-                               cac, margin, horizon, end, customer_id, date, amount)  # fmt: skip
+    curve = _payback_curve(purchase_model, spend_model, data, bought, groups, margin, horizon,
+                           unit)  # fmt: skip
+    payback, source = _crossings(curve, cac)
     table["payback_period"] = payback
     table["payback_from"] = source
     table["share_alive"] = groups.totals(alive) / groups.sizes
     if interval is not None:
         _add_intervals(table, purchase_model, spend_model, data, groups, options, interval,
                        n_draws, random_state)  # fmt: skip
-    table.attrs["time_unit"] = _time_unit(purchase_model, data)
+    table.attrs["time_unit"] = unit
     return table
+
+
+def payback_curves(
+    purchase_model: Any,
+    spend_model: Any,
+    data: pd.DataFrame,
+    *,
+    transactions: Any,
+    acquisition_costs: Mapping[Any, float] | pd.Series,
+    segments: str | pd.Series | None = None,
+    cohort: str | None = None,
+    horizon: Any = "12M",
+    margin: float = 1.0,
+    customer_id: str = "customer_id",
+    date: str = "date",
+    amount: str = "amount",
+) -> pd.DataFrame:
+    """Each segment's cumulative margin by customer age, against its acquisition cost:
+    the curves whose first crossing of the cost is :func:`segment_value`'s
+    ``payback_period``.
+
+    Parameters are those of :func:`segment_value` (the curve is undiscounted, at the
+    models' estimates).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``segment``, ``age``): ages from 0 to the longest observation plus the
+        horizon, in the purchase model's time unit (``attrs["time_unit"]``); columns
+        ``cumulative_margin`` (purchases made by that age, plus the model's expected
+        margin beyond each customer's observation), ``cac`` and ``covered``
+        (cumulative margin / cac; infinite for a free segment).
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> log = clvmodels.datasets.load_cdnow()
+    >>> frame = clvmodels.calibration_holdout(log, calibration_end="1997-09-30",
+    ...     holdout_end="1998-06-30", time_unit="W", amount="amount", duplicates="keep")
+    >>> bgnbd, spend = clvmodels.BGNBD().fit(frame), clvmodels.GammaGamma().fit(frame)
+    >>> costs = {"1997-01": 9_000.0, "1997-02": 8_000.0, "1997-03": 7_500.0}
+    >>> curves = clvmodels.payback_curves(bgnbd, spend, frame, transactions=log,
+    ...                                   cohort="M", acquisition_costs=costs)
+    >>> curves.index.names
+    FrozenList(['segment', 'age'])
+    """
+    _check_inputs(purchase_model, spend_model, data, margin, None, "payback_curves")
+    setup = _Setup.of(purchase_model, data, transactions, segments, cohort,
+                      (customer_id, date, amount), "payback_curves")  # fmt: skip
+    cac = _costs(acquisition_costs, setup.groups, data.index)
+    curve = _payback_curve(purchase_model, spend_model, data, setup.bought, setup.groups,
+                           margin, horizon, setup.unit)  # fmt: skip
+    total = curve.total()
+    names = setup.groups.names
+    index = pd.MultiIndex.from_product([names, curve.ages], names=["segment", "age"])
+    cost = np.repeat(cac, len(curve.ages))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        covered = np.where(cost > 0, total.ravel() / np.where(cost > 0, cost, 1.0), np.inf)
+    table = pd.DataFrame({"cumulative_margin": total.ravel(), "cac": cost,
+                          "covered": covered}, index=index)  # fmt: skip
+    table.attrs["time_unit"] = setup.unit
+    return table
+
+
+def cohort_retention(
+    purchase_model: Any,
+    data: pd.DataFrame,
+    *,
+    transactions: Any,
+    cohort: str = "M",
+    period: Any = None,
+    periods: int | None = None,
+    interval: float | None = None,
+    n_draws: int = 500,
+    random_state: Any = 0,
+    customer_id: str = "customer_id",
+    date: str = "date",
+) -> pd.DataFrame:
+    """Retention curves by acquisition cohort: the share of each cohort that purchases
+    in each later period, observed and as the model expects it.
+
+    A customer's period k is the window of ages ((k - 1) d, k d] (d = ``period``, age
+    the time since their first purchase, so period 1 starts right after acquisition).
+    A customer counts in period k only if observed through all of it (T >= k d): the
+    share is never diluted by customers too recent to have had the chance. The model's
+    share is P(X((k - 1) d, k d) > 0) for a newly acquired customer
+    (:meth:`probability_repurchase_new_customer`), averaged over the same customers
+    (equal for all of them without covariates).
+
+    Parameters
+    ----------
+    purchase_model : fitted BGNBD, MBGNBD or ParetoNBD (maximum likelihood or Bayesian)
+    data : pandas.DataFrame
+        The customers, as :func:`clvmodels.calibration_holdout` or
+        :func:`clvmodels.summarize` made them.
+    transactions : DataFrame or path
+        The log ``data`` was made from.
+    cohort : {"D", "W", "M", "Q", "Y"}, default "M"
+        Cohorts by the calendar period of the first purchase.
+    period : number or duration, optional
+        Length d of a retention period: a number of the model's time units or a duration
+        such as ``"1M"``; by default one ``cohort`` period (``"1M"`` for ``"M"``).
+    periods : int, optional
+        At most this many periods (by default as many as the longest observation
+        covers).
+    interval : float, optional
+        Level of an interval of the model's share from joint parameter draws
+        (``expected_share_lower`` / ``_upper``).
+    n_draws, random_state
+        Parameter draws (or posterior draws kept) and their seed.
+    customer_id, date
+        Columns of ``transactions``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``cohort``, ``period``), a row where the cohort has customers observed
+        through the period; columns ``customers`` (the cohort's size), ``at_risk``
+        (observed through the period), ``purchasing`` (of those, who purchased in it),
+        ``observed_share``, ``expected_share`` and with ``interval`` its bounds.
+        ``attrs``: ``time_unit`` and ``period_length`` (d in that unit).
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> log = clvmodels.datasets.load_cdnow()
+    >>> frame = clvmodels.calibration_holdout(log, calibration_end="1997-09-30",
+    ...     holdout_end="1998-06-30", time_unit="W", duplicates="keep")
+    >>> model = clvmodels.ParetoNBD().fit(frame)
+    >>> table = clvmodels.cohort_retention(model, frame, transactions=log, cohort="M")
+    >>> first = table.loc["1997-01"].head(3)  # the January cohort, periods 1-3
+    >>> first["observed_share"].round(3).tolist(), first["expected_share"].round(3).tolist()
+    ([0.175, 0.147, 0.091], [0.158, 0.134, 0.117])
+    """
+    from .models._base import horizon_in_units
+
+    what = "cohort_retention"
+    _check_model(purchase_model, "purchase", what)
+    _check_frame(data, what)
+    if interval is not None:
+        check_interval(interval)
+    setup = _Setup.of(purchase_model, data, transactions, None, cohort,
+                      (customer_id, date, None), what)  # fmt: skip
+    length = horizon_in_units(f"1{cohort}" if period is None else period, setup.unit,
+                              name="period", positive=True)  # fmt: skip
+    observed = _observed_lengths(purchase_model, data)
+    # periods fully observed per customer (the tolerance absorbs rounding of T)
+    reach = np.floor(observed / length + 1e-9).astype(np.int64)
+    most = int(reach.max())
+    if periods is not None:
+        if not (isinstance(periods, int | np.integer) and periods >= 1):
+            raise InvalidDataError(f"periods={periods!r}: give a whole number >= 1.")
+        most = min(most, int(periods))
+    if most < 1:
+        raise InvalidDataError(
+            f"{what}: no customer has been observed for a whole period of "
+            f"{length:g} {setup.unit} (the longest observation is {observed.max():g}); "
+            "give a shorter period."
+        )
+    reach = np.minimum(reach, most)
+    counts = _RetentionCounts.of(setup, reach, length, most)
+    table = counts.table(setup.groups.names)
+    share = _expected_share(purchase_model, data, setup.groups, reach, length, most,
+                            interval, n_draws, random_state)  # fmt: skip
+    rows = (counts.at_risk > 0).ravel()
+    for name, values in share.items():
+        table[name] = values.ravel()[rows]
+    table.attrs["time_unit"] = setup.unit
+    table.attrs["period_length"] = length
+    return table
+
+
+class _RetentionCounts(NamedTuple):
+    """(cohorts, periods) customers observed through each period and, of those, who
+    purchased in it; the cohorts' sizes."""
+
+    at_risk: np.ndarray
+    purchasing: np.ndarray
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, setup: _Setup, reach: np.ndarray, length: float, most: int) -> _RetentionCounts:
+        groups, bought = setup.groups, setup.bought
+        n = len(groups.names)
+        # customers observed through period k: those reaching k or beyond
+        reached = np.zeros((n, most + 1))
+        np.add.at(reached, (groups.codes, reach), 1.0)
+        at_risk = reached[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]
+        # a purchase at age a > 0 falls in period ceil(a / d); age 0 is the acquisition
+        period = np.ceil(bought.age / length).astype(np.int64)
+        keep = (bought.age > 0) & (period <= reach[bought.customer])
+        pairs = np.unique(np.stack([bought.customer[keep], period[keep]]), axis=1)
+        purchasing = np.zeros((n, most))
+        np.add.at(purchasing, (groups.codes[pairs[0]], pairs[1] - 1), 1.0)
+        return cls(at_risk, purchasing, groups.sizes)
+
+    def table(self, names: pd.Index) -> pd.DataFrame:
+        most = self.at_risk.shape[1]
+        index = pd.MultiIndex.from_product([names, np.arange(1, most + 1)],
+                                           names=["cohort", "period"])  # fmt: skip
+        table = pd.DataFrame({
+            "customers": np.repeat(self.sizes, most),
+            "at_risk": self.at_risk.ravel().astype(np.int64),
+            "purchasing": self.purchasing.ravel().astype(np.int64),
+        }, index=index)  # fmt: skip
+        table = table[table["at_risk"] > 0].copy()
+        table["observed_share"] = table["purchasing"] / table["at_risk"]
+        return table
+
+
+def _expected_share(model: Any, data: pd.DataFrame, groups: _Segments, reach: np.ndarray,
+                    length: float, most: int, interval: float | None, n_draws: int,
+                    random_state: Any) -> dict[str, np.ndarray]:  # fmt: skip
+    """(cohorts, periods) mean P(purchase in the period) of a new customer over the
+    customers observed through it; with ``interval``, bounds from joint draws."""
+    from .models._base import quantiles
+
+    starts = length * np.arange(most)
+    options = {"n_draws": n_draws, "random_state": random_state}
+    n = len(groups.names)
+    design = model._design()
+    if design is None:  # the same share for every customer: one curve
+        curve = model.probability_repurchase_new_customer(starts, length).to_numpy()
+        shares = {"expected_share": np.tile(curve, (n, 1))}
+        if interval is not None:
+            lower, upper = quantiles(_curve_draws(model, starts, length, options), interval)
+            shares["expected_share_lower"] = np.tile(lower, (n, 1))
+            shares["expected_share_upper"] = np.tile(upper, (n, 1))
+        return shares
+    # with covariates: each distinct profile's share, weighted by its customers
+    columns = list(design.settings.columns)
+    profile = data.groupby(columns, sort=False, dropna=False).ngroup().to_numpy()
+    profiles = data[columns].iloc[np.unique(profile, return_index=True)[1]]
+    profiles.index = pd.RangeIndex(len(profiles))
+    estimate = np.zeros((n, most))
+    lower, upper = np.zeros((n, most)), np.zeros((n, most))
+    for k in range(most):
+        weights = np.zeros((n, len(profiles)))
+        eligible = reach >= k + 1
+        np.add.at(weights, (groups.codes[eligible], profile[eligible]), 1.0)
+        total = np.maximum(weights.sum(axis=1), 1.0)
+        values = model.probability_repurchase_new_customer(starts[k], length,
+                                                           covariates=profiles)  # fmt: skip
+        estimate[:, k] = weights @ values.to_numpy() / total
+        if interval is not None:
+            draws = _profile_draws(model, starts[k], length, profiles, options)
+            lower[:, k], upper[:, k] = quantiles(draws @ weights.T / total, interval)
+    if interval is None:
+        return {"expected_share": estimate}
+    return {"expected_share": estimate, "expected_share_lower": lower,
+            "expected_share_upper": upper}  # fmt: skip
+
+
+def _curve_draws(model: Any, starts: np.ndarray, length: float,
+                 options: dict[str, Any]) -> np.ndarray:  # fmt: skip
+    """(draws, periods) a new customer's repurchase probabilities at joint parameter
+    draws (a posterior thinned evenly to at most ``n_draws``)."""
+    family = getattr(type(model), "twin_class", type(model))
+    samples = model.parameter_draws(options["n_draws"], options["random_state"])
+    return family._f_probability_repurchase(
+        t=starts[None, :], x=0.0, t_x=0.0, T=0.0, length=length,
+        **model._param_dict(samples[:, None, :]),
+    )  # fmt: skip
+
+
+def _profile_draws(model: Any, start: float, length: float, profiles: pd.DataFrame,
+                   options: dict[str, Any]) -> np.ndarray:  # fmt: skip
+    """(draws, profiles) joint draws of new customers' repurchase probabilities."""
+    from .models._base import drawing_mode
+
+    bayesian = hasattr(model, "posterior_samples")
+    with drawing_mode():
+        values = model.probability_repurchase_new_customer(
+            start, length, covariates=profiles, **({} if bayesian else options)
+        )  # fmt: skip
+    values = np.asarray(values)
+    return values.reshape(-1, values.shape[-1])
+
+
+def subscription_retention(
+    active: pd.DataFrame,
+    *,
+    periods: int | None = None,
+    interval: float | None = None,
+    n_draws: int = 1000,
+    random_state: Any = 0,
+) -> pd.DataFrame:
+    """Survival and retention-rate curves per cohort of subscribers, observed and from a
+    shifted-beta-geometric model fitted to each cohort (Fader & Hardie 2007).
+
+    Parameters
+    ----------
+    active : pandas.DataFrame
+        One row per cohort (the index names them), one column per period 0, 1, ..., n:
+        customers active at the start (column 0) and at the end of each period;
+        missing (NaN) after a cohort's last observed period, as for later cohorts.
+    periods : int, optional
+        Curves through this period (by default the longest observation): beyond a
+        cohort's observation they are the model's projection.
+    interval : float, optional
+        Level of the model curves' intervals, from draws of each cohort's estimates.
+    n_draws, random_state
+        For ``interval``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``cohort``, ``t``), t = 0 .. periods; columns ``active`` (observed, NaN
+        beyond the observation), ``observed_survival`` (active / active at 0),
+        ``survival`` (model S(t), FH 2007 eq. 3), ``observed_retention`` (active(t) /
+        active(t - 1)), ``retention_rate`` (model r_t = (beta + t - 1) / (alpha + beta
+        + t - 1), FH 2007 eq. 4; missing at t = 0), with ``interval`` their bounds, and
+        the cohort's estimates ``alpha`` and ``beta``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import clvmodels
+    >>> pct = clvmodels.datasets.load_sbg_retention().set_index("year").loc[:7]
+    >>> active = (pct[["regular_pct_alive", "highend_pct_alive"]].T * 10).round()
+    >>> active.index = ["regular", "high end"]
+    >>> table = clvmodels.subscription_retention(active, periods=12)
+    >>> table.xs(12, level="t")["survival"].round(3).tolist()  # FH 2007: 0.173, 0.394
+    [0.17, 0.378]
+    """
+    from .models.sbg import ShiftedBetaGeometric
+
+    if interval is not None:
+        check_interval(interval)
+    counts = _subscription_counts(active)
+    longest = counts.shape[1] - 1
+    if periods is not None:
+        if not (isinstance(periods, int | np.integer) and periods >= 1):
+            raise InvalidDataError(f"periods={periods!r}: give a whole number >= 1.")
+        longest = int(periods)
+    t = np.arange(longest + 1)
+    options = {"interval": interval, "n_draws": n_draws, "random_state": random_state}
+    parts = []
+    for cohort, row in counts.iterrows():
+        observed = row.dropna().to_numpy(dtype=np.float64)
+        try:
+            frame = ShiftedBetaGeometric.data_from_counts(observed)
+        except InvalidDataError as error:
+            raise InvalidDataError(f"subscription_retention: cohort {cohort!r}: {error}") from None
+        model = ShiftedBetaGeometric().fit(frame)
+        part = pd.DataFrame(index=pd.Index(t, name="t"))
+        part["active"] = pd.Series(observed, index=np.arange(len(observed))).reindex(t)
+        part["observed_survival"] = part["active"] / observed[0]
+        _add_curve(part, "survival", model.survival(t, **options))
+        part["observed_retention"] = part["active"] / part["active"].shift(1)
+        rate = model.retention_rate(t[1:], **options)
+        _add_curve(part, "retention_rate", rate.reindex(t))
+        part["alpha"], part["beta"] = model.params_["alpha"], model.params_["beta"]
+        parts.append(part)
+    return pd.concat(parts, keys=counts.index, names=["cohort", "t"])
+
+
+def _add_curve(part: pd.DataFrame, name: str, curve: pd.Series | pd.DataFrame) -> None:
+    if isinstance(curve, pd.Series):
+        part[name] = curve.to_numpy()
+        return
+    part[name] = curve["estimate"].to_numpy()
+    part[f"{name}_lower"] = curve["lower"].to_numpy()
+    part[f"{name}_upper"] = curve["upper"].to_numpy()
+
+
+def _subscription_counts(active: Any) -> pd.DataFrame:
+    """Active counts per cohort and period, each cohort observed from period 0 without
+    gaps (missing only after its last observed period)."""
+    if not isinstance(active, pd.DataFrame) or active.empty:
+        raise InvalidDataError(
+            "subscription_retention: give a DataFrame with one row per cohort and one "
+            "column per period 0, 1, ... of active customers."
+        )
+    try:
+        counts = active.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidDataError(
+            "subscription_retention: active counts must be numbers (missing after a "
+            "cohort's last observed period)."
+        ) from None
+    values = counts.to_numpy()
+    seen = ~np.isnan(values)
+    # a gap: a missing count followed by a known one
+    gap = (~seen[:, :-1] & seen[:, 1:]).any(axis=1) | ~seen[:, 0]
+    if gap.any():
+        raise InvalidDataError(
+            f"subscription_retention: cohort {_plain(counts.index[np.argmax(gap)])!r} has a "
+            "missing count before a known one (or none at period 0); counts may be missing "
+            "only after the cohort's last observed period."
+        )
+    if counts.index.has_duplicates:
+        raise InvalidDataError(
+            "subscription_retention: cohort "
+            f"{_plain(counts.index[counts.index.duplicated()][0])!r} appears twice; give "
+            "one row per cohort."
+        )
+    return counts
 
 
 # ------------------------------------------------------------------ the inputs
 
 
-def _check_inputs(purchase_model: Any, spend_model: Any, data: Any, margin: Any,
-                  interval: Any) -> None:  # fmt: skip
-    from . import registry
+class _Setup(NamedTuple):
+    """What every segment table reads first: the purchases (the log read once), each
+    customer's segment and the time unit."""
 
-    for model, role in ((purchase_model, "purchase"), (spend_model, "spend")):
-        spec = registry.MODELS.get(getattr(model, "kind", None))
-        if spec is None or spec.role != role or (role == "purchase" and spec.discrete):
-            expected = "BGNBD, MBGNBD or ParetoNBD" if role == "purchase" else "GammaGamma"
-            raise InvalidDataError(
-                f"segment_value: the {role} model must be a fitted {expected}, not "
-                f"{type(model).__name__}."
-            )
-        model._check_fitted()
-    if getattr(purchase_model, "time_varying_", False):
-        raise InvalidDataError(
-            "segment_value: the purchase model was fitted with time-varying covariates; "
-            "segment economics on a covariate history are not available yet."
-        )
-    if not isinstance(data, pd.DataFrame):
-        raise InvalidDataError("segment_value: data must be the customers' summary frame.")
+    bought: _Purchases
+    groups: _Segments
+    unit: str
+
+    @classmethod
+    def of(cls, model: Any, data: pd.DataFrame, transactions: Any, segments: Any,
+           cohort: Any, columns: tuple[str, str, str | None], what: str) -> _Setup:  # fmt: skip
+        from .data.reader import read_log
+
+        customer_id, date, amount = columns
+        end = _observation_end(data, what)
+        log = read_log(transactions, customer_id=customer_id, date=date, amount=amount,
+                       duplicates="keep")  # fmt: skip
+        unit = _time_unit(model, data, what)
+        bought = _Purchases.of(log, data, end, unit, columns, what)
+        return cls(bought, _segments(data, segments, cohort, bought.first_purchases(), what),
+                   unit)  # fmt: skip
+
+
+
+def _check_inputs(purchase_model: Any, spend_model: Any, data: Any, margin: Any,
+                  interval: Any, what: str = "segment_value") -> None:  # fmt: skip
+    _check_model(purchase_model, "purchase", what)
+    _check_model(spend_model, "spend", what)
+    _check_frame(data, what)
     if not (is_real(margin) and 0 < margin <= 1):
         raise InvalidDataError(f"margin={margin!r}: give the share of revenue that is "
                                "profit, in (0, 1].")  # fmt: skip
@@ -203,55 +611,64 @@ def _check_inputs(purchase_model: Any, spend_model: Any, data: Any, margin: Any,
         check_interval(interval)
 
 
-def _observation_end(data: pd.DataFrame) -> str:
+def _check_model(model: Any, role: str, what: str) -> None:
+    """A fitted continuous-time purchase model (no time-varying covariates: segments of
+    a covariate history are not available) or a fitted spend model."""
+    from . import registry
+
+    spec = registry.MODELS.get(getattr(model, "kind", None))
+    if spec is None or spec.role != role or (role == "purchase" and spec.discrete):
+        expected = "BGNBD, MBGNBD or ParetoNBD" if role == "purchase" else "GammaGamma"
+        raise InvalidDataError(
+            f"{what}: the {role} model must be a fitted {expected}, not "
+            f"{type(model).__name__}."
+        )
+    model._check_fitted()
+    if getattr(model, "time_varying_", False):
+        raise InvalidDataError(
+            f"{what}: the purchase model was fitted with time-varying covariates; "
+            "segment economics on a covariate history are not available yet."
+        )
+
+
+def _check_frame(data: Any, what: str) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise InvalidDataError(f"{what}: data must be the customers' summary frame.")
+
+
+def _observation_end(data: pd.DataFrame, what: str = "segment_value") -> str:
     settings = data.attrs.get("clvmodels", {})
     end = settings.get("calibration_end") or settings.get("observation_end")
     if end is None:
         raise InvalidDataError(
-            "segment_value: data does not record its observation end "
+            f"{what}: data does not record its observation end "
             "(data.attrs['clvmodels']); build it with clvmodels.calibration_holdout or "
             "clvmodels.summarize(..., observation_end=...)."
         )
     return str(end)
 
 
-def _time_unit(model: Any, data: pd.DataFrame) -> str:
+def _time_unit(model: Any, data: pd.DataFrame, what: str = "segment_value") -> str:
     unit = getattr(model, "time_unit_", None) or data.attrs.get("clvmodels", {}).get("time_unit")
     if unit is None:
         raise InvalidDataError(
-            "segment_value: neither the purchase model nor data records its time unit; fit "
+            f"{what}: neither the purchase model nor data records its time unit; fit "
             "the model on a frame made by clvmodels.calibration_holdout or summarize."
         )
     return str(unit)
 
 
-def _history(transactions: Any, data: pd.DataFrame, end: str, margin: float,
-             customer_id: str, date: str, amount: str, model: Any) -> pd.DataFrame:  # fmt: skip
-    """Each customer's margin-adjusted value through ``end`` and first purchase; every
-    customer of ``data`` must have a history (a missing one means the ids were read
-    two ways, never a zero to fill in)."""
-    from .historical import historical_clv
-
-    settings = data.attrs.get("clvmodels", {})
-    past = historical_clv(transactions, as_of=end, customer_id=customer_id, date=date,
-                          amount=amount, margin=margin, time_unit=_time_unit(model, data),
-                          granularity=settings.get("granularity") or "D",
-                          duplicates="keep")  # fmt: skip
-    missing = data.index.difference(past.index)
-    if len(missing):
-        raise InvalidDataError(
-            f"segment_value: {len(missing):,} of {len(data):,} customers of data have no "
-            f"transactions through {end} (e.g. customer {_plain(missing[0])!r}); pass the "
-            "log data was made from, with the same customer_id column."
-        )
-    return past.reindex(data.index)
+def _historical_value(bought: _Purchases, margin: float, n: int) -> np.ndarray:
+    """Each customer's margin x revenue of every purchase through the observation end
+    (:func:`clvmodels.historical_clv`'s value, not discounted)."""
+    return margin * np.bincount(bought.customer, bought.revenue, minlength=n)
 
 
 def _segments(data: pd.DataFrame, segments: Any, cohort: Any,
-              first_purchase: pd.Series) -> _Segments:  # fmt: skip
+              first_purchase: pd.DatetimeIndex, what: str) -> _Segments:  # fmt: skip
     if (segments is None) == (cohort is None):
         raise InvalidDataError(
-            "segment_value: give segments= (a column of data or a Series customer -> "
+            f"{what}: give segments= (a column of data or a Series customer -> "
             "segment) or cohort= (a period of first purchases such as 'M'), one of them."
         )
     if cohort is not None:
@@ -259,21 +676,21 @@ def _segments(data: pd.DataFrame, segments: Any, cohort: Any,
             raise InvalidDataError(f"cohort={cohort!r}: give one of {', '.join(_COHORTS)}.")
         labels = pd.Series(pd.DatetimeIndex(first_purchase).to_period(cohort).astype(str),
                            index=data.index)  # fmt: skip
-        what = f"cohort={cohort!r}"
+        source = f"cohort={cohort!r}"
     elif isinstance(segments, str):
         if segments not in data.columns:
             columns = ", ".join(map(str, data.columns))
             raise InvalidDataError(f"segments={segments!r} is not a column of data ({columns}).")
-        labels, what = data[segments], f"column {segments!r}"
+        labels, source = data[segments], f"column {segments!r}"
     elif isinstance(segments, pd.Series):
-        labels, what = segments.reindex(data.index), "segments"
+        labels, source = segments.reindex(data.index), "segments"
     else:
         raise InvalidDataError("segments= must be a column name or a pandas Series.")
     missing = labels.isna().to_numpy()
     if missing.any():
         example = data.index[np.argmax(missing)]
         raise InvalidDataError(
-            f"segment_value: {int(missing.sum()):,} customers have no segment in {what} "
+            f"{what}: {int(missing.sum()):,} customers have no segment in {source} "
             f"(e.g. customer {_plain(example)!r}); give every customer one."
         )
     codes, names = pd.factorize(labels, sort=True)
@@ -352,39 +769,80 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------- payback
 
 
-def _payback(purchase_model: Any, spend_model: Any, data: pd.DataFrame, log: pd.DataFrame,
-             groups: _Segments, cac: np.ndarray, margin: float, horizon: Any, end: str,
-             customer_id: str, date: str,
-             amount: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per segment, the first customer age at which cumulative margin covers the cost.
+class _Purchases(NamedTuple):
+    """The purchases of ``data``'s customers through the observation end: each one's
+    customer (row of ``data``), age (time units since that customer's first purchase)
+    and revenue; and each customer's first purchase (nanoseconds since the epoch)."""
 
-    The segment's cumulative margin at age a (time since each customer's first
-    purchase) is the margin of every purchase made at an age <= a, plus, for a customer
-    observed for less than a (T_i < a), margin x expected spend x E[X(T_i, a)] from the
-    model at its estimates: history where there is one, the model beyond. The curve is
-    evaluated on a grid of ages up to the longest observation plus the horizon (each
-    customer's model part capped at their horizon); see :func:`_crossings`. ``log`` is
-    the typed transaction log (:func:`clvmodels.data.reader.read_log`)."""
-    from .data.semantics import parse_end
-    from .data.timeunits import time_unit_nanoseconds
+    customer: np.ndarray
+    age: np.ndarray
+    revenue: np.ndarray | None
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, log: pd.DataFrame, data: pd.DataFrame, end: str, unit: str,
+           columns: tuple[str, str, str | None], what: str) -> _Purchases:  # fmt: skip
+        """From the typed log (:func:`clvmodels.data.reader.read_log`); every customer of
+        ``data`` must have a purchase by ``end`` (else the ids were read two ways)."""
+        from .data.semantics import parse_end
+        from .data.timeunits import time_unit_nanoseconds
+
+        customer_id, date, amount = columns
+        stamps = log[date].to_numpy().astype("datetime64[ns]").astype(np.int64)
+        position = data.index.get_indexer(pd.Index(log[customer_id]))
+        inside = (position >= 0) & (stamps <= parse_end(end, "end").last_ns)
+        position, stamps = position[inside], stamps[inside]
+        first = np.full(len(data), np.iinfo(np.int64).max)
+        np.minimum.at(first, position, stamps)
+        absent = first == np.iinfo(np.int64).max
+        if absent.any():
+            raise InvalidDataError(
+                f"{what}: {int(absent.sum()):,} of {len(data):,} customers of data have no "
+                f"transactions through {end} (e.g. customer "
+                f"{_plain(data.index[np.argmax(absent)])!r}); pass the log data was made "
+                "from, with the same customer_id column."
+            )
+        ages = (stamps - first[position]) / time_unit_nanoseconds(unit)
+        revenue = None if amount is None else log[amount].to_numpy(dtype=np.float64)[inside]
+        return cls(position, ages, revenue, first)
+
+    def first_purchases(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.first.astype("datetime64[ns]"))
+
+
+class _PaybackCurve(NamedTuple):
+    """Each segment's cumulative margin by customer age: the purchases made by then
+    (``history``, exact) plus the model's expected margin beyond each customer's
+    observation (``ahead``, on the grid of ``ages``, 0 at age 0)."""
+
+    history: _History
+    ahead: np.ndarray
+    ages: np.ndarray
+    shortest: np.ndarray
+
+    def total(self) -> np.ndarray:
+        """(segments, grid) cumulative margin at the grid ages (0 included)."""
+        model = np.concatenate([np.zeros((len(self.ahead), 1)), self.ahead], axis=1)
+        past = np.stack([self.history.at(s, self.ages) for s in range(len(self.ahead))])
+        return past + model
+
+
+def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
+                   bought: _Purchases, groups: _Segments, margin: float, horizon: Any,
+                   unit: str) -> _PaybackCurve:  # fmt: skip
+    """Per segment, the cumulative margin by customer age (time since each customer's
+    first purchase): the margin of every purchase made at an age <= a, plus, for a
+    customer observed for less than a (T_i < a), margin x expected spend x
+    E[X(T_i, a)] from the model at its estimates: history where there is one, the model
+    beyond, each customer's model part capped at their horizon. The grid runs to the
+    longest observation plus the horizon."""
     from .models._base import horizon_in_units, point_estimate
 
-    unit = _time_unit(purchase_model, data)
-    unit_ns = time_unit_nanoseconds(unit)
-    stamps = log[date].to_numpy().astype("datetime64[ns]").astype(np.int64)
-    position = data.index.get_indexer(pd.Index(log[customer_id]))
-    inside = (position >= 0) & (stamps <= parse_end(end, "end").last_ns)
-    position, stamps = position[inside], stamps[inside]
-    value = margin * log[amount].to_numpy(dtype=np.float64)[inside]
-    first = np.full(len(data), np.iinfo(np.int64).max)
-    np.minimum.at(first, position, stamps)
-    ages = (stamps - first[position]) / unit_ns
     observed = _observed_lengths(purchase_model, data)
     length = horizon_in_units(horizon, unit, positive=True)
     top = float(observed.max()) + length
     step = max(top / _PAYBACK_POINTS, 1e-9)
     grid = step * np.arange(1, int(np.ceil(top / step)) + 1)
-    # the model, beyond each customer's observation and up to the CLV horizon
     spend = margin * point_estimate(spend_model.expected_spend(data)).to_numpy()
     arrays, _ = purchase_model._read(data)
     params = purchase_model._param_dict(purchase_model.params_.to_numpy())
@@ -400,8 +858,9 @@ def _payback(purchase_model: Any, spend_model: Any, data: pd.DataFrame, log: pd.
                                   minlength=len(groups.names))  # fmt: skip
     shortest = np.full(len(groups.names), np.inf)
     np.minimum.at(shortest, groups.codes, observed)
-    history = _History.of(groups.codes[position], ages, value, len(groups.names))
-    return _crossings(history, ahead, grid, cac, shortest)
+    history = _History.of(groups.codes[bought.customer], bought.age, margin * bought.revenue,
+                          len(groups.names))  # fmt: skip
+    return _PaybackCurve(history, ahead, np.r_[0.0, grid], shortest)
 
 
 def _observed_lengths(model: Any, data: pd.DataFrame) -> np.ndarray:
@@ -441,15 +900,14 @@ class _History(NamedTuple):
         return ages[(ages > lo) & (ages < hi)]
 
 
-def _crossings(history: _History, ahead: np.ndarray, grid: np.ndarray, cost: np.ndarray,
-               shortest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _crossings(curve: _PaybackCurve, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The first age at which each segment's cumulative margin, the purchases made by
     then (exact, a step at each purchase) plus the model's part (linear between grid
     points, 0 at age 0), reaches its cost, and where that comes from: "history" when
     every customer of the segment was still observed then."""
+    history, ahead, ages, shortest = curve
     periods = np.full(len(cost), np.inf)
     source = np.full(len(cost), "not within the horizon", dtype=object)
-    ages = np.r_[0.0, grid]
     for s in range(len(cost)):
         if cost[s] <= 0:
             periods[s], source[s] = 0.0, "history"
@@ -459,6 +917,9 @@ def _crossings(history: _History, ahead: np.ndarray, grid: np.ndarray, cost: np.
         if not len(reached):
             continue
         k = int(reached[0])
+        if k == 0:  # the first purchases alone cover the cost
+            periods[s], source[s] = 0.0, "history"
+            continue
         lo, hi = ages[k - 1], ages[k]
         # within (lo, hi]: steps at the purchases, the model's part linear
         for left, right in zip(np.r_[lo, history.jumps(s, lo, hi)],

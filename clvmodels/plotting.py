@@ -28,11 +28,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "plot_clv_comparison",
+    "plot_cohort_retention",
     "plot_conditional_expectations",
     "plot_frequency_recency_matrix",
     "plot_heterogeneity",
+    "plot_payback_curves",
     "plot_predicted_vs_actual_by_decile",
     "plot_probability_alive_matrix",
+    "plot_segment_value",
+    "plot_subscription_retention",
     "plot_tracking",
 ]
 
@@ -774,4 +778,266 @@ def plot_heterogeneity(model: Any, axes: Any = None) -> np.ndarray:
         )
     for ax, (dist, title, xlabel, support) in zip(axes, panels, strict=True):
         _draw_density(ax, dist, title, xlabel, support)
+    return axes
+
+
+# ------------------------------------------------------------ acquisition economics
+
+
+def plot_segment_value(table: pd.DataFrame, ax: Axes | None = None, *,
+                       currency: str | None = None) -> Axes:  # fmt: skip
+    """CLV / CAC per segment, with its interval where the table has one.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`clvmodels.segment_value`'s table: index the segments, column
+        ``clv_to_cac`` and optionally ``clv_to_cac_lower`` / ``_upper``.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure by default.
+    currency : str, optional
+        Shown in the title (the ratio itself has no unit).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One horizontal bar per segment (top to bottom in the table's order) and the
+        break-even line at 1; segments with an infinite ratio (free to acquire) are
+        marked at the right edge.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from clvmodels.plotting import plot_segment_value
+    >>> table = pd.DataFrame({"clv_to_cac": [2.4, 0.8], "clv_to_cac_lower": [1.9, 0.6],
+    ...                       "clv_to_cac_upper": [3.0, 1.1]}, index=["search", "social"])
+    >>> ax = plot_segment_value(table)
+    >>> len(ax.patches), ax.get_xlabel()
+    (2, 'CLV / CAC')
+    """
+    _require(table, ["clv_to_cac"], "table")
+    ratio = table["clv_to_cac"].to_numpy(dtype=float)
+    finite = np.isfinite(ratio)
+    ax = _new_axes(ax, figsize=(7.0, 0.5 * len(table) + 1.8))
+    y = np.arange(len(table))[::-1]
+    edge = max(float(np.nanmax(ratio[finite], initial=1.0)), 1.0) * 1.15
+    if "clv_to_cac_upper" in table.columns:
+        upper = table["clv_to_cac_upper"].to_numpy(dtype=float)
+        edge = max(edge, float(np.nanmax(np.where(np.isfinite(upper), upper, 0.0))) * 1.1)
+    shown = np.where(finite, ratio, edge)
+    colours = np.where(shown >= 1.0, "tab:green", "tab:red")
+    ax.barh(y, shown, color=colours, alpha=0.75, height=0.6)
+    if {"clv_to_cac_lower", "clv_to_cac_upper"} <= set(table.columns):
+        lower = table["clv_to_cac_lower"].to_numpy(dtype=float)
+        upper = table["clv_to_cac_upper"].to_numpy(dtype=float)
+        ok = finite & np.isfinite(lower) & np.isfinite(upper)
+        ax.errorbar(shown[ok], y[ok], xerr=[shown[ok] - lower[ok], upper[ok] - shown[ok]],
+                    fmt="none", ecolor="black", capsize=4, linewidth=1.2)  # fmt: skip
+    for position in y[~finite]:
+        ax.annotate("free to acquire (∞)", (edge, position), ha="right", va="center",
+                    fontsize="small")  # fmt: skip
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="break-even (CLV = CAC)")
+    ax.set_yticks(y, labels=[str(label) for label in table.index])
+    ax.set_xlim(0, edge * 1.02)
+    interval = table.attrs.get("interval")
+    note = f", {interval:.0%} interval" if interval and "clv_to_cac_upper" in table else ""
+    ax.set_title("CLV against acquisition cost" + (f" ({currency})" if currency else ""))
+    ax.set_xlabel("CLV / CAC")
+    ax.set_ylabel(f"segment{note}")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_payback_curves(curves: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Cumulative margin against acquisition cost by customer age, per segment.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        :func:`clvmodels.payback_curves`' table: index (``segment``, ``age``), column
+        ``covered`` (cumulative margin / CAC); ``attrs["time_unit"]`` names the ages.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per segment (free segments, covered from the start, are left out),
+        then the payback line at 1.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from clvmodels.plotting import plot_payback_curves
+    >>> index = pd.MultiIndex.from_product([["search", "social"], [0.0, 10.0, 20.0]],
+    ...                                    names=["segment", "age"])
+    >>> curves = pd.DataFrame({"covered": [0.2, 0.9, 1.3, 0.1, 0.5, 0.8]}, index=index)
+    >>> ax = plot_payback_curves(curves)
+    >>> len(ax.get_lines())
+    3
+    """
+    _require(curves, ["covered"], "curves")
+    if curves.index.nlevels != 2:
+        raise InvalidDataError("curves must be indexed by (segment, age), as "
+                               "clvmodels.payback_curves returns them.")  # fmt: skip
+    ax = _new_axes(ax)
+    for segment, part in curves["covered"].groupby(level=0, sort=False):
+        values = part.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            continue
+        ages = part.index.get_level_values(1).to_numpy(dtype=float)
+        ax.plot(ages, values, linewidth=1.8, label=str(segment))
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="paid back")
+    unit = _unit_name(curves.attrs.get("time_unit"))
+    ax.set_title("Payback: cumulative margin / acquisition cost")
+    ax.set_xlabel(f"customer age ({unit} since the first purchase)")
+    ax.set_ylabel("cumulative margin / CAC")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_cohort_retention(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Share of each acquisition cohort purchasing in each later period, observed
+    (solid, markers) beside the model's expected share (dashed, with its interval).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`clvmodels.cohort_retention`'s table: index (``cohort``, ``period``),
+        columns ``observed_share``, ``expected_share`` and optionally its bounds.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Per cohort an observed line; the expected share once when it is the same for
+        every cohort (a model without covariates), else one dashed line per cohort.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from clvmodels.plotting import plot_cohort_retention
+    >>> index = pd.MultiIndex.from_product([["2024-01", "2024-02"], [1, 2]],
+    ...                                    names=["cohort", "period"])
+    >>> table = pd.DataFrame({"observed_share": [0.30, 0.22, 0.28, 0.21],
+    ...                       "expected_share": [0.29, 0.23, 0.29, 0.23]}, index=index)
+    >>> ax = plot_cohort_retention(table)
+    >>> len(ax.get_lines())
+    3
+    """
+    _require(table, ["observed_share", "expected_share"], "table")
+    ax = _new_axes(ax)
+    # one model curve when every cohort has the same expected share in each period
+    expected = table["expected_share"].unstack(0).to_numpy(dtype=float)
+    common = bool(np.all(np.nanmax(expected, axis=1) - np.nanmin(expected, axis=1)
+                         <= 1e-12 * np.nanmax(expected, axis=1)))  # fmt: skip
+    colours = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    bounds = {"expected_share_lower", "expected_share_upper"} <= set(table.columns)
+    for i, (cohort, part) in enumerate(table.groupby(level=0, sort=False)):
+        colour = colours[i % len(colours)]
+        period = part.index.get_level_values(1).to_numpy(dtype=float)
+        ax.plot(period, part["observed_share"].to_numpy(dtype=float), marker="o",
+                markersize=3.5, color=colour, linewidth=1.4, label=str(cohort))  # fmt: skip
+        if not common:
+            ax.plot(period, part["expected_share"].to_numpy(dtype=float), linestyle="--",
+                    color=colour, linewidth=1.2)  # fmt: skip
+            if bounds:
+                ax.fill_between(period, part["expected_share_lower"].to_numpy(dtype=float),
+                                part["expected_share_upper"].to_numpy(dtype=float),
+                                color=colour, alpha=0.12, linewidth=0)  # fmt: skip
+    if common:
+        longest = table.groupby(level=0, sort=False).size().idxmax()
+        part = table.loc[longest]
+        period = part.index.to_numpy(dtype=float)
+        ax.plot(period, part["expected_share"].to_numpy(dtype=float), linestyle="--",
+                color="black", linewidth=2.0, label="model")  # fmt: skip
+        if bounds:
+            ax.fill_between(period, part["expected_share_lower"].to_numpy(dtype=float),
+                            part["expected_share_upper"].to_numpy(dtype=float),
+                            color="black", alpha=0.15, linewidth=0,
+                            label="model interval")  # fmt: skip
+    length = table.attrs.get("period_length")
+    unit = _unit_name(table.attrs.get("time_unit"))
+    span = f" of {_for_people(length)} {unit}" if length is not None else ""
+    ax.set_title("Retention by acquisition cohort: share purchasing in each period")
+    ax.set_xlabel(f"period since acquisition{span}")
+    ax.set_ylabel("share of the cohort purchasing")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2 if table.index.get_level_values(0).nunique() > 6 else 1)
+    return ax
+
+
+def plot_subscription_retention(table: pd.DataFrame, axes: Any = None) -> np.ndarray:
+    """Survival and retention-rate curves per cohort of subscribers: observed (markers)
+    and the sBG model (lines, with their intervals).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`clvmodels.subscription_retention`'s table: index (``cohort``, ``t``),
+        columns ``observed_survival``, ``survival``, ``observed_retention``,
+        ``retention_rate`` and optionally their bounds.
+    axes : sequence of two Axes, optional
+        Survival, then retention rate; a new figure by default.
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes
+        The two panels.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from clvmodels.plotting import plot_subscription_retention
+    >>> index = pd.MultiIndex.from_product([["2023"], [0, 1, 2]], names=["cohort", "t"])
+    >>> table = pd.DataFrame({"observed_survival": [1.0, 0.63, 0.47],
+    ...     "survival": [1.0, 0.627, 0.474], "observed_retention": [None, 0.63, 0.74],
+    ...     "retention_rate": [None, 0.627, 0.756]}, index=index)
+    >>> axes = plot_subscription_retention(table)
+    >>> [ax.get_ylabel() for ax in axes]
+    ['share still active', 'retention rate']
+    """
+    _require(table, ["observed_survival", "survival", "observed_retention",
+                     "retention_rate"], "table")  # fmt: skip
+    if axes is None:
+        _fig, axes = _pyplot().subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
+    axes = np.asarray(axes, dtype=object).ravel()
+    if len(axes) != 2:
+        raise InvalidDataError(f"plot_subscription_retention needs 2 axes; got {len(axes)}.")
+    colours = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, observed, model, label in (
+        (axes[0], "observed_survival", "survival", "share still active"),
+        (axes[1], "observed_retention", "retention_rate", "retention rate"),
+    ):
+        for i, (cohort, part) in enumerate(table.groupby(level=0, sort=False)):
+            colour = colours[i % len(colours)]
+            t = part.index.get_level_values(1).to_numpy(dtype=float)
+            ax.plot(t, part[model].to_numpy(dtype=float), color=colour, linewidth=1.6,
+                    label=f"{cohort} (sBG)")  # fmt: skip
+            if {f"{model}_lower", f"{model}_upper"} <= set(part.columns):
+                ax.fill_between(t, part[f"{model}_lower"].to_numpy(dtype=float),
+                                part[f"{model}_upper"].to_numpy(dtype=float), color=colour,
+                                alpha=0.15, linewidth=0)  # fmt: skip
+            ax.plot(t, part[observed].to_numpy(dtype=float), linestyle="none", marker="o",
+                    markersize=4, color=colour, label=f"{cohort} (observed)")  # fmt: skip
+        ax.set_xlabel("period")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Survival by cohort")
+    axes[0].set_ylim(0, 1.02)
+    axes[1].set_title("Retention rate by cohort")
+    axes[1].legend(fontsize="small")
     return axes

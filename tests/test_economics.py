@@ -213,3 +213,179 @@ def test_payback_at_a_purchase_after_the_shortest_observation(fitted) -> None:
                                     margin=0.5)  # fmt: skip
     assert table.loc["search", "payback_from"] == "model"
     assert table.loc["search", "payback_period"] == pytest.approx(6.0, abs=1e-9)
+
+
+# ------------------------------------------------------------- retention by cohort
+
+RETENTION_LOG = pd.DataFrame({
+    "customer_id": ["c1", "c1", "c1", "c1", "c2", "c2", "c2", "c3", "c3"],
+    "date": pd.to_datetime(["2021-01-04", "2021-01-10", "2021-01-12", "2021-02-01",
+                            "2021-01-20", "2021-01-20", "2021-02-10",
+                            "2021-02-01", "2021-02-20"]),
+    "amount": 10.0,
+})  # fmt: skip
+
+
+def test_cohort_retention_by_hand(fitted) -> None:
+    # two-week periods. c1 (January): purchases at ages 6 and 8 days (period 1) and at
+    # exactly 4 weeks (period 2: periods are right-closed); c2 (January): one on the
+    # day of acquisition (not a repeat) and one at 3 weeks (period 2); c3 (February): at
+    # 19 days (period 2). Observed: c1 8 weeks (4 periods), c2 5.7 and c3 4 (2 each).
+    _, bgnbd, _ = fitted
+    frame = clvmodels.summarize(RETENTION_LOG, observation_end="2021-03-01", time_unit="W",
+                                duplicates="keep")  # fmt: skip
+    table = clvmodels.cohort_retention(bgnbd, frame, transactions=RETENTION_LOG,
+                                       cohort="M", period="2W")  # fmt: skip
+    assert table.index.tolist() == [("2021-01", 1), ("2021-01", 2), ("2021-01", 3),
+                                    ("2021-01", 4), ("2021-02", 1), ("2021-02", 2)]
+    assert table["customers"].tolist() == [2, 2, 2, 2, 1, 1]
+    assert table["at_risk"].tolist() == [2, 2, 1, 1, 1, 1]
+    assert table["purchasing"].tolist() == [1, 2, 0, 0, 0, 1]
+    np.testing.assert_allclose(table["observed_share"], [0.5, 1.0, 0.0, 0.0, 0.0, 1.0])
+    curve = bgnbd.probability_repurchase_new_customer([0, 2, 4, 6], 2)
+    np.testing.assert_allclose(table["expected_share"], curve.to_numpy()[[0, 1, 2, 3, 0, 1]],
+                               rtol=1e-14)  # fmt: skip
+    assert table.attrs["period_length"] == 2.0 and table.attrs["time_unit"] == "W"
+    # at most 1 period; a period longer than any observation is refused by name
+    assert len(clvmodels.cohort_retention(bgnbd, frame, transactions=RETENTION_LOG,
+                                          cohort="M", period="2W", periods=1)) == 2
+    with pytest.raises(InvalidDataError, match="whole period"):
+        clvmodels.cohort_retention(bgnbd, frame, transactions=RETENTION_LOG, period="10W")
+    with pytest.raises(InvalidDataError, match="have no transactions"):
+        clvmodels.cohort_retention(bgnbd, frame, transactions=RETENTION_LOG.iloc[:4])
+
+
+def test_cohort_retention_intervals_and_covariates(fitted) -> None:
+    cdnow, _, _ = fitted
+    log = clvmodels.datasets.load_cdnow()
+    frame = cdnow.copy()
+    # a synthetic flag (even ids) to give the model a covariate with two profiles
+    frame["flag"] = (frame.index.to_numpy().astype(int) % 2).astype(float)
+    model = clvmodels.ParetoNBD(purchase_covariates=["flag"]).fit(frame)
+    table = clvmodels.cohort_retention(model, frame, transactions=log, cohort="M",
+                                       interval=0.9, n_draws=200)  # fmt: skip
+    assert (table["expected_share_lower"] < table["expected_share"]).all()
+    assert (table["expected_share"] < table["expected_share_upper"]).all()
+    # each cell: the mean over the customers observed through the period of their
+    # profile's probability
+    first = log.groupby("customer_id")["date"].min().dt.to_period("M").astype(str)
+    cohort, period = "1997-02", 7
+    length = table.attrs["period_length"]
+    at_risk = frame[(first.reindex(frame.index) == cohort)
+                    & (frame["T_cal"] >= period * length - 1e-9)]  # fmt: skip
+    by_flag = {flag: model.probability_repurchase_new_customer(
+        (period - 1) * length, length, covariates={"flag": flag}) for flag in (0.0, 1.0)}
+    expected = at_risk["flag"].map(by_flag).mean()
+    assert table.loc[(cohort, period), "at_risk"] == len(at_risk)
+    assert table.loc[(cohort, period), "expected_share"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_cohort_retention_of_a_bayesian_model(fitted) -> None:
+    cdnow, _, _ = fitted
+    log = clvmodels.datasets.load_cdnow()
+    from clvmodels import bayes
+
+    model = bayes.BGNBD().fit(cdnow, method="map", draws=400, random_seed=1)
+    table = clvmodels.cohort_retention(model, cdnow, transactions=log, cohort="M",
+                                       interval=0.9, periods=3)  # fmt: skip
+    # equal-tailed bounds over the posterior draws, as for the segment tables
+    length = table.attrs["period_length"]
+    samples = model.posterior_samples()
+    values = [clvmodels.BGNBD._f_probability_repurchase(0.0, 0, 0, 0, *row, length=length)
+              for row in samples[np.unique(np.linspace(0, len(samples) - 1, 400).round())
+                                 .astype(int)]]  # fmt: skip
+    lower, upper = np.quantile(values, [0.05, 0.95])
+    row = table.loc[("1997-01", 1)]
+    assert row["expected_share_lower"] == pytest.approx(lower, rel=1e-9)
+    assert row["expected_share_upper"] == pytest.approx(upper, rel=1e-9)
+    assert row["expected_share"] == pytest.approx(np.mean(values), rel=1e-9)
+
+
+def test_payback_curves_cross_the_cost_at_the_payback_period(fitted) -> None:
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    costs = {"1997-01": 9_000.0, "1997-02": 8_000.0, "1997-03": 7_500.0}
+    options = {"transactions": log, "cohort": "M", "acquisition_costs": costs, "margin": 0.3}
+    table = clvmodels.segment_value(bgnbd, spend, cdnow, **options)
+    curves = clvmodels.payback_curves(bgnbd, spend, cdnow, **options)
+    first = _first_month(log, cdnow)
+    for segment, part in curves.groupby(level="segment"):
+        ages = part.index.get_level_values("age").to_numpy()
+        covered = part["covered"].to_numpy()
+        # at age 0: the margin of the purchases on each customer's first day
+        mine = log[log["customer_id"].isin(cdnow.index[first == segment])]
+        day_one = mine[mine["date"] == mine.groupby("customer_id")["date"].transform("min")]
+        assert covered[0] == pytest.approx(0.3 * day_one["amount"].sum() / costs[segment],
+                                           rel=1e-9)  # fmt: skip
+        assert np.all(np.diff(covered) >= -1e-12)  # cumulative
+        payback = table.loc[segment, "payback_period"]
+        assert np.isfinite(payback)
+        assert covered[ages < payback - 1e-9].max(initial=0) < 1.0 + 1e-9
+        assert covered[ages >= payback].min() >= 1.0 - 1e-9
+    # February's first purchases alone pay for it
+    assert table.loc["1997-02", "payback_period"] == 0.0
+    assert table.loc["1997-02", "payback_from"] == "history"
+    assert curves.attrs["time_unit"] == "W"
+
+
+def _first_month(log: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+    first = log.groupby("customer_id")["date"].min().dt.to_period("M").astype(str)
+    return first.reindex(frame.index).to_numpy()
+
+
+# ------------------------------------------------------- subscription retention (sBG)
+
+
+def _fh2007_active() -> pd.DataFrame:
+    pct = clvmodels.datasets.load_sbg_retention().set_index("year").loc[:7]
+    active = (pct[["regular_pct_alive", "highend_pct_alive"]].T * 10).round()
+    active.index = pd.Index(["regular", "high end"], name="segment")
+    return active
+
+
+def test_subscription_retention_reproduces_fader_hardie_2007() -> None:
+    table = clvmodels.subscription_retention(_fh2007_active(), periods=12, interval=0.9,
+                                             n_draws=400)  # fmt: skip
+    # FH 2007, table 2 / figure 4: regular alpha 0.704, beta 1.182; high end 0.668, 3.806
+    params = table.groupby(level="cohort")[["alpha", "beta"]].first().round(3)
+    assert params.loc["regular"].tolist() == [0.704, 1.182]
+    assert params.loc["high end"].tolist() == [0.668, 3.806]
+    regular = table.loc["regular"]
+    assert regular["observed_survival"].iloc[:8].round(3).tolist() == [
+        1.0, 0.631, 0.468, 0.382, 0.326, 0.289, 0.262, 0.241]
+    assert regular["active"].iloc[8:].isna().all()  # years 8-12 are projections
+    # FH 2007's projection for year 12 (actual: 0.173); r_t = (beta + t - 1) / (alpha +
+    # beta + t - 1) by hand
+    assert regular.loc[12, "survival"] == pytest.approx(0.170, abs=5e-4)
+    alpha, beta = regular["alpha"].iloc[0], regular["beta"].iloc[0]
+    assert regular.loc[5, "retention_rate"] == pytest.approx((beta + 4) / (alpha + beta + 4))
+    assert np.isnan(regular.loc[0, "retention_rate"])
+    assert regular.loc[3, "observed_retention"] == pytest.approx(382 / 468)
+    inside = table.dropna(subset=["retention_rate"])
+    assert (inside["retention_rate_lower"] < inside["retention_rate"]).all()
+    assert (inside["survival_upper"] > inside["survival"]).all()
+
+
+def test_subscription_retention_cohorts_of_different_lengths() -> None:
+    active = pd.DataFrame({0: [1000.0, 800.0], 1: [700.0, 570.0], 2: [560.0, 450.0],
+                           3: [480.0, 380.0], 4: [425.0, np.nan], 5: [390.0, np.nan]},
+                          index=["2022", "2023"])  # fmt: skip
+    table = clvmodels.subscription_retention(active)
+    assert table.loc["2023", "active"].tolist()[:4] == [800.0, 570.0, 450.0, 380.0]
+    assert table.loc["2023", "active"].iloc[4:].isna().all()
+    assert len(table.loc["2023"]) == 6  # projected through the longest observation
+    # each cohort its own fit: the later one's estimates come from its four periods
+    alone = clvmodels.ShiftedBetaGeometric().fit(
+        clvmodels.ShiftedBetaGeometric.data_from_counts([800, 570, 450, 380]))
+    assert table.loc[("2023", 0), "alpha"] == pytest.approx(alone.params_["alpha"], rel=1e-12)
+
+
+@pytest.mark.parametrize(("active", "message"), [
+    (pd.DataFrame({0: [1000.0], 1: [np.nan], 2: [500.0]}, index=["a"]), "missing count"),
+    (pd.DataFrame({0: [1000.0], 1: [1200.0]}, index=["a"]), "cohort 'a'.*must not increase"),
+    (pd.DataFrame({0: [1000.0, 900.0], 1: [800.0, 700.0]}, index=["a", "a"]), "appears twice"),
+    (pd.DataFrame({0: ["many"], 1: [1.0]}, index=["a"]), "must be numbers"),
+])  # fmt: skip
+def test_subscription_retention_refuses_bad_counts(active, message) -> None:
+    with pytest.raises(InvalidDataError, match=message):
+        clvmodels.subscription_retention(active)

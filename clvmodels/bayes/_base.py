@@ -230,8 +230,9 @@ class BayesianModel(Estimator):
     _PREDICTIONS: ClassVar[tuple[str, ...]] = (
         "expected_purchases", "probability_alive", "probability_purchases",
         "expected_purchases_new_customer", "probability_purchases_new_customer",
-        "discounted_expected_transactions", "expected_spend", "mean_spend", "survival",
-        "retention_rate", "probability_churn", "expected_lifetime",
+        "probability_repurchase_new_customer", "discounted_expected_transactions",
+        "expected_spend", "mean_spend", "survival", "retention_rate", "probability_churn",
+        "expected_lifetime",
         "discounted_expected_lifetime", "discounted_expected_residual_lifetime",
     )
 

@@ -16,13 +16,14 @@ differencing the exact gradient, mapped to the natural scale by the delta method
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import inspect
 import json
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -1111,9 +1112,17 @@ def joint_draws(model: Any, prediction: str, *args: Any, **kwargs: Any) -> Any:
             f"{type(model).__name__}.draws: no interval= here, the draws are the whole "
             f"distribution; for an interval call {prediction}(..., interval=0.9)."
         )
+    with drawing_mode():
+        return method(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def drawing_mode() -> Iterator[None]:
+    """Within it, a prediction returns its joint draws (what :meth:`BaseModel.draws`
+    gives) instead of a point or an interval."""
     token = _DRAWS.set(True)
     try:
-        return method(*args, **kwargs)
+        yield
     finally:
         _DRAWS.reset(token)
 

@@ -34,6 +34,7 @@ __all__ = [
     "log_likelihood",
     "probability_alive",
     "probability_purchases",
+    "probability_repurchase_new",
     "weighted_log_likelihood",
 ]
 
@@ -651,6 +652,45 @@ def probability_purchases(t, n, x, t_x, T, r, alpha, a, b, *, shift: int):
     drop_after_nth = np.exp(log_drop) * betainc(n_safe, R, np.exp(log_q))
     alive_part = survive_all + np.where(positive, drop_after_nth, 0.0)
     return alive * alive_part + np.where(positive, 0.0, 1.0 - alive)
+
+
+def probability_repurchase_new(t, x, t_x, T, r, alpha, a, b, length, *, shift: int):
+    """P(X(t, t + length) > 0) for a newly acquired customer: the share of a cohort that
+    purchases between ages t and t + length (``x``, ``t_x``, ``T`` are the new
+    customer's zeros, in the signature of the other predictions).
+
+    A customer drops out only right after a purchase (FHL 2005; MBG/NBD, Batislam et al.
+    2007: also right after the first), so given lambda and p they are alive at t with
+    probability (1 - p)^shift e^(-lambda p t) (the Poisson count of purchases by t, each
+    survived with 1 - p), and then purchase in the window with 1 - e^(-lambda length).
+    Over lambda ~ Gamma(r, alpha):
+
+        P = E_p[(1 - p)^shift ((1 + p t/alpha)^-r - (1 + (p t + length)/alpha)^-r)],
+
+    the difference taken as (1 + p t/alpha)^-r (1 - (1 + length/(alpha + p t))^-r) by
+    expm1 (no cancellation), and the expectation over p ~ Beta(a, b) by
+    :func:`~clvmodels.numerics.special.beta_expectation`; (1 - p) shifts b to b + 1
+    with the factor b / (a + b).
+    """
+    t, length, r, alpha, a, b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (t, length, r, alpha, a, b))
+    )
+    ahead = t / alpha
+    window = length / alpha
+    scale = (r + 1.0) * ahead
+    b_shifted = b + shift
+    value = beta_expectation(_log_repurchase_given_p, a, b_shifted, scale=scale,
+                             args=(r, ahead, window))  # fmt: skip
+    if shift:
+        value = value * b / (a + b)
+    return np.where(length > 0, np.clip(value, 0.0, 1.0), 0.0)
+
+
+def _log_repurchase_given_p(p, q, r, ahead, window):
+    """log of (1 + p ahead)^-r (1 - (1 + window / (1 + p ahead))^-r)."""
+    with np.errstate(divide="ignore"):
+        grown = np.log1p(p * ahead)
+        return -r * grown + np.log(-np.expm1(-r * np.log1p(window / np.exp(grown))))
 
 
 def start_values(data, weights) -> np.ndarray:

@@ -245,6 +245,7 @@ class PurchaseModel(BaseModel):
     _f_expected_purchases: ClassVar[Any]
     _f_probability_alive: ClassVar[Any]
     _f_probability_purchases: ClassVar[Any]
+    _f_probability_repurchase: ClassVar[Any]
 
     # optional faster weighted sum: a pattern layout and a function of it (see
     # BaseModel._weighted_loglik); None falls back to the per-row log-likelihood
@@ -490,6 +491,41 @@ class PurchaseModel(BaseModel):
         if interval is None:
             return pd.Series(results, name="probability").rename_axis("n")
         return pd.DataFrame(results).T.rename_axis("n")
+
+    def probability_repurchase_new_customer(
+        self, t: float | Any, length: float | str, *,
+        covariates: Mapping[str, Any] | pd.DataFrame | None = None,
+        interval: float | None = None, n_draws: int = 1000, random_state: Any = 0,
+    ) -> float | pd.Series | pd.DataFrame:  # fmt: skip
+        """P(X(t, t + length) > 0): the probability that a newly acquired customer makes
+        at least one purchase between ages ``t`` and ``t + length`` (time since their
+        first purchase), i.e. the expected share of a cohort purchasing in that window,
+        the model's side of a cohort retention curve
+        (:func:`clvmodels.cohort_retention`).
+
+        ``t`` may be a sequence of ages (a Series, or DataFrame with ``interval``, by
+        ``t``); ``length`` is one window, a number of time units or a duration such as
+        ``"1M"``; ``covariates`` as in :meth:`expected_purchases_new_customer`.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> frame = clvmodels.summarize(clvmodels.datasets.load_cdnow(), time_unit="W")
+        >>> model = clvmodels.BGNBD().fit(frame)
+        >>> shares = model.probability_repurchase_new_customer([0, 4, 8], "4W")
+        >>> shares.round(3).tolist()
+        [0.13, 0.116, 0.106]
+        """
+        window = horizon_in_units(length, getattr(self, "time_unit_", None), name="length",
+                                  positive=True)  # fmt: skip
+        if np.ndim(t) == 0:
+            ages = _horizon(self, t)
+        else:
+            ages = np.array([_horizon(self, v) for v in np.asarray(t, dtype=object)])
+        return self._new_customer(
+            type(self)._f_probability_repurchase, "probability_repurchase", ages, interval,
+            n_draws, random_state, covariates, length=window,
+        )  # fmt: skip
 
     def _new_customer(self, func, name, t, interval, n_draws, random_state, covariates,
                       **kw):  # fmt: skip

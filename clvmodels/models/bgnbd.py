@@ -76,6 +76,9 @@ class BGNBD(PurchaseModel):
     _f_expected_purchases = staticmethod(partial(_betageo.expected_purchases, shift=0))
     _f_probability_alive = staticmethod(partial(_betageo.probability_alive, shift=0))
     _f_probability_purchases = staticmethod(partial(_betageo.probability_purchases, shift=0))
+    _f_probability_repurchase = staticmethod(
+        partial(_betageo.probability_repurchase_new, shift=0)
+    )
     _f_weighted_patterns = staticmethod(partial(_betageo.WeightedPatterns, shift=0))
     _f_weighted_log_likelihood = staticmethod(_betageo.weighted_log_likelihood)
 
