@@ -41,6 +41,7 @@ from ._validation import check_interval, is_real
 from .exceptions import InvalidDataError
 
 __all__ = [
+    "check_segments",
     "cohort_retention",
     "payback_curves",
     "segment_value",
@@ -570,6 +571,50 @@ def _subscription_counts(active: Any) -> pd.DataFrame:
             "one row per cohort."
         )
     return counts
+
+
+def check_segments(
+    data: pd.DataFrame,
+    *,
+    acquisition_costs: Mapping[Any, float] | pd.Series,
+    segments: str | pd.Series | None = None,
+    cohort: str | None = None,
+) -> pd.Index:
+    """Check the segments and acquisition costs :func:`segment_value` will read, from the
+    customers' summary alone, before any model is fitted: every customer has a segment,
+    every segment a cost >= 0 and every cost a segment with customers.
+
+    Cohorts are read from the summary's first purchases (``first_purchase`` or
+    ``first_purchase_cal``, as :func:`clvmodels.summarize` and
+    :func:`clvmodels.calibration_holdout` write them).
+
+    Returns
+    -------
+    pandas.Index
+        The segments, sorted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"channel": ["search", "social", "search"]}, index=[1, 2, 3])
+    >>> check_segments(frame, segments="channel",
+    ...                acquisition_costs={"search": 10.0, "social": 5.0}).tolist()
+    ['search', 'social']
+    """
+    what = "segment_value"
+    _check_frame(data, what)
+    first = None
+    if cohort is not None:
+        column = next((c for c in ("first_purchase", "first_purchase_cal") if c in data), None)
+        if column is None:
+            raise InvalidDataError(
+                "check_segments: cohorts need the summary's first_purchase column (from "
+                "clvmodels.summarize or calibration_holdout)."
+            )
+        first = pd.DatetimeIndex(data[column])
+    groups = _segments(data, segments, cohort, first, what)
+    _costs(acquisition_costs, groups, data.index)
+    return groups.names
 
 
 # ------------------------------------------------------------------ the inputs

@@ -19,6 +19,7 @@ whatever the model:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -43,6 +46,7 @@ __all__ = [
     "CovariatesConfig",
     "CustomersConfig",
     "DataConfig",
+    "EconomicsConfig",
     "EvaluationConfig",
     "ExperimentConfig",
     "ModelConfig",
@@ -64,6 +68,10 @@ METRICS = (
 )  # fmt: skip
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([DWMQY])\s*$")
+
+
+# tags of the forms a field may take (economics.acquisition_costs: a file or a mapping)
+_UNION_TAGS = {"acquisition_costs": ("file", "mapping")}
 
 
 class _Strict(BaseModel):
@@ -627,6 +635,110 @@ class ClvConfig(_Strict):
         return value
 
 
+class AcquisitionCostsFile(_Strict):
+    """Acquisition costs in a CSV or Parquet file: a total per segment (``by:
+    segment``, one row per segment) or a cost per customer (``by: customer``)."""
+
+    path: str = Field(description="CSV or Parquet file, relative to the YAML file.")
+    by: Literal["segment", "customer"] = Field(
+        "segment", description="Rows are segments (totals) or customers (a cost each)."
+    )
+    key: str | None = Field(
+        None, description=(
+            "Its column naming the segment (default 'segment') or the customer (default "
+            "data.columns.customer_id)."
+        ),
+    )
+    cost: str = Field("cost", description="Its column with the cost (>= 0).")
+
+    _existing_file = field_validator("path")(CustomersConfig._existing_file.__func__)
+
+
+def _costs_kind(value: Any) -> str:
+    """A mapping with a ``path`` is a file of costs; any other, costs per segment."""
+    is_file = isinstance(value, AcquisitionCostsFile) or (
+        isinstance(value, Mapping) and "path" in value
+    )
+    return "file" if is_file else "mapping"
+
+
+class EconomicsConfig(_Strict):
+    """Acquisition economics: value, CLV / CAC and payback per segment (an acquisition
+    channel or a cohort of first purchases), and retention curves by cohort (see
+    docs/economics.md)."""
+
+    segments: str | None = Field(
+        None, description=(
+            "Column holding each customer's segment, e.g. an acquisition channel: in "
+            "data.customers, or constant per customer in the transaction file."
+        ),
+    )
+    cohort: Literal["D", "W", "M", "Q", "Y"] | None = Field(
+        None, description="Or segments by the calendar period of the first purchase."
+    )
+    acquisition_costs: Annotated[
+        Annotated[AcquisitionCostsFile, Tag("file")] | Annotated[dict[str, float], Tag("mapping")],
+        Discriminator(_costs_kind),
+    ] = Field(description=(
+        "What winning the customers cost: a mapping segment -> total cost, or a file "
+        "(path, by, key, cost)."
+    ))  # fmt: skip
+    currency: Annotated[str, Field(min_length=1, max_length=12)] = Field(
+        description="Currency of the amounts and costs, e.g. USD (shown in the report)."
+    )
+    margin: float | None = Field(
+        None, gt=0, le=1, description="Share of revenue that is profit (default clv.margin)."
+    )
+    purchase_model: str | None = Field(
+        None, description=(
+            "Name of the purchase model (bgnbd, mbgnbd or pnbd kind) to value with; "
+            "default the first of clv.purchase_models that is one."
+        ),
+    )
+    retention_cohort: Literal["D", "W", "M", "Q", "Y"] = Field(
+        "M", description="Cohorts of the retention curves (calendar period of acquisition)."
+    )
+    retention_period: str | None = Field(
+        None, description="Length of a retention period, e.g. '1M' (default one cohort period)."
+    )
+
+    @field_validator("acquisition_costs", mode="before")
+    @classmethod
+    def _segment_names(cls, value: Any) -> Any:
+        # YAML reads an unquoted 1997-01-01 as a date: the segment is its ISO text
+        if not isinstance(value, Mapping) or "path" in value:
+            return value
+        costs = {}
+        for key, cost in value.items():
+            name = key.isoformat() if isinstance(key, dt.date) else str(key)
+            number = cost if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+            if number is None or not math.isfinite(number) or number < 0:
+                raise ValueError(
+                    f"the cost of segment {name!r} is {cost!r}: give a number >= 0 (a total "
+                    "per segment, in economics.currency)"
+                )
+            costs[name] = float(number)
+        return costs
+
+    @field_validator("retention_period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_segment(self) -> EconomicsConfig:
+        if (self.segments is None) == (self.cohort is None):
+            raise _FieldError(
+                "segments", "give segments (a column, e.g. channel) or cohort (e.g. M), "
+                "one of them",
+            )
+        if isinstance(self.acquisition_costs, dict) and not self.acquisition_costs:
+            raise _FieldError("acquisition_costs", "give a cost for every segment")
+        return self
+
+
 class EvaluationConfig(_Strict):
     """Holdout evaluation (needs a holdout period)."""
 
@@ -679,6 +791,9 @@ class ExperimentConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     clv: ClvConfig = ClvConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    economics: EconomicsConfig | None = Field(
+        None, description="Acquisition economics per segment (default: none)."
+    )
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
 
@@ -716,6 +831,8 @@ class ExperimentConfig(_Strict):
                 "clv.spend_model", f"several gamma_gamma models ({', '.join(spend)}): name one"
             )
         self._covariates_readable()
+        if self.economics is not None:
+            self._economics_consistent()
         if self.data.engine == "spark":
             self._spark_compatible()
         if "evaluation" in self.model_fields_set and not self.periods.has_holdout:
@@ -742,11 +859,12 @@ class ExperimentConfig(_Strict):
                 "spark; use duckdb or pandas",
             )
         columns = self.covariate_columns
+        segment = self.economics.segments if self.economics is not None else None
         if not columns:
-            if self.data.customers is not None:
+            if self.data.customers is not None and segment is None:
                 raise _FieldError(
-                    "data.customers", "no model names covariates: drop data.customers or "
-                    "add covariates to a model",
+                    "data.customers", "no model names covariates and economics.segments "
+                    "is not set: drop data.customers or add covariates to a model",
                 )
             return
         if self.data.customers is None and self.data.dataset is not None:
@@ -766,6 +884,75 @@ class ExperimentConfig(_Strict):
                 "data.engine", "covariates are not read with data.engine: spark yet; use "
                 "duckdb or pandas",
             )
+
+    def _economics_consistent(self) -> None:
+        economics = self.economics
+        assert economics is not None
+        kinds = {model.name: model for model in self.models}
+        valued = ("bgnbd", "mbgnbd", "pnbd")
+        if economics.purchase_model is not None:
+            model = kinds.get(economics.purchase_model)
+            if model is None or model.kind not in valued:
+                raise _FieldError(
+                    "economics.purchase_model", f"{economics.purchase_model!r} is not a "
+                    "bgnbd, mbgnbd or pnbd model of this experiment",
+                )
+            if model.covariates is not None and model.covariates.time_varying:
+                raise _FieldError(
+                    "economics.purchase_model", f"{model.name!r} has time-varying "
+                    "covariates: segment economics on a covariate history are not "
+                    "available yet; name another model",
+                )
+        elif self.economics_purchase_model is None:
+            raise _FieldError(
+                "economics", "needs a bgnbd, mbgnbd or pnbd model without time-varying "
+                "covariates among clv.purchase_models",
+            )
+        if self.spend_model_name is None:
+            raise _FieldError(
+                "economics", "values segments with a spend model: add a gamma_gamma model "
+                "(and data.columns.amount)",
+            )
+        if self.data.engine == "spark":
+            raise _FieldError(
+                "data.engine", "economics reads the transaction log in memory (history "
+                "and payback); with data.engine: spark leave economics out",
+            )
+        if economics.segments is not None:
+            own = self.data.columns
+            if economics.segments in {own.customer_id, own.date, own.amount}:
+                raise _FieldError(
+                    "economics.segments", f"{economics.segments!r} is a transaction column, "
+                    "not a segment",
+                )
+            if self.data.customers is None and self.data.dataset is not None:
+                raise _FieldError(
+                    "economics.segments", f"the bundled dataset {self.data.dataset} has no "
+                    f"column {economics.segments!r}: give it in a per-customer file "
+                    "(data.customers.path)",
+                )
+
+    @property
+    def economics_purchase_model(self) -> str | None:
+        """The purchase model economics values with: named, or the first CLV purchase
+        model of a continuous-time kind without time-varying covariates."""
+        if self.economics is None:
+            return None
+        if self.economics.purchase_model is not None:
+            return self.economics.purchase_model
+        specs = {model.name: model for model in self.models}
+        for name in self.clv_purchase_models:
+            spec = specs[name]
+            varying = spec.covariates is not None and spec.covariates.time_varying
+            if spec.kind in ("bgnbd", "mbgnbd", "pnbd") and not varying:
+                return name
+        return None
+
+    @property
+    def customer_columns(self) -> list[str]:
+        """Every per-customer column the run reads: the covariates and the segment."""
+        segment = self.economics.segments if self.economics is not None else None
+        return list(dict.fromkeys([*self.covariate_columns, *([segment] if segment else [])]))
 
     @property
     def covariate_columns(self) -> list[str]:
@@ -831,7 +1018,13 @@ class _FieldError(ValueError):
 
 def _field_path(location: Sequence[Any]) -> str:
     path = ""
+    previous = None
     for part in location:
+        # which form of a field was read is not a key of the file
+        tagged = previous in _UNION_TAGS and part in _UNION_TAGS[previous]
+        previous = part
+        if tagged:
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         else:

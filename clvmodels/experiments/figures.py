@@ -101,4 +101,24 @@ def draw_plots(
         figure = _figure(6.5, 5.5)
         plotting.plot_clv_comparison(comparison.customers, ax=figure.add_subplot())
         plots["clv_comparison"] = _save(figure, out, "clv_comparison")
+    if "segments" in tables:
+        plots.update(_economics_plots(config, tables, out))
+    return plots
+
+
+def _economics_plots(config: ExperimentConfig, tables: dict[str, pd.DataFrame],
+                     out: Path) -> dict[str, str]:  # fmt: skip
+    from .. import plotting
+
+    segments = tables["segments"]
+    figure = _figure(7.0, 0.45 * len(segments) + 2.0)
+    currency = config.economics.currency if config.economics is not None else None
+    plotting.plot_segment_value(segments, ax=figure.add_subplot(), currency=currency)
+    plots = {"segment_value": _save(figure, out, "segment_value")}
+    figure = _figure()
+    plotting.plot_payback_curves(tables["payback_curves"], ax=figure.add_subplot())
+    plots["payback_curves"] = _save(figure, out, "payback_curves")
+    figure = _figure(8.0, 4.8)
+    plotting.plot_cohort_retention(tables["retention"], ax=figure.add_subplot())
+    plots["retention"] = _save(figure, out, "retention")
     return plots

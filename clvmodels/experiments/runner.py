@@ -13,6 +13,7 @@ Layout of a run directory::
     run.json                    metadata: versions, seed, data fingerprint, timings
     metrics.json, metrics.csv   holdout metrics per model and baseline; fit statistics
     predictions.parquet, .csv   one row per customer
+    segments.csv                with an economics block: value, CLV / CAC, payback per segment
     models/NAME/model.json      the fitted model (clvmodels.load)
     models/NAME/summary.json, summary.csv
     tables/*.csv                the tables of the report
@@ -273,12 +274,13 @@ def _summary(config: ExperimentConfig, transactions: Any) -> pd.DataFrame:
 
 
 def _with_covariates(config: ExperimentConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    """The summary with the covariates the models name: from the per-customer file
+    """The summary with the covariates the models name and the economics segment: from
+    the per-customer file
     (data.customers), or from the transaction file where they are constant per
     customer; every customer of the summary must have them."""
     from ..data.customers import attach_attributes, read_attributes
 
-    columns = config.covariate_columns
+    columns = config.customer_columns
     if not columns:
         return frame
     customers = config.data.customers
@@ -692,6 +694,100 @@ def _historical(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.Data
     )  # fmt: skip
 
 
+# ------------------------------------------------------------------ economics
+
+
+def _acquisition_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
+    """The economics block's costs (a mapping per segment, or a Series per customer),
+    checked with the segments against the summary before any fit."""
+    from ..economics import check_segments
+
+    economics = config.economics
+    if economics is None:
+        return None
+    costs: Any = economics.acquisition_costs
+    field = "economics.acquisition_costs"
+    if not isinstance(costs, dict):
+        costs = _read_costs(config, frame)
+        field += ".path"
+    try:
+        check_segments(frame, acquisition_costs=costs, segments=_segment_column(config, frame),
+                       cohort=economics.cohort)  # fmt: skip
+    except InvalidDataError as error:
+        raise InvalidDataError(f"{field}: {error}") from None
+    return costs
+
+
+def _segment_column(config: ExperimentConfig, frame: pd.DataFrame) -> pd.Series | None:
+    economics = config.economics
+    if economics is None or economics.segments is None:
+        return None
+    return frame[economics.segments]
+
+
+def _read_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
+    """Costs from a file: totals per segment (a mapping) or a Series per customer read
+    with the transaction files' id typing."""
+    from ..data.customers import attach_attributes, read_attributes
+
+    spec = config.economics.acquisition_costs  # type: ignore[union-attr]
+    name = Path(spec.path).name
+    try:
+        if spec.by == "customer":
+            key = spec.key or config.data.columns.customer_id
+            table = read_attributes(spec.path, key, [spec.cost])
+            return attach_attributes(frame[[]], table, [spec.cost], name)[spec.cost]
+        key = spec.key or "segment"
+        table = (pd.read_parquet(spec.path) if data_format(Path(spec.path)) == "parquet"
+                 else pd.read_csv(spec.path, dtype={key: str}))  # fmt: skip
+        require_columns(table.columns, [key, spec.cost], name)
+        repeated = table[key][table[key].duplicated()]
+        if len(repeated):
+            raise InvalidDataError(
+                f"{name}: segment {repeated.iloc[0]!r} has more than one row; give one "
+                "total per segment."
+            )
+        values = pd.to_numeric(table[spec.cost], errors="coerce")
+        bad = values.isna() & table[spec.cost].notna()
+        if bad.any():
+            raise InvalidDataError(
+                f"{name}: column {spec.cost!r} has {int(bad.sum())} value(s) that are not "
+                f"numbers (e.g. {table[spec.cost][bad].iloc[0]!r} for segment "
+                f"{table[key][bad].iloc[0]!r})."
+            )
+        return dict(zip(table[key].astype(str), values, strict=True))
+    except InvalidDataError as error:
+        raise InvalidDataError(f"economics.acquisition_costs.path: {error}") from None
+
+
+def _economics(config: ExperimentConfig, models: dict[str, Any],
+               frames: dict[str, pd.DataFrame], transactions: pd.DataFrame,
+               costs: Any) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """The segment table, the payback curves and the retention curves by cohort."""
+    from ..economics import cohort_retention, payback_curves, segment_value
+
+    economics, clv = config.economics, config.clv
+    assert economics is not None
+    name = config.economics_purchase_model
+    spend_name = config.spend_model_name
+    assert name is not None and spend_name is not None
+    model, spend, frame = models[name], models[spend_name], frames[name]
+    columns = config.data.columns
+    read = {"transactions": transactions, "customer_id": columns.customer_id,
+            "date": columns.date}  # fmt: skip
+    segments = {"segments": _segment_column(config, frame), "cohort": economics.cohort,
+                "acquisition_costs": costs, "horizon": clv.horizon,
+                "margin": economics.margin or clv.margin, "amount": columns.amount}  # fmt: skip
+    table = segment_value(model, spend, frame, **read, **segments,
+                          discount_rate=clv.discount_rate, interval=clv.interval,
+                          n_draws=clv.n_draws, random_state=config.seed)  # fmt: skip
+    curves = payback_curves(model, spend, frame, **read, **segments)
+    retention = cohort_retention(model, frame, **read, cohort=economics.retention_cohort,
+                                 period=economics.retention_period, interval=clv.interval,
+                                 n_draws=clv.n_draws, random_state=config.seed)  # fmt: skip
+    return {"segments": table, "payback_curves": curves, "retention": retention}
+
+
 # ------------------------------------------------------------------ evaluation
 
 
@@ -1053,6 +1149,7 @@ def _run(
         frames = model_frames(config, transactions, frame, history)
         _check_model_data(config, frames)
         historical = _historical(config, transactions)
+        costs = _acquisition_costs(config, frame)
         counts = _data_counts(config, transactions, frame)
         for line in _count_lines(counts, config):
             log.line(line)
@@ -1065,6 +1162,9 @@ def _run(
             frames[spec.name] = frame
     predictions = _predictions(config, models, frames, frame, historical, log)
     tables = _evaluation(config, models, frames, frame, transactions, log)
+    if config.economics is not None:
+        with log.step("economics"):
+            tables.update(_economics(config, models, frames, transactions, costs))
     with log.step("write tables"):
         _write_outputs(config, out, models, predictions, tables, counts)
     comparison = _comparison(config, predictions)
@@ -1200,9 +1300,11 @@ def _write_outputs(
         _write_table(metrics, out / "tables" / "metrics.csv")
     else:
         _write_table(pd.DataFrame(fits).T.rename_axis("model"), out / "metrics.csv")
-    for name in ("conditional_expectations", "tracking"):
+    for name in ("conditional_expectations", "tracking", "payback_curves", "retention"):
         if name in tables:
             _write_table(tables[name], out / "tables" / f"{name}.csv")
+    if "segments" in tables:
+        _write_table(tables["segments"], out / "segments.csv")
     _write_table(predictions, out / "predictions.csv")
     write_parquet(predictions, out / "predictions.parquet")
     top = _top_customers(config, predictions)
@@ -1505,6 +1607,8 @@ def write_manifest(
             "tables": [_table("tables/clv_segments.csv", "Quadrants and segments")],
             "plots": _plot(plots, "clv_comparison", "Historical vs predicted CLV"),
         })  # fmt: skip
+    if config.economics is not None and "segments" in result["tables"]:
+        sections.append(_economics_section(config, result, plots))
     versions = [["clvmodels", metadata["clvmodels_version"]], ["Python", metadata["python"]]]
     versions += [[name, metadata[name]] for name in _package_versions(config) if name in metadata]
     manifest = {
@@ -1521,3 +1625,50 @@ def write_manifest(
         "sections": sections,
     }
     write_json(out / "manifest.json", manifest)
+
+
+def _economics_section(config: ExperimentConfig, result: dict[str, Any],
+                       plots: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """The report's acquisition-economics section."""
+    economics, clv = config.economics, config.clv
+    assert economics is not None
+    margin = economics.margin or clv.margin
+    by = (f"segments from the column {economics.segments!r}" if economics.segments
+          else f"cohorts of first purchases by {_period_name(economics.cohort)}")  # fmt: skip
+    unit = _UNIT_NAMES.get(config.periods.time_unit, config.periods.time_unit)
+    interval = (f" Bounds ({clv.interval:.0%}) come from joint parameter draws summed over "
+                "each segment's customers at each draw." if clv.interval else "")  # fmt: skip
+    retention = result["tables"]["retention"]
+    length = _duration_text(economics.retention_period or f"1{economics.retention_cohort}")
+    return {
+        "id": "economics", "title": "Acquisition economics",
+        "text": (
+            f"Per segment ({by}; {config.economics_purchase_model} with "
+            f"{config.spend_model_name}), in {economics.currency} at a margin of "
+            f"{margin:.0%}: historical value (margin x revenue through the end of "
+            f"calibration, undiscounted), predicted value over the next "
+            f"{_duration_text(clv.horizon)} (discounted at {clv.discount_rate:.1%} a year), "
+            "CLV = historical + predicted (what the segment's customers are worth from "
+            "acquisition to the end of the horizon), CAC, CLV / CAC, the payback period "
+            f"in {unit} (the customer age at which the segment's cumulative margin, "
+            "undiscounted, covers its cost: from history, from the model, or not within "
+            "the horizon) "
+            f"and the share still alive.{interval} Retention: the share of each cohort "
+            f"(first purchase by {_period_name(economics.retention_cohort)}) that purchases "
+            "in each "
+            f"period of {length} after acquisition, among the customers observed through "
+            f"that period ({retention.index.get_level_values(0).nunique()} cohorts), "
+            f"beside {config.economics_purchase_model}'s expected share for a new customer."
+        ),
+        "tables": [_table("segments.csv", "Value, CLV / CAC and payback per segment"),
+                   _table("tables/retention.csv", "Retention by cohort", 60)],
+        "plots": _plot(plots, "segment_value", "CLV / CAC per segment")
+        + _plot(plots, "payback_curves", "Payback curves")
+        + _plot(plots, "retention", "Retention by acquisition cohort"),
+    }  # fmt: skip
+
+
+def _period_name(period: str | None) -> str:
+    """'calendar month' for ``"M"``."""
+    names = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+    return f"calendar {names.get(period or '', period)}"
