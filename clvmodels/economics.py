@@ -143,7 +143,7 @@ def segment_value(
     >>> table["customers"].tolist()
     [781, 857, 719]
     """
-    from .clv import predictive_clv
+    from .clv import FactoredClv, predictive_clv
     from .models._base import point_estimate
 
     _check_inputs(purchase_model, spend_model, data, margin, interval)
@@ -152,8 +152,12 @@ def segment_value(
     bought, groups, unit = setup.bought, setup.groups, setup.unit
     cac = _costs(acquisition_costs, groups, data.index)
     options = {"horizon": horizon, "discount_rate": discount_rate, "margin": margin}
-    predicted = point_estimate(predictive_clv(purchase_model, spend_model, data, **options,
-                                              n_draws=n_draws, random_state=random_state))
+    # cost by distinct history, not by customer, where the model allows it
+    factored = FactoredClv.of(purchase_model, spend_model, data, horizon, discount_rate)
+    if factored is None:
+        predicted = point_estimate(predictive_clv(purchase_model, spend_model, data, **options))
+    else:
+        predicted = factored.customer_values(spend_model, margin)
     alive = point_estimate(purchase_model.probability_alive(data))
     table = pd.DataFrame(index=pd.Index(groups.names, name="segment"))
     table["customers"] = groups.sizes
@@ -163,14 +167,14 @@ def segment_value(
     table["cac"] = cac
     table["clv_to_cac"] = _ratio(table["clv"].to_numpy(), cac)
     curve = _payback_curve(purchase_model, spend_model, data, bought, groups, margin, horizon,
-                           unit)  # fmt: skip
+                           unit, factored)  # fmt: skip
     payback, source = _crossings(curve, cac)
     table["payback_period"] = payback
     table["payback_from"] = source
     table["share_alive"] = groups.totals(alive) / groups.sizes
     if interval is not None:
         _add_intervals(table, purchase_model, spend_model, data, groups, options, interval,
-                       n_draws, random_state)  # fmt: skip
+                       n_draws, random_state, factored)  # fmt: skip
     table.attrs["time_unit"] = unit
     return table
 
@@ -223,8 +227,12 @@ def payback_curves(
     setup = _Setup.of(purchase_model, data, transactions, segments, cohort,
                       (customer_id, date, amount), "payback_curves")  # fmt: skip
     cac = _costs(acquisition_costs, setup.groups, data.index)
+    from .clv import FactoredClv
+
+    # the discount rate plays no part in the (undiscounted) curve
+    factored = FactoredClv.of(purchase_model, spend_model, data, horizon, 0.0)
     curve = _payback_curve(purchase_model, spend_model, data, setup.bought, setup.groups,
-                           margin, horizon, setup.unit)  # fmt: skip
+                           margin, horizon, setup.unit, factored)  # fmt: skip
     total = curve.total()
     names = setup.groups.names
     index = pd.MultiIndex.from_product([names, curve.ages], names=["segment", "age"])
@@ -874,7 +882,7 @@ class _PaybackCurve(NamedTuple):
 
 def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
                    bought: _Purchases, groups: _Segments, margin: float, horizon: Any,
-                   unit: str) -> _PaybackCurve:  # fmt: skip
+                   unit: str, factored: Any = None) -> _PaybackCurve:  # fmt: skip
     """Per segment, the cumulative margin by customer age (time since each customer's
     first purchase): the margin of every purchase made at an age <= a, plus, for a
     customer observed for less than a (T_i < a), margin x expected spend x
@@ -889,8 +897,46 @@ def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
     step = max(top / _PAYBACK_POINTS, 1e-9)
     grid = step * np.arange(1, int(np.ceil(top / step)) + 1)
     spend = margin * point_estimate(spend_model.expected_spend(data)).to_numpy()
-    arrays, _ = purchase_model._read(data)
     params = purchase_model._param_dict(purchase_model.params_.to_numpy())
+    if factored is not None:
+        ahead = _factored_ahead(factored, params, spend, groups, grid, length)
+    else:
+        ahead = _customers_ahead(purchase_model, data, params, spend, groups, grid, length)
+    shortest = np.full(len(groups.names), np.inf)
+    np.minimum.at(shortest, groups.codes, observed)
+    history = _History.of(groups.codes[bought.customer], bought.age, margin * bought.revenue,
+                          len(groups.names))  # fmt: skip
+    return _PaybackCurve(history, ahead, np.r_[0.0, grid], shortest)
+
+
+def _factored_ahead(factored: Any, params: dict[str, np.ndarray], spend: np.ndarray,
+                    groups: _Segments, grid: np.ndarray, length: float) -> np.ndarray:  # fmt: skip
+    """(segments, grid) the model's expected margin beyond each customer's observation,
+    once per distinct history: E = P(alive) g(x, T; span), span = min(age - T, horizon)
+    a function of T alone."""
+    from scipy import sparse
+
+    weights = sparse.csr_matrix((spend, (factored.customer, groups.codes)),
+                                shape=(len(factored.x), len(groups.names)))  # fmt: skip
+    alive = np.asarray(factored.alive(params), dtype=np.float64)
+    ahead = np.zeros((len(groups.names), len(grid)))
+    for k, age in enumerate(grid):
+        later = np.flatnonzero(factored.pair_T < age)
+        if not len(later):
+            continue
+        given_alive = np.zeros(len(factored.pair_x))
+        span = np.minimum(age - factored.pair_T[later], length)
+        given_alive[later] = factored.if_alive(params, span, later)
+        ahead[:, k] = weights.T @ (alive * given_alive[factored.pair])
+    return ahead
+
+
+def _customers_ahead(model: Any, data: pd.DataFrame, params: dict[str, np.ndarray],
+                     spend: np.ndarray, groups: _Segments, grid: np.ndarray,
+                     length: float) -> np.ndarray:  # fmt: skip
+    """As :func:`_factored_ahead`, customer by customer (models with covariates)."""
+    observed = _observed_lengths(model, data)
+    arrays, _ = model._read(data)
     ahead = np.zeros((len(groups.names), len(grid)))
     for k, age in enumerate(grid):
         later = observed < age
@@ -898,14 +944,10 @@ def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
             continue
         part = {name: values[later] for name, values in arrays.items()}
         span = np.minimum(age - observed[later], length)
-        expected = purchase_model._cumulative_purchases(part, params, span)
+        expected = model._cumulative_purchases(part, params, span)
         ahead[:, k] = np.bincount(groups.codes[later], spend[later] * expected,
                                   minlength=len(groups.names))  # fmt: skip
-    shortest = np.full(len(groups.names), np.inf)
-    np.minimum.at(shortest, groups.codes, observed)
-    history = _History.of(groups.codes[bought.customer], bought.age, margin * bought.revenue,
-                          len(groups.names))  # fmt: skip
-    return _PaybackCurve(history, ahead, np.r_[0.0, grid], shortest)
+    return ahead
 
 
 def _observed_lengths(model: Any, data: pd.DataFrame) -> np.ndarray:
@@ -989,19 +1031,25 @@ def _crossings(curve: _PaybackCurve, cost: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
                    data: pd.DataFrame, groups: _Segments, options: dict[str, Any],
-                   interval: float, n_draws: int, random_state: Any) -> None:  # fmt: skip
-    """Bounds of the segment totals from joint draws, each draw summed per segment."""
+                   interval: float, n_draws: int, random_state: Any,
+                   factored: Any) -> None:  # fmt: skip
+    """Bounds of the segment totals from joint draws, each draw summed per segment
+    (through ``factored``, a :class:`clvmodels.clv.FactoredClv`, where there is one)."""
     from .clv import clv_group_draws
     from .models._base import quantiles
 
-    predicted = clv_group_draws(purchase_model, spend_model, data, groups.codes,
-                                len(groups.names), n_draws=n_draws,
-                                random_state=random_state, **options)  # fmt: skip
+    if factored is not None:
+        predicted, alive = factored.group_draws(spend_model, groups.codes, len(groups.names),
+                                                options["margin"], n_draws, random_state)
+    else:
+        predicted = clv_group_draws(purchase_model, spend_model, data, groups.codes,
+                                    len(groups.names), n_draws=n_draws,
+                                    random_state=random_state, **options)  # fmt: skip
+        alive = _alive_draws(purchase_model, data, groups, n_draws, random_state)
     history = table["historical_value"].to_numpy()
     cac = table["cac"].to_numpy()
     clv = history[None, :] + predicted
     ratio = np.stack([_ratio(row, cac) for row in clv])
-    alive = _alive_draws(purchase_model, data, groups, n_draws, random_state)
     for name, draws in (("predicted_value", predicted), ("clv", clv), ("clv_to_cac", ratio),
                         ("share_alive", alive / groups.sizes[None, :])):  # fmt: skip
         lower, upper = quantiles(draws, interval)

@@ -239,3 +239,33 @@ def test_clv_refuses_absurd_draws_and_blocks_the_rest(weekly, cdnow_calibration,
     monkeypatch.setattr(_base, "_STEP_ELEMENTS", 64)
     blocked = clvmodels.predictive_clv(bgnbd, spend, rows, n_draws=200, **options)
     pd.testing.assert_frame_equal(blocked, whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["BGNBD", "MBGNBD", "ParetoNBD"])
+def test_factored_clv_is_predictive_clv_by_history(name, cdnow_calibration) -> None:
+    # E[X | x, t_x, T] = P(alive | x, t_x, T) g(x, T): g once per (x, T), P(alive) once
+    # per history, the spend linear in the customer's mean
+    from clvmodels.clv import FactoredClv, clv_group_draws
+
+    frame = cdnow_calibration
+    model = getattr(clvmodels, name)().fit(frame)
+    spend = clvmodels.GammaGamma().fit(frame)
+    factored = FactoredClv.of(model, spend, frame, "12M", 0.1)
+    assert len(factored.pair_x) < len(factored.x) < len(frame)
+    expected = clvmodels.predictive_clv(model, spend, frame, horizon="12M", discount_rate=0.1,
+                                        margin=0.3)  # fmt: skip
+    np.testing.assert_allclose(factored.customer_values(spend, 0.3), expected, rtol=1e-12)
+    groups = (frame.index.to_numpy() % 3).astype(np.int64)
+    value, alive = factored.group_draws(spend, groups, 3, 0.3, 120, 4)
+    reference = clv_group_draws(model, spend, frame, groups, 3, horizon="12M",
+                                discount_rate=0.1, margin=0.3, n_draws=120, random_state=4)
+    np.testing.assert_allclose(value, reference, rtol=1e-12)
+    per_customer = model.draws("probability_alive", frame, n_draws=120, random_state=4)
+    summed = np.stack([np.bincount(groups, row, minlength=3)
+                       for row in per_customer.values.reshape(120, -1)])  # fmt: skip
+    np.testing.assert_allclose(alive, summed, rtol=1e-12)
+    # what does not factor is declined, not approximated
+    with_covariates = getattr(clvmodels, name)(purchase_covariates=["flag"]).fit(
+        frame.assign(flag=(frame.index.to_numpy().astype(int) % 2).astype(float)))
+    assert FactoredClv.of(with_covariates, spend, frame.assign(flag=0.0), "12M", 0.1) is None
+    assert FactoredClv.of(model, None, frame, "12M", 0.1) is None

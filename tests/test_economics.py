@@ -389,3 +389,59 @@ def test_subscription_retention_cohorts_of_different_lengths() -> None:
 def test_subscription_retention_refuses_bad_counts(active, message) -> None:
     with pytest.raises(InvalidDataError, match=message):
         clvmodels.subscription_retention(active)
+
+
+# ------------------------------------------------- the factored route and the others
+
+
+def test_the_factored_route_equals_the_customer_route(fitted, monkeypatch) -> None:
+    # segment_value works once per distinct history where the model allows
+    # (clv.FactoredClv); customer by customer, as for models with covariates, every
+    # number is the same
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    options = {"transactions": log, "cohort": "M", "margin": 0.3, "interval": 0.9,
+               "n_draws": 150, "random_state": 5,
+               "acquisition_costs": {"1997-01": 19_000.0, "1997-02": 8_000.0,
+                                     "1997-03": 14_500.0}}  # fmt: skip
+    fast = clvmodels.segment_value(bgnbd, spend, cdnow, **options)
+    monkeypatch.setattr(clvmodels.clv.FactoredClv, "of", classmethod(lambda cls, *a: None))
+    slow = clvmodels.segment_value(bgnbd, spend, cdnow, **options)
+    assert (fast["payback_from"] == slow["payback_from"]).all()
+    assert set(fast["payback_from"]) >= {"model"}
+    numeric = fast.columns.drop("payback_from")
+    np.testing.assert_allclose(fast[numeric], slow[numeric], rtol=1e-10)
+
+
+def test_segment_value_of_a_model_with_covariates(fitted) -> None:
+    cdnow, _, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    frame = cdnow.copy()
+    frame["flag"] = (frame.index.to_numpy().astype(int) % 2).astype(float)
+    model = clvmodels.BGNBD(purchase_covariates=["flag"]).fit(frame)
+    costs = {"1997-01": 9_000.0, "1997-02": 8_000.0, "1997-03": 7_500.0}
+    table = clvmodels.segment_value(model, spend, frame, transactions=log, cohort="M",
+                                    acquisition_costs=costs, interval=0.9, n_draws=100)
+    predicted = clvmodels.predictive_clv(model, spend, frame, horizon="12M",
+                                         discount_rate=0.1)  # fmt: skip
+    by_cohort = predicted.groupby(_first_month(log, frame)).sum()
+    np.testing.assert_allclose(table["predicted_value"], by_cohort, rtol=1e-12)
+    assert (table["clv_lower"] < table["clv"]).all() and (table["clv"] < table["clv_upper"]).all()
+
+
+def test_segment_value_of_bayesian_models(fitted) -> None:
+    from clvmodels import bayes
+
+    cdnow, _, _ = fitted
+    log = clvmodels.datasets.load_cdnow()
+    purchases = bayes.BGNBD().fit(cdnow, method="map", draws=300, random_seed=2)
+    spend = bayes.GammaGamma().fit(cdnow, method="map", draws=300, random_seed=3)
+    costs = {"1997-01": 9_000.0, "1997-02": 8_000.0, "1997-03": 7_500.0}
+    table = clvmodels.segment_value(purchases, spend, cdnow, transactions=log, cohort="M",
+                                    acquisition_costs=costs, interval=0.9)  # fmt: skip
+    draws = clv_group_draws(purchases, spend, cdnow,
+                            pd.Index(table.index).get_indexer(_first_month(log, cdnow)), 3,
+                            horizon="12M", discount_rate=0.1, n_draws=500)  # fmt: skip
+    lower, upper = quantiles(draws, 0.9)
+    np.testing.assert_allclose(table["predicted_value_lower"], lower, rtol=1e-10)
+    np.testing.assert_allclose(table["predicted_value_upper"], upper, rtol=1e-10)
