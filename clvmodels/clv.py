@@ -498,17 +498,19 @@ class FactoredClv(NamedTuple):
     once per distinct (x, t_x, T) (``x``, ``t_x``, ``T``). The Gamma-Gamma expected
     spend is linear in the customer's mean z (Fader & Hardie 2013 eq. 5),
     A(x) + B(x) z, so a group's CLV needs per history only its customers' count and
-    their sum of z: no per-customer work at any draw.
+    their sum of z: no per-customer work at any draw. (Pairs are keyed by the spend
+    model's frequency too, normally the same column, so that A and B are the pair's.)
     """
 
     model: Any
     x: np.ndarray
     t_x: np.ndarray
     T: np.ndarray
-    spend_x: np.ndarray
     pair: np.ndarray
     pair_x: np.ndarray
     pair_T: np.ndarray
+    levels: np.ndarray
+    pair_level: np.ndarray
     customer: np.ndarray
     z: np.ndarray
     length: float
@@ -533,48 +535,59 @@ class FactoredClv(NamedTuple):
                 "spend_x": s_arrays["frequency"]}  # fmt: skip
         customer, first = pattern_codes(keys)
         rows = {k: np.asarray(v, dtype=np.float64)[first] for k, v in keys.items()}
-        pair, pair_first = pattern_codes({"x": rows["x"], "T": rows["T"]})
+        pair, pair_first = pattern_codes({"x": rows["x"], "T": rows["T"],
+                                          "spend_x": rows["spend_x"]})  # fmt: skip
+        levels, pair_level = np.unique(rows["spend_x"][pair_first], return_inverse=True)
         z = np.asarray(s_arrays["monetary_value"], dtype=np.float64)
         # a customer without repeat purchases has no mean of their own (weight 0)
         z = np.where(np.asarray(s_arrays["frequency"]) > 0, z, 0.0)
-        return cls(purchase_model, rows["x"], rows["t_x"], rows["T"], rows["spend_x"], pair,
-                   rows["x"][pair_first], rows["T"][pair_first], customer, z,
-                   horizon_in_units(horizon, unit, positive=True),
+        return cls(purchase_model, rows["x"], rows["t_x"], rows["T"], pair,
+                   rows["x"][pair_first], rows["T"][pair_first], levels, pair_level,
+                   customer, z, horizon_in_units(horizon, unit, positive=True),
                    continuous_discount_rate(discount_rate, unit))  # fmt: skip
 
     # ------------------------------------------------------------- the factors
+    # Parameters of shape (draws, 1) give (draws, rows); with ``columns``, parameters of
+    # shape (1, draws) give (rows, draws), the layout the sparse group sums read fastest.
 
-    def alive(self, params: dict[str, np.ndarray]) -> np.ndarray:
-        """P(alive) per history, (draws, histories) for parameters of shape (draws, 1)."""
-        family = getattr(type(self.model), "twin_class", type(self.model))
-        return family._f_probability_alive(x=self.x, t_x=self.t_x, T=self.T, **params)
+    def _family(self) -> Any:
+        return getattr(type(self.model), "twin_class", type(self.model))
 
-    def if_alive(self, params: dict[str, np.ndarray], t: Any,
-                 pairs: Any = slice(None)) -> np.ndarray:  # fmt: skip
+    def alive(self, params: dict[str, np.ndarray], columns: bool = False) -> np.ndarray:
+        """P(alive) per history."""
+        x, t_x, T = (v[:, None] if columns else v for v in (self.x, self.t_x, self.T))
+        return self._family()._f_probability_alive(x=x, t_x=t_x, T=T, **params)
+
+    def if_alive(self, params: dict[str, np.ndarray], t: Any, pairs: Any = slice(None),
+                 columns: bool = False) -> np.ndarray:  # fmt: skip
         """g(x, T; t): expected purchases in the next t given alive, per (x, T) pair."""
         x, T = self.pair_x[pairs], self.pair_T[pairs]
+        if columns:
+            x, T = x[:, None], T[:, None]
         last = {"frequency": x, "recency": T, "T": T}
-        family = getattr(type(self.model), "twin_class", type(self.model))
         expected = self.model._cumulative_purchases(last, params, t)
-        return expected / family._f_probability_alive(x=x, t_x=T, T=T, **params)
+        return expected / self._family()._f_probability_alive(x=x, t_x=T, T=T, **params)
 
     def discounted(self, params: dict[str, np.ndarray], alive: np.ndarray,
-                   schedule: tuple[np.ndarray, np.ndarray]) -> np.ndarray:  # fmt: skip
+                   schedule: tuple[np.ndarray, np.ndarray],
+                   columns: bool = False) -> np.ndarray:  # fmt: skip
         """Discounted expected purchases over the horizon per history."""
         times, weights = schedule
         total = 0.0
         for t, weight in zip(times, weights, strict=True):
-            total = total + weight * self.if_alive(params, t)
-        return alive * np.asarray(total)[..., self.pair]
+            total = total + weight * self.if_alive(params, t, columns=columns)
+        total = np.asarray(total)
+        return alive * (total[self.pair] if columns else total[..., self.pair])
 
-    def spend_coefficients(self, s_params: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        """A(x), B(x) per history: expected spend = A + B z (once per distinct x)."""
-        levels, level = np.unique(self.spend_x, return_inverse=True)
+    def spend_coefficients(self, s_params: dict[str, np.ndarray],
+                           columns: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """A(x), B(x) per spend level (distinct frequency): expected spend = A + B z."""
+        levels = self.levels[:, None] if columns else self.levels
         base = expected_spend(levels, 0.0, **s_params)
         with np.errstate(invalid="ignore"):
             slope = np.where(np.isfinite(base), expected_spend(levels, 1.0, **s_params) - base,
                              0.0)  # fmt: skip
-        return base[..., level], slope[..., level]
+        return base, slope
 
     # ----------------------------------------------------------------- results
 
@@ -587,7 +600,8 @@ class FactoredClv(NamedTuple):
         purchases = self.discounted(params, self.alive(params), self.schedule())
         base, slope = self.spend_coefficients(
             spend_model._param_dict(spend_model.params_.to_numpy()))
-        spend = base[self.customer] + slope[self.customer] * self.z
+        level = self.pair_level[self.pair[self.customer]]
+        spend = base[level] + slope[level] * self.z
         scale = margin * purchases[self.customer]
         with np.errstate(invalid="ignore"):
             return np.where(scale == 0, 0.0, scale * spend)
@@ -606,27 +620,100 @@ class FactoredClv(NamedTuple):
         return self.schedule()
 
     def group_draws(self, spend_model: Any, groups: np.ndarray, n_groups: int, margin: float,
-                    n_draws: int, random_state: Any) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """(draws, groups) CLV and P(alive) summed per group at each joint draw."""
-        from scipy import sparse
-
-        shape = (len(self.x), n_groups)
-        counts = sparse.csr_matrix((np.ones(len(groups)), (self.customer, groups)), shape=shape)
-        sums = sparse.csr_matrix((self.z, (self.customer, groups)), shape=shape)
+                    n_draws: int, random_state: Any, weigh: Any = ()) -> GroupDraws:  # fmt: skip
+        """At each joint draw, CLV and P(alive) summed per group, and for the groups in
+        ``weigh`` each (x, T) pair's weight in the group's expected future value:
+        margin x P(alive) x expected spend summed over the group's customers of the
+        pair (what a payback curve multiplies g(x, T; span) by)."""
+        sums = _GroupSums.of(self, groups, n_groups, weigh)
         p_draws, s_draws = _paired_draws(self.model, spend_model, n_draws, random_state)
         schedule = self.draw_schedule()
-        value = np.zeros((len(p_draws), n_groups))
-        alive_total = np.zeros((len(p_draws), n_groups))
+        value = np.zeros((n_groups, len(p_draws)))
+        alive_total = np.zeros((n_groups, len(p_draws)))
+        weights = {g: np.zeros((len(self.pair_x), len(p_draws))) for g in weigh}
         step = max(1, _HELD_VALUES // max(len(self.x), 1))
         for start in range(0, len(p_draws), step):
             chosen = slice(start, start + step)
-            params = self.model._param_dict(p_draws[chosen, None, :])
-            alive = np.asarray(self.alive(params), dtype=np.float64)
-            purchases = margin * self.discounted(params, alive, schedule)
-            base, slope = self.spend_coefficients(spend_model._param_dict(s_draws[chosen, None, :]))
-            with np.errstate(invalid="ignore"):
-                fixed = np.where(purchases == 0, 0.0, purchases * base)
-                moving = np.where(purchases == 0, 0.0, purchases * slope)
-            value[chosen] = (counts.T @ fixed.T).T + (sums.T @ moving.T).T
-            alive_total[chosen] = (counts.T @ alive.T).T
-        return value, alive_total
+            params = self.model._param_dict(p_draws[None, chosen, :])
+            alive = np.asarray(self.alive(params, columns=True), dtype=np.float64)
+            purchases = margin * self.discounted(params, alive, schedule, columns=True)
+            base, slope = self.spend_coefficients(
+                spend_model._param_dict(s_draws[None, chosen, :]), columns=True)
+            value[:, chosen] = sums.by_level(purchases, base, slope)
+            alive_total[:, chosen] = sums.counts.T @ alive
+            for g in weigh:
+                weights[g][:, chosen] = sums.by_pair(g, margin * alive, base, slope)
+        return GroupDraws(value.T, alive_total.T, {g: w.T for g, w in weights.items()},
+                          p_draws, s_draws)  # fmt: skip
+
+
+class _GroupSums(NamedTuple):
+    """Sparse sums of per-history values over groups: ``counts`` (histories, groups);
+    ``level_counts`` / ``level_sums`` (histories, levels x groups), each history's
+    customers (their sum of means z) in the column of its spend level and group; and per
+    weighed group the same by (x, T) pair."""
+
+    counts: Any
+    level_counts: Any
+    level_sums: Any
+    pair_counts: dict[int, Any]
+    pair_sums: dict[int, Any]
+    factored: FactoredClv
+    n_groups: int
+
+    @classmethod
+    def of(cls, factored: FactoredClv, groups: np.ndarray, n_groups: int,
+           weigh: Any) -> _GroupSums:  # fmt: skip
+        from scipy import sparse
+
+        n = len(factored.x)
+        history = factored.customer
+        level = factored.pair_level[factored.pair][history]
+        ones = np.ones(len(groups))
+        counts = sparse.csr_matrix((ones, (history, groups)), shape=(n, n_groups))
+        column = level * n_groups + groups
+        shape = (n, len(factored.levels) * n_groups)
+        level_counts = sparse.csr_matrix((ones, (history, column)), shape=shape)
+        level_sums = sparse.csr_matrix((factored.z, (history, column)), shape=shape)
+        pair_counts, pair_sums = {}, {}
+        for g in weigh:
+            mine = groups == g
+            at = (history[mine], factored.pair[history[mine]])
+            shape = (n, len(factored.pair_x))
+            pair_counts[g] = sparse.csr_matrix((ones[mine], at), shape=shape)
+            pair_sums[g] = sparse.csr_matrix((factored.z[mine], at), shape=shape)
+        return cls(counts, level_counts, level_sums, pair_counts, pair_sums, factored,
+                   n_groups)  # fmt: skip
+
+    def by_level(self, scale: np.ndarray, base: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        """(groups, draws) sum over customers of scale x (A + B z), ``scale`` (histories,
+        draws) and A, B (levels, draws); nothing times an infinite spend is nothing."""
+        draws = scale.shape[1]
+        fixed = (self.level_counts.T @ scale).reshape(-1, self.n_groups, draws)
+        moving = (self.level_sums.T @ scale).reshape(-1, self.n_groups, draws)
+        with np.errstate(invalid="ignore"):
+            parts = (np.where(fixed == 0, 0.0, fixed * base[:, None, :])
+                     + np.where(moving == 0, 0.0, moving * slope[:, None, :]))  # fmt: skip
+        return parts.sum(axis=0)
+
+    def by_pair(self, g: int, scale: np.ndarray, base: np.ndarray,
+                slope: np.ndarray) -> np.ndarray:  # fmt: skip
+        """(pairs, draws) group ``g``'s sum over each pair's customers of
+        scale x (A + B z)."""
+        level = self.factored.pair_level
+        fixed = self.pair_counts[g].T @ scale
+        moving = self.pair_sums[g].T @ scale
+        with np.errstate(invalid="ignore"):
+            return (np.where(fixed == 0, 0.0, fixed * base[level])
+                    + np.where(moving == 0, 0.0, moving * slope[level]))  # fmt: skip
+
+
+class GroupDraws(NamedTuple):
+    """What :meth:`FactoredClv.group_draws` returns: (draws, groups) CLV and P(alive)
+    sums, per weighed group the (draws, pairs) weights, and the draws themselves."""
+
+    value: np.ndarray
+    alive: np.ndarray
+    pair_weights: dict[int, np.ndarray]
+    purchase_draws: np.ndarray
+    spend_draws: np.ndarray

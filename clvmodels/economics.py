@@ -26,7 +26,8 @@ the models' parameters (the asymptotic normal of a maximum-likelihood fit, the
 posterior of a Bayesian one), each draw summed over the segment's customers, so
 customers move together as the parameters do. Adding up customers' own bounds would
 treat their errors as perfectly correlated, or, with quadrature sums, as independent;
-neither is right (``tests/test_economics.py`` shows the difference).
+neither is right (``tests/test_economics.py`` shows the difference). The payback
+period's bounds come from the same draws: at each, the payback of the models set to it.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def segment_value(
         As for :func:`clvmodels.predictive_clv` (an annual effective rate; margin the
         share of revenue that is profit, applied to history too).
     interval : float, optional
-        Level of the intervals of the predicted value, CLV, CLV / CAC and the share
-        alive (``_lower`` / ``_upper`` columns), from joint parameter draws.
+        Level of the intervals of the predicted value, CLV, CLV / CAC, the payback
+        period and the share alive (``_lower`` / ``_upper`` columns), from joint
+        parameter draws.
     n_draws, random_state
         Parameter draws (or posterior draws kept) and their seed.
     customer_id, date, amount
@@ -174,7 +176,7 @@ def segment_value(
     table["share_alive"] = groups.totals(alive) / groups.sizes
     if interval is not None:
         _add_intervals(table, purchase_model, spend_model, data, groups, options, interval,
-                       n_draws, random_state, factored)  # fmt: skip
+                       n_draws, random_state, factored, curve)  # fmt: skip
     table.attrs["time_unit"] = unit
     return table
 
@@ -846,7 +848,8 @@ class _Purchases(NamedTuple):
         inside = (position >= 0) & (stamps <= parse_end(end, "end").last_ns)
         position, stamps = position[inside], stamps[inside]
         first = np.full(len(data), np.iinfo(np.int64).max)
-        np.minimum.at(first, position, stamps)
+        earliest = pd.Series(stamps).groupby(position, sort=False).min()
+        first[earliest.index.to_numpy()] = earliest.to_numpy()
         absent = first == np.iinfo(np.int64).max
         if absent.any():
             raise InvalidDataError(
@@ -979,12 +982,14 @@ class _History(NamedTuple):
     def at(self, s: int, age: np.ndarray) -> np.ndarray:
         """Segment ``s``'s cumulative margin of purchases made by ``age``."""
         ages = self.ages[self.starts[s]:self.ends[s]]
-        total = np.r_[0.0, self.total[self.starts[s]:self.ends[s]]]
-        return total[np.searchsorted(ages, age, side="right")]
+        total = self.total[self.starts[s]:self.ends[s]]
+        made = np.searchsorted(ages, age, side="right")
+        return np.where(made > 0, total[np.maximum(made - 1, 0)] if len(total) else 0.0, 0.0)
 
     def jumps(self, s: int, lo: float, hi: float) -> np.ndarray:
+        """Ages of segment ``s``'s purchases strictly between ``lo`` and ``hi``."""
         ages = self.ages[self.starts[s]:self.ends[s]]
-        return ages[(ages > lo) & (ages < hi)]
+        return ages[np.searchsorted(ages, lo, side="right"):np.searchsorted(ages, hi)]
 
 
 def _crossings(curve: _PaybackCurve, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1007,23 +1012,27 @@ def _crossings(curve: _PaybackCurve, cost: np.ndarray) -> tuple[np.ndarray, np.n
         if k == 0:  # the first purchases alone cover the cost
             periods[s], source[s] = 0.0, "history"
             continue
-        lo, hi = ages[k - 1], ages[k]
-        # within (lo, hi]: steps at the purchases, the model's part linear
-        for left, right in zip(np.r_[lo, history.jumps(s, lo, hi)],
-                               np.r_[history.jumps(s, lo, hi), hi], strict=True):  # fmt: skip
-            base = history.at(s, np.array([left]))[0]
-            m_left = model[k - 1] + (left - lo) / (hi - lo) * (model[k] - model[k - 1])
-            m_right = model[k - 1] + (right - lo) / (hi - lo) * (model[k] - model[k - 1])
-            if base + m_left >= cost[s]:
-                periods[s] = left
-                break
-            if base + m_right >= cost[s]:
-                periods[s] = left + (cost[s] - base - m_left) / (m_right - m_left) * (right - left)
-                break
-        else:
-            periods[s] = hi
+        periods[s] = _within_cell(history, s, ages, k, model[k - 1], model[k], cost[s])
         source[s] = "history" if periods[s] <= shortest[s] else "model"
     return periods, source
+
+
+def _within_cell(history: _History, s: int, ages: np.ndarray, k: int, m_lo: float,
+                 m_hi: float, cost: float) -> float:  # fmt: skip
+    """Where segment ``s`` reaches ``cost`` within the grid cell (ages[k - 1], ages[k]]:
+    the history steps at its purchases, the model's part linear from ``m_lo`` to
+    ``m_hi``."""
+    lo, hi = ages[k - 1], ages[k]
+    jumps = history.jumps(s, lo, hi)
+    for left, right in zip(np.r_[lo, jumps], np.r_[jumps, hi], strict=True):
+        base = history.at(s, np.array([left]))[0]
+        m_left = m_lo + (left - lo) / (hi - lo) * (m_hi - m_lo)
+        m_right = m_lo + (right - lo) / (hi - lo) * (m_hi - m_lo)
+        if base + m_left >= cost:
+            return float(left)
+        if base + m_right >= cost:
+            return float(left + (cost - base - m_left) / (m_right - m_left) * (right - left))
+    return float(hi)
 
 
 # ------------------------------------------------------------------- intervals
@@ -1032,25 +1041,36 @@ def _crossings(curve: _PaybackCurve, cost: np.ndarray) -> tuple[np.ndarray, np.n
 def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
                    data: pd.DataFrame, groups: _Segments, options: dict[str, Any],
                    interval: float, n_draws: int, random_state: Any,
-                   factored: Any) -> None:  # fmt: skip
+                   factored: Any, curve: _PaybackCurve) -> None:  # fmt: skip
     """Bounds of the segment totals from joint draws, each draw summed per segment
-    (through ``factored``, a :class:`clvmodels.clv.FactoredClv`, where there is one)."""
+    (through ``factored``, a :class:`clvmodels.clv.FactoredClv`, where there is one),
+    and of the payback periods at the same draws."""
     from .clv import clv_group_draws
-    from .models._base import quantiles
+    from .models._base import horizon_in_units, quantiles
 
+    cac = table["cac"].to_numpy()
+    costly = [s for s in range(len(cac)) if cac[s] > 0]
+    pair_weights = None
     if factored is not None:
-        predicted, alive = factored.group_draws(spend_model, groups.codes, len(groups.names),
-                                                options["margin"], n_draws, random_state)
+        # the payback draws need each costly segment's weight of every (x, T) pair
+        drawn = factored.group_draws(spend_model, groups.codes, len(groups.names),
+                                     options["margin"], n_draws, random_state, weigh=costly)
+        predicted, alive, pair_weights = drawn.value, drawn.alive, drawn.pair_weights
     else:
         predicted = clv_group_draws(purchase_model, spend_model, data, groups.codes,
                                     len(groups.names), n_draws=n_draws,
                                     random_state=random_state, **options)  # fmt: skip
         alive = _alive_draws(purchase_model, data, groups, n_draws, random_state)
     history = table["historical_value"].to_numpy()
-    cac = table["cac"].to_numpy()
     clv = history[None, :] + predicted
     ratio = np.stack([_ratio(row, cac) for row in clv])
+    length = horizon_in_units(options["horizon"], table.attrs.get("time_unit") or
+                              _time_unit(purchase_model, data), positive=True)  # fmt: skip
+    at = _AheadAtDraws(purchase_model, spend_model, data, groups, options["margin"], length,
+                       factored, n_draws, random_state, costly, pair_weights)  # fmt: skip
+    payback = _payback_draws(curve, cac, table["payback_period"].to_numpy(), at, costly)
     for name, draws in (("predicted_value", predicted), ("clv", clv), ("clv_to_cac", ratio),
+                        ("payback_period", payback),
                         ("share_alive", alive / groups.sizes[None, :])):  # fmt: skip
         lower, upper = quantiles(draws, interval)
         at = table.columns.get_loc(name) + 1
@@ -1087,3 +1107,101 @@ def _alive_draws(model: Any, data: pd.DataFrame, groups: _Segments, n_draws: int
         values = values.reshape(-1, values.shape[-1])[keep]
         total += np.asarray((counts[rows].T @ values.T).T)
     return total
+
+
+# ------------------------------------------------------------ payback at joint draws
+
+
+class _AheadAtDraws:
+    """The model's part of a segment's payback curve, margin x expected spend x expected
+    purchases beyond each customer's observation, at given ages for given joint draws
+    (the draws of :func:`clvmodels.clv._paired_draws`, as the other intervals use).
+
+    Through a :class:`clvmodels.clv.FactoredClv` the per-draw weights of each (x, T)
+    pair are summed once per segment, so an evaluation costs one g(x, T; span) per pair;
+    otherwise (covariates) customer by customer."""
+
+    def __init__(self, purchase_model: Any, spend_model: Any, data: pd.DataFrame,
+                 groups: _Segments, margin: float, length: float, factored: Any,
+                 n_draws: int, random_state: Any, segments: list[int],
+                 pair_weights: dict[int, np.ndarray] | None = None) -> None:  # fmt: skip
+        from .clv import _paired_draws
+
+        self.model, self.spend_model, self.margin = purchase_model, spend_model, margin
+        self.length, self.factored = length, factored
+        self.p_draws, self.s_draws = _paired_draws(purchase_model, spend_model, n_draws,
+                                                   random_state)  # fmt: skip
+        self.n_draws = len(self.p_draws)
+        if factored is not None:
+            self.weights = pair_weights if pair_weights is not None else (
+                factored.group_draws(spend_model, groups.codes, len(groups.names), margin,
+                                     n_draws, random_state, weigh=segments).pair_weights)
+        else:
+            arrays, _ = purchase_model._read(data)
+            spend_arrays = spend_model._read(data)[0]
+            self.customers = {
+                s: ({k: v[groups.codes == s] for k, v in arrays.items()},
+                    {k: v[groups.codes == s] for k, v in spend_arrays.items()})
+                for s in segments
+            }  # fmt: skip
+
+    def __call__(self, s: int, chosen: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        """Segment ``s``'s model part at ``ages`` (one per chosen draw)."""
+        params = self.model._param_dict(self.p_draws[chosen, None, :])
+        if self.factored is not None:
+            pair_T = self.factored.pair_T
+            span = np.clip(ages[:, None] - pair_T[None, :], 0.0, self.length)
+            given_alive = self.factored.if_alive(params, span)
+            return np.sum(given_alive * self.weights[s][chosen], axis=1)
+        arrays, spend_arrays = self.customers[s]
+        observed = arrays["T"]
+        span = np.clip(ages[:, None] - observed[None, :], 0.0, self.length)
+        expected = self.model._cumulative_purchases(arrays, params, span)
+        from .models.gamma_gamma import expected_spend
+
+        spend = expected_spend(spend_arrays["frequency"], spend_arrays["monetary_value"],
+                               **self.spend_model._param_dict(self.s_draws[chosen, None, :]))
+        with np.errstate(invalid="ignore"):
+            value = np.where(expected == 0, 0.0, self.margin * expected * spend)
+        return np.sum(value, axis=1)
+
+
+def _payback_draws(curve: _PaybackCurve, cost: np.ndarray, periods: np.ndarray,
+                   at: Any, segments: list[int]) -> np.ndarray:
+    """(draws, segments) payback periods at each joint draw: per segment the first grid
+    cell where its cumulative margin reaches the cost, found by bisection on the grid
+    (the curve grows with age), then the same interpolation as the estimate."""
+    history, _, ages, shortest = curve
+    draws = np.tile(periods, (at.n_draws, 1))
+    top = len(ages) - 1
+    for s in segments:
+        past = history.at(s, ages)
+        # the model has no part up to the shortest observation: no draw differs there
+        quiet = int(np.searchsorted(ages, shortest[s], side="right")) - 1
+        if past[quiet] >= cost[s]:
+            continue
+        everyone = np.arange(at.n_draws)
+        at_top = at(s, everyone, np.full(at.n_draws, ages[top]))
+        reach = past[top] + at_top >= cost[s]
+        column = np.full(at.n_draws, np.inf)
+        lo, hi = np.full(at.n_draws, quiet), np.full(at.n_draws, top)
+        m_lo, m_hi = np.zeros(at.n_draws), at_top
+        estimate = np.searchsorted(ages, periods[s]) if np.isfinite(periods[s]) else top
+        probes = [int(estimate), int(estimate) - 1]
+        while True:
+            open_ = reach & (hi - lo > 1)
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            if probes:  # first look where the estimate crossed
+                guess = probes.pop(0)
+                mid = np.where((guess > lo) & (guess < hi), guess, mid)
+            rows = np.flatnonzero(open_)
+            values = at(s, rows, ages[mid[rows]])
+            up = past[mid[rows]] + values >= cost[s]
+            hi[rows[up]], m_hi[rows[up]] = mid[rows[up]], values[up]
+            lo[rows[~up]], m_lo[rows[~up]] = mid[rows[~up]], values[~up]
+        for d in np.flatnonzero(reach):
+            column[d] = _within_cell(history, s, ages, int(hi[d]), m_lo[d], m_hi[d], cost[s])
+        draws[:, s] = column
+    return draws

@@ -256,7 +256,8 @@ def test_factored_clv_is_predictive_clv_by_history(name, cdnow_calibration) -> N
                                         margin=0.3)  # fmt: skip
     np.testing.assert_allclose(factored.customer_values(spend, 0.3), expected, rtol=1e-12)
     groups = (frame.index.to_numpy() % 3).astype(np.int64)
-    value, alive = factored.group_draws(spend, groups, 3, 0.3, 120, 4)
+    drawn = factored.group_draws(spend, groups, 3, 0.3, 120, 4)
+    value, alive = drawn.value, drawn.alive
     reference = clv_group_draws(model, spend, frame, groups, 3, horizon="12M",
                                 discount_rate=0.1, margin=0.3, n_draws=120, random_state=4)
     np.testing.assert_allclose(value, reference, rtol=1e-12)

@@ -445,3 +445,56 @@ def test_segment_value_of_bayesian_models(fitted) -> None:
     lower, upper = quantiles(draws, 0.9)
     np.testing.assert_allclose(table["predicted_value_lower"], lower, rtol=1e-10)
     np.testing.assert_allclose(table["predicted_value_upper"], upper, rtol=1e-10)
+
+
+@pytest.mark.parametrize("factored", [True, False])
+def test_payback_draws_are_the_payback_at_each_draw(fitted, factored) -> None:
+    # the payback interval: at each joint draw, the payback of the models set to that
+    # draw (recomputed from scratch here for a few draws), by both routes
+    import copy
+
+    from clvmodels import economics
+    from clvmodels.clv import FactoredClv, _paired_draws
+
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    costs = {"1997-01": 19_000.0, "1997-02": 8_000.0, "1997-03": 14_500.0}
+    setup = economics._Setup.of(bgnbd, cdnow, log, None, "M",
+                                ("customer_id", "date", "amount"), "test")  # fmt: skip
+    cac = economics._costs(costs, setup.groups, cdnow.index)
+    route = FactoredClv.of(bgnbd, spend, cdnow, "12M", 0.1) if factored else None
+    curve = economics._payback_curve(bgnbd, spend, cdnow, setup.bought, setup.groups, 0.3,
+                                     "12M", "W", route)  # fmt: skip
+    periods, _ = economics._crossings(curve, cac)
+    at = economics._AheadAtDraws(bgnbd, spend, cdnow, setup.groups, 0.3,
+                                 52.17857142857143, route, 60, 9, [0, 1, 2])  # fmt: skip
+    draws = economics._payback_draws(curve, cac, periods, at, [0, 1, 2])
+    p_draws, s_draws = _paired_draws(bgnbd, spend, 60, 9)
+    for d in (0, 17, 59):
+        purchases, value = copy.deepcopy(bgnbd), copy.deepcopy(spend)
+        purchases.params_ = pd.Series(p_draws[d], index=bgnbd.params_.index)
+        value.params_ = pd.Series(s_draws[d], index=spend.params_.index)
+        again = clvmodels.segment_value(purchases, value, cdnow, transactions=log, cohort="M",
+                                        acquisition_costs=costs, margin=0.3)  # fmt: skip
+        np.testing.assert_allclose(draws[d], again["payback_period"], rtol=1e-10)
+    # January pays back from the model: its draws differ; the others from history alone
+    assert np.ptp(draws[:, 0]) > 0.1
+    assert np.all(draws[:, 1:] == periods[1:])
+
+
+def test_payback_interval_in_the_table(fitted) -> None:
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    costs = {"1997-01": 19_000.0, "1997-02": 8_000.0, "1997-03": 40_000.0}
+    table = clvmodels.segment_value(bgnbd, spend, cdnow, transactions=log, cohort="M",
+                                    acquisition_costs=costs, margin=0.3, interval=0.9,
+                                    n_draws=200)  # fmt: skip
+    january = table.loc["1997-01"]
+    assert january["payback_period_lower"] < january["payback_period"]
+    assert january["payback_period"] < january["payback_period_upper"]
+    february = table.loc["1997-02"]  # paid back by the first purchases: a fact
+    assert february["payback_period_lower"] == february["payback_period_upper"] == 0.0
+    march = table.loc["1997-03"]  # never within the horizon, at any draw
+    assert march["payback_from"] == "not within the horizon"
+    assert np.isinf(march[["payback_period", "payback_period_lower",
+                           "payback_period_upper"]].astype(float)).all()  # fmt: skip

@@ -1637,7 +1637,8 @@ def _economics_section(config: ExperimentConfig, result: dict[str, Any],
           else f"cohorts of first purchases by {_period_name(economics.cohort)}")  # fmt: skip
     unit = _UNIT_NAMES.get(config.periods.time_unit, config.periods.time_unit)
     interval = (f" Bounds ({clv.interval:.0%}) come from joint parameter draws summed over "
-                "each segment's customers at each draw." if clv.interval else "")  # fmt: skip
+                "each segment's customers at each draw (the payback period's: the payback "
+                "at each draw)." if clv.interval else "")  # fmt: skip
     retention = result["tables"]["retention"]
     length = _duration_text(economics.retention_period or f"1{economics.retention_cohort}")
     return {
