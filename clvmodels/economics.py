@@ -40,6 +40,7 @@ import pandas as pd
 
 from ._validation import check_interval, is_real
 from .exceptions import InvalidDataError
+from .models._base import _plain
 
 __all__ = [
     "check_segments",
@@ -49,11 +50,13 @@ __all__ = [
     "subscription_retention",
 ]
 
-# values (draws x customers) held at once by the P(alive) draws
-_HELD_VALUES = 5_000_000
+# values (draws x customers) held at once by the P(alive) draws of the customer route
+_ALIVE_BLOCK_VALUES = 5_000_000
 # most points of the customer-age grid on which the payback curve is evaluated
 _PAYBACK_POINTS = 120
 _COHORTS = ("D", "W", "M", "Q", "Y")
+# ages within this many periods of a period's end count as at its end (rounding of a / d)
+_PERIOD_SLACK = 1e-9
 
 
 class _Segments(NamedTuple):
@@ -156,7 +159,8 @@ def segment_value(
     options = {"horizon": horizon, "discount_rate": discount_rate, "margin": margin}
     # cost by distinct history, not by customer, where the model allows it
     factored = FactoredClv.of(purchase_model, spend_model, data, horizon, discount_rate)
-    if factored is None:
+    bayesian = any(hasattr(m, "posterior_samples") for m in (purchase_model, spend_model))
+    if factored is None or bayesian:  # a Bayesian CLV is its posterior mean
         predicted = point_estimate(predictive_clv(purchase_model, spend_model, data, **options))
     else:
         predicted = factored.customer_values(spend_model, margin)
@@ -322,6 +326,8 @@ def cohort_retention(
     what = "cohort_retention"
     _check_model(purchase_model, "purchase", what)
     _check_frame(data, what)
+    if cohort not in _COHORTS:
+        raise InvalidDataError(f"cohort={cohort!r}: give one of {', '.join(_COHORTS)}.")
     if interval is not None:
         check_interval(interval)
     setup = _Setup.of(purchase_model, data, transactions, None, cohort,
@@ -330,12 +336,10 @@ def cohort_retention(
                               name="period", positive=True)  # fmt: skip
     observed = _observed_lengths(purchase_model, data)
     # periods fully observed per customer (the tolerance absorbs rounding of T)
-    reach = np.floor(observed / length + 1e-9).astype(np.int64)
+    reach = np.floor(observed / length + _PERIOD_SLACK).astype(np.int64)
     most = int(reach.max())
     if periods is not None:
-        if not (isinstance(periods, int | np.integer) and periods >= 1):
-            raise InvalidDataError(f"periods={periods!r}: give a whole number >= 1.")
-        most = min(most, int(periods))
+        most = min(most, _whole_periods(periods))
     if most < 1:
         raise InvalidDataError(
             f"{what}: no customer has been observed for a whole period of "
@@ -371,8 +375,10 @@ class _RetentionCounts(NamedTuple):
         reached = np.zeros((n, most + 1))
         np.add.at(reached, (groups.codes, reach), 1.0)
         at_risk = reached[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]
-        # a purchase at age a > 0 falls in period ceil(a / d); age 0 is the acquisition
-        period = np.ceil(bought.age / length).astype(np.int64)
+        # a purchase at age a > 0 falls in period ceil(a / d) (age 0 is the acquisition);
+        # the tolerance, as for reach, keeps a purchase made exactly at a period's end
+        # (7 days in weeks, say) in that period whatever the rounding of a / d
+        period = np.ceil(bought.age / length - _PERIOD_SLACK).astype(np.int64)
         keep = (bought.age > 0) & (period <= reach[bought.customer])
         pairs = np.unique(np.stack([bought.customer[keep], period[keep]]), axis=1)
         purchasing = np.zeros((n, most))
@@ -401,7 +407,7 @@ def _expected_share(model: Any, data: pd.DataFrame, groups: _Segments, reach: np
     from .models._base import quantiles
 
     starts = length * np.arange(most)
-    options = {"n_draws": n_draws, "random_state": random_state}
+    options = {"n_draws": n_draws, "random_state": _one_seed(random_state)}
     n = len(groups.names)
     design = model._design()
     if design is None:  # the same share for every customer: one curve
@@ -515,9 +521,7 @@ def subscription_retention(
     counts = _subscription_counts(active)
     longest = counts.shape[1] - 1
     if periods is not None:
-        if not (isinstance(periods, int | np.integer) and periods >= 1):
-            raise InvalidDataError(f"periods={periods!r}: give a whole number >= 1.")
-        longest = int(periods)
+        longest = _whole_periods(periods)
     t = np.arange(longest + 1)
     options = {"interval": interval, "n_draws": n_draws, "random_state": random_state}
     parts = []
@@ -574,6 +578,15 @@ def _subscription_counts(active: Any) -> pd.DataFrame:
             "missing count before a known one (or none at period 0); counts may be missing "
             "only after the cohort's last observed period."
         )
+    try:
+        periods = [int(c) for c in counts.columns]
+    except (TypeError, ValueError):
+        periods = []
+    if periods != list(range(len(counts.columns))):
+        raise InvalidDataError(
+            "subscription_retention: the columns must be the periods 0, 1, 2, ... in order "
+            f"(whole numbers); got {list(counts.columns)[:6]}."
+        )
     if counts.index.has_duplicates:
         raise InvalidDataError(
             "subscription_retention: cohort "
@@ -589,10 +602,12 @@ def check_segments(
     acquisition_costs: Mapping[Any, float] | pd.Series,
     segments: str | pd.Series | None = None,
     cohort: str | None = None,
+    name: str = "check_segments",
 ) -> pd.Index:
     """Check the segments and acquisition costs :func:`segment_value` will read, from the
     customers' summary alone, before any model is fitted: every customer has a segment,
-    every segment a cost >= 0 and every cost a segment with customers.
+    every segment a cost >= 0 and every cost a segment with customers. ``name``
+    begins the error messages (the caller's name for the check).
 
     Cohorts are read from the summary's first purchases (``first_purchase`` or
     ``first_purchase_cal``, as :func:`clvmodels.summarize` and
@@ -611,14 +626,14 @@ def check_segments(
     ...                acquisition_costs={"search": 10.0, "social": 5.0}).tolist()
     ['search', 'social']
     """
-    what = "segment_value"
+    what = name
     _check_frame(data, what)
     first = None
     if cohort is not None:
         column = next((c for c in ("first_purchase", "first_purchase_cal") if c in data), None)
         if column is None:
             raise InvalidDataError(
-                "check_segments: cohorts need the summary's first_purchase column (from "
+                f"{what}: cohorts need the summary's first_purchase column (from "
                 "clvmodels.summarize or calibration_holdout)."
             )
         first = pd.DatetimeIndex(data[column])
@@ -738,6 +753,7 @@ def _segments(data: pd.DataFrame, segments: Any, cohort: Any,
             raise InvalidDataError(f"segments={segments!r} is not a column of data ({columns}).")
         labels, source = data[segments], f"column {segments!r}"
     elif isinstance(segments, pd.Series):
+        _unique_index(segments, "segments", "customer")
         labels, source = segments.reindex(data.index), "segments"
     else:
         raise InvalidDataError("segments= must be a column name or a pandas Series.")
@@ -763,8 +779,8 @@ def _costs(costs: Any, groups: _Segments, customers: pd.Index) -> np.ndarray:
                 f"segment, e.g. {_plain(groups.names[0])!r}); its index "
                 f"({_plain(costs.index[0])!r}, ...) is neither."
             )
-        per_customer = costs.reindex(customers)
-        values = per_customer.to_numpy(dtype=np.float64, na_value=np.nan)
+        _unique_index(costs, "acquisition_costs", "customer")
+        values = _numbers(costs.reindex(customers), "acquisition_costs", "customer")
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
             example = customers[np.argmax(bad)]
@@ -774,6 +790,8 @@ def _costs(costs: Any, groups: _Segments, customers: pd.Index) -> np.ndarray:
                 ">= 0."
             )
         return groups.totals(values)
+    if isinstance(costs, pd.Series):
+        _unique_index(costs, "acquisition_costs", "segment")
     if not isinstance(costs, Mapping | pd.Series):
         raise InvalidDataError(
             "acquisition_costs: give a mapping segment -> total cost, or a Series of "
@@ -817,8 +835,32 @@ def _ratio(value: np.ndarray, cost: np.ndarray) -> np.ndarray:
         return np.where(cost == 0, np.inf, value / np.where(cost == 0, 1.0, cost))
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def _whole_periods(periods: Any) -> int:
+    if isinstance(periods, bool) or not (isinstance(periods, int | np.integer) and periods >= 1):
+        raise InvalidDataError(f"periods={periods!r}: give a whole number >= 1.")
+    return int(periods)
+
+
+def _unique_index(series: pd.Series, name: str, what: str) -> None:
+    repeated = series.index[series.index.duplicated()]
+    if len(repeated):
+        raise InvalidDataError(
+            f"{name}: {what} {_plain(repeated[0])!r} appears more than once in the Series' "
+            f"index; give one value per {what}."
+        )
+
+
+def _numbers(series: pd.Series, name: str, what: str) -> np.ndarray:
+    """The values as floats (missing as NaN), or an error naming a value that is not a
+    number."""
+    values = pd.to_numeric(series, errors="coerce")
+    text = values.isna() & series.notna()
+    if text.any():
+        raise InvalidDataError(
+            f"{name}: {int(text.sum()):,} value(s) are not numbers (e.g. "
+            f"{series[text].iloc[0]!r} for {what} {_plain(series.index[text][0])!r})."
+        )
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 # --------------------------------------------------------------------- payback
@@ -898,15 +940,18 @@ def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
     length = horizon_in_units(horizon, unit, positive=True)
     top = float(observed.max()) + length
     step = max(top / _PAYBACK_POINTS, 1e-9)
-    grid = step * np.arange(1, int(np.ceil(top / step)) + 1)
+    shortest = np.full(len(groups.names), np.inf)
+    np.minimum.at(shortest, groups.codes, observed)
+    # each segment's shortest observation is a grid age: up to it the model has no part,
+    # and the linear interpolation must not lend it one
+    grid = np.unique(np.r_[step * np.arange(1, int(np.ceil(top / step)) + 1),
+                           shortest[(shortest > 0) & (shortest < top)]])  # fmt: skip
     spend = margin * point_estimate(spend_model.expected_spend(data)).to_numpy()
     params = purchase_model._param_dict(purchase_model.params_.to_numpy())
     if factored is not None:
         ahead = _factored_ahead(factored, params, spend, groups, grid, length)
     else:
         ahead = _customers_ahead(purchase_model, data, params, spend, groups, grid, length)
-    shortest = np.full(len(groups.names), np.inf)
-    np.minimum.at(shortest, groups.codes, observed)
     history = _History.of(groups.codes[bought.customer], bought.age, margin * bought.revenue,
                           len(groups.names))  # fmt: skip
     return _PaybackCurve(history, ahead, np.r_[0.0, grid], shortest)
@@ -1048,6 +1093,8 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
     from .clv import clv_group_draws
     from .models._base import horizon_in_units, quantiles
 
+    random_state = _one_seed(random_state)
+
     cac = table["cac"].to_numpy()
     costly = [s for s in range(len(cac)) if cac[s] > 0]
     pair_weights = None
@@ -1064,19 +1111,29 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
     history = table["historical_value"].to_numpy()
     clv = history[None, :] + predicted
     ratio = np.stack([_ratio(row, cac) for row in clv])
-    length = horizon_in_units(options["horizon"], table.attrs.get("time_unit") or
-                              _time_unit(purchase_model, data), positive=True)  # fmt: skip
-    at = _AheadAtDraws(purchase_model, spend_model, data, groups, options["margin"], length,
-                       factored, n_draws, random_state, costly, pair_weights)  # fmt: skip
-    payback = _payback_draws(curve, cac, table["payback_period"].to_numpy(), at, costly)
+    length = horizon_in_units(options["horizon"], _time_unit(purchase_model, data),
+                              positive=True)  # fmt: skip
+    model_part = _AheadAtDraws(purchase_model, spend_model, data, groups, options["margin"],
+                               length, factored, n_draws, random_state, costly,
+                               pair_weights)  # fmt: skip
+    payback = _payback_draws(curve, cac, table["payback_period"].to_numpy(), model_part,
+                             costly)  # fmt: skip
     for name, draws in (("predicted_value", predicted), ("clv", clv), ("clv_to_cac", ratio),
                         ("payback_period", payback),
                         ("share_alive", alive / groups.sizes[None, :])):  # fmt: skip
         lower, upper = quantiles(draws, interval)
-        at = table.columns.get_loc(name) + 1
-        table.insert(at, f"{name}_lower", lower)
-        table.insert(at + 1, f"{name}_upper", upper)
+        after = table.columns.get_loc(name) + 1
+        table.insert(after, f"{name}_lower", lower)
+        table.insert(after + 1, f"{name}_upper", upper)
     table.attrs["interval"] = interval
+
+
+def _one_seed(random_state: Any) -> Any:
+    """A seed that gives the same draws each time it is used: a Generator's next integer
+    (a Generator itself would give new draws to every step that draws)."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**63 - 1))
+    return random_state
 
 
 def _alive_draws(model: Any, data: pd.DataFrame, groups: _Segments, n_draws: int,
@@ -1099,7 +1156,7 @@ def _alive_draws(model: Any, data: pd.DataFrame, groups: _Segments, n_draws: int
     counts = sparse.csr_matrix(
         (np.ones(len(codes)), (codes, groups.codes)), shape=(len(first), len(groups.names))
     )  # fmt: skip
-    block = max(1, _HELD_VALUES // held)
+    block = max(1, _ALIVE_BLOCK_VALUES // held)
     total = np.zeros((len(keep), len(groups.names)))
     for start in range(0, len(distinct), block):
         rows = slice(start, start + block)
@@ -1146,7 +1203,14 @@ class _AheadAtDraws:
             }  # fmt: skip
 
     def __call__(self, s: int, chosen: np.ndarray, ages: np.ndarray) -> np.ndarray:
-        """Segment ``s``'s model part at ``ages`` (one per chosen draw)."""
+        """Segment ``s``'s model part at ``ages`` (one per chosen draw), in blocks of
+        draws of bounded memory."""
+        width = len(self.factored.pair_x) if self.factored is not None else len(
+            self.customers[s][0]["T"])
+        step = max(1, _ALIVE_BLOCK_VALUES // max(width, 1))
+        if len(chosen) > step:
+            return np.concatenate([self(s, chosen[i:i + step], ages[i:i + step])
+                                   for i in range(0, len(chosen), step)])  # fmt: skip
         params = self.model._param_dict(self.p_draws[chosen, None, :])
         if self.factored is not None:
             pair_T = self.factored.pair_T

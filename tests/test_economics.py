@@ -445,6 +445,12 @@ def test_segment_value_of_bayesian_models(fitted) -> None:
     lower, upper = quantiles(draws, 0.9)
     np.testing.assert_allclose(table["predicted_value_lower"], lower, rtol=1e-10)
     np.testing.assert_allclose(table["predicted_value_upper"], upper, rtol=1e-10)
+    # the value itself is the posterior mean, as predictive_clv gives it
+    from clvmodels.models._base import point_estimate
+
+    mean = clvmodels.predictive_clv(purchases, spend, cdnow, horizon="12M", discount_rate=0.1)
+    by_cohort = point_estimate(mean).groupby(_first_month(log, cdnow)).sum()
+    np.testing.assert_allclose(table["predicted_value"], by_cohort, rtol=1e-12)
 
 
 @pytest.mark.parametrize("factored", [True, False])
@@ -498,3 +504,79 @@ def test_payback_interval_in_the_table(fitted) -> None:
     assert march["payback_from"] == "not within the horizon"
     assert np.isinf(march[["payback_period", "payback_period_lower",
                            "payback_period_upper"]].astype(float)).all()  # fmt: skip
+
+
+# ---------------------------------------------------------------- review findings
+
+
+def test_purchases_at_a_period_end_stay_in_that_period(fitted) -> None:
+    # one-day periods in a weekly model: a purchase k days after acquisition is in period
+    # k, whatever the rounding of (k / 7) / (1 / 7)
+    _, bgnbd, _ = fitted
+    days = [1, 2, 3, 5, 7, 9, 13, 18, 25]
+    log = pd.DataFrame({
+        "customer_id": "c1",
+        "date": pd.Timestamp("2021-01-04") + pd.to_timedelta([0, *days], unit="D"),
+        "amount": 1.0,
+    })  # fmt: skip
+    frame = clvmodels.summarize(log, observation_end="2021-02-01", time_unit="W")
+    table = clvmodels.cohort_retention(bgnbd, frame, transactions=log, period="1D")
+    bought = table.loc["2021-01", "purchasing"]
+    assert bought[bought > 0].index.tolist() == days
+    assert table.loc["2021-01", "at_risk"].index.max() == 28
+
+
+def test_a_payback_after_the_shortest_observation_is_the_models(fitted) -> None:
+    # search's history reaches 50 at 6 weeks (a1); its cost is a little more, so the
+    # model's part, which starts when a2's observation ends at 7 weeks, decides
+    _, bgnbd, spend = fitted
+    costs = {"search": 50.003, "social": 100.0}
+    table = clvmodels.segment_value(bgnbd, spend, _small(), transactions=LOG,
+                                    segments="channel", acquisition_costs=costs,
+                                    margin=0.5)  # fmt: skip
+    assert table.loc["search", "payback_from"] == "model"
+    assert 7.0 < table.loc["search", "payback_period"] < 7.1
+    curves = clvmodels.payback_curves(bgnbd, spend, _small(), transactions=LOG,
+                                      segments="channel", acquisition_costs=costs,
+                                      margin=0.5)  # fmt: skip
+    assert curves.loc[("search", 7.0), "cumulative_margin"] == 50.0  # history alone
+
+
+def test_a_generator_seeds_every_draw_alike(fitted) -> None:
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    options = {"transactions": log, "cohort": "M", "margin": 0.3, "interval": 0.9,
+               "n_draws": 100, "acquisition_costs": {"1997-01": 19_000.0,
+                                                     "1997-02": 8_000.0,
+                                                     "1997-03": 14_500.0}}  # fmt: skip
+    generated = clvmodels.segment_value(bgnbd, spend, cdnow, **options,
+                                        random_state=np.random.default_rng(5))  # fmt: skip
+    seed = int(np.random.default_rng(5).integers(2**63 - 1))
+    seeded = clvmodels.segment_value(bgnbd, spend, cdnow, **options, random_state=seed)
+    numeric = seeded.columns.drop("payback_from")
+    np.testing.assert_array_equal(generated[numeric], seeded[numeric])
+
+
+def test_ambiguous_series_are_refused(fitted) -> None:
+    _, bgnbd, spend = fitted
+    frame = _small()
+    channel = pd.Series(["search", "search", "social", "social", "social"],
+                        index=["a1", "a2", "b1", "b2", "b2"])  # fmt: skip
+    with pytest.raises(InvalidDataError, match="customer 'b2' appears more than once"):
+        clvmodels.segment_value(bgnbd, spend, frame, transactions=LOG, segments=channel,
+                                acquisition_costs={"search": 1.0, "social": 1.0})
+    per_customer = pd.Series(["10", "ten", "5", "5"], index=["a1", "a2", "b1", "b2"])
+    with pytest.raises(InvalidDataError, match=r"not numbers .*'ten' for customer 'a2'"):
+        clvmodels.segment_value(bgnbd, spend, frame, transactions=LOG, segments="channel",
+                                acquisition_costs=per_customer)
+    totals = pd.Series([1.0, 2.0, 5.0], index=["search", "search", "social"])
+    with pytest.raises(InvalidDataError, match="segment 'search' appears more than once"):
+        clvmodels.segment_value(bgnbd, spend, frame, transactions=LOG, segments="channel",
+                                acquisition_costs=totals)
+    with pytest.raises(InvalidDataError, match="cohort=None"):
+        clvmodels.cohort_retention(bgnbd, frame, transactions=LOG, cohort=None)
+    with pytest.raises(InvalidDataError, match="periods=True"):
+        clvmodels.cohort_retention(bgnbd, frame, transactions=LOG, periods=True)
+    shuffled = pd.DataFrame({1: [700.0], 0: [1000.0], 2: [600.0]}, index=["a"])
+    with pytest.raises(InvalidDataError, match=r"periods 0, 1, 2, \.\.\. in order"):
+        clvmodels.subscription_retention(shuffled)

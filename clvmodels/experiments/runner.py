@@ -699,7 +699,8 @@ def _historical(config: ExperimentConfig, transactions: pd.DataFrame) -> pd.Data
 
 def _acquisition_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
     """The economics block's costs (a mapping per segment, or a Series per customer),
-    checked with the segments against the summary before any fit."""
+    checked with the segments and the retention periods against the summary before any
+    fit."""
     from ..economics import check_segments
 
     economics = config.economics
@@ -710,12 +711,35 @@ def _acquisition_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
     if not isinstance(costs, dict):
         costs = _read_costs(config, frame)
         field += ".path"
+    segments = _segment_column(config, frame)
+    if isinstance(costs, dict) and segments is not None:
+        # the file's keys are text; a numeric segment column is named by its values
+        label = {str(value): value for value in pd.unique(segments.dropna())}
+        costs = {label.get(key, key): value for key, value in costs.items()}
     try:
-        check_segments(frame, acquisition_costs=costs, segments=_segment_column(config, frame),
-                       cohort=economics.cohort)  # fmt: skip
+        check_segments(frame, acquisition_costs=costs, segments=segments,
+                       cohort=economics.cohort, name="economics")  # fmt: skip
     except InvalidDataError as error:
         raise InvalidDataError(f"{field}: {error}") from None
+    _check_retention(config, frame)
     return costs
+
+
+def _check_retention(config: ExperimentConfig, frame: pd.DataFrame) -> None:
+    """Some customer must be observed for a whole retention period."""
+    from ..data.timeunits import duration_in_units
+
+    economics = config.economics
+    assert economics is not None
+    period = economics.retention_period or f"1{economics.retention_cohort}"
+    length = duration_in_units(period, config.periods.time_unit, "retention_period")
+    observed = frame["T_cal" if "T_cal" in frame.columns else "T"]
+    if not (observed >= length - 1e-9).any():
+        raise InvalidDataError(
+            f"economics.retention_period: no customer is observed for a whole period of "
+            f"{period} ({length:g} {config.periods.time_unit}; the longest observation is "
+            f"{observed.max():g}); give a shorter retention_period or retention_cohort."
+        )
 
 
 def _segment_column(config: ExperimentConfig, frame: pd.DataFrame) -> pd.Series | None:
@@ -736,6 +760,13 @@ def _read_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
         if spec.by == "customer":
             key = spec.key or config.data.columns.customer_id
             table = read_attributes(spec.path, key, [spec.cost])
+            missing = ~frame.index.isin(table.index)
+            if missing.any():
+                raise InvalidDataError(
+                    f"{name}: {int(missing.sum()):,} of {len(frame):,} customers have no "
+                    f"cost (e.g. customer {frame.index[missing][0]!r}); give every "
+                    "customer a row (0 if winning them cost nothing)."
+                )
             return attach_attributes(frame[[]], table, [spec.cost], name)[spec.cost]
         key = spec.key or "segment"
         table = (pd.read_parquet(spec.path) if data_format(Path(spec.path)) == "parquet"

@@ -77,7 +77,7 @@ def _dead_log_odds(x, t_x, T, r, alpha, a, b, shift):
     """log of the odds that the customer dropped out before T; -inf where impossible."""
     possible = (x > 0) | (shift > 0)
     denominator = np.where(possible, b + x + shift - 1, 1.0)
-    log_odds = np.log(a / denominator) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
+    log_odds = np.log(a) - np.log(denominator) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
     return np.where(possible, log_odds, -np.inf)
 
 

@@ -19,6 +19,7 @@ PURCHASE_CALLS = {
     "probability_purchases": [(True, (39, 0), {}), (True, (39, [0, 1, 2, 5]), {})],
     "expected_purchases_new_customer": [(False, (39,), {}), (False, ([1, 10, 52],), {})],
     "probability_purchases_new_customer": [(False, (39, 1), {}), (False, (39, [0, 2, 4]), {})],
+    "probability_repurchase_new_customer": [(False, (10, 4), {}), (False, ([0, 10, 20], 4), {})],
 }
 CALLS = {
     "BGNBD": PURCHASE_CALLS,

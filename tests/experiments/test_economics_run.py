@@ -178,3 +178,28 @@ def test_the_synthetic_channels_follow_their_documented_rule() -> None:
     shipped = pd.read_csv(CHANNELS)
     assert shipped["customer_id"].tolist() == customers["customer_id"].tolist()
     assert shipped["channel"].tolist() == rule.tolist()
+
+
+def test_numeric_segments_and_retention_checked_before_any_fit(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    # a channel column of numbers is costed by its values' text (YAML keys are text)
+    channels = pd.read_csv(CHANNELS)
+    channels["channel"] = channels["channel"].map({"search": 1, "social": 2, "referral": 3})
+    path = tmp_path / "channels.csv"
+    channels.to_csv(path, index=False)
+    raw = _raw(acquisition_costs={1: 26_000.0, 2: 15_000.0, 3: 4_800.0})
+    raw["data"]["customers"]["path"] = str(path)
+    raw["clv"] = {"interval": None}
+    raw["output"] = {"plots": False}
+    run_experiment(parse_config(raw), output_dir=tmp_path / "run")
+    table = pd.read_csv(tmp_path / "run" / "segments.csv", index_col="segment")
+    assert table["cac"].to_dict() == {1: 26_000.0, 2: 15_000.0, 3: 4_800.0}
+    # a retention period no customer has been observed for stops the data step
+    from clvmodels.experiments import runner
+
+    fitted = []
+    monkeypatch.setattr(runner, "_fit_models", lambda *a, **k: fitted.append(1) or {})
+    raw["economics"]["retention_cohort"] = "Y"
+    with pytest.raises(InvalidDataError, match=r"economics\.retention_period: no customer"):
+        run_experiment(parse_config(raw), output_dir=tmp_path / "run2")
+    assert not fitted
