@@ -931,10 +931,10 @@ def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
     """Per segment, the cumulative margin by customer age (time since each customer's
     first purchase): the margin of every purchase made at an age <= a, plus, for a
     customer observed for less than a (T_i < a), margin x expected spend x
-    E[X(T_i, a)] from the model at its estimates: history where there is one, the model
-    beyond, each customer's model part capped at their horizon. The grid runs to the
-    longest observation plus the horizon."""
-    from .models._base import horizon_in_units, point_estimate
+    E[X(T_i, a)] from the model at its estimates (:class:`_ModelPart`): history where
+    there is one, the model beyond, each customer's model part capped at their horizon.
+    The grid runs to the longest observation plus the horizon."""
+    from .models._base import horizon_in_units
 
     observed = _observed_lengths(purchase_model, data)
     length = horizon_in_units(horizon, unit, positive=True)
@@ -946,56 +946,10 @@ def _payback_curve(purchase_model: Any, spend_model: Any, data: pd.DataFrame,
     # and the linear interpolation must not lend it one
     grid = np.unique(np.r_[step * np.arange(1, int(np.ceil(top / step)) + 1),
                            shortest[(shortest > 0) & (shortest < top)]])  # fmt: skip
-    spend = margin * point_estimate(spend_model.expected_spend(data)).to_numpy()
-    params = purchase_model._param_dict(purchase_model.params_.to_numpy())
-    if factored is not None:
-        ahead = _factored_ahead(factored, params, spend, groups, grid, length)
-    else:
-        ahead = _customers_ahead(purchase_model, data, params, spend, groups, grid, length)
+    part = _ModelPart(purchase_model, spend_model, data, groups, margin, length, factored)
     history = _History.of(groups.codes[bought.customer], bought.age, margin * bought.revenue,
                           len(groups.names))  # fmt: skip
-    return _PaybackCurve(history, ahead, np.r_[0.0, grid], shortest)
-
-
-def _factored_ahead(factored: Any, params: dict[str, np.ndarray], spend: np.ndarray,
-                    groups: _Segments, grid: np.ndarray, length: float) -> np.ndarray:  # fmt: skip
-    """(segments, grid) the model's expected margin beyond each customer's observation,
-    once per distinct history: E = P(alive) g(x, T; span), span = min(age - T, horizon)
-    a function of T alone."""
-    from scipy import sparse
-
-    weights = sparse.csr_matrix((spend, (factored.customer, groups.codes)),
-                                shape=(len(factored.x), len(groups.names)))  # fmt: skip
-    alive = np.asarray(factored.alive(params), dtype=np.float64)
-    ahead = np.zeros((len(groups.names), len(grid)))
-    for k, age in enumerate(grid):
-        later = np.flatnonzero(factored.pair_T < age)
-        if not len(later):
-            continue
-        given_alive = np.zeros(len(factored.pair_x))
-        span = np.minimum(age - factored.pair_T[later], length)
-        given_alive[later] = factored.if_alive(params, span, later)
-        ahead[:, k] = weights.T @ (alive * given_alive[factored.pair])
-    return ahead
-
-
-def _customers_ahead(model: Any, data: pd.DataFrame, params: dict[str, np.ndarray],
-                     spend: np.ndarray, groups: _Segments, grid: np.ndarray,
-                     length: float) -> np.ndarray:  # fmt: skip
-    """As :func:`_factored_ahead`, customer by customer (models with covariates)."""
-    observed = _observed_lengths(model, data)
-    arrays, _ = model._read(data)
-    ahead = np.zeros((len(groups.names), len(grid)))
-    for k, age in enumerate(grid):
-        later = observed < age
-        if not later.any():
-            continue
-        part = {name: values[later] for name, values in arrays.items()}
-        span = np.minimum(age - observed[later], length)
-        expected = model._cumulative_purchases(part, params, span)
-        ahead[:, k] = np.bincount(groups.codes[later], spend[later] * expected,
-                                  minlength=len(groups.names))  # fmt: skip
-    return ahead
+    return _PaybackCurve(history, part.curve(grid), np.r_[0.0, grid], shortest)
 
 
 def _observed_lengths(model: Any, data: pd.DataFrame) -> np.ndarray:
@@ -1113,9 +1067,9 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
     ratio = np.stack([_ratio(row, cac) for row in clv])
     length = horizon_in_units(options["horizon"], _time_unit(purchase_model, data),
                               positive=True)  # fmt: skip
-    model_part = _AheadAtDraws(purchase_model, spend_model, data, groups, options["margin"],
-                               length, factored, n_draws, random_state, costly,
-                               pair_weights)  # fmt: skip
+    model_part = _ModelPart(purchase_model, spend_model, data, groups, options["margin"],
+                            length, factored)  # fmt: skip
+    model_part.use_draws(n_draws, random_state, costly, pair_weights)
     payback = _payback_draws(curve, cac, table["payback_period"].to_numpy(), model_part,
                              costly)  # fmt: skip
     for name, draws in (("predicted_value", predicted), ("clv", clv), ("clv_to_cac", ratio),
@@ -1169,74 +1123,127 @@ def _alive_draws(model: Any, data: pd.DataFrame, groups: _Segments, n_draws: int
 # ------------------------------------------------------------ payback at joint draws
 
 
-class _AheadAtDraws:
-    """The model's part of a segment's payback curve, margin x expected spend x expected
-    purchases beyond each customer's observation, at given ages for given joint draws
-    (the draws of :func:`clvmodels.clv._paired_draws`, as the other intervals use).
+class _ModelPart:
+    """The model's part of the payback curves: margin x expected spend x expected
+    purchases beyond each customer's observation, as a sum over units of
+    g(unit; span) x weight(unit, segment), span = min(age - T, horizon).
 
-    Through a :class:`clvmodels.clv.FactoredClv` the per-draw weights of each (x, T)
-    pair are summed once per segment, so an evaluation costs one g(x, T; span) per pair;
-    otherwise (covariates) customer by customer."""
+    Through a :class:`clvmodels.clv.FactoredClv` the units are the (x, T) pairs: g the
+    expected purchases given alive, the weight P(alive) x spend summed over the pair's
+    customers, so an evaluation costs one g per pair. Otherwise (covariates) the units
+    are the customers: g their expected purchases, the weight their spend. At the
+    estimates (:meth:`curve`, every segment at each grid age) or at joint draws (the
+    draws of :func:`clvmodels.clv._paired_draws`, as the other intervals use;
+    :meth:`at`, one segment at one age per draw)."""
 
     def __init__(self, purchase_model: Any, spend_model: Any, data: pd.DataFrame,
-                 groups: _Segments, margin: float, length: float, factored: Any,
-                 n_draws: int, random_state: Any, segments: list[int],
-                 pair_weights: dict[int, np.ndarray] | None = None) -> None:  # fmt: skip
-        from .clv import _paired_draws
-
+                 groups: _Segments, margin: float, length: float,
+                 factored: Any) -> None:  # fmt: skip
         self.model, self.spend_model, self.margin = purchase_model, spend_model, margin
-        self.length, self.factored = length, factored
-        self.p_draws, self.s_draws = _paired_draws(purchase_model, spend_model, n_draws,
-                                                   random_state)  # fmt: skip
-        self.n_draws = len(self.p_draws)
+        self.groups, self.length, self.factored = groups, length, factored
         if factored is not None:
-            self.weights = pair_weights if pair_weights is not None else (
-                factored.group_draws(spend_model, groups.codes, len(groups.names), margin,
-                                     n_draws, random_state, weigh=segments).pair_weights)
+            self.unit_T = factored.pair_T
         else:
-            arrays, _ = purchase_model._read(data)
-            spend_arrays = spend_model._read(data)[0]
-            self.customers = {
-                s: ({k: v[groups.codes == s] for k, v in arrays.items()},
-                    {k: v[groups.codes == s] for k, v in spend_arrays.items()})
-                for s in segments
-            }  # fmt: skip
+            self.arrays = purchase_model._read(data)[0]
+            self.spend_arrays = spend_model._read(data)[0]
+            self.unit_T = np.asarray(self.arrays["T"], dtype=np.float64)
+        self.draws: dict[str, Any] = {}
 
-    def __call__(self, s: int, chosen: np.ndarray, ages: np.ndarray) -> np.ndarray:
-        """Segment ``s``'s model part at ``ages`` (one per chosen draw), in blocks of
-        draws of bounded memory."""
-        width = len(self.factored.pair_x) if self.factored is not None else len(
-            self.customers[s][0]["T"])
-        step = max(1, _ALIVE_BLOCK_VALUES // max(width, 1))
-        if len(chosen) > step:
-            return np.concatenate([self(s, chosen[i:i + step], ages[i:i + step])
-                                   for i in range(0, len(chosen), step)])  # fmt: skip
-        params = self.model._param_dict(self.p_draws[chosen, None, :])
+    def _given(self, params: dict[str, np.ndarray], ages: np.ndarray,
+               units: Any = slice(None)) -> np.ndarray:  # fmt: skip
+        """(ages, units) g at span min(age - T, horizon), 0 before the unit's T."""
+        span = np.clip(ages[:, None] - self.unit_T[units][None, :], 0.0, self.length)
         if self.factored is not None:
-            pair_T = self.factored.pair_T
-            span = np.clip(ages[:, None] - pair_T[None, :], 0.0, self.length)
-            given_alive = self.factored.if_alive(params, span)
-            return np.sum(given_alive * self.weights[s][chosen], axis=1)
-        arrays, spend_arrays = self.customers[s]
-        observed = arrays["T"]
-        span = np.clip(ages[:, None] - observed[None, :], 0.0, self.length)
-        expected = self.model._cumulative_purchases(arrays, params, span)
+            return self.factored.if_alive(params, span, units)
+        part = {name: values[units] for name, values in self.arrays.items()}
+        return self.model._cumulative_purchases(part, params, span)
+
+    def _spend(self, s_params: dict[str, np.ndarray], units: Any = slice(None)) -> np.ndarray:
         from .models.gamma_gamma import expected_spend
 
-        spend = expected_spend(spend_arrays["frequency"], spend_arrays["monetary_value"],
-                               **self.spend_model._param_dict(self.s_draws[chosen, None, :]))
+        return expected_spend(self.spend_arrays["frequency"][units],
+                              self.spend_arrays["monetary_value"][units], **s_params)
+
+    # --------------------------------------------------------- at the estimates
+
+    def curve(self, grid: np.ndarray) -> np.ndarray:
+        """(segments, grid) the model's part at the estimates, every segment at once."""
+        params = self.model._param_dict(self.model.params_.to_numpy())
+        s_params = self.spend_model._param_dict(self.spend_model.params_.to_numpy())
+        weights = self._weights(params, s_params)
+        ahead = np.zeros((len(self.groups.names), len(grid)))
+        step = max(1, _ALIVE_BLOCK_VALUES // max(len(self.unit_T), 1))
+        for start in range(0, len(grid), step):
+            ages = grid[start:start + step]
+            ahead[:, start:start + step] = (weights.T @ self._given(params, ages).T)
+        return np.asarray(ahead)
+
+    def _weights(self, params: dict[str, np.ndarray],
+                 s_params: dict[str, np.ndarray]) -> Any:  # fmt: skip
+        """(units, segments) weights at the estimates."""
+        from scipy import sparse
+
+        codes, n = self.groups.codes, len(self.groups.names)
+        if self.factored is None:
+            value = self.margin * self._spend(s_params)
+            return sparse.csr_matrix((value, (np.arange(len(codes)), codes)),
+                                     shape=(len(codes), n))  # fmt: skip
+        factored = self.factored
+        base, slope = factored.spend_coefficients(s_params)
+        history = factored.customer
+        level = factored.pair_level[factored.pair[history]]
+        alive = np.asarray(factored.alive(params), dtype=np.float64)[history]
+        value = self.margin * alive * (base[level] + slope[level] * factored.z)
+        return sparse.csr_matrix((value, (factored.pair[history], codes)),
+                                 shape=(len(factored.pair_x), n))  # fmt: skip
+
+    # ------------------------------------------------------------ at joint draws
+
+    def use_draws(self, n_draws: int, random_state: Any, segments: list[int],
+                  pair_weights: dict[int, np.ndarray] | None = None) -> None:
+        """Take the joint draws (and, through a FactoredClv, each segment's weight per
+        pair at each draw: ``pair_weights`` from the CLV pass, or computed here)."""
+        from .clv import _paired_draws
+
+        p_draws, s_draws = _paired_draws(self.model, self.spend_model, n_draws, random_state)
+        self.draws = {"purchase": p_draws, "spend": s_draws, "count": len(p_draws)}
+        if self.factored is not None and pair_weights is None:
+            pair_weights = self.factored.group_draws(
+                self.spend_model, self.groups.codes, len(self.groups.names), self.margin,
+                n_draws, random_state, weigh=segments).pair_weights
+        self.draws["pair_weights"] = pair_weights
+
+    @property
+    def n_draws(self) -> int:
+        return self.draws["count"]
+
+    def at(self, s: int, chosen: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        """Segment ``s``'s model part at ``ages`` (one per chosen draw), in blocks of
+        draws of bounded memory."""
+        units = (slice(None) if self.factored is not None
+                 else np.flatnonzero(self.groups.codes == s))  # fmt: skip
+        width = len(self.unit_T[units])
+        step = max(1, _ALIVE_BLOCK_VALUES // max(width, 1))
+        if len(chosen) > step:
+            return np.concatenate([self.at(s, chosen[i:i + step], ages[i:i + step])
+                                   for i in range(0, len(chosen), step)])  # fmt: skip
+        params = self.model._param_dict(self.draws["purchase"][chosen, None, :])
+        given = self._given(params, ages, units)
+        if self.factored is not None:
+            return np.sum(given * self.draws["pair_weights"][s][chosen], axis=1)
+        spend = self._spend(self.spend_model._param_dict(self.draws["spend"][chosen, None, :]),
+                            units)  # fmt: skip
         with np.errstate(invalid="ignore"):
-            value = np.where(expected == 0, 0.0, self.margin * expected * spend)
-        return np.sum(value, axis=1)
+            return np.sum(np.where(given == 0, 0.0, self.margin * given * spend), axis=1)
 
 
 def _payback_draws(curve: _PaybackCurve, cost: np.ndarray, periods: np.ndarray,
-                   at: Any, segments: list[int]) -> np.ndarray:
+                   part: _ModelPart, segments: list[int]) -> np.ndarray:
     """(draws, segments) payback periods at each joint draw: per segment the first grid
     cell where its cumulative margin reaches the cost, found by bisection on the grid
     (the curve grows with age), then the same interpolation as the estimate."""
     history, _, ages, shortest = curve
-    draws = np.tile(periods, (at.n_draws, 1))
+    draws = np.tile(periods, (part.n_draws, 1))
     top = len(ages) - 1
     for s in segments:
         past = history.at(s, ages)
@@ -1244,12 +1251,12 @@ def _payback_draws(curve: _PaybackCurve, cost: np.ndarray, periods: np.ndarray,
         quiet = int(np.searchsorted(ages, shortest[s], side="right")) - 1
         if past[quiet] >= cost[s]:
             continue
-        everyone = np.arange(at.n_draws)
-        at_top = at(s, everyone, np.full(at.n_draws, ages[top]))
+        everyone = np.arange(part.n_draws)
+        at_top = part.at(s, everyone, np.full(part.n_draws, ages[top]))
         reach = past[top] + at_top >= cost[s]
-        column = np.full(at.n_draws, np.inf)
-        lo, hi = np.full(at.n_draws, quiet), np.full(at.n_draws, top)
-        m_lo, m_hi = np.zeros(at.n_draws), at_top
+        column = np.full(part.n_draws, np.inf)
+        lo, hi = np.full(part.n_draws, quiet), np.full(part.n_draws, top)
+        m_lo, m_hi = np.zeros(part.n_draws), at_top
         estimate = np.searchsorted(ages, periods[s]) if np.isfinite(periods[s]) else top
         probes = [int(estimate), int(estimate) - 1]
         while True:
@@ -1261,7 +1268,7 @@ def _payback_draws(curve: _PaybackCurve, cost: np.ndarray, periods: np.ndarray,
                 guess = probes.pop(0)
                 mid = np.where((guess > lo) & (guess < hi), guess, mid)
             rows = np.flatnonzero(open_)
-            values = at(s, rows, ages[mid[rows]])
+            values = part.at(s, rows, ages[mid[rows]])
             up = past[mid[rows]] + values >= cost[s]
             hi[rows[up]], m_hi[rows[up]] = mid[rows[up]], values[up]
             lo[rows[~up]], m_lo[rows[~up]] = mid[rows[~up]], values[~up]

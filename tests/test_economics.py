@@ -472,9 +472,10 @@ def test_payback_draws_are_the_payback_at_each_draw(fitted, factored) -> None:
     curve = economics._payback_curve(bgnbd, spend, cdnow, setup.bought, setup.groups, 0.3,
                                      "12M", "W", route)  # fmt: skip
     periods, _ = economics._crossings(curve, cac)
-    at = economics._AheadAtDraws(bgnbd, spend, cdnow, setup.groups, 0.3,
-                                 52.17857142857143, route, 60, 9, [0, 1, 2])  # fmt: skip
-    draws = economics._payback_draws(curve, cac, periods, at, [0, 1, 2])
+    part = economics._ModelPart(bgnbd, spend, cdnow, setup.groups, 0.3, 52.17857142857143,
+                                route)  # fmt: skip
+    part.use_draws(60, 9, [0, 1, 2])
+    draws = economics._payback_draws(curve, cac, periods, part, [0, 1, 2])
     p_draws, s_draws = _paired_draws(bgnbd, spend, 60, 9)
     for d in (0, 17, 59):
         purchases, value = copy.deepcopy(bgnbd), copy.deepcopy(spend)
