@@ -630,7 +630,7 @@ class FactoredClv(NamedTuple):
         schedule = self.draw_schedule()
         value = np.zeros((n_groups, len(p_draws)))
         alive_total = np.zeros((n_groups, len(p_draws)))
-        weights = {g: np.zeros((len(self.pair_x), len(p_draws))) for g in weigh}
+        weights = {g: np.zeros((len(sums.pairs[g]), len(p_draws))) for g in weigh}
         step = max(1, _HELD_VALUES // max(len(self.x), 1))
         for start in range(0, len(p_draws), step):
             chosen = slice(start, start + step)
@@ -643,7 +643,8 @@ class FactoredClv(NamedTuple):
             alive_total[:, chosen] = sums.counts.T @ alive
             for g in weigh:
                 weights[g][:, chosen] = sums.by_pair(g, margin * alive, base, slope)
-        return GroupDraws(value.T, alive_total.T, {g: w.T for g, w in weights.items()},
+        return GroupDraws(value.T, alive_total.T,
+                          {g: (sums.pairs[g], w.T) for g, w in weights.items()},
                           p_draws, s_draws)  # fmt: skip
 
 
@@ -651,13 +652,14 @@ class _GroupSums(NamedTuple):
     """Sparse sums of per-history values over groups: ``counts`` (histories, groups);
     ``level_counts`` / ``level_sums`` (histories, levels x groups), each history's
     customers (their sum of means z) in the column of its spend level and group; and per
-    weighed group the same by (x, T) pair."""
+    weighed group the same by (x, T) pair, over the group's own ``pairs``."""
 
     counts: Any
     level_counts: Any
     level_sums: Any
     pair_counts: dict[int, Any]
     pair_sums: dict[int, Any]
+    pairs: dict[int, np.ndarray]
     factored: FactoredClv
     n_groups: int
 
@@ -675,14 +677,16 @@ class _GroupSums(NamedTuple):
         shape = (n, len(factored.levels) * n_groups)
         level_counts = sparse.csr_matrix((ones, (history, column)), shape=shape)
         level_sums = sparse.csr_matrix((factored.z, (history, column)), shape=shape)
-        pair_counts, pair_sums = {}, {}
+        pair_counts, pair_sums, pairs = {}, {}, {}
         for g in weigh:
             mine = groups == g
-            at = (history[mine], factored.pair[history[mine]])
-            shape = (n, len(factored.pair_x))
+            # only the pairs the group's customers have: memory grows with them
+            pairs[g], local = np.unique(factored.pair[history[mine]], return_inverse=True)
+            at = (history[mine], local)
+            shape = (n, len(pairs[g]))
             pair_counts[g] = sparse.csr_matrix((ones[mine], at), shape=shape)
             pair_sums[g] = sparse.csr_matrix((factored.z[mine], at), shape=shape)
-        return cls(counts, level_counts, level_sums, pair_counts, pair_sums, factored,
+        return cls(counts, level_counts, level_sums, pair_counts, pair_sums, pairs, factored,
                    n_groups)  # fmt: skip
 
     def by_level(self, scale: np.ndarray, base: np.ndarray, slope: np.ndarray) -> np.ndarray:
@@ -700,7 +704,7 @@ class _GroupSums(NamedTuple):
                 slope: np.ndarray) -> np.ndarray:  # fmt: skip
         """(pairs, draws) group ``g``'s sum over each pair's customers of
         scale x (A + B z)."""
-        level = self.factored.pair_level
+        level = self.factored.pair_level[self.pairs[g]]
         fixed = self.pair_counts[g].T @ scale
         moving = self.pair_sums[g].T @ scale
         with np.errstate(invalid="ignore"):
@@ -710,10 +714,11 @@ class _GroupSums(NamedTuple):
 
 class GroupDraws(NamedTuple):
     """What :meth:`FactoredClv.group_draws` returns: (draws, groups) CLV and P(alive)
-    sums, per weighed group the (draws, pairs) weights, and the draws themselves."""
+    sums, per weighed group its pairs and their (draws, pairs) weights, and the draws
+    themselves."""
 
     value: np.ndarray
     alive: np.ndarray
-    pair_weights: dict[int, np.ndarray]
+    pair_weights: dict[int, tuple[np.ndarray, np.ndarray]]
     purchase_draws: np.ndarray
     spend_draws: np.ndarray

@@ -683,7 +683,7 @@ def _check_inputs(purchase_model: Any, spend_model: Any, data: Any, margin: Any,
 
 def _check_model(model: Any, role: str, what: str) -> None:
     """A fitted continuous-time purchase model (no time-varying covariates: segments of
-    a covariate history are not available) or a fitted spend model."""
+    a covariate history are not available) or a fitted spend model with a finite mean."""
     from . import registry
 
     spec = registry.MODELS.get(getattr(model, "kind", None))
@@ -694,6 +694,8 @@ def _check_model(model: Any, role: str, what: str) -> None:
             f"{type(model).__name__}."
         )
     model._check_fitted()
+    if role == "spend":
+        model._require_finite_mean()
     if getattr(model, "time_varying_", False):
         raise InvalidDataError(
             f"{what}: the purchase model was fitted with time-varying covariates; "
@@ -1022,6 +1024,8 @@ def _within_cell(history: _History, s: int, ages: np.ndarray, k: int, m_lo: floa
     the history steps at its purchases, the model's part linear from ``m_lo`` to
     ``m_hi``."""
     lo, hi = ages[k - 1], ages[k]
+    if not np.isfinite(m_hi):  # an infinite expected spend covers any cost at once
+        return float(lo)
     jumps = history.jumps(s, lo, hi)
     for left, right in zip(np.r_[lo, jumps], np.r_[jumps, hi], strict=True):
         base = history.at(s, np.array([left]))[0]
@@ -1082,12 +1086,17 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
     table.attrs["interval"] = interval
 
 
-def _one_seed(random_state: Any) -> Any:
-    """A seed that gives the same draws each time it is used: a Generator's next integer
-    (a Generator itself would give new draws to every step that draws)."""
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**63 - 1))
-    return random_state
+def _one_seed(random_state: Any) -> int:
+    """An integer seed that gives the same draws to every step that draws: the seed
+    itself, or the next integer of a Generator (None: of a fresh one). A Generator or
+    None passed on as it is would give each step new draws."""
+    if isinstance(random_state, int | np.integer) and not isinstance(random_state, bool):
+        return int(random_state)
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return int(np.random.default_rng(random_state).integers(2**63 - 1))
+    raise InvalidDataError(
+        f"random_state={random_state!r}: give an int, a numpy Generator or None."
+    )
 
 
 def _alive_draws(model: Any, data: pd.DataFrame, groups: _Segments, n_draws: int,
@@ -1140,7 +1149,7 @@ class _ModelPart:
                  groups: _Segments, margin: float, length: float,
                  factored: Any) -> None:  # fmt: skip
         self.model, self.spend_model, self.margin = purchase_model, spend_model, margin
-        self.groups, self.length, self.factored = groups, length, factored
+        self.groups, self.length, self.factored, self.data = groups, length, factored, data
         if factored is not None:
             self.unit_T = factored.pair_T
         else:
@@ -1169,8 +1178,7 @@ class _ModelPart:
     def curve(self, grid: np.ndarray) -> np.ndarray:
         """(segments, grid) the model's part at the estimates, every segment at once."""
         params = self.model._param_dict(self.model.params_.to_numpy())
-        s_params = self.spend_model._param_dict(self.spend_model.params_.to_numpy())
-        weights = self._weights(params, s_params)
+        weights = self._weights(params)
         ahead = np.zeros((len(self.groups.names), len(grid)))
         step = max(1, _ALIVE_BLOCK_VALUES // max(len(self.unit_T), 1))
         for start in range(0, len(grid), step):
@@ -1178,29 +1186,30 @@ class _ModelPart:
             ahead[:, start:start + step] = (weights.T @ self._given(params, ages).T)
         return np.asarray(ahead)
 
-    def _weights(self, params: dict[str, np.ndarray],
-                 s_params: dict[str, np.ndarray]) -> Any:  # fmt: skip
+    def _weights(self, params: dict[str, np.ndarray]) -> Any:
         """(units, segments) weights at the estimates."""
         from scipy import sparse
 
+        from .models._base import point_estimate
+
         codes, n = self.groups.codes, len(self.groups.names)
+        # the spend model's own prediction per customer (a Bayesian one's posterior mean)
+        spend = self.margin * point_estimate(self.spend_model.expected_spend(self.data))
+        spend = np.asarray(spend, dtype=np.float64)
         if self.factored is None:
-            value = self.margin * self._spend(s_params)
-            return sparse.csr_matrix((value, (np.arange(len(codes)), codes)),
+            return sparse.csr_matrix((spend, (np.arange(len(codes)), codes)),
                                      shape=(len(codes), n))  # fmt: skip
         factored = self.factored
-        base, slope = factored.spend_coefficients(s_params)
         history = factored.customer
-        level = factored.pair_level[factored.pair[history]]
         alive = np.asarray(factored.alive(params), dtype=np.float64)[history]
-        value = self.margin * alive * (base[level] + slope[level] * factored.z)
-        return sparse.csr_matrix((value, (factored.pair[history], codes)),
+        return sparse.csr_matrix((alive * spend, (factored.pair[history], codes)),
                                  shape=(len(factored.pair_x), n))  # fmt: skip
 
     # ------------------------------------------------------------ at joint draws
 
     def use_draws(self, n_draws: int, random_state: Any, segments: list[int],
-                  pair_weights: dict[int, np.ndarray] | None = None) -> None:
+                  pair_weights: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
+                  ) -> None:  # fmt: skip
         """Take the joint draws (and, through a FactoredClv, each segment's weight per
         pair at each draw: ``pair_weights`` from the CLV pass, or computed here)."""
         from .clv import _paired_draws
@@ -1220,7 +1229,7 @@ class _ModelPart:
     def at(self, s: int, chosen: np.ndarray, ages: np.ndarray) -> np.ndarray:
         """Segment ``s``'s model part at ``ages`` (one per chosen draw), in blocks of
         draws of bounded memory."""
-        units = (slice(None) if self.factored is not None
+        units = (self.draws["pair_weights"][s][0] if self.factored is not None
                  else np.flatnonzero(self.groups.codes == s))  # fmt: skip
         width = len(self.unit_T[units])
         step = max(1, _ALIVE_BLOCK_VALUES // max(width, 1))
@@ -1230,11 +1239,13 @@ class _ModelPart:
         params = self.model._param_dict(self.draws["purchase"][chosen, None, :])
         given = self._given(params, ages, units)
         if self.factored is not None:
-            return np.sum(given * self.draws["pair_weights"][s][chosen], axis=1)
-        spend = self._spend(self.spend_model._param_dict(self.draws["spend"][chosen, None, :]),
-                            units)  # fmt: skip
+            weight = self.draws["pair_weights"][s][1][chosen]
+        else:
+            spend_params = self.spend_model._param_dict(self.draws["spend"][chosen, None, :])
+            weight = self.margin * self._spend(spend_params, units)
+        # a draw's spend may be infinite (q <= 1): no purchase expected is still nothing
         with np.errstate(invalid="ignore"):
-            return np.sum(np.where(given == 0, 0.0, self.margin * given * spend), axis=1)
+            return np.sum(np.where(given == 0, 0.0, given * weight), axis=1)
 
 
 def _payback_draws(curve: _PaybackCurve, cost: np.ndarray, periods: np.ndarray,

@@ -581,3 +581,43 @@ def test_ambiguous_series_are_refused(fitted) -> None:
     shuffled = pd.DataFrame({1: [700.0], 0: [1000.0], 2: [600.0]}, index=["a"])
     with pytest.raises(InvalidDataError, match=r"periods 0, 1, 2, \.\.\. in order"):
         clvmodels.subscription_retention(shuffled)
+
+
+def test_spend_with_an_infinite_mean(fitted, monkeypatch) -> None:
+    # a spend model with q <= 1 has no mean: refused by name, as predictive_clv does
+    import copy
+
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    costs = {"1997-01": 19_000.0, "1997-02": 8_000.0, "1997-03": 14_500.0}
+    options = {"transactions": log, "cohort": "M", "acquisition_costs": costs, "margin": 0.3}
+    broken = copy.deepcopy(spend)
+    broken.params_ = spend.params_.copy()
+    broken.params_["q"] = 0.9
+    for function in (clvmodels.segment_value, clvmodels.payback_curves):
+        with pytest.raises(InvalidDataError, match="q"):
+            function(bgnbd, broken, cdnow, **options)
+    # draws with q <= 1 (a wide covariance near q = 1): both routes give the same bounds,
+    # none of them NaN (an infinite expected spend pays back at once)
+    wide = copy.deepcopy(spend)
+    wide.params_ = spend.params_.copy()
+    wide.params_["q"] = 1.15
+    wide.covariance_ = spend.covariance_ * 4
+    fast = clvmodels.segment_value(bgnbd, wide, cdnow, **options, interval=0.9, n_draws=200)
+    monkeypatch.setattr(clvmodels.clv.FactoredClv, "of", classmethod(lambda cls, *a: None))
+    slow = clvmodels.segment_value(bgnbd, wide, cdnow, **options, interval=0.9, n_draws=200)
+    bounds = ["payback_period_lower", "payback_period_upper"]
+    assert not fast[bounds].isna().any().any()
+    np.testing.assert_allclose(fast[bounds], slow[bounds], rtol=1e-10)
+
+
+def test_random_state_forms(fitted) -> None:
+    cdnow, bgnbd, spend = fitted
+    log = clvmodels.datasets.load_cdnow()
+    options = {"transactions": log, "cohort": "M", "interval": 0.9, "n_draws": 50,
+               "acquisition_costs": {"1997-01": 9_000.0, "1997-02": 8_000.0,
+                                     "1997-03": 7_500.0}}  # fmt: skip
+    table = clvmodels.segment_value(bgnbd, spend, cdnow, **options, random_state=None)
+    assert (table["clv_lower"] <= table["clv_upper"]).all()
+    with pytest.raises(InvalidDataError, match="random_state='seven'"):
+        clvmodels.segment_value(bgnbd, spend, cdnow, **options, random_state="seven")

@@ -714,7 +714,11 @@ def _acquisition_costs(config: ExperimentConfig, frame: pd.DataFrame) -> Any:
     segments = _segment_column(config, frame)
     if isinstance(costs, dict) and segments is not None:
         # the file's keys are text; a numeric segment column is named by its values
-        label = {str(value): value for value in pd.unique(segments.dropna())}
+        label = {}
+        for value in pd.unique(segments.dropna()):
+            label[str(value)] = value
+            if isinstance(value, float | np.floating) and float(value).is_integer():
+                label[str(int(value))] = value  # the file's "1" names a column's 1.0
         costs = {label.get(key, key): value for key, value in costs.items()}
     try:
         check_segments(frame, acquisition_costs=costs, segments=segments,
