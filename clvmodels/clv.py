@@ -216,12 +216,8 @@ class _Clv(NamedTuple):
     expand: np.ndarray
 
 
-def _clv_setup(purchase_model: Any, spend_model: Any, data: Any, *, horizon: Any,
-               discount_rate: float, margin: float, time_unit: str | None,
-               quadrature_nodes: int, draws: bool) -> _Clv:  # fmt: skip
-    """The horizon and rate in the model's unit, the discounting schedule, and the
-    value function over the distinct customers; with ``draws``, the fewest Gauss-Legendre
-    nodes that reproduce the estimate to 1e-9 serve the draws."""
+def _checked_unit(purchase_model: Any, data: Any, time_unit: str | None) -> str:
+    """The purchase model's time unit, which the data's must be."""
     unit = _model_time_unit(purchase_model, time_unit)
     check_time_units(
         data.time_unit if _is_history(data) else data_time_unit(data),
@@ -229,6 +225,36 @@ def _clv_setup(purchase_model: Any, spend_model: Any, data: Any, *, horizon: Any
         f"{type(purchase_model).__name__} was fitted on data in" if time_unit is None
         else "time_unit= says the purchase model was fitted on data in",
     )  # fmt: skip
+    return unit
+
+
+# the fewer Gauss-Legendre nodes tried for the draws, in order
+_FEWER_NODES = (4, 6, 8, 12, 16)
+
+
+def _fewest_nodes(approximate: Any, estimate: np.ndarray, length: float, delta: float,
+                  most: int) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """The discounting schedule with the fewest nodes (fewer than ``most``) with which
+    ``approximate(schedule)`` reproduces ``estimate`` to 1e-9 (relative), or None. The
+    integrand is smooth, so a few nodes often do; the draws, which only feed an
+    interval, then use that many."""
+    scale = np.maximum(np.abs(estimate), 1e-300)
+    for nodes in _FEWER_NODES:
+        if nodes >= most:
+            break
+        schedule = _gauss_legendre_schedule(nodes, length, delta)
+        if np.all(np.abs(approximate(schedule) - estimate) <= 1e-9 * scale):
+            return schedule
+    return None
+
+
+def _clv_setup(purchase_model: Any, spend_model: Any, data: Any, *, horizon: Any,
+               discount_rate: float, margin: float, time_unit: str | None,
+               quadrature_nodes: int, draws: bool) -> _Clv:  # fmt: skip
+    """The horizon and rate in the model's unit, the discounting schedule, and the
+    value function over the distinct customers; with ``draws``, the fewest Gauss-Legendre
+    nodes that reproduce the estimate to 1e-9 serve the draws."""
+    unit = _checked_unit(purchase_model, data, time_unit)
     length = horizon_in_units(horizon, unit, positive=True)
     delta = continuous_discount_rate(discount_rate, unit)
     if getattr(purchase_model, "discrete_time", False):
@@ -289,20 +315,13 @@ def _clv_setup(purchase_model: Any, spend_model: Any, data: Any, *, horizon: Any
     )
     schedule = {} if history else {"times": times, "weights": weights}
     if draws and not (history or getattr(purchase_model, "discrete_time", False)):
-        # The integrand is smooth, so fewer nodes often reproduce the estimate to 1e-9
-        # (relative); the draws, which only feed an interval, then use that many.
-        for nodes in (4, 6, 8, 12, 16):
-            if nodes >= quadrature_nodes:
-                break
-            fewer_times, fewer_weights = _gauss_legendre_schedule(nodes, length, delta)
-            approx = value(
-                purchase_model.params_.to_numpy(), spend_params, slice(None),
-                times=fewer_times, weights=fewer_weights,
-            )  # fmt: skip
-            scale = np.maximum(np.abs(estimate), 1e-300)
-            if np.all(np.abs(approx - estimate) <= 1e-9 * scale):
-                schedule = {"times": fewer_times, "weights": fewer_weights}
-                break
+        fewer = _fewest_nodes(
+            lambda pair: value(purchase_model.params_.to_numpy(), spend_params, slice(None),
+                               times=pair[0], weights=pair[1]),
+            estimate, length, delta, quadrature_nodes,
+        )  # fmt: skip
+        if fewer is not None:
+            schedule = {"times": fewer[0], "weights": fewer[1]}
     return _Clv(partial(value, **schedule), estimate, index, expand)
 
 
@@ -526,9 +545,7 @@ class FactoredClv(NamedTuple):
                 or getattr(purchase_model, "discrete_time", False)
                 or getattr(purchase_model, "time_varying_", False)):  # fmt: skip
             return None
-        unit = _model_time_unit(purchase_model, None)
-        check_time_units(data_time_unit(data), "data.attrs['clvmodels']['time_unit']", unit,
-                         f"{type(purchase_model).__name__} was fitted on data in")  # fmt: skip
+        unit = _checked_unit(purchase_model, data, None)
         p_arrays, _ = purchase_model._read(data)
         s_arrays = spend_model._read(data)[0]
         keys = {"x": p_arrays["frequency"], "t_x": p_arrays["recency"], "T": p_arrays["T"],
@@ -612,12 +629,9 @@ class FactoredClv(NamedTuple):
         params = self.model._param_dict(self.model.params_.to_numpy())
         alive = self.alive(params)
         estimate = self.discounted(params, alive, self.schedule())
-        scale = np.maximum(np.abs(estimate), 1e-300)
-        for nodes in (4, 6, 8, 12, 16):
-            fewer = self.schedule(nodes)
-            if np.all(np.abs(self.discounted(params, alive, fewer) - estimate) <= 1e-9 * scale):
-                return fewer
-        return self.schedule()
+        fewer = _fewest_nodes(lambda schedule: self.discounted(params, alive, schedule),
+                              estimate, self.length, self.delta, 24)  # fmt: skip
+        return self.schedule() if fewer is None else fewer
 
     def group_draws(self, spend_model: Any, groups: np.ndarray, n_groups: int, margin: float,
                     n_draws: int, random_state: Any, weigh: Any = ()) -> GroupDraws:  # fmt: skip

@@ -1055,12 +1055,12 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
 
     cac = table["cac"].to_numpy()
     costly = [s for s in range(len(cac)) if cac[s] > 0]
-    pair_weights = None
+    drawn = None
     if factored is not None:
         # the payback draws need each costly segment's weight of every (x, T) pair
         drawn = factored.group_draws(spend_model, groups.codes, len(groups.names),
                                      options["margin"], n_draws, random_state, weigh=costly)
-        predicted, alive, pair_weights = drawn.value, drawn.alive, drawn.pair_weights
+        predicted, alive = drawn.value, drawn.alive
     else:
         predicted = clv_group_draws(purchase_model, spend_model, data, groups.codes,
                                     len(groups.names), n_draws=n_draws,
@@ -1073,7 +1073,7 @@ def _add_intervals(table: pd.DataFrame, purchase_model: Any, spend_model: Any,
                               positive=True)  # fmt: skip
     model_part = _ModelPart(purchase_model, spend_model, data, groups, options["margin"],
                             length, factored)  # fmt: skip
-    model_part.use_draws(n_draws, random_state, costly, pair_weights)
+    model_part.use_draws(n_draws, random_state, costly, drawn)
     payback = _payback_draws(curve, cac, table["payback_period"].to_numpy(), model_part,
                              costly)  # fmt: skip
     for name, draws in (("predicted_value", predicted), ("clv", clv), ("clv_to_cac", ratio),
@@ -1208,19 +1208,23 @@ class _ModelPart:
     # ------------------------------------------------------------ at joint draws
 
     def use_draws(self, n_draws: int, random_state: Any, segments: list[int],
-                  pair_weights: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
-                  ) -> None:  # fmt: skip
-        """Take the joint draws (and, through a FactoredClv, each segment's weight per
-        pair at each draw: ``pair_weights`` from the CLV pass, or computed here)."""
+                  drawn: Any = None) -> None:
+        """Take the joint draws and, through a FactoredClv, each segment's weight per
+        pair at each draw: from ``drawn`` (the CLV pass's
+        :class:`clvmodels.clv.GroupDraws`, which holds them) or drawn here."""
         from .clv import _paired_draws
 
-        p_draws, s_draws = _paired_draws(self.model, self.spend_model, n_draws, random_state)
-        self.draws = {"purchase": p_draws, "spend": s_draws, "count": len(p_draws)}
-        if self.factored is not None and pair_weights is None:
-            pair_weights = self.factored.group_draws(
+        if self.factored is not None and drawn is None:
+            drawn = self.factored.group_draws(
                 self.spend_model, self.groups.codes, len(self.groups.names), self.margin,
-                n_draws, random_state, weigh=segments).pair_weights
-        self.draws["pair_weights"] = pair_weights
+                n_draws, random_state, weigh=segments)
+        if drawn is not None:
+            p_draws, s_draws = drawn.purchase_draws, drawn.spend_draws
+        else:
+            p_draws, s_draws = _paired_draws(self.model, self.spend_model, n_draws,
+                                             random_state)  # fmt: skip
+        self.draws = {"purchase": p_draws, "spend": s_draws, "count": len(p_draws),
+                      "pair_weights": None if drawn is None else drawn.pair_weights}
 
     @property
     def n_draws(self) -> int:
